@@ -1,0 +1,158 @@
+// Package app is kprobe's command line: one file per subcommand, no logic
+// beyond parsing flags and calling the packages that do the work. It is the
+// only place that maps errors to exit codes.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/moby/sys/reexec"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kprobe/kprobe/probes/container"
+	"github.com/kprobe/kprobe/probes/suite"
+)
+
+// Version is set at build time with -ldflags "-X .../app.Version=v0.1.0".
+var Version = "dev"
+
+// Exit codes.
+const (
+	ExitOK       = 0
+	ExitInternal = 1
+	ExitBlockers = 2
+	ExitBadInput = 3
+)
+
+// ExitError carries an exit code up to Main.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// badInput marks an error caused by the user's flags or files.
+func badInput(format string, a ...any) error {
+	return &ExitError{Code: ExitBadInput, Err: fmt.Errorf(format, a...)}
+}
+
+// errBlockers is returned when a scan found blockers; the report has
+// already been printed.
+var errBlockers = &ExitError{Code: ExitBlockers, Err: errors.New("blockers found")}
+
+// IOStreams are the command's standard streams.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// isColorTerminal reports whether w is a terminal that wants colour.
+func isColorTerminal(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Main runs kprobe and exits with its exit code.
+func Main() {
+	// libcontainer re-runs this binary as "<argv0> init" to start a
+	// container's process; that must win over kprobe's own re-exec names.
+	container.InitIfChild()
+	suite.Register()
+	if reexec.Init() {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(ExitCode(err, os.Stderr))
+}
+
+// ExitCode prints err (unless it is the blockers marker) and maps it to an
+// exit code.
+func ExitCode(err error, errOut io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee != errBlockers {
+			fmt.Fprintln(errOut, "kprobe: "+ee.Err.Error())
+		}
+		return ee.Code
+	}
+	fmt.Fprintln(errOut, "kprobe: "+err.Error())
+	return ExitInternal
+}
+
+// Run executes the command line args.
+func Run(ctx context.Context, s IOStreams, args []string) error {
+	root := NewRootCommand(s)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// NewRootCommand builds the command tree.
+func NewRootCommand(s IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kprobe",
+		Short: "Find out whether Kubernetes can run in this sandbox, and what blocks it",
+		Long: `kprobe fingerprints the sandbox it runs in (gVisor, rootless or unprivileged
+containers, bubblewrap, LXC, WSL2, web IDEs, VMs) by trying things rather than
+guessing: it mounts, unshares, opens devices and starts a container, then says
+which rung of the fallback ladder a Kubernetes cluster can reach here and what
+blocks each rung above it, with paste-ready fixes.
+
+Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
+1 internal error.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return badInput("%v (see %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(
+		newScanCommand(s),
+		newProfileCommand(s),
+		newCaptureCommand(s),
+		newDocsCommand(s),
+	)
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(root.FlagErrorFunc())
+	}
+	return root
+}
+
+// noArgs rejects positional arguments as bad input.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return badInput("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
+
+// exactArgs requires n positional arguments.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return badInput("%s needs %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/capture"
+	"github.com/kprobe/kprobe/probes/suite"
+	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports"
+)
+
+type scanFlags struct {
+	output       string
+	writeProfile string
+	only, skip   []string
+	passive      bool
+	timeout      time.Duration
+	ignore       []string
+	dataDir      string
+	fromCapture  string
+	verbose      bool
+}
+
+func newScanCommand(s IOStreams) *cobra.Command {
+	f := &scanFlags{}
+	cmd := &cobra.Command{
+		Use:   "scan",
+		Short: "Fingerprint this sandbox and report what blocks Kubernetes",
+		Long: `scan runs kprobe's probe suite: passive probes read /proc, /sys and /dev; active
+probes try things (mount an overlay, create namespaces, write back sysctls, start
+a container) in a re-exec'd child inside a private mount namespace and a temp
+dir, and leave nothing behind.
+
+It prints every probe grouped by domain with its status (ok, warn, block,
+unknown) and a line of evidence, then the blockers with paste-ready fixes, and
+ends with the verdict: the highest rung of the fallback ladder (T0 full ... T3
+control plane only, T4 nothing) this sandbox looks able to reach.`,
+		Example: `  kprobe scan
+  kprobe scan --output json > scan.json
+  kprobe scan --write-profile sandbox.toml
+  kprobe scan --passive --only identity,kernel,cgroups
+  kprobe scan --ignore KP-DEV-001,KP-CG-002
+  kprobe scan --from-capture probes/testdata/sandboxes/host`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runScan(cmd, s, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text, json or toml (the profile)")
+	fl.StringVar(&f.writeProfile, "write-profile", "", "also write the TOML profile to this path (atomically; the previous one is kept as PATH.bak)")
+	fl.StringSliceVar(&f.only, "only", nil, "run only these probe IDs (comma-separated)")
+	fl.StringSliceVar(&f.skip, "skip", nil, "skip these probe IDs (comma-separated)")
+	fl.BoolVar(&f.passive, "passive", false, "run no active probe: only read files and query the kernel")
+	fl.DurationVar(&f.timeout, "timeout", probes.DefaultTimeout, "time limit for each probe")
+	fl.StringSliceVar(&f.ignore, "ignore", nil, "finding codes to downgrade from blocker to warning, or 'all'")
+	fl.StringVar(&f.dataDir, "data-dir", probes.DefaultDataDir, "the directory the engine will write (k3s --data-dir)")
+	fl.StringVar(&f.fromCapture, "from-capture", "", "replay a capture made by 'kprobe capture' instead of probing this machine")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every line of evidence and every fact")
+	return cmd
+}
+
+// scanOutcome is what one scan produced.
+type scanOutcome struct {
+	scan    *probes.Scan
+	profile *profiles.Profile
+	report  *reports.Report
+}
+
+func (f *scanFlags) options() probes.Options {
+	return probes.Options{Only: f.only, Skip: f.skip, Passive: f.passive, Timeout: f.timeout, Ignore: f.ignore}
+}
+
+// doScan runs (or replays) the suite and judges the result.
+func doScan(cmd *cobra.Command, f *scanFlags) (*scanOutcome, error) {
+	if f.timeout <= 0 {
+		return nil, badInput("--timeout must be positive, got %s", f.timeout)
+	}
+	all := suite.All()
+	ps, err := probes.Select(all, f.options())
+	if err != nil {
+		return nil, badInput("%v", err)
+	}
+	env := probes.LiveEnv(f.dataDir)
+	source := "live"
+	if f.fromCapture != "" {
+		env, err = capture.ReplayEnv(f.fromCapture, all)
+		if err != nil {
+			return nil, badInput("--from-capture: %v", err)
+		}
+		source = f.fromCapture
+	}
+	sc := probes.Run(cmd.Context(), env, ps, f.options())
+	p := profiles.FromScan(sc, Version, time.Now())
+	return &scanOutcome{scan: sc, profile: p, report: reports.FromScan(sc, p, source)}, nil
+}
+
+func runScan(cmd *cobra.Command, s IOStreams, f *scanFlags) error {
+	switch f.output {
+	case "text", "json", "toml":
+	default:
+		return badInput("--output %q: use text, json or toml", f.output)
+	}
+	out, err := doScan(cmd, f)
+	if err != nil {
+		return err
+	}
+	schema := probes.SchemaOf(suite.All())
+	if f.writeProfile != "" {
+		if err := profiles.Save(f.writeProfile, out.profile, schema); err != nil {
+			return fmt.Errorf("write profile: %w", err)
+		}
+		fmt.Fprintf(s.ErrOut, "kprobe: profile written to %s\n", f.writeProfile)
+	}
+	switch f.output {
+	case "json":
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out.report); err != nil {
+			return err
+		}
+	case "toml":
+		data, err := profiles.Encode(out.profile)
+		if err != nil {
+			return err
+		}
+		if _, err := s.Out.Write(data); err != nil {
+			return err
+		}
+	default:
+		if err := reports.WriteText(s.Out, out.report, reports.TextOptions{
+			Color: isColorTerminal(s.Out), Verbose: f.verbose,
+		}); err != nil {
+			return err
+		}
+	}
+	if len(out.scan.Blockers()) > 0 {
+		return errBlockers
+	}
+	return nil
+}

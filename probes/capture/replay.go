@@ -1,0 +1,205 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/kprobe/kprobe/probes"
+)
+
+// ReplayEnv loads a capture directory as an Env: passive probes read its
+// files and syscall answers, active probes get their recorded observation.
+func ReplayEnv(dir string, all []probes.Probe) (*probes.Env, error) {
+	var prov Provenance
+	if _, err := toml.DecodeFile(filepath.Join(dir, "PROVENANCE.toml"), &prov); err != nil {
+		return nil, fmt.Errorf("%s is not a kprobe capture (PROVENANCE.toml: %v); make one with 'kprobe capture DIR'", dir, err)
+	}
+	calls := map[string]call{}
+	if err := readJSON(filepath.Join(dir, "syscalls.json"), &calls); err != nil {
+		return nil, err
+	}
+	active := map[string]activeRecord{}
+	if err := readJSON(filepath.Join(dir, "active.json"), &active); err != nil {
+		return nil, err
+	}
+	errs := map[string]string{}
+	if err := readJSON(filepath.Join(dir, "errors.json"), &errs); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	byID := map[string]probes.Probe{}
+	for _, p := range all {
+		byID[p.ID()] = p
+	}
+	dataDir := prov.DataDir
+	if dataDir == "" {
+		dataDir = probes.DefaultDataDir
+	}
+	return &probes.Env{
+		Root:    &errFS{inner: os.DirFS(filepath.Join(dir, "root")), errs: errs},
+		Sys:     &replaySys{calls: calls},
+		DataDir: dataDir,
+		Active:  &replayActive{records: active, probes: byID},
+		Replay:  true,
+	}, nil
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) && filepath.Base(path) != "errors.json" {
+			return fmt.Errorf("capture is missing %s", filepath.Base(path))
+		}
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+// errFS answers recorded errors (EACCES, EPERM...) for the paths that
+// failed with them when captured.
+type errFS struct {
+	inner fs.FS
+	errs  map[string]string
+}
+
+func (f *errFS) err(op, name string) error {
+	if e, ok := f.errs[name]; ok {
+		return &fs.PathError{Op: op, Path: name, Err: probes.ErrFromText(e)}
+	}
+	return nil
+}
+
+func (f *errFS) Open(name string) (fs.File, error) {
+	if err := f.err("open", name); err != nil {
+		return nil, err
+	}
+	return f.inner.Open(name)
+}
+
+func (f *errFS) ReadFile(name string) ([]byte, error) {
+	if err := f.err("open", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(f.inner, name)
+}
+
+func (f *errFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if err := f.err("open", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(f.inner, name)
+}
+
+func (f *errFS) Stat(name string) (fs.FileInfo, error) {
+	if err := f.err("stat", name); err != nil {
+		return nil, err
+	}
+	return fs.Stat(f.inner, name)
+}
+
+func (f *errFS) ReadLink(name string) (string, error) {
+	if err := f.err("readlink", name); err != nil {
+		return "", err
+	}
+	return fs.ReadLink(f.inner, name)
+}
+
+func (f *errFS) Lstat(name string) (fs.FileInfo, error) {
+	if err := f.err("lstat", name); err != nil {
+		return nil, err
+	}
+	return fs.Lstat(f.inner, name)
+}
+
+type replaySys struct{ calls map[string]call }
+
+func (s *replaySys) get(key string, out any) error {
+	c, ok := s.calls[key]
+	if !ok {
+		return fmt.Errorf("%s: %w", key, ErrNotCaptured)
+	}
+	if len(c.Result) > 0 && out != nil {
+		if err := json.Unmarshal(c.Result, out); err != nil {
+			return err
+		}
+	}
+	return probes.ErrFromText(c.Err)
+}
+
+func (s *replaySys) Statfs(path string) (probes.Statfs, error) {
+	var v probes.Statfs
+	err := s.get("statfs "+path, &v)
+	return v, err
+}
+
+func (s *replaySys) Uname() (probes.Uname, error) {
+	var v probes.Uname
+	err := s.get("uname", &v)
+	return v, err
+}
+
+func (s *replaySys) Syslog(n int) (string, error) {
+	var v string
+	err := s.get(fmt.Sprintf("syslog %d", n), &v)
+	return v, err
+}
+
+func (s *replaySys) TryOpen(path string, flags int) error {
+	return s.get(fmt.Sprintf("open %s %d", path, flags), nil)
+}
+
+func (s *replaySys) LookPath(name string) (string, error) {
+	var v string
+	err := s.get("lookpath "+name, &v)
+	return v, err
+}
+
+func (s *replaySys) Exec(_ context.Context, name string, args ...string) (probes.ExecResult, error) {
+	var v probes.ExecResult
+	err := s.get(execKey(name, args), &v)
+	return v, err
+}
+
+func (s *replaySys) Environ() []string {
+	var v []string
+	_ = s.get("environ", &v)
+	return v
+}
+
+func (s *replaySys) Getuid() int {
+	v := -1
+	_ = s.get("getuid", &v)
+	return v
+}
+
+type replayActive struct {
+	records map[string]activeRecord
+	probes  map[string]probes.Probe
+}
+
+func (a *replayActive) RunActive(_ context.Context, p probes.Probe) (*probes.Observation, error) {
+	rec, ok := a.records[p.ID()]
+	if !ok || rec.Observation == nil {
+		if ok && rec.Err != "" {
+			return nil, probes.ErrFromText(rec.Err)
+		}
+		return nil, fmt.Errorf("active probe %s: %w", p.ID(), ErrNotCaptured)
+	}
+	obs := *rec.Observation
+	obs.Facts = probes.Facts{}
+	for k, v := range rec.Observation.Facts {
+		obs.Facts[k] = v
+	}
+	if err := probes.CoerceObservation(p, &obs); err != nil {
+		return nil, err
+	}
+	return &obs, probes.ErrFromText(rec.Err)
+}

@@ -1,0 +1,222 @@
+package cgroups
+
+import (
+	"context"
+	"io/fs"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/kprobe/kprobe/probes"
+)
+
+func link(target string) *fstest.MapFile {
+	return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink | 0o777}
+}
+
+func file(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+
+// v2ProcCgroups is /proc/cgroups of a cgroup2-only kernel: every controller
+// sits in hierarchy 0.
+const v2ProcCgroups = `#subsys_name	hierarchy	num_cgroups	enabled
+cpuset	0	88	1
+cpu	0	88	1
+cpuacct	0	1	1
+blkio	0	88	1
+memory	0	88	1
+devices	0	1	1
+freezer	0	1	1
+net_cls	0	1	1
+perf_event	0	1	1
+net_prio	0	1	1
+hugetlb	0	88	1
+pids	0	88	1
+rdma	0	1	1
+misc	0	1	1
+`
+
+const hostFilesystems = "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tcgroup\nnodev\tcgroup2\n\text4\nnodev\toverlay\n"
+
+// Fixture trees of the sandboxes in sandbox-zoo.md, plus the cgroup2
+// private-namespace layout of Docker on a modern host.
+var sandboxes = map[string]fstest.MapFS{
+	"host": {
+		"proc/self/mountinfo":                          file(hostMountinfo),
+		"proc/self/cgroup":                             file(hostProcCgroup),
+		"proc/cgroups":                                 file(hostProcCgroups),
+		"proc/filesystems":                             file(hostFilesystems),
+		"proc/self/ns/cgroup":                          link("cgroup:[4026531835]"),
+		"sys/fs/cgroup/unified/cgroup.controllers":     file("hugetlb\n"),
+		"sys/fs/cgroup/unified/cgroup.subtree_control": file("\n"),
+	},
+	"runc-docker": {
+		"proc/self/mountinfo": file(dockerMountinfo),
+		"proc/self/cgroup":    file("9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n4:memory:/\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n"),
+		"proc/cgroups":        file(hostProcCgroups),
+		"proc/filesystems":    file(hostFilesystems),
+		"proc/self/ns/cgroup": link("cgroup:[4026532301]"),
+	},
+	"gvisor": {
+		"proc/self/mountinfo": file(gvisorMountinfo),
+		"proc/self/cgroup":    file(""),
+		"proc/filesystems":    file("nodev\t9p\nnodev\tcgroup\nnodev\tdevpts\nnodev\tfuse\nnodev\toverlay\nnodev\tproc\nnodev\tsysfs\nnodev\ttmpfs\n"),
+		"proc/self/ns/net":    link("net:[1]"),
+		"proc/self/ns/pid":    link("pid:[2]"),
+		"proc/self/ns/user":   link("user:[3]"),
+	},
+	"docker-v2": {
+		"proc/self/mountinfo":                  file(v2NSMountinfo),
+		"proc/self/cgroup":                     file("0::/\n"),
+		"proc/filesystems":                     file(hostFilesystems),
+		"proc/self/ns/cgroup":                  link("cgroup:[4026532400]"),
+		"sys/fs/cgroup/cgroup.controllers":     file("cpuset cpu io memory hugetlb pids rdma misc\n"),
+		"sys/fs/cgroup/cgroup.subtree_control": file("\n"),
+		"sys/fs/cgroup/cgroup.freeze":          file("0\n"),
+	},
+	"docker-v2-no-pids": {
+		"proc/self/mountinfo":                  file(v2NSMountinfo),
+		"proc/self/cgroup":                     file("0::/\n"),
+		"proc/cgroups":                         file(v2ProcCgroups),
+		"proc/self/ns/cgroup":                  link("cgroup:[4026532400]"),
+		"sys/fs/cgroup/cgroup.controllers":     file("cpu memory\n"),
+		"sys/fs/cgroup/cgroup.subtree_control": file("\n"),
+	},
+}
+
+func codes(o *probes.Observation) []string {
+	var out []string
+	for _, f := range o.Findings {
+		out = append(out, f.Code)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestRunSandboxes(t *testing.T) {
+	all6 := []string{"cpu", "cpuset", "devices", "freezer", "memory", "pids"}
+	for _, tc := range []struct {
+		name  string
+		facts probes.Facts
+		codes []string
+	}{
+		{"host", probes.Facts{
+			"cgroups.layout": "hybrid", "cgroups.controllers": all6,
+			"cgroups.v2_mount": "/sys/fs/cgroup/unified", "cgroups.v2_controllers": []string{"hugetlb"},
+			"cgroups.v2_subtree_control": []string{}, "cgroups.v2_delegated": probes.No,
+			"cgroups.namespace": probes.No, "cgroups.cgroup2_fs": probes.Yes, "cgroups.read_only": probes.No,
+			"cgroups.self_path": "/process_api/9813cc0dfab19eda12c7dd7e23561d2c",
+		}, []string{"KP-CG-002", "KP-CG-007"}},
+		{"runc-docker", probes.Facts{
+			"cgroups.layout": "v1", "cgroups.controllers": all6, "cgroups.v2_mount": "",
+			"cgroups.v2_delegated": probes.No, "cgroups.namespace": probes.Yes, "cgroups.read_only": probes.Yes,
+			"cgroups.self_path": "/",
+		}, []string{"KP-CG-002"}},
+		{"gvisor", probes.Facts{
+			"cgroups.layout": "none", "cgroups.controllers": []string{}, "cgroups.v2_mount": "",
+			"cgroups.namespace": probes.No, "cgroups.cgroup2_fs": probes.No, "cgroups.self_path": "",
+		}, []string{"KP-CG-001"}},
+		{"docker-v2", probes.Facts{
+			"cgroups.layout": "v2", "cgroups.controllers": all6, "cgroups.v2_mount": "/sys/fs/cgroup",
+			"cgroups.v2_delegated": probes.Yes, "cgroups.namespace": probes.Yes, "cgroups.read_only": probes.No,
+			"cgroups.self_path": "/",
+		}, nil},
+		{"docker-v2-no-pids", probes.Facts{
+			"cgroups.layout": "v2", "cgroups.controllers": []string{"cpu", "devices", "memory"},
+			"cgroups.v2_delegated": probes.No,
+		}, []string{"KP-CG-003"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := Probe{}.Run(context.Background(), &probes.Env{Root: sandboxes[tc.name]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range tc.facts {
+				if got := o.Facts[k]; !reflect.DeepEqual(got, want) {
+					t.Errorf("%s = %#v, want %#v", k, got, want)
+				}
+			}
+			if got := codes(o); !reflect.DeepEqual(got, tc.codes) {
+				t.Errorf("codes = %v, want %v", got, tc.codes)
+			}
+			declared := map[string]bool{}
+			for _, s := range (Probe{}).Facts() {
+				declared[s.Key] = true
+			}
+			for k := range o.Facts {
+				if !declared[k] {
+					t.Errorf("undeclared fact %s", k)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingPidsFix(t *testing.T) {
+	fsys := sandboxes["docker-v2-no-pids"]
+	o, _ := Probe{}.Run(context.Background(), &probes.Env{Root: fsys})
+	if len(o.Findings) != 1 || !strings.Contains(o.Findings[0].Fix, "echo '+pids' > PARENT/cgroup.subtree_control") {
+		t.Errorf("not delegated: findings = %+v", o.Findings)
+	}
+
+	// pids held by a v1 hierarchy (WSL2-like): delegation cannot help.
+	wsl := fstest.MapFS{}
+	for k, v := range fsys {
+		wsl[k] = v
+	}
+	wsl["proc/cgroups"] = file(hostProcCgroups)
+	o, _ = Probe{}.Run(context.Background(), &probes.Env{Root: wsl})
+	if len(o.Findings) != 1 || !strings.Contains(o.Findings[0].Fix, "cgroup_no_v1=all") {
+		t.Errorf("bound to v1: findings = %+v", o.Findings)
+	}
+
+	// Disabled in the kernel.
+	off := fstest.MapFS{}
+	for k, v := range fsys {
+		off[k] = v
+	}
+	off["proc/cgroups"] = file("#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t0\t1\t1\nmemory\t0\t1\t1\npids\t0\t1\t0\n")
+	o, _ = Probe{}.Run(context.Background(), &probes.Env{Root: off})
+	if len(o.Findings) != 1 || !strings.Contains(o.Findings[0].Fix, "CONFIG_CGROUP_PIDS") {
+		t.Errorf("disabled: findings = %+v", o.Findings)
+	}
+}
+
+func TestRunWithoutMountinfo(t *testing.T) {
+	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: fstest.MapFS{}})
+	if err == nil {
+		t.Fatal("no error without mountinfo")
+	}
+	if got := o.Facts.String("cgroups.layout"); got != "unknown" {
+		t.Errorf("layout = %q, want unknown", got)
+	}
+	if got := o.Facts.Tri("cgroups.namespace"); got != probes.Unknown {
+		t.Errorf("namespace = %v, want unknown (nothing seen)", got)
+	}
+	if len(o.Findings) != 0 {
+		t.Errorf("findings without evidence: %+v", o.Findings)
+	}
+}
+
+func TestTriOfWrite(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want probes.Tri
+	}{
+		{nil, probes.Yes},
+		{probes.ErrFromText("EROFS"), probes.No},
+		{probes.ErrFromText("EACCES"), probes.No},
+		{probes.ErrFromText("EPERM"), probes.No},
+		{probes.ErrFromText("EINVAL"), probes.Unknown},
+		{probes.ErrFromText("ENOENT"), probes.Unknown},
+	} {
+		if got := triOfWrite(tc.err); got != tc.want {
+			t.Errorf("triOfWrite(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	if all(nil) != probes.Unknown || all([]probes.Tri{probes.Yes, probes.Unknown}) != probes.Unknown ||
+		all([]probes.Tri{probes.Unknown, probes.No}) != probes.No || all([]probes.Tri{probes.Yes}) != probes.Yes {
+		t.Error("all() combines wrongly")
+	}
+}

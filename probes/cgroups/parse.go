@@ -1,0 +1,352 @@
+package cgroups
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Mount is one cgroup or cgroup2 line of /proc/self/mountinfo.
+type Mount struct {
+	Mountpoint string // absolute, as mountinfo gives it
+	Root       string // the cgroup the mount shows, relative to its hierarchy root
+	FSType     string // "cgroup" or "cgroup2"
+	ReadOnly   bool   // mounted or superblock read-only
+	// Controllers are the v1 controllers of the hierarchy (from the
+	// superblock options); empty for cgroup2 and for named hierarchies.
+	Controllers []string
+	// Name is the name= of a named v1 hierarchy ("systemd").
+	Name string
+}
+
+// V2 reports whether m is a cgroup2 mount.
+func (m Mount) V2() bool { return m.FSType == "cgroup2" }
+
+// knownControllers are the v1 controller names of Linux 6.x; any other
+// superblock option of a cgroup mount is a mount flag.
+var knownControllers = map[string]bool{
+	"cpuset": true, "cpu": true, "cpuacct": true, "blkio": true, "io": true,
+	"memory": true, "devices": true, "freezer": true, "net_cls": true,
+	"perf_event": true, "net_prio": true, "hugetlb": true, "pids": true,
+	"rdma": true, "misc": true, "debug": true, "job": true,
+}
+
+// ParseMountinfo returns the cgroup and cgroup2 mounts of a
+// /proc/<pid>/mountinfo text, in file order. Malformed lines are an error
+// naming the line; mounts of other types are skipped.
+func ParseMountinfo(r io.Reader) ([]Mount, error) {
+	var out []Mount
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	n := 0
+	for s.Scan() {
+		n++
+		line := s.Text()
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			return nil, fmt.Errorf("mountinfo line %d: no separator: %q", n, line)
+		}
+		f := strings.Fields(pre)
+		g := strings.Fields(post)
+		if len(f) < 6 || len(g) < 2 {
+			return nil, fmt.Errorf("mountinfo line %d: too few fields: %q", n, line)
+		}
+		fstype := g[0]
+		if fstype != "cgroup" && fstype != "cgroup2" {
+			continue
+		}
+		super := ""
+		if len(g) >= 3 {
+			super = g[2]
+		}
+		m := Mount{
+			Root:       unescape(f[3]),
+			Mountpoint: unescape(f[4]),
+			FSType:     fstype,
+			ReadOnly:   hasOpt(f[5], "ro") || hasOpt(super, "ro"),
+		}
+		if fstype == "cgroup" {
+			for _, o := range strings.Split(super, ",") {
+				switch {
+				case knownControllers[o]:
+					m.Controllers = append(m.Controllers, o)
+				case strings.HasPrefix(o, "name="):
+					m.Name = strings.TrimPrefix(o, "name=")
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out, s.Err()
+}
+
+func hasOpt(opts, want string) bool {
+	return slices.Contains(strings.Split(opts, ","), want)
+}
+
+// unescape decodes the octal escapes (\040 for a space) of mountinfo paths.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Membership is one line of /proc/<pid>/cgroup: "hierarchy-ID:controllers:path".
+// The cgroup2 line has ID 0 and no controllers.
+type Membership struct {
+	ID          int
+	Controllers []string // "memory", "cpu", "cpuacct", "name=systemd"
+	Path        string
+}
+
+// V2 reports whether the line is the cgroup2 one ("0::/path").
+func (m Membership) V2() bool { return m.ID == 0 && len(m.Controllers) == 0 }
+
+// ParseProcCgroup parses /proc/<pid>/cgroup. An empty text (gVisor) gives
+// no memberships and no error.
+func ParseProcCgroup(r io.Reader) ([]Membership, error) {
+	var out []Membership
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	n := 0
+	for s.Scan() {
+		n++
+		line := strings.TrimSpace(s.Text())
+		if line == "" {
+			continue
+		}
+		id, rest, ok1 := strings.Cut(line, ":")
+		ctl, p, ok2 := strings.Cut(rest, ":")
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("/proc/self/cgroup line %d: want ID:controllers:path, got %q", n, line)
+		}
+		num, err := strconv.Atoi(id)
+		if err != nil || num < 0 {
+			return nil, fmt.Errorf("/proc/self/cgroup line %d: bad hierarchy ID %q", n, id)
+		}
+		m := Membership{ID: num, Path: p}
+		if ctl != "" {
+			m.Controllers = strings.Split(ctl, ",")
+		}
+		out = append(out, m)
+	}
+	return out, s.Err()
+}
+
+// Subsystem is one row of /proc/cgroups.
+type Subsystem struct {
+	Name      string
+	Hierarchy int // 0: not bound to a v1 hierarchy (on cgroup2 or unused)
+	Cgroups   int
+	Enabled   bool
+}
+
+// ParseProcCgroups parses /proc/cgroups ("#subsys_name hierarchy
+// num_cgroups enabled" and one row per controller).
+func ParseProcCgroups(r io.Reader) ([]Subsystem, error) {
+	var out []Subsystem
+	s := bufio.NewScanner(r)
+	n := 0
+	for s.Scan() {
+		n++
+		line := strings.TrimSpace(s.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			return nil, fmt.Errorf("/proc/cgroups line %d: want 4 fields, got %q", n, line)
+		}
+		var nums [3]int
+		for i, x := range f[1:4] {
+			v, err := strconv.Atoi(x)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/cgroups line %d: %q is not a number", n, x)
+			}
+			nums[i] = v
+		}
+		out = append(out, Subsystem{Name: f[0], Hierarchy: nums[0], Cgroups: nums[1], Enabled: nums[2] != 0})
+	}
+	return out, s.Err()
+}
+
+// ParseControllerList parses cgroup.controllers or cgroup.subtree_control:
+// controller names separated by spaces.
+func ParseControllerList(s string) []string {
+	f := strings.Fields(s)
+	if f == nil {
+		return []string{}
+	}
+	return f
+}
+
+// HasFilesystem reports whether /proc/filesystems lists fstype
+// ("nodev\tcgroup2").
+func HasFilesystem(procFilesystems, fstype string) bool {
+	for _, line := range strings.Split(procFilesystems, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[len(f)-1] == fstype {
+			return true
+		}
+	}
+	return false
+}
+
+// Layout names the cgroup layout of a mount table the way the kubelet and
+// runc see it: "v2" when cgroup2 is mounted at /sys/fs/cgroup (or is the
+// only cgroup filesystem with controllers), "hybrid" when v1 controller
+// hierarchies sit next to a cgroup2 mount elsewhere (systemd's
+// /sys/fs/cgroup/unified), "v1" with v1 controller hierarchies only, and
+// "none" without any. Named-only v1 hierarchies (name=systemd) hold no
+// controller and do not count.
+func Layout(mounts []Mount) string {
+	v1, v2, v2root := false, false, false
+	for _, m := range mounts {
+		switch {
+		case m.V2():
+			v2 = true
+			if path.Clean(m.Mountpoint) == "/sys/fs/cgroup" {
+				v2root = true
+			}
+		case len(m.Controllers) > 0:
+			v1 = true
+		}
+	}
+	switch {
+	case v2root:
+		return "v2"
+	case v1 && v2:
+		return "hybrid"
+	case v1:
+		return "v1"
+	case v2:
+		return "v2"
+	}
+	return "none"
+}
+
+// topMounts keeps, for each mountpoint, the last mount in file order: the
+// one on top that a path lookup reaches.
+func topMounts(mounts []Mount) []Mount {
+	idx := map[string]int{}
+	var out []Mount
+	for _, m := range mounts {
+		mp := path.Clean(m.Mountpoint)
+		if i, ok := idx[mp]; ok {
+			out[i] = m
+			continue
+		}
+		idx[mp] = len(out)
+		out = append(out, m)
+	}
+	return out
+}
+
+// rank prefers the canonical mountpoints under /sys/fs/cgroup.
+func rank(mp string) int {
+	mp = path.Clean(mp)
+	switch {
+	case mp == "/sys/fs/cgroup":
+		return 0
+	case strings.HasPrefix(mp, "/sys/fs/cgroup/"):
+		return 1
+	}
+	return 2
+}
+
+// V2Mount returns the cgroup2 mount the kubelet would use: at
+// /sys/fs/cgroup, else under it (unified), else any.
+func V2Mount(mounts []Mount) (Mount, bool) {
+	var best Mount
+	found := false
+	for _, m := range topMounts(mounts) {
+		if m.V2() && (!found || rank(m.Mountpoint) < rank(best.Mountpoint)) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+// V1Mount returns the v1 hierarchy that holds controller.
+func V1Mount(mounts []Mount, controller string) (Mount, bool) {
+	var best Mount
+	found := false
+	for _, m := range topMounts(mounts) {
+		if !m.V2() && slices.Contains(m.Controllers, controller) &&
+			(!found || rank(m.Mountpoint) < rank(best.Mountpoint)) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
+// V2Path returns the process's cgroup2 path from its memberships.
+func V2Path(ms []Membership) (string, bool) {
+	for _, m := range ms {
+		if m.V2() {
+			return m.Path, true
+		}
+	}
+	return "", false
+}
+
+// V1Path returns the process's path in the v1 hierarchy holding controller.
+func V1Path(ms []Membership, controller string) (string, bool) {
+	for _, m := range ms {
+		if slices.Contains(m.Controllers, controller) {
+			return m.Path, true
+		}
+	}
+	return "", false
+}
+
+// CgroupDir maps a process's cgroup path to the directory under a mount
+// that shows it: the mount shows the hierarchy from m.Root down, so the
+// path is taken relative to it. When the path lies outside the mount's
+// root (a cgroup namespace whose root is below the mount's), the path is
+// joined as is. The result is absolute.
+func CgroupDir(m Mount, cgPath string) string {
+	root := path.Clean("/" + m.Root)
+	p := path.Clean("/" + cgPath)
+	switch {
+	case root == "/":
+	case p == root:
+		p = "/"
+	case strings.HasPrefix(p, root+"/"):
+		p = strings.TrimPrefix(p, root)
+	}
+	return path.Join(m.Mountpoint, p)
+}
+
+// initialCgroupNS is the inode of the initial cgroup namespace
+// (PROC_CGROUP_INIT_INO, 0xEFFFFFFB, include/linux/proc_ns.h).
+const initialCgroupNS = "cgroup:[4026531835]"
+
+// OwnNamespace judges a readlink of /proc/self/ns/cgroup: the initial
+// namespace has a fixed inode, anything else is a namespace of its own.
+func OwnNamespace(link string) (own, ok bool) {
+	if !strings.HasPrefix(link, "cgroup:[") || !strings.HasSuffix(link, "]") {
+		return false, false
+	}
+	return link != initialCgroupNS, true
+}

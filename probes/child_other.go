@@ -1,0 +1,25 @@
+//go:build !linux
+
+package probes
+
+import (
+	"context"
+	"errors"
+	"syscall"
+)
+
+// RegisterChildren is a no-op off Linux.
+func RegisterChildren([]Probe) {}
+
+// ChildRunner cannot run active probes off Linux.
+type ChildRunner struct{ DataDir string }
+
+// RunActive reports that active probes need Linux.
+func (*ChildRunner) RunActive(context.Context, Probe) (*Observation, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// SpawnOp needs Linux.
+func SpawnOp(context.Context, *syscall.SysProcAttr, string, ...string) (string, error) {
+	return "", errors.ErrUnsupported
+}

@@ -1,0 +1,99 @@
+package probes
+
+import (
+	"context"
+	"io/fs"
+	"os"
+)
+
+// Env is everything a probe may look at. Probes never touch the host
+// directly: files through Root, everything else through Sys.
+type Env struct {
+	// Root is the filesystem rooted at "/": paths are relative, such as
+	// "proc/self/mountinfo". In replay it is a captured fixture tree.
+	Root fs.FS
+	// Sys performs the observations that are not file reads.
+	Sys Syscalls
+	// DataDir is the directory the engine will write (k3s --data-dir).
+	DataDir string
+	// TempDir is a private scratch directory, set for active probes only.
+	TempDir string
+	// Active obtains the observation of an active probe: by running it in
+	// a re-exec'd child, or from a capture.
+	Active ActiveRunner
+	// Replay is true when Root and Sys come from a capture.
+	Replay bool
+}
+
+// DefaultDataDir is where k3s keeps its state unless told otherwise.
+const DefaultDataDir = "/var/lib/rancher/k3s"
+
+// LiveEnv returns the Env of the running machine.
+func LiveEnv(dataDir string) *Env {
+	if dataDir == "" {
+		dataDir = DefaultDataDir
+	}
+	return &Env{
+		Root:    os.DirFS("/"),
+		Sys:     LiveSys(),
+		DataDir: dataDir,
+		Active:  &ChildRunner{DataDir: dataDir},
+	}
+}
+
+// Statfs is the part of statfs(2) probes use.
+type Statfs struct {
+	Type   int64  `json:"type"`
+	Bsize  int64  `json:"bsize"`
+	Blocks uint64 `json:"blocks"`
+	Bfree  uint64 `json:"bfree"`
+	Bavail uint64 `json:"bavail"`
+	Files  uint64 `json:"files"`
+	Ffree  uint64 `json:"ffree"`
+	Flags  int64  `json:"flags"`
+}
+
+// Uname is the part of uname(2) probes use.
+type Uname struct {
+	Sysname string `json:"sysname"`
+	Release string `json:"release"`
+	Version string `json:"version"`
+	Machine string `json:"machine"`
+}
+
+// ExecResult is the outcome of running a command.
+type ExecResult struct {
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	ExitCode int    `json:"exit_code"`
+}
+
+// Syscalls is the narrow interface to the kernel for passive observations
+// that are not file reads. Every method has serialisable arguments and
+// results so that a capture can record them and a replay can answer them.
+type Syscalls interface {
+	// Statfs calls statfs(2) on an absolute path.
+	Statfs(path string) (Statfs, error)
+	// Uname calls uname(2).
+	Uname() (Uname, error)
+	// Syslog reads up to n bytes of the kernel log with syslog(2)
+	// (SYSLOG_ACTION_READ_ALL), which works in gVisor even without /dev/kmsg.
+	Syslog(n int) (string, error)
+	// TryOpen opens an absolute path with flags (O_RDONLY, O_RDWR...) and
+	// closes it at once: "does open work here", the answer for devices.
+	TryOpen(path string, flags int) error
+	// LookPath finds an executable on PATH.
+	LookPath(name string) (string, error)
+	// Exec runs a read-only command (a --version query) and returns its
+	// output. A non-zero exit is reported in ExitCode, not as an error.
+	Exec(ctx context.Context, name string, args ...string) (ExecResult, error)
+	// Environ returns the process environment.
+	Environ() []string
+	// Getuid returns the real uid.
+	Getuid() int
+}
+
+// ActiveRunner obtains an active probe's observation.
+type ActiveRunner interface {
+	RunActive(ctx context.Context, p Probe) (*Observation, error)
+}

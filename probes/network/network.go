@@ -1,0 +1,349 @@
+// Package network probes what a Kubernetes node needs from the network
+// stack: interfaces, a default route and its MTU (flannel derives the pod
+// MTU from it), the ports the control plane binds, and, actively inside a
+// throwaway network namespace, whether veth, bridge and vxlan links can be
+// created and whether iptables (nft or legacy) accepts the matches that
+// kube-proxy and flannel use. Sandboxes differ most here: gVisor has no
+// nf_tables netlink, containers without CAP_NET_ADMIN get EACCES, and
+// network namespaces may be possible only inside a user namespace.
+package network
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kprobe/kprobe/probes"
+)
+
+// Probe is the passive network probe.
+type Probe struct{}
+
+var _ probes.Probe = Probe{}
+
+// Codes of the passive network probe.
+var (
+	CodePort6443 = probes.Code{Code: "KP-NET-001", Severity: probes.Block,
+		Title:   "port 6443 is already in use",
+		Meaning: "The Kubernetes API server listens on 6443; k3s and kube-apiserver exit with \"bind: address already in use\" when another process holds it.",
+		Fix:     "stop the process holding port 6443, or start on another port: kprobe launch --https-port 6444"}
+	CodePort10250 = probes.Code{Code: "KP-NET-002", Severity: probes.Warn,
+		Title:   "kubelet port 10250 is already in use",
+		Meaning: "The kubelet serves logs, exec and metrics on 10250; a second kubelet (or another k3s) on this machine holds it, and the new one fails to start.",
+		Fix:     "stop the process holding port 10250 (usually another kubelet or k3s)"}
+	CodePort2379 = probes.Code{Code: "KP-NET-003", Severity: probes.Warn,
+		Title:   "etcd port 2379 is already in use",
+		Meaning: "etcd (k3s --cluster-init, or an upstream control plane) and kine listen on 2379; k3s' default sqlite datastore does not need it.",
+		Fix:     "stop the process holding port 2379, or keep k3s' default sqlite datastore (do not pass --cluster-init)"}
+	CodeNoDefaultRoute = probes.Code{Code: "KP-NET-004", Severity: probes.Warn,
+		Title:   "no default route",
+		Meaning: "k3s and the kubelet pick the node IP from the default route and fail to start without one (sandboxes with --network=none have only lo).",
+		Fix:     "ip link add dummy0 type dummy && ip link set dummy0 up && ip addr add 203.0.113.254/31 dev dummy0 && ip route add default via 203.0.113.255 dev dummy0 metric 1000"}
+)
+
+// Ports are the ports the passive probe checks, with their codes.
+var Ports = []struct {
+	Port uint16
+	Code probes.Code
+	What string
+}{
+	{6443, CodePort6443, "the API server"},
+	{10250, CodePort10250, "the kubelet"},
+	{2379, CodePort2379, "etcd"},
+}
+
+func (Probe) ID() string            { return "network" }
+func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
+func (Probe) Mode() probes.Mode     { return probes.Passive }
+func (Probe) Codes() []probes.Code {
+	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute}
+}
+
+func (Probe) Facts() []probes.FactSpec {
+	specs := []probes.FactSpec{
+		{Key: "net.interfaces", Type: probes.TypeList, Doc: "network interfaces of this network namespace (/proc/net/dev)"},
+		{Key: "net.default_interface", Type: probes.TypeString, Doc: "interface of the default route (IPv4, else IPv6), \"\" when there is none"},
+		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
+		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
+	}
+	for _, p := range Ports {
+		specs = append(specs, probes.FactSpec{Key: portKey(p.Port), Type: probes.TypeTri,
+			Doc: fmt.Sprintf("no TCP socket listens on port %d (%s) in /proc/net/tcp and tcp6", p.Port, p.What)})
+	}
+	return specs
+}
+
+func portKey(port uint16) string { return fmt.Sprintf("net.port_%d_free", port) }
+
+// Run reads /proc/net and /sys/class/net. The tables describe the network
+// namespace of the reader, which is the one k3s would run in.
+func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error) {
+	o := probes.NewObservation()
+	ifaces := interfaces(env, o)
+	defaultIface := defaultRoute(env, o)
+	mtus(env, o, ifaces, defaultIface)
+	ipForward(env, o)
+	ports(env, o)
+	return o, nil
+}
+
+func interfaces(env *probes.Env, o *probes.Observation) []string {
+	b, err := fs.ReadFile(env.Root, "proc/net/dev")
+	if err == nil {
+		names, perr := ParseNetDev(bytes.NewReader(b))
+		if perr == nil && len(names) > 0 {
+			o.Set("net.interfaces", names)
+			o.Note("/proc/net/dev", strings.Join(names, " "), nil)
+			return names
+		}
+		err = perr
+	}
+	o.Note("/proc/net/dev", "", err)
+	// sysfs lists the interfaces of the namespace it was mounted in, which
+	// is ours unless /sys is a bind of the host's: second best.
+	ents, derr := fs.ReadDir(env.Root, "sys/class/net")
+	if derr != nil {
+		o.Note("/sys/class/net", "", derr)
+		return nil
+	}
+	names := []string{}
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	o.Set("net.interfaces", names)
+	o.Note("/sys/class/net", strings.Join(names, " "), nil)
+	return names
+}
+
+// defaultRoute sets net.default_interface and reports a missing default
+// route when the route tables could be read.
+func defaultRoute(env *probes.Env, o *probes.Observation) string {
+	b, err := fs.ReadFile(env.Root, "proc/net/route")
+	if err != nil {
+		o.Note("/proc/net/route", "", err)
+	}
+	var v4 string
+	if err == nil {
+		v4, err = ParseRoute(bytes.NewReader(b))
+	}
+	v4Known := err == nil
+	if v4 != "" {
+		o.Set("net.default_interface", v4)
+		o.Note("/proc/net/route", "default route via "+v4, nil)
+		return v4
+	}
+	b6, err6 := fs.ReadFile(env.Root, "proc/net/ipv6_route")
+	var v6 string
+	if err6 == nil {
+		v6, err6 = ParseIPv6Route(bytes.NewReader(b6))
+	} else if probes.Errno(err6) != "ENOENT" {
+		o.Note("/proc/net/ipv6_route", "", err6)
+	}
+	if v6 != "" {
+		o.Set("net.default_interface", v6)
+		o.Note("/proc/net/ipv6_route", "default route via "+v6, nil)
+		return v6
+	}
+	v6Known := err6 == nil || probes.Errno(err6) == "ENOENT"
+	if v4Known && v6Known {
+		o.Set("net.default_interface", "")
+		o.Find(CodeNoDefaultRoute, "no default route in /proc/net/route or /proc/net/ipv6_route",
+			probes.Evidence{Source: "/proc/net/route", Excerpt: "no 00000000/00000000 route with RTF_UP"})
+	}
+	return ""
+}
+
+func mtus(env *probes.Env, o *probes.Observation, ifaces []string, defaultIface string) {
+	var parts []string
+	best, bestName := int64(-1), ""
+	var defMTU int64 = -1
+	for _, name := range ifaces {
+		if !fs.ValidPath("sys/class/net/" + name) {
+			continue
+		}
+		b, err := fs.ReadFile(env.Root, "sys/class/net/"+name+"/mtu")
+		if err != nil {
+			parts = append(parts, name+"=?("+probes.Errno(err)+")")
+			continue
+		}
+		mtu, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || mtu <= 0 {
+			parts = append(parts, name+"=?")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", name, mtu))
+		if name == defaultIface {
+			defMTU = mtu
+		}
+		if name != "lo" && mtu > best {
+			best, bestName = mtu, name
+		}
+	}
+	if len(parts) > 0 {
+		o.Note("/sys/class/net/*/mtu", strings.Join(parts, " "), nil)
+	}
+	switch {
+	case defMTU > 0:
+		o.Set("net.mtu", defMTU)
+	case best > 0:
+		o.Set("net.mtu", best)
+		o.Note("net.mtu", "largest non-lo MTU, of "+bestName, nil)
+	}
+}
+
+func ipForward(env *probes.Env, o *probes.Observation) {
+	b, err := fs.ReadFile(env.Root, "proc/sys/net/ipv4/ip_forward")
+	if err != nil {
+		o.Note("/proc/sys/net/ipv4/ip_forward", "", err)
+		o.Set("net.ip_forward", probes.Unknown)
+		return
+	}
+	v := strings.TrimSpace(string(b))
+	o.Note("/proc/sys/net/ipv4/ip_forward", v, nil)
+	switch v {
+	case "1":
+		o.Set("net.ip_forward", probes.Yes)
+	case "0":
+		o.Set("net.ip_forward", probes.No)
+	default:
+		o.Set("net.ip_forward", probes.Unknown)
+	}
+}
+
+// ports decides each port from /proc/net/tcp and tcp6. A port is free only
+// when every table could be read (a missing tcp6 means no IPv6); a listener
+// found in any table makes it taken.
+func ports(env *probes.Env, o *probes.Observation) {
+	var all []Listener
+	known, readAny := true, false
+	for _, p := range []string{"proc/net/tcp", "proc/net/tcp6"} {
+		b, err := fs.ReadFile(env.Root, p)
+		if err != nil {
+			if probes.Errno(err) != "ENOENT" || p == "proc/net/tcp" {
+				known = false
+			}
+			o.Note("/"+p, "", err)
+			continue
+		}
+		ls, err := ParseTCPListeners(bytes.NewReader(b))
+		if err != nil {
+			known = false
+			o.Note("/"+p, "", err)
+			continue
+		}
+		readAny = true
+		all = append(all, ls...)
+	}
+	known = known && readAny
+	taken := map[uint16][]Listener{}
+	inodes := map[uint64]bool{}
+	for _, l := range all {
+		for _, p := range Ports {
+			if l.Port == p.Port {
+				taken[p.Port] = append(taken[p.Port], l)
+				inodes[l.Inode] = true
+			}
+		}
+	}
+	var owners map[uint64]string
+	if len(inodes) > 0 {
+		owners = socketOwners(env, inodes)
+	}
+	for _, p := range Ports {
+		ls := taken[p.Port]
+		switch {
+		case len(ls) > 0:
+			o.Set(portKey(p.Port), probes.No)
+			var who []string
+			var pids []string
+			for _, l := range ls {
+				s := l.String() + " uid " + strconv.Itoa(l.UID)
+				if ow := owners[l.Inode]; ow != "" {
+					s += " " + ow
+					pids = append(pids, strings.Fields(ow)[1])
+				}
+				who = append(who, s)
+			}
+			ev := probes.Evidence{Source: "/proc/net/tcp{,6}", Excerpt: "LISTEN " + strings.Join(who, ", ")}
+			fix := p.Code.Fix
+			if len(pids) > 0 {
+				fix = fmt.Sprintf("kill %s (the process listening on %d), or %s", strings.Join(dedupe(pids), " "), p.Port, alternative(p.Port))
+			}
+			o.FindFix(p.Code, fmt.Sprintf("port %d (%s) is in use: %s", p.Port, p.What, strings.Join(who, ", ")), ev, fix)
+		case known:
+			o.Set(portKey(p.Port), probes.Yes)
+		default:
+			o.Set(portKey(p.Port), probes.Unknown)
+		}
+	}
+}
+
+func alternative(port uint16) string {
+	switch port {
+	case 6443:
+		return "start on another port: kprobe launch --https-port 6444"
+	case 2379:
+		return "keep k3s' default sqlite datastore (do not pass --cluster-init)"
+	}
+	return "stop the other kubelet or k3s first"
+}
+
+func dedupe(in []string) []string {
+	sort.Strings(in)
+	out := in[:0]
+	for i, s := range in {
+		if i == 0 || s != in[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// maxProcScan bounds the /proc/<pid>/fd walk that names a port's owner.
+const maxProcScan = 8192
+
+// socketOwners maps socket inodes to "pid <pid> (<comm>)" by reading the
+// /proc/<pid>/fd links. It only runs when a port is taken; processes we may
+// not inspect are skipped.
+func socketOwners(env *probes.Env, inodes map[uint64]bool) map[uint64]string {
+	out := map[uint64]string{}
+	ents, err := fs.ReadDir(env.Root, "proc")
+	if err != nil {
+		return out
+	}
+	seen := 0
+	for _, e := range ents {
+		pid := e.Name()
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if seen++; seen > maxProcScan || len(out) == len(inodes) {
+			break
+		}
+		fds, err := fs.ReadDir(env.Root, "proc/"+pid+"/fd")
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			target, err := fs.ReadLink(env.Root, "proc/"+pid+"/fd/"+fd.Name())
+			if err != nil {
+				continue
+			}
+			num, ok := strings.CutPrefix(target, "socket:[")
+			if !ok {
+				continue
+			}
+			ino, err := strconv.ParseUint(strings.TrimSuffix(num, "]"), 10, 64)
+			if err != nil || !inodes[ino] {
+				continue
+			}
+			comm, _ := fs.ReadFile(env.Root, "proc/"+pid+"/comm")
+			out[ino] = fmt.Sprintf("pid %s (%s)", pid, strings.TrimSpace(string(comm)))
+		}
+	}
+	return out
+}

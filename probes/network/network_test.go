@@ -1,0 +1,209 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/kprobe/kprobe/probes"
+)
+
+// fakeSys answers LookPath and Exec from tables; the rest is unused here.
+type fakeSys struct {
+	paths map[string]string
+	exec  map[string]probes.ExecResult
+}
+
+func (fakeSys) Statfs(string) (probes.Statfs, error) { return probes.Statfs{}, errors.ErrUnsupported }
+func (fakeSys) Uname() (probes.Uname, error)         { return probes.Uname{}, errors.ErrUnsupported }
+func (fakeSys) Syslog(int) (string, error)           { return "", errors.ErrUnsupported }
+func (fakeSys) TryOpen(string, int) error            { return errors.ErrUnsupported }
+func (f fakeSys) LookPath(name string) (string, error) {
+	if p, ok := f.paths[name]; ok {
+		return p, nil
+	}
+	return "", exec.ErrNotFound
+}
+func (f fakeSys) Exec(_ context.Context, name string, args ...string) (probes.ExecResult, error) {
+	if r, ok := f.exec[name+" "+strings.Join(args, " ")]; ok {
+		return r, nil
+	}
+	return probes.ExecResult{}, exec.ErrNotFound
+}
+func (fakeSys) Environ() []string { return nil }
+func (fakeSys) Getuid() int       { return 0 }
+
+// denyFS makes some paths fail with EACCES, as a seccomp'd or
+// permission-restricted /proc does.
+type denyFS struct {
+	fs.FS
+	deny map[string]bool
+}
+
+func (d denyFS) Open(name string) (fs.File, error) {
+	if d.deny[name] {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return d.FS.Open(name)
+}
+
+func hostTree() fstest.MapFS {
+	return fstest.MapFS{
+		"proc/net/dev":                 {Data: []byte(hostNetDev)},
+		"proc/net/route":               {Data: []byte(hostRoute)},
+		"proc/net/ipv6_route":          {Data: []byte(hostIPv6Route)},
+		"proc/net/tcp":                 {Data: []byte(strings.Replace(hostTCP, "0100007F:280A", "0100007F:1F90", 1))},
+		"proc/net/tcp6":                {Data: []byte(strings.Replace(hostTCP6, ":192B", ":1F91", 1))},
+		"proc/sys/net/ipv4/ip_forward": {Data: []byte("0\n")},
+		"sys/class/net/lo/mtu":         {Data: []byte("65536\n")},
+		"sys/class/net/ifb0/mtu":       {Data: []byte("1500\n")},
+		"sys/class/net/ifb1/mtu":       {Data: []byte("1500\n")},
+		"sys/class/net/eth0/mtu":       {Data: []byte("1400\n")},
+	}
+}
+
+func run(t *testing.T, root fs.FS) *probes.Observation {
+	t.Helper()
+	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: root, Sys: fakeSys{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func codes(o *probes.Observation) []string {
+	var c []string
+	for _, f := range o.Findings {
+		c = append(c, f.Code)
+	}
+	return c
+}
+
+func TestRunHost(t *testing.T) {
+	o := run(t, hostTree())
+	want := probes.Facts{
+		"net.interfaces":        []string{"lo", "ifb0", "ifb1", "eth0"},
+		"net.default_interface": "eth0",
+		// The default route's interface wins over the larger ifb MTU.
+		"net.mtu":            int64(1400),
+		"net.ip_forward":     probes.No,
+		"net.port_6443_free": probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
+	}
+	if !reflect.DeepEqual(o.Facts, want) {
+		t.Errorf("facts\n got %v\nwant %v", o.Facts, want)
+	}
+	if len(o.Findings) != 0 {
+		t.Errorf("findings %v", o.Findings)
+	}
+}
+
+// gVisor with --network=none, bwrap --unshare-net: lo only, no routes.
+func TestRunIsolated(t *testing.T) {
+	root := fstest.MapFS{
+		"proc/net/dev":        {Data: []byte("Inter-|   Receive |  Transmit\n face |bytes |bytes\n    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n")},
+		"proc/net/route":      {Data: []byte("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n")},
+		"proc/net/ipv6_route": {Data: []byte(isolatedIPv6Route)},
+		"proc/net/tcp":        {Data: []byte(strings.SplitN(hostTCP, "\n", 2)[0] + "\n")},
+		// No tcp6 (IPv6 off) and no /sys (bwrap): still decidable.
+		"proc/sys/net/ipv4/ip_forward": {Data: []byte("1\n")},
+	}
+	o := run(t, root)
+	if got := o.Facts.String("net.default_interface"); got != "" {
+		t.Errorf("default interface %q", got)
+	}
+	if _, ok := o.Facts.Int("net.mtu"); ok {
+		t.Errorf("net.mtu set without any non-lo MTU: %v", o.Facts["net.mtu"])
+	}
+	if o.Facts.Tri("net.port_6443_free") != probes.Yes || o.Facts.Tri("net.ip_forward") != probes.Yes {
+		t.Errorf("facts %v", o.Facts)
+	}
+	if got := codes(o); !reflect.DeepEqual(got, []string{CodeNoDefaultRoute.Code}) {
+		t.Errorf("codes %v", got)
+	}
+}
+
+func TestRunPortsTaken(t *testing.T) {
+	root := hostTree()
+	root["proc/net/tcp"] = &fstest.MapFile{Data: []byte(hostTCP)}   // 127.0.0.1:10250
+	root["proc/net/tcp6"] = &fstest.MapFile{Data: []byte(hostTCP6)} // [::]:6443
+	root["proc/4242/comm"] = &fstest.MapFile{Data: []byte("k3s-server\n")}
+	root["proc/4242/fd/7"] = &fstest.MapFile{Data: []byte("socket:[42978]"), Mode: fs.ModeSymlink}
+	root["proc/4242/fd/0"] = &fstest.MapFile{Data: []byte("/dev/null"), Mode: fs.ModeSymlink}
+	root["proc/self"] = &fstest.MapFile{Data: []byte("4242"), Mode: fs.ModeSymlink}
+	o := run(t, root)
+	if o.Facts.Tri("net.port_6443_free") != probes.No || o.Facts.Tri("net.port_10250_free") != probes.No ||
+		o.Facts.Tri("net.port_2379_free") != probes.Yes {
+		t.Fatalf("facts %v", o.Facts)
+	}
+	if got := codes(o); !reflect.DeepEqual(got, []string{CodePort6443.Code, CodePort10250.Code}) {
+		t.Fatalf("codes %v", got)
+	}
+	f := o.Findings[0]
+	if f.Severity != probes.Block || !strings.Contains(f.Summary, "pid 4242 (k3s-server)") ||
+		!strings.HasPrefix(f.Fix, "kill 4242 ") || !strings.Contains(f.Fix, "--https-port") {
+		t.Errorf("6443 finding %+v", f)
+	}
+	// No owner found for 10250: the generic fix.
+	if f := o.Findings[1]; f.Severity != probes.Warn || f.Fix != CodePort10250.Fix {
+		t.Errorf("10250 finding %+v", f)
+	}
+}
+
+func TestRunUnreadable(t *testing.T) {
+	root := denyFS{FS: hostTree(), deny: map[string]bool{
+		"proc/net/tcp": true, "proc/net/route": true, "proc/sys/net/ipv4/ip_forward": true,
+	}}
+	o := run(t, root)
+	// EACCES is not "free": the ports are unknown, never yes.
+	for _, p := range Ports {
+		if got := o.Facts.Tri(portKey(p.Port)); got != probes.Unknown {
+			t.Errorf("%s = %v, want unknown", portKey(p.Port), got)
+		}
+	}
+	if o.Facts.Tri("net.ip_forward") != probes.Unknown {
+		t.Errorf("ip_forward %v", o.Facts["net.ip_forward"])
+	}
+	// The IPv6 table still names the default route; no "no route" finding.
+	if o.Facts.String("net.default_interface") != "eth0" || len(o.Findings) != 0 {
+		t.Errorf("facts %v findings %v", o.Facts, o.Findings)
+	}
+	var sawEACCES bool
+	for _, e := range o.Evidence {
+		if e.Source == "/proc/net/tcp" && e.Errno == "EACCES" {
+			sawEACCES = true
+		}
+	}
+	if !sawEACCES {
+		t.Errorf("no EACCES evidence for /proc/net/tcp: %v", o.Evidence)
+	}
+}
+
+func TestRunNoProcNetDev(t *testing.T) {
+	root := hostTree()
+	delete(root, "proc/net/dev")
+	o := run(t, root)
+	if got := o.Facts.List("net.interfaces"); !reflect.DeepEqual(got, []string{"eth0", "ifb0", "ifb1", "lo"}) {
+		t.Errorf("interfaces from sysfs: %v", got)
+	}
+}
+
+func TestMetadata(t *testing.T) {
+	for _, p := range []probes.Probe{Probe{}, NetnsProbe{}} {
+		if !probes.ValidID(p.ID()) {
+			t.Errorf("bad ID %q", p.ID())
+		}
+		seen := map[string]bool{}
+		for _, c := range p.Codes() {
+			if !strings.HasPrefix(c.Code, "KP-NET-") || c.Fix == "" || c.Meaning == "" || c.Title == "" || seen[c.Code] {
+				t.Errorf("%s: bad code %+v", p.ID(), c)
+			}
+			seen[c.Code] = true
+		}
+	}
+	probes.SchemaOf([]probes.Probe{Probe{}, NetnsProbe{}}) // panics on duplicate keys
+}

@@ -1,0 +1,271 @@
+//go:build linux
+
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/filesystems"
+)
+
+const opTrial = "overlay.trial"
+
+// Ops returns the grandchild ops of the overlay probe.
+func Ops() map[string]probes.Op {
+	return map[string]probes.Op{opTrial: opTrialMain}
+}
+
+// opTrialMain runs in a grandchild cloned into new namespaces:
+// args are "tmpfs"|"dir" and the base directory.
+func opTrialMain(args []string) (string, error) {
+	if len(args) != 2 || (args[0] != "tmpfs" && args[0] != "dir") {
+		return "", fmt.Errorf("usage: %s tmpfs|dir BASE", opTrial)
+	}
+	return Trial(args[1], args[0] == "tmpfs", true).String(), nil
+}
+
+// Trial mounts an overlay under base: lower, upper, work and merged dirs,
+// on a tmpfs mounted at base first when onTmpfs. It writes through the
+// overlay and deletes a lower file (a whiteout), then unmounts everything
+// it mounted. private first makes every mount in the current mount
+// namespace private, so that nothing propagates out: only pass it in a
+// mount namespace of our own.
+func Trial(base string, onTmpfs, private bool) (s filesystems.Steps) {
+	if private {
+		// gVisor answers EINVAL; its mounts do not propagate anyway.
+		s.Add("private", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""))
+	}
+	if onTmpfs {
+		if !s.Add("tmpfs", unix.Mount("tmpfs", base, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=16m,mode=0700")) {
+			return s
+		}
+		defer func() { s.Add("umount_tmpfs", unix.Unmount(base, unix.MNT_DETACH)) }()
+	}
+	dir := func(n string) string { return filepath.Join(base, n) }
+	var err error
+	for _, n := range []string{"lower", "upper", "work", "merged"} {
+		if err == nil {
+			err = os.Mkdir(dir(n), 0o700)
+		}
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir("lower"), "old"), []byte("lower\n"), 0o600)
+	}
+	if !s.Add("prepare", err) {
+		return s
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", dir("lower"), dir("upper"), dir("work"))
+	if !s.Add("mount", unix.Mount("overlay", dir("merged"), "overlay", 0, opts)) {
+		return s
+	}
+	s.Add("write", os.WriteFile(filepath.Join(dir("merged"), "new"), []byte("upper\n"), 0o600))
+	s.Add("whiteout", os.Remove(filepath.Join(dir("merged"), "old")))
+	s.Add("umount", unix.Unmount(dir("merged"), unix.MNT_DETACH))
+	return s
+}
+
+// usable reports whether a path can go into overlay's option string.
+func usable(p string) bool { return !strings.ContainsAny(p, ",:\\= \n") }
+
+// trialResult is one variant's outcome.
+type trialResult struct {
+	tri   probes.Tri
+	steps filesystems.Steps
+	ev    probes.Evidence
+}
+
+// run runs Trial in a grandchild with new namespaces. Without a user
+// namespace, a denied clone falls back to this child's own namespace
+// (without touching propagation), where the sandbox itself may allow the
+// mount. A denied clone with a user namespace means the variant is
+// impossible here: No.
+func run(ctx context.Context, base string, onTmpfs, userns bool) trialResult {
+	label := "overlay upper on the data dir's filesystem"
+	mode := "dir"
+	if onTmpfs {
+		label, mode = "overlay upper on tmpfs", "tmpfs"
+	}
+	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	where := "new mount namespace"
+	if userns {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		where = "new user+mount namespace"
+	}
+	src := fmt.Sprintf("%s (%s) in %s", label, base, where)
+	out, err := probes.SpawnOp(ctx, attr, opTrial, mode, base)
+	var steps filesystems.Steps
+	switch {
+	case err == nil:
+		steps = filesystems.ParseSteps(out)
+	case cloneDenied(err) && userns:
+		return trialResult{tri: probes.No, ev: probes.Evidence{Source: src, Excerpt: "clone refused", Errno: probes.Errno(err)}}
+	case cloneDenied(err):
+		// The mounts are undone before Trial returns; propagation is
+		// left alone, since this may be the sandbox's own namespace.
+		ns := "the sandbox's mount namespace"
+		if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
+			ns = "the probe's private mount namespace"
+		}
+		steps = Trial(base, onTmpfs, false)
+		src = fmt.Sprintf("%s (%s) in %s (clone: %s)", label, base, ns, probes.Errno(err))
+	default:
+		return trialResult{tri: probes.Unknown, ev: probes.Evidence{Source: src, Excerpt: err.Error(), Errno: probes.Errno(err)}}
+	}
+	ev := probes.Evidence{Source: src, Excerpt: steps.String()}
+	// The errno that decided the answer; "private" may fail harmlessly
+	// (gVisor: EINVAL) before it.
+	for _, n := range []string{"tmpfs", "prepare", "mount"} {
+		if v, ok := steps.Result[n]; ok && v != "ok" {
+			ev.Errno = v
+			break
+		}
+	}
+	return trialResult{tri: Mounted(steps), steps: steps, ev: ev}
+}
+
+func cloneDenied(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) ||
+		errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EUSERS) ||
+		errors.Is(err, syscall.ENOSPC)
+}
+
+// removeAll removes a scratch tree, first making its directories
+// searchable: overlay leaves work/work with mode 000.
+func removeAll(dir string) error {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
+
+// Run tries the four overlay variants and looks for the FUSE fallback.
+func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
+	o := probes.NewObservation()
+	if env.TempDir == "" {
+		return o, errors.New("overlay is an active probe: it needs a scratch dir")
+	}
+
+	if raw, err := fs.ReadFile(env.Root, "proc/filesystems"); err != nil {
+		o.Set("overlay.listed", probes.Unknown)
+		o.Note("/proc/filesystems", "", err)
+	} else {
+		o.Set("overlay.listed", probes.TriOf(ParseFilesystems(string(raw))["overlay"]))
+	}
+
+	if p, err := env.Sys.LookPath("fuse-overlayfs"); err == nil {
+		o.Set("overlay.fuse_overlayfs", probes.Yes)
+		o.Note("PATH", p, nil)
+	} else if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		o.Set("overlay.fuse_overlayfs", probes.No)
+	} else {
+		o.Set("overlay.fuse_overlayfs", probes.Unknown)
+		o.Note("PATH fuse-overlayfs", "", err)
+	}
+	// Any errno is an answer (ENOENT: no node, EACCES/EPERM: denied);
+	// an error without one is not.
+	var en syscall.Errno
+	switch err := env.Sys.TryOpen("/dev/fuse", os.O_RDWR); {
+	case err == nil:
+		o.Set("overlay.dev_fuse", probes.Yes)
+	case errors.As(err, &en):
+		o.Set("overlay.dev_fuse", probes.No)
+		o.Note("open /dev/fuse O_RDWR", "", err)
+	default:
+		o.Set("overlay.dev_fuse", probes.Unknown)
+		o.Note("open /dev/fuse O_RDWR", "", err)
+	}
+
+	// Upper on tmpfs, without and with a user namespace.
+	for _, v := range []struct {
+		key    string
+		userns bool
+	}{{"overlay.mount_tmpfs", false}, {"overlay.userns_tmpfs", true}} {
+		base := filepath.Join(env.TempDir, strings.TrimPrefix(v.key, "overlay."))
+		if !usable(base) {
+			o.Set(v.key, probes.Unknown)
+			o.Note(base, "path cannot be passed in overlay mount options", nil)
+			continue
+		}
+		if err := os.Mkdir(base, 0o700); err != nil {
+			o.Set(v.key, probes.Unknown)
+			o.Note("mkdir "+base, "", err)
+			continue
+		}
+		r := run(ctx, base, true, v.userns)
+		o.Set(v.key, r.tri)
+		o.Evidence = append(o.Evidence, r.ev)
+		if v.userns {
+			o.Set("overlay.userns_whiteout", r.steps.Tri("whiteout"))
+		}
+		if err := removeAll(base); err != nil {
+			o.Note("cleanup "+base, "", err)
+		}
+	}
+
+	// Upper on the data dir's filesystem: a scratch dir under the data dir
+	// or its nearest existing ancestor, removed afterwards.
+	dataDir := env.DataDir
+	if dataDir == "" {
+		dataDir = probes.DefaultDataDir
+	}
+	anc, _ := filesystems.NearestExisting(env.Root, filesystems.RealPath(env.Root, dataDir))
+	o.Set("overlay.datadir_path", anc)
+	datadirEv := probes.Evidence{Source: "overlay trial under " + anc}
+	scratch, err := os.MkdirTemp(anc, ".kprobe-overlay-")
+	switch {
+	case err != nil:
+		o.Set("overlay.mount_datadir", probes.Unknown)
+		o.Set("overlay.userns_datadir", probes.Unknown)
+		o.Note("mkdir scratch dir under "+anc, "", err)
+	case !usable(scratch):
+		o.Set("overlay.mount_datadir", probes.Unknown)
+		o.Set("overlay.userns_datadir", probes.Unknown)
+		o.Note(scratch, "path cannot be passed in overlay mount options", nil)
+	default:
+		defer func() {
+			if err := removeAll(scratch); err != nil {
+				o.Note("cleanup "+scratch, "", err)
+			}
+		}()
+		for _, v := range []struct {
+			key    string
+			userns bool
+		}{{"overlay.mount_datadir", false}, {"overlay.userns_datadir", true}} {
+			base := filepath.Join(scratch, strings.TrimPrefix(v.key, "overlay."))
+			if err := os.Mkdir(base, 0o700); err != nil {
+				o.Set(v.key, probes.Unknown)
+				o.Note("mkdir "+base, "", err)
+				continue
+			}
+			r := run(ctx, base, false, v.userns)
+			o.Set(v.key, r.tri)
+			o.Evidence = append(o.Evidence, r.ev)
+			if !v.userns {
+				datadirEv = r.ev
+			}
+			if v.userns && r.steps.Tri("whiteout") != probes.Unknown {
+				// The data dir variant is what rootless containerd does.
+				o.Set("overlay.userns_whiteout", r.steps.Tri("whiteout"))
+			}
+		}
+	}
+	judge(o, datadirEv)
+	return o, nil
+}

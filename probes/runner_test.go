@@ -1,0 +1,123 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeProbe is a test double for the runner's own behaviour (timeouts,
+// panics, ignore); real probes are tested against the real kernel.
+type fakeProbe struct {
+	id   string
+	mode Mode
+	run  func(ctx context.Context) (*Observation, error)
+}
+
+func (f fakeProbe) ID() string        { return f.id }
+func (f fakeProbe) Domain() Domain    { return DomainKernel }
+func (f fakeProbe) Mode() Mode        { return f.mode }
+func (f fakeProbe) Codes() []Code     { return []Code{blockCode} }
+func (f fakeProbe) Facts() []FactSpec { return []FactSpec{{Key: f.id + ".x", Type: TypeTri}} }
+func (f fakeProbe) Run(ctx context.Context, _ *Env) (*Observation, error) {
+	return f.run(ctx)
+}
+
+var blockCode = Code{Code: "KP-TEST-001", Severity: Block, Title: "test blocker", Fix: "do it"}
+
+func obsWith(k string, v any, findings ...Code) *Observation {
+	o := NewObservation()
+	o.Set(k, v)
+	for _, c := range findings {
+		o.Find(c, c.Title, Evidence{Source: "test"})
+	}
+	return o
+}
+
+func TestRunIsolatesPanicsTimeoutsAndErrors(t *testing.T) {
+	ps := []Probe{
+		fakeProbe{id: "good", run: func(context.Context) (*Observation, error) { return obsWith("good.x", Yes), nil }},
+		fakeProbe{id: "panics", run: func(context.Context) (*Observation, error) { panic("boom") }},
+		fakeProbe{id: "hangs", run: func(ctx context.Context) (*Observation, error) {
+			<-ctx.Done()
+			time.Sleep(50 * time.Millisecond) // ignores its context for a while
+			return nil, ctx.Err()
+		}},
+		fakeProbe{id: "blind", run: func(context.Context) (*Observation, error) { return nil, errors.New("EACCES") }},
+		fakeProbe{id: "blocks", run: func(context.Context) (*Observation, error) { return obsWith("blocks.x", No, blockCode), nil }},
+		fakeProbe{id: "unsure", run: func(context.Context) (*Observation, error) { return obsWith("unsure.x", Unknown), nil }},
+	}
+	start := time.Now()
+	s := Run(context.Background(), &Env{}, ps, Options{Timeout: 100 * time.Millisecond})
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a hanging probe held the scan for %s", d)
+	}
+	want := map[string]Status{"good": StatusOK, "panics": StatusUnknown, "hangs": StatusUnknown,
+		"blind": StatusUnknown, "blocks": StatusBlock, "unsure": StatusUnknown}
+	for i, r := range s.Results {
+		if r.ID != ps[i].ID() {
+			t.Fatalf("result %d is %s, want probe order %s", i, r.ID, ps[i].ID())
+		}
+		if r.Status != want[r.ID] {
+			t.Errorf("%s: status %s, want %s (error %q)", r.ID, r.Status, want[r.ID], r.Error)
+		}
+	}
+	if !strings.Contains(s.Results[1].Error, "panicked: boom") {
+		t.Errorf("panic not reported: %q", s.Results[1].Error)
+	}
+	if !strings.Contains(s.Results[2].Error, "did not finish within") {
+		t.Errorf("timeout not reported: %q", s.Results[2].Error)
+	}
+	if s.Facts.Tri("good.x") != Yes || s.Facts.Tri("blocks.x") != No {
+		t.Errorf("facts not merged: %v", s.Facts)
+	}
+	if b := s.Blockers(); len(b) != 1 || b[0].Code != "KP-TEST-001" {
+		t.Errorf("blockers = %v", b)
+	}
+}
+
+func TestIgnoreDowngradesBlockers(t *testing.T) {
+	ps := []Probe{fakeProbe{id: "blocks", run: func(context.Context) (*Observation, error) {
+		return obsWith("blocks.x", No, blockCode), nil
+	}}}
+	for _, ignore := range [][]string{{"KP-TEST-001"}, {"kp-test-001"}, {"all"}} {
+		s := Run(context.Background(), &Env{}, ps, Options{Ignore: ignore})
+		r := s.Results[0]
+		if r.Status != StatusWarn || !r.Findings[0].Ignored || len(s.Blockers()) != 0 {
+			t.Errorf("--ignore %v: status %s, findings %+v", ignore, r.Status, r.Findings)
+		}
+	}
+	s := Run(context.Background(), &Env{}, ps, Options{Ignore: []string{"KP-OTHER-001"}})
+	if s.Results[0].Status != StatusBlock {
+		t.Errorf("an unrelated --ignore changed the status to %s", s.Results[0].Status)
+	}
+}
+
+func TestSelectAndPassive(t *testing.T) {
+	mk := func(id string, m Mode) Probe {
+		return fakeProbe{id: id, mode: m, run: func(context.Context) (*Observation, error) { return obsWith(id+".x", Yes), nil }}
+	}
+	all := []Probe{mk("a", Passive), mk("b", Active), mk("c", Passive)}
+	got, err := Select(all, Options{Only: []string{"a", "b"}, Skip: []string{"a"}})
+	if err != nil || len(got) != 1 || got[0].ID() != "b" {
+		t.Fatalf("Select = %v, %v", got, err)
+	}
+	if _, err := Select(all, Options{Only: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), "unknown probe ID nope") {
+		t.Fatalf("unknown ID not rejected: %v", err)
+	}
+	s := Run(context.Background(), &Env{}, all, Options{Passive: true})
+	if s.Results[1].Status != StatusSkipped || s.Results[0].Status != StatusOK {
+		t.Fatalf("passive run: %+v", s.Results)
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{"cgroups": true, "cgroups.write": true, "network.netns": true,
+		"mount-prop": true, "Cgroups": false, "a..b": false, ".a": false, "a.": false, "": false, "a b": false} {
+		if ValidID(id) != want {
+			t.Errorf("ValidID(%q) = %v", id, !want)
+		}
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package sysctls
+
+// writeBack is Linux-only; WriteProbe.Run reports errors.ErrUnsupported.
+var writeBack writeBackFunc

@@ -1,0 +1,238 @@
+package profiles
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/kprobe/kprobe/probes"
+)
+
+// Rung is a step of the fallback ladder, best first.
+type Rung string
+
+const (
+	T0 Rung = "T0" // full: overlayfs snapshotter, flannel vxlan, kube-proxy, network policy
+	T1 Rung = "T1" // degraded worker: shims and workarounds
+	T2 Rung = "T2" // worker without kube-proxy, network policy or flannel
+	T3 Rung = "T3" // control plane only
+	T4 Rung = "T4" // not possible here
+)
+
+// Rungs lists the ladder from the top.
+var Rungs = []Rung{T0, T1, T2, T3, T4}
+
+// RungTitle says what a rung gives the user.
+var RungTitle = map[Rung]string{
+	T0: "full cluster (overlayfs, flannel vxlan, kube-proxy, network policy)",
+	T1: "degraded worker (fallback snapshotter, shims, host-gw networking)",
+	T2: "worker without kube-proxy, network policy or flannel",
+	T3: "control plane only (kubectl and helm --dry-run=server work, no pods run)",
+	T4: "nothing: the control plane cannot run here",
+}
+
+// ValidRung reports whether r names a rung.
+func ValidRung(r Rung) bool {
+	for _, x := range Rungs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Requirement is one condition a rung needs, stated on facts.
+type Requirement struct {
+	// Rung is the highest rung that needs it; every rung above needs it too.
+	Rung Rung
+	// Name is what the requirement is, in a few words.
+	Name string
+	// Check returns Yes when met, No when not, Unknown when the facts
+	// cannot tell; detail is the evidence in a few words.
+	Check func(f probes.Facts) (met probes.Tri, detail string)
+	// Fix says what environment change would meet it.
+	Fix string
+}
+
+// Unmet is a requirement a rung does not meet, or could not verify.
+type Unmet struct {
+	Requirement string `json:"requirement" toml:"requirement"`
+	Detail      string `json:"detail,omitempty" toml:"detail,omitempty"`
+	Fix         string `json:"fix,omitempty" toml:"fix,omitempty"`
+}
+
+// RungCheck is the judgement of one rung.
+type RungCheck struct {
+	Rung       Rung    `json:"rung" toml:"rung"`
+	Possible   bool    `json:"possible" toml:"possible"`
+	Blockers   []Unmet `json:"blockers,omitempty" toml:"blockers,omitempty"`
+	Unverified []Unmet `json:"unverified,omitempty" toml:"unverified,omitempty"`
+}
+
+// Verdict is the highest rung the sandbox looks able to reach and why the
+// rungs above it are out of reach.
+type Verdict struct {
+	Rung   Rung        `json:"rung" toml:"rung"`
+	Title  string      `json:"title" toml:"title"`
+	Checks []RungCheck `json:"checks" toml:"checks"`
+}
+
+func tri(f probes.Facts, key string) (probes.Tri, string) {
+	v := f.Tri(key)
+	return v, key + "=" + v.String()
+}
+
+func allOf(keys ...string) func(probes.Facts) (probes.Tri, string) {
+	return func(f probes.Facts) (probes.Tri, string) {
+		res, detail := probes.Yes, ""
+		for _, k := range keys {
+			v, d := tri(f, k)
+			if v == probes.No {
+				return probes.No, d
+			}
+			if v == probes.Unknown {
+				res, detail = probes.Unknown, d
+			}
+		}
+		if res == probes.Yes {
+			detail = keys[0] + "=yes"
+		}
+		return res, detail
+	}
+}
+
+func anyOf(keys ...string) func(probes.Facts) (probes.Tri, string) {
+	return func(f probes.Facts) (probes.Tri, string) {
+		res, detail := probes.No, ""
+		for _, k := range keys {
+			v, d := tri(f, k)
+			if v == probes.Yes {
+				return probes.Yes, d
+			}
+			if v == probes.Unknown {
+				res = probes.Unknown
+			}
+			if detail != "" {
+				detail += ", "
+			}
+			detail += d
+		}
+		return res, detail
+	}
+}
+
+// Ladder is the requirement table of the fallback ladder. A rung is
+// possible when its requirements and those of every rung below it hold.
+// Unknown facts never rule a rung out; they are listed as unverified.
+var Ladder = []Requirement{
+	{Rung: T3, Name: "at least 1 GiB of memory", Fix: "give the sandbox at least 2 GiB of memory",
+		Check: func(f probes.Facts) (probes.Tri, string) {
+			m, ok := f.Int("res.memory_bytes")
+			if !ok {
+				return probes.Unknown, "res.memory_bytes unknown"
+			}
+			return probes.TriOf(m >= 1<<30), "res.memory_bytes=" + strconv.FormatInt(m>>20, 10) + "MiB"
+		}},
+	{Rung: T3, Name: "a loopback interface", Fix: "run the sandbox with a network namespace that has lo up",
+		Check: func(f probes.Facts) (probes.Tri, string) {
+			ifs, ok := f["net.interfaces"]
+			if !ok {
+				return probes.Unknown, "net.interfaces unknown"
+			}
+			for _, i := range ifs.([]string) {
+				if i == "lo" {
+					return probes.Yes, "lo present"
+				}
+			}
+			return probes.No, "no lo in net.interfaces"
+		}},
+	{Rung: T2, Name: "a container can start", Check: func(f probes.Facts) (probes.Tri, string) {
+		best := f.String("container.best")
+		switch best {
+		case "":
+			return probes.Unknown, "container probe did not run"
+		case "none":
+			return probes.No, "container.best=none"
+		}
+		return probes.Yes, "container.best=" + best
+	}, Fix: "run the sandbox with CAP_SYS_ADMIN (docker run --privileged) or allow user namespaces; otherwise only the control plane can run"},
+	{Rung: T2, Name: "mount namespaces", Check: anyOf("ns.mount", "ns.userns_mount"),
+		Fix: "allow unshare(CLONE_NEWNS) (drop the seccomp filter that blocks it, or grant CAP_SYS_ADMIN)"},
+	{Rung: T1, Name: "iptables usable (kube-proxy, network policy)", Check: func(f probes.Facts) (probes.Tri, string) {
+		b := f.String("net.iptables_backend")
+		switch b {
+		case "":
+			return probes.Unknown, "iptables probe did not run"
+		case "none":
+			return probes.No, "net.iptables_backend=none"
+		}
+		return probes.Yes, "net.iptables_backend=" + b
+	}, Fix: "grant CAP_NET_ADMIN and install iptables; without it kprobe disables kube-proxy and network policy (T2)"},
+	{Rung: T1, Name: "veth and bridge links for pod networking", Check: allOf("net.veth", "net.bridge"),
+		Fix: "grant CAP_NET_ADMIN so the bridge CNI can create veth pairs and a bridge"},
+	{Rung: T0, Name: "overlay mountable on the data dir", Check: allOf("overlay.mount_datadir"),
+		Fix: "put the data dir on ext4, xfs or tmpfs, or use fuse-overlayfs/native snapshotters (T1)"},
+	{Rung: T0, Name: "vxlan links (flannel's default backend)", Check: allOf("net.vxlan"),
+		Fix: "load the vxlan module on the host, or use --flannel-backend=host-gw (T1)"},
+	{Rung: T0, Name: "/dev/kmsg readable", Check: allOf("dev.kmsg_readable"),
+		Fix: "pass /dev/kmsg into the sandbox (docker run --device /dev/kmsg), or use kprobe's /dev/kmsg shim (T1)"},
+	{Rung: T0, Name: "cgroups writable", Check: allOf("cgroups.writable"),
+		Fix: "delegate a writable cgroup to the sandbox (cgroup v2 with Delegate=yes, or --cgroupns=private with rw cgroupfs)"},
+	{Rung: T0, Name: "kubelet can stat its root filesystem", Check: allOf("fs.datadir.kubelet_stats"),
+		Fix: "put the kubelet's root dir on a block-device filesystem; otherwise set local-storage-capacity-isolation=false (T1)"},
+	{Rung: T0, Name: "/ can be made rshared", Check: anyOf("mount.rshared_possible"),
+		Fix: "run mount --make-rshared / before starting the cluster (T1 does this in a private mount namespace)"},
+	{Rung: T0, Name: "not inside a user namespace", Check: func(f probes.Facts) (probes.Tri, string) {
+		v := f.Tri("priv.userns")
+		switch v {
+		case probes.Yes:
+			return probes.No, "priv.userns=yes (KubeletInUserNamespace needed)"
+		case probes.No:
+			return probes.Yes, "priv.userns=no"
+		}
+		return probes.Unknown, "priv.userns=unknown"
+	}, Fix: "run as real root; in a user namespace kprobe enables KubeletInUserNamespace (T1)"},
+}
+
+func rungIndex(r Rung) int {
+	for i, x := range Rungs {
+		if x == r {
+			return i
+		}
+	}
+	return len(Rungs)
+}
+
+// Judge runs the ladder over facts.
+func Judge(f probes.Facts) Verdict {
+	var checks []RungCheck
+	best := T4
+	// Walk from T3 up to T0; a rung is possible only if the one below is.
+	belowOK := true
+	for i := rungIndex(T3); i >= 0; i-- {
+		r := Rungs[i]
+		rc := RungCheck{Rung: r}
+		for _, req := range Ladder {
+			if rungIndex(req.Rung) < i {
+				continue // needed only by rungs above r
+			}
+			met, detail := req.Check(f)
+			u := Unmet{Requirement: req.Name, Detail: detail, Fix: req.Fix}
+			switch met {
+			case probes.No:
+				rc.Blockers = append(rc.Blockers, u)
+			case probes.Unknown:
+				rc.Unverified = append(rc.Unverified, u)
+			}
+		}
+		rc.Possible = belowOK && len(rc.Blockers) == 0
+		if rc.Possible {
+			best = r
+		}
+		belowOK = rc.Possible
+		checks = append([]RungCheck{rc}, checks...)
+	}
+	return Verdict{Rung: best, Title: RungTitle[best], Checks: checks}
+}
+
+// String summarises the verdict in one line.
+func (v Verdict) String() string { return fmt.Sprintf("%s: %s", v.Rung, v.Title) }
