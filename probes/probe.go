@@ -128,6 +128,11 @@ type Finding struct {
 
 // Observation is what a probe returns.
 type Observation struct {
+	// Summary is the one line shown next to the probe's ID: what it
+	// found, in a few words ("rshared / and rbind ok, also in a user
+	// namespace"). Keep it short (about 110 characters) and free of host
+	// names.
+	Summary  string     `json:"summary,omitempty"`
 	Facts    Facts      `json:"facts"`
 	Findings []Finding  `json:"findings,omitempty"`
 	Evidence []Evidence `json:"evidence,omitempty"`

@@ -28,6 +28,7 @@ type Result struct {
 	Domain     Domain     `json:"domain"`
 	Mode       Mode       `json:"mode"`
 	Status     Status     `json:"status"`
+	Summary    string     `json:"summary,omitempty"`
 	Facts      Facts      `json:"facts"`
 	Findings   []Finding  `json:"findings,omitempty"`
 	Evidence   []Evidence `json:"evidence,omitempty"`
@@ -200,6 +201,7 @@ func runOne(ctx context.Context, env *Env, p Probe, timeout time.Duration) Resul
 		if o.obs.Facts != nil {
 			r.Facts = o.obs.Facts
 		}
+		r.Summary = o.obs.Summary
 		r.Findings = o.obs.Findings
 		r.Evidence = o.obs.Evidence
 	}

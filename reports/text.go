@@ -168,10 +168,14 @@ func joinUnmet(us []profiles.Unmet) string {
 	return strings.Join(names, "; ")
 }
 
-// oneLine is the single line of evidence shown next to a probe.
+// oneLine is the single line shown next to a probe: its summary, else
+// its first warning or blocker, its first evidence or its first facts.
 func oneLine(r probes.Result) string {
 	if r.Error != "" {
 		return "could not observe: " + firstLine(r.Error)
+	}
+	if r.Summary != "" {
+		return r.Summary
 	}
 	for _, f := range r.Findings {
 		if f.Severity == probes.Block || f.Severity == probes.Warn {

@@ -304,6 +304,7 @@ func keepEnv(kv string) bool {
 }
 
 func redactObservation(o *probes.Observation, red *redact.Redactor) {
+	o.Summary = red.String(o.Summary)
 	for k, v := range o.Facts {
 		switch x := v.(type) {
 		case string:

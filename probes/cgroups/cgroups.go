@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Probe is the passive cgroups probe: it reads mountinfo, /proc/self/cgroup,
@@ -110,10 +111,13 @@ func look(env *probes.Env, o *probes.Observation) (*view, error) {
 		o.Note("/proc/self/mountinfo", "", err)
 		return v, fmt.Errorf("read /proc/self/mountinfo: %w", err)
 	}
-	if v.mounts, err = ParseMountinfo(bytes.NewReader(mi)); err != nil {
+	// A garbled table may hide a hierarchy: the layout stays unknown.
+	all, err := procfs.ParseMountinfo(bytes.NewReader(mi))
+	if err != nil {
 		o.Note("/proc/self/mountinfo", "", err)
 		return v, err
 	}
+	v.mounts = CgroupMounts(all)
 	v.layout = Layout(v.mounts)
 	v.v2, v.hasV2 = V2Mount(v.mounts)
 
@@ -187,15 +191,15 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	if lookErr != nil {
 		return o, lookErr
 	}
-	var summary []string
+	var lines []string
 	for _, m := range v.mounts {
 		ro := ""
 		if m.ReadOnly {
 			ro = " ro"
 		}
-		summary = append(summary, fmt.Sprintf("%s %s%s (%s)", m.FSType, m.Mountpoint, ro, strings.Join(append(slices.Clone(m.Controllers), nameOpt(m)...), ",")))
+		lines = append(lines, fmt.Sprintf("%s %s%s (%s)", m.FSType, m.Mountpoint, ro, strings.Join(append(slices.Clone(m.Controllers), nameOpt(m)...), ",")))
 	}
-	o.Note("/proc/self/mountinfo", strings.Join(summary, "; "), nil)
+	o.Note("/proc/self/mountinfo", strings.Join(lines, "; "), nil)
 
 	if v.membersOK {
 		o.Set("cgroups.self_path", selfPath(v))
@@ -286,9 +290,47 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	}
 
 	judge(env, o, v, subs, known, have)
-	lead(o, "cgroups", fmt.Sprintf("layout %s, controllers %s, v2 %q, own namespace %s",
-		v.layout, probes.Format(o.Facts["cgroups.controllers"]), o.Facts.String("cgroups.v2_mount"), o.Facts.Tri("cgroups.namespace")))
+	o.Summary = summary(o.Facts)
 	return o, nil
+}
+
+// summary says what the kubelet would find: "hybrid, all 6 kubelet
+// controllers, cgroup2 at /sys/fs/cgroup/unified, host cgroup namespace".
+func summary(f probes.Facts) string {
+	layout := f.String("cgroups.layout")
+	if layout == "none" {
+		return "no cgroup hierarchy mounted"
+	}
+	parts := []string{layout}
+	if ctl, ok := f["cgroups.controllers"].([]string); ok {
+		var missing []string
+		for _, c := range kubeControllers {
+			if !slices.Contains(ctl, c) {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) == 0 {
+			parts = append(parts, fmt.Sprintf("all %d kubelet controllers", len(kubeControllers)))
+		} else {
+			parts = append(parts, "no "+strings.Join(missing, " "))
+		}
+	}
+	if f.Tri("cgroups.read_only") == probes.Yes {
+		parts = append(parts, "read-only")
+	}
+	if mp := f.String("cgroups.v2_mount"); mp != "" && mp != "/sys/fs/cgroup" {
+		parts = append(parts, "cgroup2 at "+mp)
+	}
+	if layout == "v2" && f.Tri("cgroups.v2_delegated") != probes.Unknown {
+		parts = append(parts, map[probes.Tri]string{probes.Yes: "delegated", probes.No: "not delegated"}[f.Tri("cgroups.v2_delegated")])
+	}
+	switch f.Tri("cgroups.namespace") {
+	case probes.Yes:
+		parts = append(parts, "own cgroup namespace")
+	case probes.No:
+		parts = append(parts, "host cgroup namespace")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // selfPath is the cgroup the kubelet would nest under: the cgroup2 one on

@@ -4,12 +4,12 @@ import (
 	"context"
 	"io/fs"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 func link(target string) *fstest.MapFile {
@@ -85,21 +85,13 @@ var sandboxes = map[string]fstest.MapFS{
 	},
 }
 
-func codes(o *probes.Observation) []string {
-	var out []string
-	for _, f := range o.Findings {
-		out = append(out, f.Code)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestRunSandboxes(t *testing.T) {
 	all6 := []string{"cpu", "cpuset", "devices", "freezer", "memory", "pids"}
 	for _, tc := range []struct {
 		name  string
 		facts probes.Facts
 		codes []string
+		sum   string // the Observation.Summary
 	}{
 		{"host", probes.Facts{
 			"cgroups.layout": "hybrid", "cgroups.controllers": all6,
@@ -107,25 +99,25 @@ func TestRunSandboxes(t *testing.T) {
 			"cgroups.v2_subtree_control": []string{}, "cgroups.v2_delegated": probes.No,
 			"cgroups.namespace": probes.No, "cgroups.cgroup2_fs": probes.Yes, "cgroups.read_only": probes.No,
 			"cgroups.self_path": "/process_api/9813cc0dfab19eda12c7dd7e23561d2c",
-		}, []string{"KP-CG-002", "KP-CG-007"}},
+		}, []string{"KP-CG-002", "KP-CG-007"}, "hybrid, all 6 kubelet controllers, cgroup2 at /sys/fs/cgroup/unified, host cgroup namespace"},
 		{"runc-docker", probes.Facts{
 			"cgroups.layout": "v1", "cgroups.controllers": all6, "cgroups.v2_mount": "",
 			"cgroups.v2_delegated": probes.No, "cgroups.namespace": probes.Yes, "cgroups.read_only": probes.Yes,
 			"cgroups.self_path": "/",
-		}, []string{"KP-CG-002"}},
+		}, []string{"KP-CG-002"}, "v1, all 6 kubelet controllers, read-only, own cgroup namespace"},
 		{"gvisor", probes.Facts{
 			"cgroups.layout": "none", "cgroups.controllers": []string{}, "cgroups.v2_mount": "",
 			"cgroups.namespace": probes.No, "cgroups.cgroup2_fs": probes.No, "cgroups.self_path": "",
-		}, []string{"KP-CG-001"}},
+		}, []string{"KP-CG-001"}, "no cgroup hierarchy mounted"},
 		{"docker-v2", probes.Facts{
 			"cgroups.layout": "v2", "cgroups.controllers": all6, "cgroups.v2_mount": "/sys/fs/cgroup",
 			"cgroups.v2_delegated": probes.Yes, "cgroups.namespace": probes.Yes, "cgroups.read_only": probes.No,
 			"cgroups.self_path": "/",
-		}, nil},
+		}, nil, "v2, all 6 kubelet controllers, delegated, own cgroup namespace"},
 		{"docker-v2-no-pids", probes.Facts{
 			"cgroups.layout": "v2", "cgroups.controllers": []string{"cpu", "devices", "memory"},
 			"cgroups.v2_delegated": probes.No,
-		}, []string{"KP-CG-003"}},
+		}, []string{"KP-CG-003"}, "v2, no cpuset freezer pids, not delegated, own cgroup namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := Probe{}.Run(context.Background(), &probes.Env{Root: sandboxes[tc.name]})
@@ -137,8 +129,11 @@ func TestRunSandboxes(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", k, got, want)
 				}
 			}
-			if got := codes(o); !reflect.DeepEqual(got, tc.codes) {
+			if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, tc.codes) {
 				t.Errorf("codes = %v, want %v", got, tc.codes)
+			}
+			if o.Summary != tc.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tc.sum)
 			}
 			declared := map[string]bool{}
 			for _, s := range (Probe{}).Facts() {
@@ -196,6 +191,13 @@ func TestRunWithoutMountinfo(t *testing.T) {
 	}
 	if len(o.Findings) != 0 {
 		t.Errorf("findings without evidence: %+v", o.Findings)
+	}
+
+	// A garbled line may hide a hierarchy: the layout is unknown too.
+	garbled := fstest.MapFS{"proc/self/mountinfo": file(hostMountinfo + "43 31 0:39 / /sys/fs/cgroup/hugetlb rw - cgroup\n")}
+	o, err = Probe{}.Run(context.Background(), &probes.Env{Root: garbled})
+	if err == nil || o.Facts.String("cgroups.layout") != "unknown" || len(o.Findings) != 0 {
+		t.Errorf("garbled mountinfo: err %v, layout %q, findings %+v", err, o.Facts.String("cgroups.layout"), o.Findings)
 	}
 }
 

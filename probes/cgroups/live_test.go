@@ -14,6 +14,7 @@ import (
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/cgroups"
 	"github.com/kprobe/kprobe/probes/probetest"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 func TestMain(m *testing.M) { probetest.Main(m) }
@@ -32,15 +33,6 @@ func leftovers(t *testing.T) []string {
 		}
 		return nil
 	})
-	return out
-}
-
-func findingCodes(r probes.Result) []string {
-	var out []string
-	for _, f := range r.Findings {
-		out = append(out, f.Code)
-	}
-	slices.Sort(out)
 	return out
 }
 
@@ -74,7 +66,7 @@ func TestLiveHybrid(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got, want)
 		}
 	}
-	if got := findingCodes(r); !slices.Equal(got, []string{"KP-CG-002", "KP-CG-007"}) {
+	if got := obstest.Codes(r.Findings); !slices.Equal(got, []string{"KP-CG-002", "KP-CG-007"}) {
 		t.Errorf("codes = %v, want KP-CG-002 (v1) and KP-CG-007 (hugetlb on v2)", got)
 	}
 }
@@ -263,7 +255,7 @@ func TestSimulatedInner(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got, w)
 		}
 	}
-	if got := findingCodes(r); !slices.Equal(got, codes) {
+	if got := obstest.Codes(r.Findings); !slices.Equal(got, codes) {
 		t.Errorf("codes = %v, want %v", got, codes)
 	}
 }

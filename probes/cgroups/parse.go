@@ -8,14 +8,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/moby/sys/mountinfo"
 )
 
-// Mount is one cgroup or cgroup2 line of /proc/self/mountinfo.
+// Mount is a cgroup or cgroup2 mount of /proc/self/mountinfo, with what
+// its options say about the hierarchy.
 type Mount struct {
-	Mountpoint string // absolute, as mountinfo gives it
-	Root       string // the cgroup the mount shows, relative to its hierarchy root
-	FSType     string // "cgroup" or "cgroup2"
-	ReadOnly   bool   // mounted or superblock read-only
+	mountinfo.Info
+	ReadOnly bool // mounted or superblock read-only
 	// Controllers are the v1 controllers of the hierarchy (from the
 	// superblock options); empty for cgroup2 and for named hierarchies.
 	Controllers []string
@@ -35,46 +36,17 @@ var knownControllers = map[string]bool{
 	"rdma": true, "misc": true, "debug": true, "job": true,
 }
 
-// ParseMountinfo returns the cgroup and cgroup2 mounts of a
-// /proc/<pid>/mountinfo text, in file order. Malformed lines are an error
-// naming the line; mounts of other types are skipped.
-func ParseMountinfo(r io.Reader) ([]Mount, error) {
+// CgroupMounts returns the cgroup and cgroup2 mounts of a mount table
+// (procfs.ParseMountinfo), in table order.
+func CgroupMounts(all []*mountinfo.Info) []Mount {
 	var out []Mount
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	n := 0
-	for s.Scan() {
-		n++
-		line := s.Text()
-		if strings.TrimSpace(line) == "" {
+	for _, mi := range all {
+		if mi.FSType != "cgroup" && mi.FSType != "cgroup2" {
 			continue
 		}
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			return nil, fmt.Errorf("mountinfo line %d: no separator: %q", n, line)
-		}
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if len(f) < 6 || len(g) < 2 {
-			return nil, fmt.Errorf("mountinfo line %d: too few fields: %q", n, line)
-		}
-		fstype := g[0]
-		if fstype != "cgroup" && fstype != "cgroup2" {
-			continue
-		}
-		super := ""
-		if len(g) >= 3 {
-			super = g[2]
-		}
-		m := Mount{
-			Root:       unescape(f[3]),
-			Mountpoint: unescape(f[4]),
-			FSType:     fstype,
-			ReadOnly:   hasOpt(f[5], "ro") || hasOpt(super, "ro"),
-		}
-		if fstype == "cgroup" {
-			for _, o := range strings.Split(super, ",") {
+		m := Mount{Info: *mi, ReadOnly: hasOpt(mi.Options, "ro") || hasOpt(mi.VFSOptions, "ro")}
+		if mi.FSType == "cgroup" {
+			for _, o := range strings.Split(mi.VFSOptions, ",") {
 				switch {
 				case knownControllers[o]:
 					m.Controllers = append(m.Controllers, o)
@@ -85,30 +57,11 @@ func ParseMountinfo(r io.Reader) ([]Mount, error) {
 		}
 		out = append(out, m)
 	}
-	return out, s.Err()
+	return out
 }
 
 func hasOpt(opts, want string) bool {
 	return slices.Contains(strings.Split(opts, ","), want)
-}
-
-// unescape decodes the octal escapes (\040 for a space) of mountinfo paths.
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Membership is one line of /proc/<pid>/cgroup: "hierarchy-ID:controllers:path".

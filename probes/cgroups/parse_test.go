@@ -4,6 +4,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Real dumps. hostMountinfo and hostProcCgroup are this machine's (Debian 12
@@ -86,11 +90,18 @@ const v2NSMountinfo = `700 650 0:50 / / rw,relatime - overlay overlay rw,lowerdi
 707 706 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `
 
-func TestParseMountinfo(t *testing.T) {
-	ms, err := ParseMountinfo(strings.NewReader(hostMountinfo))
+// cgroupMounts parses a mount table that must be well formed.
+func cgroupMounts(t testing.TB, text string) []Mount {
+	t.Helper()
+	all, err := procfs.ParseMountinfo(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return CgroupMounts(all)
+}
+
+func TestCgroupMounts(t *testing.T) {
+	ms := cgroupMounts(t, hostMountinfo)
 	if len(ms) != 10 {
 		t.Fatalf("host: %d cgroup mounts, want 10: %+v", len(ms), ms)
 	}
@@ -104,28 +115,22 @@ func TestParseMountinfo(t *testing.T) {
 		t.Errorf("unified mount = %+v", m)
 	}
 
-	ms, err = ParseMountinfo(strings.NewReader(dockerMountinfo))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms = cgroupMounts(t, dockerMountinfo)
 	for _, m := range ms {
 		if !m.ReadOnly {
 			t.Errorf("docker-like mount %s not read-only", m.Mountpoint)
 		}
 	}
 
-	ms, err = ParseMountinfo(strings.NewReader("36 35 98:0 /a\\040b /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct,clone_children,release_agent=/x\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ms = cgroupMounts(t, "36 35 98:0 /a\\040b /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct,clone_children,release_agent=/x\n")
 	if got := ms[0]; got.Root != "/a b" || !reflect.DeepEqual(got.Controllers, []string{"cpu", "cpuacct"}) {
 		t.Errorf("escaped comount = %+v", got)
 	}
-
-	for _, bad := range []string{"1 2 3", "1 2 0:1 / /x rw cgroup"} {
-		if _, err := ParseMountinfo(strings.NewReader(bad)); err == nil {
-			t.Errorf("ParseMountinfo(%q) accepted a malformed line", bad)
-		}
+	if ms := cgroupMounts(t, gvisorMountinfo); len(ms) != 0 {
+		t.Errorf("gVisor has no cgroup mounts, got %+v", ms)
+	}
+	if ms := cgroupMounts(t, "9 1 0:9 / /run/cg rw - cgroup2 cgroup2 ro,nsdelegate\n"); len(ms) != 1 || !ms[0].ReadOnly || !ms[0].V2() {
+		t.Errorf("read-only superblock: %+v", ms)
 	}
 }
 
@@ -139,11 +144,7 @@ func TestLayout(t *testing.T) {
 		{"v2 plus named v1", v2NSMountinfo + "708 707 0:60 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n", "v2"},
 		{"v2 elsewhere only", "9 1 0:9 / /run/cg rw - cgroup2 cgroup2 rw\n", "v2"},
 	} {
-		ms, err := ParseMountinfo(strings.NewReader(tc.text))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if got := Layout(ms); got != tc.want {
+		if got := Layout(cgroupMounts(t, tc.text)); got != tc.want {
 			t.Errorf("%s: Layout = %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -217,14 +218,14 @@ func TestCgroupDir(t *testing.T) {
 		{"/docker/abc", "/sys/fs/cgroup/memory", "/docker/abc/sub", "/sys/fs/cgroup/memory/sub"},
 		{"/docker/abc", "/sys/fs/cgroup/memory", "/other", "/sys/fs/cgroup/memory/other"},
 	} {
-		if got := CgroupDir(Mount{Root: tc.root, Mountpoint: tc.mp}, tc.path); got != tc.want {
+		if got := CgroupDir(Mount{Info: mountinfo.Info{Root: tc.root, Mountpoint: tc.mp}}, tc.path); got != tc.want {
 			t.Errorf("CgroupDir(%q, %q, %q) = %q, want %q", tc.root, tc.mp, tc.path, got, tc.want)
 		}
 	}
 }
 
 func TestMountSelection(t *testing.T) {
-	ms, _ := ParseMountinfo(strings.NewReader(hostMountinfo))
+	ms := cgroupMounts(t, hostMountinfo)
 	if m, ok := V2Mount(ms); !ok || m.Mountpoint != "/sys/fs/cgroup/unified" {
 		t.Errorf("V2Mount = %+v %v", m, ok)
 	}
@@ -236,7 +237,7 @@ func TestMountSelection(t *testing.T) {
 	}
 	// A read-only bind mounted over a read-write hierarchy wins.
 	over := hostMountinfo + "90 39 0:36 / /sys/fs/cgroup/pids ro,relatime - cgroup cgroup rw,pids\n"
-	ms, _ = ParseMountinfo(strings.NewReader(over))
+	ms = cgroupMounts(t, over)
 	if m, _ := V1Mount(ms, "pids"); !m.ReadOnly {
 		t.Errorf("top mount not chosen: %+v", m)
 	}
@@ -279,15 +280,13 @@ func TestParseControllerList(t *testing.T) {
 	}
 }
 
-func FuzzParseMountinfo(f *testing.F) {
+func FuzzCgroupMounts(f *testing.F) {
 	for _, s := range []string{hostMountinfo, dockerMountinfo, gvisorMountinfo, v2NSMountinfo, "1 2 0:1 /\\04 /x rw - cgroup c rw,cpu"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		ms, err := ParseMountinfo(strings.NewReader(s))
-		if err != nil {
-			return
-		}
+		all, _ := procfs.ParseMountinfo(strings.NewReader(s))
+		ms := CgroupMounts(all)
 		_ = Layout(ms)
 		for _, m := range ms {
 			if m.FSType != "cgroup" && m.FSType != "cgroup2" {

@@ -65,11 +65,6 @@ const joinOp = "cgroups.join"
 // childPrefix names every cgroup the probe creates.
 const childPrefix = "kprobe-probe-"
 
-// lead puts a summary line first in the evidence: reports show the first.
-func lead(o *probes.Observation, source, excerpt string) {
-	o.Evidence = append([]probes.Evidence{{Source: source, Excerpt: excerpt}}, o.Evidence...)
-}
-
 // triOfWrite turns the outcome of a write trial into a Tri: a denial is a
 // certain no; an error that is not a denial says nothing.
 func triOfWrite(err error) probes.Tri {

@@ -43,6 +43,7 @@ func runWrite(ctx context.Context, env *probes.Env) (*probes.Observation, error)
 	if v.layout == "none" {
 		o.Note("/proc/self/mountinfo", "no cgroup hierarchy to write to", nil)
 		o.Set("cgroups.writable", probes.No)
+		o.Summary = "no cgroup hierarchy to write to"
 		return o, nil
 	}
 
@@ -131,12 +132,7 @@ func runWrite(ctx context.Context, env *probes.Env) (*probes.Observation, error)
 		writable = probes.No
 	}
 	o.Set("cgroups.writable", writable)
-	var parts []string
-	for _, t := range targets {
-		parts = append(parts, t.name+" mkdir="+textOK(t.mkdir)+" join="+t.join.String())
-	}
-	lead(o, "cgroups.write", fmt.Sprintf("writable=%s (%s); subtree_control=%s needs_evacuation=%s",
-		writable, strings.Join(parts, ", "), subtree, evac))
+	o.Summary = writeSummary(targets, subtree, evac)
 
 	if writable == probes.No {
 		ev := probes.Evidence{Source: "mkdir", Excerpt: "cgroup.procs write denied"}
@@ -152,6 +148,35 @@ func runWrite(ctx context.Context, env *probes.Env) (*probes.Observation, error)
 			fmt.Sprintf("mkdir -p %[1]s/init && xargs -rn1 < %[1]s/cgroup.procs > %[1]s/init/cgroup.procs && sed -e 's/ / +/g' -e 's/^/+/' < %[1]s/cgroup.controllers > %[1]s/cgroup.subtree_control", dir))
 	}
 	return o, nil
+}
+
+// writeSummary says what the trials did: "child cgroups (mkdir, join):
+// memory pids cpu cgroup2 ok; subtree_control writable".
+func writeSummary(targets []*target, subtree, evac probes.Tri) string {
+	var tl probes.Tally
+	for _, t := range targets {
+		switch {
+		case t.mkdir != nil:
+			tl.Add(t.name, probes.Errno(t.mkdir))
+		case t.join == probes.Yes:
+			tl.Add(t.name, "ok")
+		case t.join == probes.No:
+			tl.Add(t.name, "created, join refused")
+		default:
+			tl.Add(t.name, "created, join unknown")
+		}
+	}
+	s := "child cgroups (mkdir, join): " + tl.String()
+	switch subtree {
+	case probes.Yes:
+		s += "; subtree_control writable"
+	case probes.No:
+		s += "; subtree_control not writable"
+	}
+	if evac == probes.Yes {
+		s += " (processes must leave the cgroup first)"
+	}
+	return s
 }
 
 // ownDir is the directory of the process's cgroup under m. When it cannot

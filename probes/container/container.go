@@ -91,6 +91,7 @@ func Judge(o *probes.Observation, attempts []Attempt, usernsErr error) {
 	best := ""
 	allNo := len(attempts) == len(Modes)
 	var failed []string
+	var tl probes.Tally
 	for _, a := range attempts {
 		o.Set(factKey[a.Mode], a.Result)
 		switch a.Result {
@@ -98,12 +99,20 @@ func Judge(o *probes.Observation, attempts []Attempt, usernsErr error) {
 			if best == "" {
 				best = a.Mode
 			}
+			tl.Add(a.Mode, "ok")
 		case probes.No:
 			failed = append(failed, a.Mode+": "+errText(a.Err))
+			if e := errnoOf(a.Err); e != "" {
+				tl.Add(a.Mode, "fail ("+e+")")
+			} else {
+				tl.Add(a.Mode, "fail")
+			}
 		default:
 			allNo = false
+			tl.Add(a.Mode, "not tried")
 		}
 	}
+	o.Summary = "runc containers: " + tl.String()
 	if best == "" && allNo {
 		best = ModeNone
 	}

@@ -15,17 +15,10 @@ import (
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/container"
 	"github.com/kprobe/kprobe/probes/probetest"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 func TestMain(m *testing.M) { probetest.Main(m) }
-
-func codes(o *probes.Observation) []string {
-	var out []string
-	for _, f := range o.Findings {
-		out = append(out, f.Code)
-	}
-	return out
-}
 
 func TestJudge(t *testing.T) {
 	yes := func(m string) container.Attempt { return container.Attempt{Mode: m, Result: probes.Yes, Output: "ok"} }
@@ -46,18 +39,19 @@ func TestJudge(t *testing.T) {
 		best     string // "" means unset
 		codes    []string
 		fix      string
+		sum      string // the Observation.Summary
 	}{
-		{"host", []container.Attempt{yes("full"), yes("no-cgroups"), yes("rootless")}, nil, "full", nil, ""},
+		{"host", []container.Attempt{yes("full"), yes("no-cgroups"), yes("rootless")}, nil, "full", nil, "", "runc containers: full no-cgroups rootless ok"},
 		{"read-only cgroupfs", []container.Attempt{no("full", errCgroup), yes("no-cgroups"), yes("rootless")}, nil,
-			"no-cgroups", []string{"KP-CT-002"}, container.CodeNoCgroupsOnly.Fix},
+			"no-cgroups", []string{"KP-CT-002"}, container.CodeNoCgroupsOnly.Fix, "runc containers: full fail, no-cgroups rootless ok"},
 		{"rootless user", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), yes("rootless")}, nil,
-			"rootless", []string{"KP-CT-003"}, "k3s server --rootless"},
+			"rootless", []string{"KP-CT-003"}, "k3s server --rootless", "runc containers: full no-cgroups fail, rootless ok"},
 		{"docker-like, userns blocked", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), no("rootless", errUserns)},
-			syscall.EPERM, "none", []string{"KP-CT-001"}, "allow user namespaces"},
+			syscall.EPERM, "none", []string{"KP-CT-001"}, "allow user namespaces", "runc containers: full no-cgroups rootless fail"},
 		{"gvisor, userns works", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), no("rootless", errMount)},
-			nil, "none", []string{"KP-CT-001"}, "only the control plane can run here"},
-		{"not attempted", []container.Attempt{unk("full"), unk("no-cgroups"), unk("rootless")}, nil, "", nil, ""},
-		{"partly blind", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), unk("rootless")}, nil, "", nil, ""},
+			nil, "none", []string{"KP-CT-001"}, "only the control plane can run here", "runc containers: full no-cgroups rootless fail"},
+		{"not attempted", []container.Attempt{unk("full"), unk("no-cgroups"), unk("rootless")}, nil, "", nil, "", "runc containers: full no-cgroups rootless not tried"},
+		{"partly blind", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), unk("rootless")}, nil, "", nil, "", "runc containers: full no-cgroups fail, rootless not tried"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,8 +68,11 @@ func TestJudge(t *testing.T) {
 					t.Errorf("%s = %v, want %v", key, got, tt.attempts[i].Result)
 				}
 			}
-			if got := strings.Join(codes(o), ","); got != strings.Join(tt.codes, ",") {
+			if got := strings.Join(obstest.Codes(o.Findings), ","); got != strings.Join(tt.codes, ",") {
 				t.Fatalf("codes = %q, want %q", got, tt.codes)
+			}
+			if o.Summary != tt.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tt.sum)
 			}
 			if tt.fix != "" && !strings.Contains(o.Findings[0].Fix, tt.fix) {
 				t.Errorf("fix = %q, want it to contain %q", o.Findings[0].Fix, tt.fix)

@@ -106,14 +106,15 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 		o.Find(CodeKmsgDenied, fmt.Sprintf("opening /dev/kmsg gives %s: the kubelet's OOM watcher cannot start", kmsg), ev)
 	}
 
-	summary := []string{"/dev/kmsg " + kmsg}
+	var tl probes.Tally
+	tl.Add("kmsg", openText(err))
 	for _, d := range devicesList {
 		err := env.Sys.TryOpen(d.path, d.flags)
 		o.Note("open "+d.path+" "+flagName(d.flags), "", err)
 		o.Set(d.key, OpenTri(err))
-		summary = append(summary, fmt.Sprintf("%s %s", d.path, openText(err)))
+		tl.Add(strings.TrimPrefix(d.path, "/dev/"), openText(err))
 	}
-	o.Evidence = append([]probes.Evidence{{Source: "devices", Excerpt: strings.Join(summary, ", ")}}, o.Evidence...)
+	o.Summary = "open /dev/: " + tl.String()
 	return o, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // fakeSys answers TryOpen from a table; paths not in it give ENOENT.
@@ -41,16 +42,17 @@ func TestRunSandboxes(t *testing.T) {
 		name  string
 		facts probes.Facts
 		codes []string
+		sum   string // the Observation.Summary
 	}{
 		{"host", probes.Facts{"dev.kmsg": "readable", "dev.kmsg_readable": probes.Yes, "dev.fuse": probes.Yes,
-			"dev.net_tun": probes.Yes, "dev.kvm": probes.Yes, "dev.loop_control": probes.Yes}, nil},
+			"dev.net_tun": probes.Yes, "dev.kvm": probes.Yes, "dev.loop_control": probes.Yes}, nil, "open /dev/: kmsg fuse net/tun kvm loop-control ok"},
 		{"gvisor", probes.Facts{"dev.kmsg": "ENOENT", "dev.kmsg_readable": probes.No, "dev.fuse": probes.Yes,
-			"dev.net_tun": probes.Yes, "dev.kvm": probes.No, "dev.loop_control": probes.No}, []string{"KP-DEV-001"}},
+			"dev.net_tun": probes.Yes, "dev.kvm": probes.No, "dev.loop_control": probes.No}, []string{"KP-DEV-001"}, "open /dev/: kmsg kvm loop-control ENOENT, fuse net/tun ok"},
 		{"userns-user", probes.Facts{"dev.kmsg": "EPERM", "dev.kmsg_readable": probes.No, "dev.fuse": probes.No,
-			"dev.net_tun": probes.No, "dev.kvm": probes.No, "dev.loop_control": probes.No}, []string{"KP-DEV-002"}},
+			"dev.net_tun": probes.No, "dev.kvm": probes.No, "dev.loop_control": probes.No}, []string{"KP-DEV-002"}, "open /dev/: kmsg EPERM, fuse net/tun kvm loop-control EACCES"},
 		{"runc-docker", probes.Facts{"dev.kmsg": "ENOENT", "dev.kmsg_readable": probes.No, "dev.fuse": probes.No,
-			"dev.net_tun": probes.No}, []string{"KP-DEV-001"}},
-		{"odd", probes.Facts{"dev.kmsg": "EINVAL", "dev.kmsg_readable": probes.Unknown, "dev.fuse": probes.Unknown}, nil},
+			"dev.net_tun": probes.No}, []string{"KP-DEV-001"}, "open /dev/: kmsg fuse net/tun kvm loop-control ENOENT"},
+		{"odd", probes.Facts{"dev.kmsg": "EINVAL", "dev.kmsg_readable": probes.Unknown, "dev.fuse": probes.Unknown}, nil, "open /dev/: kmsg EINVAL, fuse boom, net/tun kvm loop-control ENOENT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := Probe{}.Run(context.Background(), &probes.Env{Sys: fakeSys{open: sandboxes[tc.name]}})
@@ -62,11 +64,10 @@ func TestRunSandboxes(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", k, got, want)
 				}
 			}
-			var codes []string
-			for _, f := range o.Findings {
-				codes = append(codes, f.Code)
+			if o.Summary != tc.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tc.sum)
 			}
-			if !reflect.DeepEqual(codes, tc.codes) {
+			if codes := obstest.Codes(o.Findings); !reflect.DeepEqual(codes, tc.codes) {
 				t.Errorf("codes = %v, want %v", codes, tc.codes)
 			}
 			if len(o.Facts) != len(Probe{}.Facts()) {
@@ -104,6 +105,26 @@ func TestTris(t *testing.T) {
 		}
 		if got := MknodTri(tc.err); got != tc.mknod {
 			t.Errorf("MknodTri(%v) = %v, want %v", tc.err, got, tc.mknod)
+		}
+	}
+}
+
+func TestMknodSummary(t *testing.T) {
+	y, n, u := probes.Yes, probes.No, probes.Unknown
+	for _, tc := range []struct {
+		mknod, open, whiteout probes.Tri
+		want                  string
+	}{
+		{y, y, y, "mknod c 1 3 ok (opens), whiteout c 0 0 ok"},
+		{y, n, n, "mknod c 1 3 ok (does not open), whiteout c 0 0 refused"},
+		{n, u, n, "mknod c 1 3 refused, whiteout c 0 0 refused"},
+	} {
+		f := probes.Facts{"dev.mknod": tc.mknod, "dev.mknod_whiteout": tc.whiteout}
+		if tc.open != u {
+			f["dev.mknod_open"] = tc.open
+		}
+		if got := mknodSummary(f); got != tc.want {
+			t.Errorf("mknodSummary(%v) = %q, want %q", f, got, tc.want)
 		}
 	}
 }

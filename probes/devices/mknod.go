@@ -48,3 +48,17 @@ func MknodTri(err error) probes.Tri {
 	}
 	return probes.Unknown
 }
+
+// mknodSummary says what the trials did: "mknod c 1 3 ok (opens), whiteout
+// c 0 0 ok".
+func mknodSummary(f probes.Facts) string {
+	word := map[probes.Tri]string{probes.Yes: "ok", probes.No: "refused", probes.Unknown: "unknown"}
+	s := "mknod c 1 3 " + word[f.Tri("dev.mknod")]
+	switch f.Tri("dev.mknod_open") {
+	case probes.Yes:
+		s += " (opens)"
+	case probes.No:
+		s += " (does not open)"
+	}
+	return s + ", whiteout c 0 0 " + word[f.Tri("dev.mknod_whiteout")]
+}

@@ -5,7 +5,6 @@ package devices
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -42,8 +41,7 @@ func runMknod(_ context.Context, env *probes.Env) (*probes.Observation, error) {
 	if err == nil {
 		defer remove(o, wh)
 	}
-	o.Evidence = append([]probes.Evidence{{Source: "devices.mknod", Excerpt: fmt.Sprintf("mknod c 1 3 %s, open %s, whiteout c 0 0 %s",
-		o.Facts.Tri("dev.mknod"), o.Facts.Tri("dev.mknod_open"), wt)}}, o.Evidence...)
+	o.Summary = mknodSummary(o.Facts)
 	if wt == probes.No {
 		o.Find(CodeWhiteoutDenied, "mknod of an overlay whiteout (c 0 0) gives "+probes.Errno(err),
 			probes.Evidence{Source: "mknod c 0 0", Errno: probes.Errno(err)})

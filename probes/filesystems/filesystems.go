@@ -8,12 +8,13 @@
 // (not overlay, 9p, NFS or FUSE) with d_type, and both need free space
 // above the kubelet's eviction thresholds.
 //
-// The filesystem type comes from /proc/self/mountinfo (parsed with
-// moby/sys/mountinfo), corroborated by statfs(2); on disagreement statfs
+// The filesystem type comes from /proc/self/mountinfo (parsed by
+// probes/procfs into moby/sys/mountinfo's Info), corroborated by statfs(2); on disagreement statfs
 // wins, since it answers for the path itself.
 package filesystems
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -25,6 +26,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Probe is the filesystems probe.
@@ -151,7 +153,7 @@ func Examine(env *probes.Env, mounts []*mountinfo.Info, p string) *Place {
 	pl := &Place{Path: p}
 	pl.Real = RealPath(env.Root, p)
 	pl.Existing, pl.Exists = NearestExisting(env.Root, pl.Real)
-	pl.Mount = MountFor(mounts, pl.Existing)
+	pl.Mount = procfs.MountFor(mounts, pl.Existing)
 	note := func(src, excerpt string, err error) {
 		pl.Evidence = append(pl.Evidence, probes.Evidence{Source: src, Excerpt: excerpt, Errno: probes.Errno(err)})
 	}
@@ -244,11 +246,10 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	if err != nil {
 		o.Note("/proc/self/mountinfo", "", err)
 	} else {
-		var skipped int
+		// A malformed line costs that line, not the table.
 		var perr error
-		mounts, skipped, perr = ParseMountinfo(string(raw))
-		if skipped > 0 {
-			o.Note("/proc/self/mountinfo", fmt.Sprintf("skipped %d unparsable lines", skipped), perr)
+		if mounts, perr = procfs.ParseMountinfo(bytes.NewReader(raw)); perr != nil {
+			o.Note("/proc/self/mountinfo", "", perr)
 		}
 		o.Set("fs.mount_count", len(mounts))
 	}
@@ -306,30 +307,44 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	o.Set("fs.datadir.dtype", dt)
 
 	judge(env, o, mounts, dd, kl, dt)
-	o.Evidence = append([]probes.Evidence{{Source: "summary", Excerpt: summary(root, dd, kl)}}, o.Evidence...)
+	o.Summary = summary(root, dd, kl)
 	return o, nil
 }
 
-// summary is the first evidence line: what each path is on.
+// summary says what each path is on: "/ ext4 (/dev/vda, 78.0 GiB free);
+// data dir on / (not created yet); kubelet dir on /".
 func summary(root, dd, kl *Place) string {
 	desc := func(pl *Place) string {
 		d := pl.Type
 		if d == "" {
-			d = "unknown type"
+			d = "of unknown type"
 		}
-		if pl.Mount != nil && pl.Mount.Mountpoint == "/" && pl.Mount.Source != "" {
-			d += " on " + pl.Mount.Source
+		var more []string
+		if m := pl.Mount; m != nil && m.Mountpoint == "/" && m.FSType == pl.Type && m.Source != "" && m.Source != m.FSType && m.Source != "none" {
+			more = append(more, m.Source)
 		}
 		if pl.Statfs != nil {
-			d += ", " + human(FreeBytes(pl.Statfs)) + " free"
+			more = append(more, human(FreeBytes(pl.Statfs))+" free")
+		}
+		if len(more) > 0 {
+			d += " (" + strings.Join(more, ", ") + ")"
 		}
 		return d
 	}
-	dir := dd.Path
-	if !dd.Exists {
-		dir += " (not yet; " + dd.Existing + ")"
+	on := func(pl *Place) string {
+		switch {
+		case pl.Mount == nil || pl.Mount.FSType != pl.Type: // statfs overruled mountinfo
+			return desc(pl)
+		case pl.Mount == root.Mount && pl.Type == root.Type:
+			return "on /"
+		}
+		return "on " + pl.Mount.Mountpoint + ": " + desc(pl)
 	}
-	return fmt.Sprintf("/: %s; data dir %s: %s; %s: %s", desc(root), dir, desc(dd), kl.Path, kl.Type)
+	s := "/ " + desc(root) + "; data dir " + on(dd)
+	if !dd.Exists {
+		s += " (not created yet)"
+	}
+	return s + "; kubelet dir " + on(kl)
 }
 
 // kubeletStats adds to KubeletStats what statfs shows: a filesystem that
@@ -442,7 +457,7 @@ func placeEvidence(pl *Place) probes.Evidence {
 // /run, /tmp or /dev/shm, in that order ("" when none).
 func tmpfsDir(env *probes.Env, mounts []*mountinfo.Info) string {
 	for _, d := range []string{"/run", "/tmp", "/dev/shm"} {
-		m := MountFor(mounts, d)
+		m := procfs.MountFor(mounts, d)
 		if m == nil || m.Mountpoint != d || m.FSType != "tmpfs" {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/filesystems"
 	"github.com/kprobe/kprobe/probes/probetest"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // TestLive checks the probe against this machine: an ext4 root on a block
@@ -98,11 +99,7 @@ func TestLiveTmpfsDataDir(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got, want)
 		}
 	}
-	var codes []string
-	for _, x := range r.Findings {
-		codes = append(codes, x.Code)
-	}
-	if got := strings.Join(codes, ","); got != "KP-FS-001,KP-FS-005" {
+	if got := strings.Join(obstest.Codes(r.Findings), ","); got != "KP-FS-001,KP-FS-005" {
 		t.Errorf("codes %s, want KP-FS-001,KP-FS-005: %+v", got, r.Findings)
 	}
 }

@@ -1,9 +1,8 @@
 package filesystems
 
-// Mount tables for the tests. hostMountinfo, usernsMountinfo are real:
-// copied from this project's Firecracker VM (Debian 12, kernel
-// 6.18.44-fc-v782) as root and under `unshare --user --map-root-user
-// --mount`. The sandbox tables are shaped after the mounts recorded in
+// Mount tables for the tests. hostMountinfo is real: copied from this
+// project's Firecracker VM (Debian 12, kernel 6.18.44-fc-v782) as root.
+// The sandbox tables are shaped after the mounts recorded in
 // research/sandbox-zoo.md (fstype counts, sources and options per sandbox).
 
 const hostMountinfo = `22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -26,20 +25,6 @@ const hostMountinfo = `22 27 0:21 / /proc rw,relatime - proc proc rw
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-`
-
-const usernsMountinfo = `44 43 254:0 / / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534
-45 44 0:25 / /mnt/sandboxing/model_tools_env/v1/python ro,nosuid,nodev,relatime - tmpfs model_tools_unavailable ro,size=4k,mode=755
-46 44 0:21 / /proc rw,relatime - proc proc rw
-47 44 0:22 / /sys rw,relatime - sysfs sysfs rw
-48 47 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-58 48 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-59 44 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334492k,nr_inodes=3083623,mode=755
-60 59 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684092k
-61 60 0:27 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24684092k
-62 59 0:24 / /dev/pts rw,relatime - devpts devpts rw,mode=600,ptmxmode=000
-63 62 0:26 / /dev/pts rw,relatime - devpts devpts rw,mode=600,ptmxmode=000
-64 44 254:0 /run/netns /run/netns rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534
 `
 
 // gVisor `runsc run` with a Docker-like spec: 9p root over the gofer,

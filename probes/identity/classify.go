@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
+
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/kernel"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Markers is everything identity gathers before judging. Classify is a
@@ -30,8 +33,8 @@ type Markers struct {
 	ACPIOEM        string     // OEM ID of /sys/firmware/acpi/tables/FACP ("FIRECK"); root only
 
 	// Mount table and cgroups of this process.
-	Mounts      []Mount  // /proc/self/mountinfo; nil when unreadable
-	CgroupPaths []string // paths of /proc/self/cgroup
+	Mounts      []*mountinfo.Info // /proc/self/mountinfo; nil when unreadable
+	CgroupPaths []string          // paths of /proc/self/cgroup
 
 	// Marker files.
 	DockerEnv        bool   // /.dockerenv exists (weak: the Firecracker image has one)
@@ -137,7 +140,8 @@ func collect(m Markers) []marker {
 	add := func(class string, w int, format string, args ...any) {
 		out = append(out, marker{class, w, fmt.Sprintf(format, args...)})
 	}
-	root, haveRoot := RootMount(m.Mounts)
+	root := procfs.MountFor(m.Mounts, "/")
+	haveRoot := root != nil
 
 	// gVisor.
 	if kernel.IsGVisorRelease(m.Release, m.ProcVersion) {
@@ -218,12 +222,12 @@ func collect(m Markers) []marker {
 	// Mount table.
 	if haveRoot {
 		switch {
-		case strings.Contains(root.Options, "/docker/"):
-			add("docker", decisive, "root overlay layers under Docker's storage (%s)", short(root.Options))
-		case strings.Contains(root.Options, "containers/storage") || strings.Contains(root.Root, "containers/storage"):
+		case strings.Contains(root.VFSOptions, "/docker/"):
+			add("docker", decisive, "root overlay layers under Docker's storage (%s)", short(root.VFSOptions))
+		case strings.Contains(root.VFSOptions, "containers/storage") || strings.Contains(root.Root, "containers/storage"):
 			add("podman", weak, "root filesystem in containers/storage (podman, buildah, CRI-O)")
-		case strings.Contains(root.Options, "containerd"):
-			add("container", strong, "root overlay layers under containerd's snapshotter (%s)", short(root.Options))
+		case strings.Contains(root.VFSOptions, "containerd"):
+			add("container", strong, "root overlay layers under containerd's snapshotter (%s)", short(root.VFSOptions))
 		}
 		if root.Root != "/" && root.Root != "" {
 			add("container", strong, "root is %s of %s bound as / (pivot_root into a bundle)", root.Root, root.Source)
@@ -242,18 +246,18 @@ func collect(m Markers) []marker {
 	var masked, binds []string
 	lxcfs := false
 	for _, mt := range m.Mounts {
-		switch mt.Point {
+		switch mt.Mountpoint {
 		case "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/scsi",
 			"/proc/acpi", "/proc/latency_stats", "/proc/asound", "/sys/firmware", "/proc/interrupts":
-			masked = append(masked, mt.Point)
+			masked = append(masked, mt.Mountpoint)
 		case "/etc/hostname", "/etc/hosts", "/etc/resolv.conf":
-			binds = append(binds, mt.Point)
+			binds = append(binds, mt.Mountpoint)
 		}
 		if strings.Contains(mt.Root, "/docker/containers/") {
-			add("docker", strong, "%s is bound from Docker's container directory", mt.Point)
+			add("docker", strong, "%s is bound from Docker's container directory", mt.Mountpoint)
 		}
 		if strings.Contains(mt.Root, "/kubelet/pods/") {
-			add("kubernetes", strong, "%s is bound from the kubelet's pod directory", mt.Point)
+			add("kubernetes", strong, "%s is bound from the kubelet's pod directory", mt.Mountpoint)
 		}
 		if mt.FSType == "fuse.lxcfs" {
 			lxcfs = true

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
+
 	"github.com/kprobe/kprobe/probes"
 )
 
@@ -23,31 +25,31 @@ var (
 	allNS    = []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts"}
 	gvisorNS = []string{"net", "pid", "user"}
 
-	hostMounts = []Mount{
-		{Root: "/", Point: "/proc", FSType: "proc", Source: "proc"},
-		{Root: "/", Point: "/sys", FSType: "sysfs", Source: "sysfs"},
-		{Root: "/", Point: "/", FSType: "ext4", Source: "/dev/vda"},
-		{Root: "/", Point: "/sys/fs/cgroup", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/", Point: "/sys/fs/cgroup/unified", FSType: "cgroup2", Source: "cgroup2"},
+	hostMounts = []*mountinfo.Info{
+		{Root: "/", Mountpoint: "/proc", FSType: "proc", Source: "proc"},
+		{Root: "/", Mountpoint: "/sys", FSType: "sysfs", Source: "sysfs"},
+		{Root: "/", Mountpoint: "/", FSType: "ext4", Source: "/dev/vda"},
+		{Root: "/", Mountpoint: "/sys/fs/cgroup", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/", Mountpoint: "/sys/fs/cgroup/unified", FSType: "cgroup2", Source: "cgroup2"},
 	}
 	hostCgroups = []string{"/", "/", "/process_api/1162375d27cc609", "/"}
 
 	// runc/crun with the docker-like spec: the rootfs directory is
 	// pivoted into, /proc paths are masked, /proc/sys is read-only.
-	dockerLikeMounts = []Mount{
-		{Root: "/var/tmp/zoo/rootfs", Point: "/", FSType: "ext4", Source: "/dev/vda"},
-		{Root: "/", Point: "/proc", FSType: "proc", Source: "proc"},
-		{Root: "/", Point: "/dev", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/", Point: "/sys", FSType: "sysfs", Source: "sysfs"},
-		{Root: "/", Point: "/sys/fs/cgroup", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/", Point: "/dev/mqueue", FSType: "mqueue", Source: "mqueue"},
-		{Root: "/bus", Point: "/proc/bus", FSType: "proc", Source: "proc"},
-		{Root: "/sys", Point: "/proc/sys", FSType: "proc", Source: "proc"},
-		{Root: "/", Point: "/proc/acpi", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/null", Point: "/proc/kcore", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/null", Point: "/proc/keys", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/null", Point: "/proc/timer_list", FSType: "tmpfs", Source: "tmpfs"},
-		{Root: "/", Point: "/sys/firmware", FSType: "tmpfs", Source: "tmpfs"},
+	dockerLikeMounts = []*mountinfo.Info{
+		{Root: "/var/tmp/zoo/rootfs", Mountpoint: "/", FSType: "ext4", Source: "/dev/vda"},
+		{Root: "/", Mountpoint: "/proc", FSType: "proc", Source: "proc"},
+		{Root: "/", Mountpoint: "/dev", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/", Mountpoint: "/sys", FSType: "sysfs", Source: "sysfs"},
+		{Root: "/", Mountpoint: "/sys/fs/cgroup", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/", Mountpoint: "/dev/mqueue", FSType: "mqueue", Source: "mqueue"},
+		{Root: "/bus", Mountpoint: "/proc/bus", FSType: "proc", Source: "proc"},
+		{Root: "/sys", Mountpoint: "/proc/sys", FSType: "proc", Source: "proc"},
+		{Root: "/", Mountpoint: "/proc/acpi", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/null", Mountpoint: "/proc/kcore", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/null", Mountpoint: "/proc/keys", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/null", Mountpoint: "/proc/timer_list", FSType: "tmpfs", Source: "tmpfs"},
+		{Root: "/", Mountpoint: "/sys/firmware", FSType: "tmpfs", Source: "tmpfs"},
 	}
 	rootCgroups = []string{"/", "/", "/", "/", "/", "/", "/", "/", "/", "/"}
 )
@@ -84,26 +86,26 @@ func TestClassifyZoo(t *testing.T) {
 			PID1Cmdline: []string{"/process_api", "--firecracker-init", "--addr", "0.0.0.0:2024"}}),
 			"vm", "firecracker", "high"},
 		{"gvisor-do", gvisor(Markers{DockerEnv: true, Creds: &Creds{CapCount: 37},
-			Mounts:      []Mount{{Root: "/", Point: "/", FSType: "overlay", Source: "none"}, {Root: "/", Point: "/proc", FSType: "proc"}},
+			Mounts:      []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay", Source: "none"}, {Root: "/", Mountpoint: "/proc", FSType: "proc"}},
 			PID1Cmdline: []string{"/bin/sh", "/tmp/zoo/fingerprint.sh", "gvisor-do"}}),
 			"gvisor", "unknown", "high"},
 		{"gvisor-do-hostnet", gvisor(Markers{DockerEnv: true, Creds: &Creds{CapCount: 37},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "overlay", Source: "none"},
-				{Root: "/etc/hosts", Point: "/etc/hosts", FSType: "9p", Source: "9p"},
-				{Root: "/etc/hostname", Point: "/etc/hostname", FSType: "9p", Source: "9p"},
-				{Root: "/etc/resolv.conf", Point: "/etc/resolv.conf", FSType: "9p", Source: "9p"}}}),
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay", Source: "none"},
+				{Root: "/etc/hosts", Mountpoint: "/etc/hosts", FSType: "9p", Source: "9p"},
+				{Root: "/etc/hostname", Mountpoint: "/etc/hostname", FSType: "9p", Source: "9p"},
+				{Root: "/etc/resolv.conf", Mountpoint: "/etc/resolv.conf", FSType: "9p", Source: "9p"}}}),
 			"gvisor", "unknown", "high"},
 		{"gvisor-rootless", gvisor(Markers{DockerEnv: true, Creds: &Creds{CapCount: 37},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "overlay", Source: "none"}}}),
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay", Source: "none"}}}),
 			"gvisor", "unknown", "high"},
 		{"gvisor-run", gvisor(Markers{Creds: &Creds{CapCount: 13},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "9p", Source: "9p"}, {Root: "/", Point: "/tmp", FSType: "tmpfs"}}}),
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "9p", Source: "9p"}, {Root: "/", Mountpoint: "/tmp", FSType: "tmpfs"}}}),
 			"gvisor", "unknown", "high"},
 		{"gvisor-run-shared", gvisor(Markers{Creds: &Creds{CapCount: 13},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "9p", Source: "9p"}}}),
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "9p", Source: "9p"}}}),
 			"gvisor", "unknown", "high"},
 		{"gvisor-run-overlay", gvisor(Markers{Creds: &Creds{CapCount: 13},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "overlay", Source: "none"}}}),
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay", Source: "none"}}}),
 			"gvisor", "unknown", "high"},
 		{"userns-root", fcVM(Markers{Mounts: hostMounts, CgroupPaths: hostCgroups, DockerEnv: true,
 			Creds: &Creds{UID: 0, CapCount: 41}, UserNS: probes.Yes, UIDMap: "0 0 1",
@@ -113,9 +115,9 @@ func TestClassifyZoo(t *testing.T) {
 			Creds: &Creds{UID: 0, CapCount: 41}, UserNS: probes.Yes, UIDMap: "0 1001 1"}),
 			"userns", "firecracker", "medium"},
 		{"bwrap", fcVM(Markers{
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "tmpfs", Source: "tmpfs"},
-				{Root: "/usr", Point: "/usr", FSType: "ext4", Source: "/dev/vda"},
-				{Root: "/", Point: "/proc", FSType: "proc", Source: "proc"}},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "tmpfs", Source: "tmpfs"},
+				{Root: "/usr", Mountpoint: "/usr", FSType: "ext4", Source: "/dev/vda"},
+				{Root: "/", Mountpoint: "/proc", FSType: "proc", Source: "proc"}},
 			CgroupPaths: rootCgroups, Creds: &Creds{UID: 1001, CapCount: 0}, UserNS: probes.Yes, UIDMap: "1001 1001 1",
 			PID1Cmdline: []string{"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr"}}),
 			"bubblewrap", "firecracker", "high"},
@@ -125,23 +127,23 @@ func TestClassifyZoo(t *testing.T) {
 		{"crun-docker", fcVM(Markers{Mounts: dockerLikeMounts, CgroupPaths: rootCgroups, Creds: &Creds{CapCount: 14}}),
 			"container", "firecracker", "high"},
 		{"runc-privileged", fcVM(Markers{
-			Mounts: []Mount{{Root: "/var/tmp/zoo/rootfs", Point: "/", FSType: "ext4", Source: "/dev/vda"},
-				{Root: "/", Point: "/proc", FSType: "proc"}, {Root: "/", Point: "/dev", FSType: "devtmpfs"},
-				{Root: "/", Point: "/sys", FSType: "sysfs"}},
+			Mounts: []*mountinfo.Info{{Root: "/var/tmp/zoo/rootfs", Mountpoint: "/", FSType: "ext4", Source: "/dev/vda"},
+				{Root: "/", Mountpoint: "/proc", FSType: "proc"}, {Root: "/", Mountpoint: "/dev", FSType: "devtmpfs"},
+				{Root: "/", Mountpoint: "/sys", FSType: "sysfs"}},
 			CgroupPaths: rootCgroups, Creds: &Creds{CapCount: 40}}),
 			"container", "firecracker", "medium"},
 		{"runc-rootless", fcVM(Markers{Mounts: dockerLikeMounts, CgroupPaths: hostCgroups,
 			Creds: &Creds{UID: 0, CapCount: 3}, UserNS: probes.Yes, UIDMap: "0 1001 1"}),
 			"container", "firecracker", "high"},
 		{"podman", fcVM(Markers{
-			Mounts: append([]Mount{{Root: "/", Point: "/", FSType: "overlay", Source: "overlay",
-				Options: "rw,lowerdir=/var/tmp/zoo/podman/storage/overlay/l/ABC,upperdir=/var/tmp/zoo/podman/storage/overlay/123/diff"}},
+			Mounts: append([]*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay", Source: "overlay",
+				VFSOptions: "rw,lowerdir=/var/tmp/zoo/podman/storage/overlay/l/ABC,upperdir=/var/tmp/zoo/podman/storage/overlay/123/diff"}},
 				dockerLikeMounts[1:]...),
 			CgroupPaths:  []string{"/libpod_parent/libpod-20bd1c6c", "/libpod_parent/libpod-20bd1c6c"},
 			ContainerEnv: true, Env: map[string]string{"container": "podman"}, Creds: &Creds{CapCount: 11}}),
 			"podman", "firecracker", "high"},
 		{"podman-rootless", fcVM(Markers{
-			Mounts: append([]Mount{{Root: "/home/zoo/.local/share/containers/storage/vfs/dir/9f2e", Point: "/", FSType: "ext4", Source: "/dev/vda"}},
+			Mounts: append([]*mountinfo.Info{{Root: "/home/zoo/.local/share/containers/storage/vfs/dir/9f2e", Mountpoint: "/", FSType: "ext4", Source: "/dev/vda"}},
 				dockerLikeMounts[1:]...),
 			CgroupPaths: hostCgroups, ContainerEnv: true, Env: map[string]string{"container": "podman"},
 			Creds: &Creds{CapCount: 11}, UserNS: probes.Yes, UIDMap: "0 1001 1, 1 100000 65536"}),
@@ -172,60 +174,60 @@ func TestClassifyZoo(t *testing.T) {
 // TestClassifyOthers covers the sandboxes the zoo does not have, from the
 // markers their documentation and source give.
 func TestClassifyOthers(t *testing.T) {
-	dockerOverlay := Mount{Root: "/", Point: "/", FSType: "overlay", Source: "overlay",
-		Options: "rw,lowerdir=/var/lib/docker/overlay2/l/Q2X:/var/lib/docker/overlay2/l/7YB,upperdir=/var/lib/docker/overlay2/5e1/diff,workdir=/var/lib/docker/overlay2/5e1/work"}
-	hostsBind := Mount{Root: "/var/lib/docker/containers/5e1/hostname", Point: "/etc/hostname", FSType: "ext4", Source: "/dev/sda1"}
+	dockerOverlay := &mountinfo.Info{Root: "/", Mountpoint: "/", FSType: "overlay", Source: "overlay",
+		VFSOptions: "rw,lowerdir=/var/lib/docker/overlay2/l/Q2X:/var/lib/docker/overlay2/l/7YB,upperdir=/var/lib/docker/overlay2/5e1/diff,workdir=/var/lib/docker/overlay2/5e1/work"}
+	hostsBind := &mountinfo.Info{Root: "/var/lib/docker/containers/5e1/hostname", Mountpoint: "/etc/hostname", FSType: "ext4", Source: "/dev/sda1"}
 	bareMetal := Markers{Release: "6.1.0-18-amd64", Hypervisor: probes.No, Cgroup2: probes.Yes, Namespaces: allNS,
-		Mounts: []Mount{{Root: "/", Point: "/", FSType: "ext4", Source: "/dev/nvme0n1p2"}}, UserNS: probes.No}
+		Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "ext4", Source: "/dev/nvme0n1p2"}}, UserNS: probes.No}
 	tests := []struct {
 		name            string
 		m               Markers
 		sandbox, vm     string
 		ide, confidence string
 	}{
-		{"docker cgroup v1", Markers{Hypervisor: probes.Yes, DockerEnv: true, Mounts: []Mount{dockerOverlay, hostsBind},
+		{"docker cgroup v1", Markers{Hypervisor: probes.Yes, DockerEnv: true, Mounts: []*mountinfo.Info{dockerOverlay, hostsBind},
 			CgroupPaths: []string{"/docker/5e1c0ffee", "/docker/5e1c0ffee"}},
 			"docker", "unknown", "none", "high"},
-		{"docker cgroup v2 with cgroupns", Markers{Hypervisor: probes.Yes, DockerEnv: true, Mounts: []Mount{dockerOverlay},
+		{"docker cgroup v2 with cgroupns", Markers{Hypervisor: probes.Yes, DockerEnv: true, Mounts: []*mountinfo.Info{dockerOverlay},
 			CgroupPaths: []string{"/"}},
 			"docker", "unknown", "none", "high"},
-		{"dockerenv and an overlay root only", Markers{DockerEnv: true, Mounts: []Mount{{Root: "/", Point: "/", FSType: "overlay"}}},
+		{"dockerenv and an overlay root only", Markers{DockerEnv: true, Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay"}}},
 			"docker", "unknown", "none", "medium"},
 		{"dockerenv alone on bare metal", func() Markers { m := bareMetal; m.DockerEnv = true; return m }(),
 			"host", "none", "none", "medium"},
 		{"codespaces", Markers{Hypervisor: probes.Yes, SysVendor: "Microsoft Corporation", ProductName: "Virtual Machine",
-			DockerEnv: true, Mounts: []Mount{dockerOverlay}, Env: map[string]string{"CODESPACES": "true"}},
+			DockerEnv: true, Mounts: []*mountinfo.Info{dockerOverlay}, Env: map[string]string{"CODESPACES": "true"}},
 			"docker", "hyperv", "codespaces", "high"},
 		{"gitpod", Markers{Hypervisor: probes.Yes, SysVendor: "Google", ProductName: "Google Compute Engine",
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "overlay", Options: "lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/9/fs"}},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay", VFSOptions: "lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/9/fs"}},
 			Env:    map[string]string{"GITPOD_WORKSPACE_ID": "gitpodio-empty-abc123", "KUBERNETES_SERVICE_HOST": "10.0.0.1"}, KubeSecrets: true},
 			"kubernetes", "kvm", "gitpod", "high"},
 		{"kubernetes pod", Markers{Hypervisor: probes.Yes, SysVendor: "Amazon EC2", ProductName: "m5.large",
 			Env:         map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1"},
 			CgroupPaths: []string{"/kubepods/besteffort/pod1234/abcd"},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "overlay"},
-				{Root: "/var/lib/kubelet/pods/1234/etc-hosts", Point: "/etc/hosts", FSType: "ext4"}}},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "overlay"},
+				{Root: "/var/lib/kubelet/pods/1234/etc-hosts", Mountpoint: "/etc/hosts", FSType: "ext4"}}},
 			"kubernetes", "kvm", "none", "high"},
 		{"gVisor pod (GKE Sandbox)", gvisor(Markers{Env: map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1"}, KubeSecrets: true}),
 			"gvisor", "unknown", "none", "high"},
 		{"current gVisor release", Markers{Release: "4.19.0-gvisor", Namespaces: gvisorNS},
 			"gvisor", "unknown", "none", "high"},
 		{"lxc", Markers{Hypervisor: probes.No, PID1Env: map[string]string{"container": "lxc"},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "zfs"}, {Root: "/", Point: "/proc/meminfo", FSType: "fuse.lxcfs"},
-				{Root: "/", Point: "/proc/cpuinfo", FSType: "fuse.lxcfs"}},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "zfs"}, {Root: "/", Mountpoint: "/proc/meminfo", FSType: "fuse.lxcfs"},
+				{Root: "/", Mountpoint: "/proc/cpuinfo", FSType: "fuse.lxcfs"}},
 			CgroupPaths: []string{"/lxc.payload.c1"}, UserNS: probes.Yes, UIDMap: "0 1000000 1000000000"},
 			"lxc", "none", "none", "high"},
 		{"systemd-nspawn", Markers{Hypervisor: probes.No, Env: map[string]string{"container": "systemd-nspawn"},
 			SystemdContainer: "systemd-nspawn\n"},
 			"nspawn", "none", "none", "high"},
 		{"wsl2", Markers{Release: "5.15.153.1-microsoft-standard-WSL2", Hypervisor: probes.Yes, WSLInterop: true,
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "ext4", Source: "/dev/sdc"}}, UserNS: probes.No},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "ext4", Source: "/dev/sdc"}}, UserNS: probes.No},
 			"wsl", "hyperv", "none", "high"},
 		{"docker in wsl2", Markers{Release: "5.15.153.1-microsoft-standard-WSL2", Hypervisor: probes.Yes, DockerEnv: true,
-			Mounts: []Mount{dockerOverlay}, CgroupPaths: []string{"/"}},
+			Mounts: []*mountinfo.Info{dockerOverlay}, CgroupPaths: []string{"/"}},
 			"docker", "hyperv", "none", "high"},
 		{"qemu vm", Markers{Hypervisor: probes.Yes, SysVendor: "QEMU", ProductName: "Standard PC (Q35 + ICH9, 2009)",
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "ext4"}}, UserNS: probes.No},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "ext4"}}, UserNS: probes.No},
 			"vm", "qemu", "none", "high"},
 		{"vmware vm", Markers{Hypervisor: probes.Yes, SysVendor: "VMware, Inc.", ProductName: "VMware Virtual Platform"},
 			"vm", "vmware", "none", "high"},
@@ -241,7 +243,7 @@ func TestClassifyOthers(t *testing.T) {
 		{"bare-metal EC2 instance", func() Markers { m := bareMetal; m.SysVendor, m.ProductName = "Amazon EC2", "m5.metal"; return m }(),
 			"host", "none", "none", "medium"},
 		{"bubblewrap by its credentials (web IDE)", Markers{Hypervisor: probes.Yes, Creds: &Creds{UID: 1000},
-			Mounts: []Mount{{Root: "/", Point: "/", FSType: "tmpfs"}}, UserNS: probes.Yes, UIDMap: "1000 1000 1"},
+			Mounts: []*mountinfo.Info{{Root: "/", Mountpoint: "/", FSType: "tmpfs"}}, UserNS: probes.Yes, UIDMap: "1000 1000 1"},
 			"bubblewrap", "unknown", "none", "medium"},
 		{"oci container= variable", Markers{Env: map[string]string{"container": "oci"}},
 			"container", "unknown", "none", "medium"},
@@ -272,5 +274,30 @@ func TestDockerenvNeverDecides(t *testing.T) {
 		if after := Classify(m).Sandbox; after != before {
 			t.Errorf("/.dockerenv turned %s into %s", before, after)
 		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	for _, tc := range []struct {
+		id   Identity
+		want string
+	}{
+		{Identity{Sandbox: "vm", VM: "firecracker", IDE: "none", Confidence: "high",
+			Markers: []string{"vm: hypervisor flag in /proc/cpuinfo", "vm: /proc/cmdline mentions firecracker", "vm: kernel release 6.18.44-fc-v657 is a Firecracker build (-fc-)"}},
+			"vm (firecracker), high confidence: hypervisor flag in /proc/cpuinfo (+2 more)"},
+		{Identity{Sandbox: "docker", VM: "hyperv", IDE: "codespaces", Confidence: "high", Markers: []string{"docker: /.dockerenv with an overlay root"}},
+			"docker on hyperv in codespaces, high confidence: /.dockerenv with an overlay root"},
+		{Identity{Sandbox: "gvisor", VM: "unknown", IDE: "none", Confidence: "medium", Markers: []string{"gvisor: root filesystem is 9p (a gofer mount)"}},
+			"gvisor, medium confidence: root filesystem is 9p (a gofer mount)"},
+		{Identity{Sandbox: "unknown", VM: "none", IDE: "none", Confidence: "low"}, "sandbox not identified (vm: none), low confidence"},
+	} {
+		got := Summary(tc.id)
+		if got != tc.want || len(got) > 110 {
+			t.Errorf("Summary(%+v) =\n %q\nwant\n %q", tc.id, got, tc.want)
+		}
+	}
+	// The zoo's host, classified.
+	if got := Summary(Classify(fcVM(Markers{Mounts: hostMounts, CgroupPaths: hostCgroups}))); !strings.HasPrefix(got, "vm (firecracker), high confidence: ") {
+		t.Errorf("host summary %q", got)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/privileges"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Probe is the identity probe.
@@ -94,7 +95,41 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 		o.Find(CodeDockerenvIgnored, "/.dockerenv exists but nothing else says Docker: treated as "+id.Sandbox,
 			probes.Evidence{Source: "/.dockerenv", Excerpt: "exists"})
 	}
+	o.Summary = Summary(id)
 	return o, nil
+}
+
+// Summary says the verdict in one line, with as many of the markers that
+// decided it as fit: "vm (firecracker), high confidence: hypervisor flag
+// in /proc/cpuinfo; /proc/cmdline mentions firecracker (+2 more)".
+func Summary(id Identity) string {
+	s := id.Sandbox
+	switch {
+	case id.Sandbox == "unknown":
+		s = "sandbox not identified"
+		if id.VM != "unknown" {
+			s += " (vm: " + id.VM + ")"
+		}
+	case id.Sandbox == "vm":
+		s = "vm (" + id.VM + ")"
+	case id.VM != "none" && id.VM != "unknown":
+		s += " on " + id.VM
+	}
+	if id.IDE != "none" {
+		s += " in " + id.IDE
+	}
+	s += ", " + id.Confidence + " confidence"
+	if len(id.Markers) == 0 {
+		return s
+	}
+	texts := make([]string, len(id.Markers))
+	for i, mk := range id.Markers {
+		texts[i] = mk
+		if _, text, ok := strings.Cut(mk, ": "); ok {
+			texts[i] = text
+		}
+	}
+	return s + ": " + probes.Fit(texts, "; ", 110-len(s)-2)
 }
 
 // Gather reads the markers through env, noting what it could not read.
@@ -164,12 +199,12 @@ func Gather(env *probes.Env, o *probes.Observation) Markers {
 	}
 
 	if s, ok := read("proc/self/mountinfo"); ok {
-		ms, err := ParseMountinfo(strings.NewReader(s))
+		ms, err := procfs.ParseMountinfo(strings.NewReader(s))
 		if err != nil {
-			o.Note("/proc/self/mountinfo", "", err)
+			o.Note("/proc/self/mountinfo", "", err) // malformed lines are skipped
 		}
 		m.Mounts = ms
-		if r, ok := RootMount(ms); ok {
+		if r := procfs.MountFor(ms, "/"); r != nil {
 			o.Note("/proc/self/mountinfo", "/ is "+r.FSType+" from "+r.Source+" (root "+r.Root+")", nil)
 		}
 	}

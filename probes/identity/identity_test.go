@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // fakeSys answers uname, syslog and the environment from a capture.
@@ -126,14 +127,12 @@ func TestRunTrees(t *testing.T) {
 			if tt.markerSubstr != "" && !strings.Contains(strings.Join(f.List("identity.markers"), "\n"), tt.markerSubstr) {
 				t.Errorf("no marker mentions %q: %q", tt.markerSubstr, f.List("identity.markers"))
 			}
-			var codes []string
 			for _, fd := range o.Findings {
-				codes = append(codes, fd.Code)
 				if fd.Severity != probes.Info {
 					t.Errorf("%s is %s: identity never blocks or warns", fd.Code, fd.Severity)
 				}
 			}
-			if !slices.Equal(codes, tt.codes) {
+			if codes := obstest.Codes(o.Findings); !slices.Equal(codes, tt.codes) {
 				t.Errorf("findings %v, want %v", codes, tt.codes)
 			}
 			specs := probes.SchemaOf([]probes.Probe{Probe{}})

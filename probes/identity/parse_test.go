@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 func readTestdata(t testing.TB, name string) string {
@@ -14,64 +16,6 @@ func readTestdata(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func TestParseMountinfoHost(t *testing.T) {
-	ms, err := ParseMountinfo(strings.NewReader(readTestdata(t, "firecracker-host/proc/self/mountinfo")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) != 21 {
-		t.Errorf("%d mounts, want the 21 of the zoo host", len(ms))
-	}
-	root, ok := RootMount(ms)
-	if !ok || root != (Mount{Root: "/", Point: "/", FSType: "ext4", Source: "/dev/vda", Options: "rw,discard,resv_strict,resuid=65534,resgid=65534"}) {
-		t.Errorf("root mount %+v", root)
-	}
-	// A bind of a subdirectory keeps its path in the root field.
-	last := ms[len(ms)-1]
-	if last.Root != "/run/netns" || last.Point != "/run/netns" || last.FSType != "ext4" {
-		t.Errorf("last mount %+v", last)
-	}
-	if !slices.ContainsFunc(ms, func(m Mount) bool { return m.FSType == "cgroup2" && m.Point == "/sys/fs/cgroup/unified" }) {
-		t.Error("no cgroup2 at /sys/fs/cgroup/unified")
-	}
-}
-
-func TestParseMountinfoShapes(t *testing.T) {
-	tests := []struct {
-		name, text string
-		want       []Mount
-		err        bool
-	}{
-		{"gvisor run (9p root)", "1 0 0:1 / / rw,noatime - 9p none rw,trans=fd,rfdno=4,wfdno=4,cache=fscache\n2 1 0:2 / /proc rw,noatime - proc none rw\n",
-			[]Mount{{"/", "/", "9p", "none", "rw,trans=fd,rfdno=4,wfdno=4,cache=fscache"}, {"/", "/proc", "proc", "none", "rw"}}, false},
-		{"optional fields", "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue\n",
-			[]Mount{{"/mnt1", "/mnt2", "ext3", "/dev/root", "rw,errors=continue"}}, false},
-		{"escaped space", `40 27 0:50 /a\040b /mnt/x\040y rw - tmpfs tmpfs rw` + "\n",
-			[]Mount{{"/a b", "/mnt/x y", "tmpfs", "tmpfs", "rw"}}, false},
-		{"no super options (old kernels)", "1 0 0:1 / / rw - rootfs rootfs\n",
-			[]Mount{{"/", "/", "rootfs", "rootfs", ""}}, false},
-		{"overmounted root: the last one wins", "1 0 0:1 / / rw - rootfs rootfs rw\n20 1 8:1 / / rw - ext4 /dev/sda1 rw\n",
-			[]Mount{{"/", "/", "rootfs", "rootfs", "rw"}, {"/", "/", "ext4", "/dev/sda1", "rw"}}, false},
-		{"no separator", "1 0 0:1 / / rw ext4 /dev/sda1 rw\n", nil, true},
-		{"separator but no fstype", "1 0 0:1 / / rw -\n", nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ms, err := ParseMountinfo(strings.NewReader(tt.text))
-			if (err != nil) != tt.err {
-				t.Fatalf("err = %v, want error %v", err, tt.err)
-			}
-			if !slices.Equal(ms, tt.want) {
-				t.Errorf("got %+v\nwant %+v", ms, tt.want)
-			}
-		})
-	}
-	root, _ := RootMount([]Mount{{Point: "/", FSType: "rootfs"}, {Point: "/", FSType: "ext4"}})
-	if root.FSType != "ext4" {
-		t.Errorf("RootMount picked %s, want the last mount at /", root.FSType)
-	}
 }
 
 func TestSmallParsers(t *testing.T) {
@@ -118,22 +62,18 @@ func TestSmallParsers(t *testing.T) {
 	}
 }
 
-func FuzzParseMountinfo(f *testing.F) {
+// FuzzClassifyMounts classifies whatever mount table procfs parses.
+func FuzzClassifyMounts(f *testing.F) {
 	f.Add(readTestdata(f, "firecracker-host/proc/self/mountinfo"))
 	f.Add("1 0 0:1 / / rw,noatime - 9p none rw,trans=fd\n")
 	f.Add(`40 27 0:50 /a\040b /mnt/x\040y rw master:1 - tmpfs tmpfs rw` + "\n")
-	f.Add("1 0 0:1 / / rw -\n- - - - - - -\n")
+	f.Add("1 0 0:1 / / rw - overlay none lowerdir=/var/lib/docker/overlay2/l/x\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		ms, _ := ParseMountinfo(strings.NewReader(text))
-		for _, m := range ms {
-			if m.FSType == "" {
-				t.Fatalf("mount without a type: %+v", m)
-			}
+		ms, _ := procfs.ParseMountinfo(strings.NewReader(text))
+		id := Classify(Markers{Mounts: ms})
+		if id.Sandbox == "" || id.Confidence == "" {
+			t.Fatalf("empty verdict %+v", id)
 		}
-		if r, ok := RootMount(ms); ok && r.Point != "/" {
-			t.Fatalf("root mount at %q", r.Point)
-		}
-		Classify(Markers{Mounts: ms})
 	})
 }
 

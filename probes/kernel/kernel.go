@@ -72,8 +72,13 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	if emulated {
 		o.Find(CodeEmulated, "kernel "+release+" is gVisor's emulation", probes.Evidence{Source: "/proc/version", Excerpt: first})
 	}
+	kind := "real kernel"
+	if emulated {
+		kind = "emulated by gVisor"
+	}
 	if maj, min, ok := MajorMinor(release); ok && (maj < 4 || maj == 4 && min < 11) {
 		o.Find(CodeOld, "kernel "+release+" reports a version below 4.11", probes.Evidence{Source: "uname -r", Excerpt: release})
+		kind += ", older than 4.11"
 	}
 
 	o.Set("kernel.config", "absent")
@@ -90,6 +95,7 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	} else {
 		o.Set("kernel.modules", probes.Unknown)
 	}
+	o.Summary = release + ", " + kind + ", config " + o.Facts.String("kernel.config")
 	return o, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // unameSys answers uname(2) with a fixed release; the rest of Syscalls is
@@ -24,17 +25,22 @@ func TestKernelProbe(t *testing.T) {
 		emulated               probes.Tri
 		codes                  []string
 		config                 string
+		summary                string
 	}{
 		{name: "firecracker host", release: "6.18.44-fc-v782",
 			version: "Linux version 6.18.44-fc-v782 (builder@sandboxing) (gcc (GCC) 15.3.0) #1 SMP PREEMPT_DYNAMIC",
-			files:   fstest.MapFS{"proc/modules": {Data: []byte("")}}, emulated: probes.No, config: "absent"},
+			files:   fstest.MapFS{"proc/modules": {Data: []byte("")}}, emulated: probes.No, config: "absent",
+			summary: "6.18.44-fc-v782, real kernel, config absent"},
 		{name: "gvisor 2022", release: "4.4.0", version: "Linux version 4.4.0 #1 SMP Sun Jan 10 15:06:54 PST 2016",
-			emulated: probes.Yes, codes: []string{"KP-KERN-001", "KP-KERN-002"}, config: "absent"},
+			emulated: probes.Yes, codes: []string{"KP-KERN-001", "KP-KERN-002"}, config: "absent",
+			summary: "4.4.0, emulated by gVisor, older than 4.11, config absent"},
 		{name: "gvisor current", release: "4.19.0-gvisor", version: "Linux version 4.19.0-gvisor #1 SMP",
-			emulated: probes.Yes, codes: []string{"KP-KERN-001"}, config: "absent"},
+			emulated: probes.Yes, codes: []string{"KP-KERN-001"}, config: "absent",
+			summary: "4.19.0-gvisor, emulated by gVisor, config absent"},
 		{name: "debian with config", release: "6.1.0-18-amd64", version: "Linux version 6.1.0-18-amd64",
 			files:    fstest.MapFS{"boot/config-6.1.0-18-amd64": {Data: []byte("CONFIG_OVERLAY_FS=m")}},
-			emulated: probes.No, config: "/boot/config-6.1.0-18-amd64"},
+			emulated: probes.No, config: "/boot/config-6.1.0-18-amd64",
+			summary: "6.1.0-18-amd64, real kernel, config /boot/config-6.1.0-18-amd64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -56,10 +62,10 @@ func TestKernelProbe(t *testing.T) {
 			if got := o.Facts.String("kernel.config"); got != c.config {
 				t.Errorf("config %q, want %q", got, c.config)
 			}
-			var codes []string
-			for _, f := range o.Findings {
-				codes = append(codes, f.Code)
+			if o.Summary != c.summary {
+				t.Errorf("summary %q, want %q", o.Summary, c.summary)
 			}
+			codes := obstest.Codes(o.Findings)
 			if len(codes) != len(c.codes) {
 				t.Fatalf("codes %v, want %v", codes, c.codes)
 			}

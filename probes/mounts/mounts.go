@@ -13,6 +13,7 @@
 package mounts
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/filesystems"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Probe reads mount propagation from mountinfo.
@@ -115,14 +117,15 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 		o.Note("/proc/self/mountinfo", "", err)
 		return o, err
 	}
-	mounts, skipped, perr := filesystems.ParseMountinfo(string(raw))
-	if skipped > 0 {
-		o.Note("/proc/self/mountinfo", fmt.Sprintf("skipped %d unparsable lines", skipped), perr)
+	mounts, perr := procfs.ParseMountinfo(bytes.NewReader(raw))
+	if perr != nil {
+		o.Note("/proc/self/mountinfo", "", perr) // malformed lines are skipped
 	}
-	root := filesystems.MountFor(mounts, "/")
+	root := procfs.MountFor(mounts, "/")
 	if root == nil || root.Mountpoint != "/" {
 		o.Set("mount.root_propagation", "unknown")
 		o.Note("/proc/self/mountinfo", "no mount for /", nil)
+		o.Summary = "propagation of / unknown: no mount for / in mountinfo"
 		return o, nil
 	}
 	prop := Propagation(root.Optional)
@@ -131,9 +134,18 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	o.Note("/proc/self/mountinfo", excerpt(root), nil)
 
 	kdir, _ := filesystems.NearestExisting(env.Root, filesystems.RealPath(env.Root, KubeletDir))
-	km := filesystems.MountFor(mounts, kdir)
+	km := procfs.MountFor(mounts, kdir)
 	kprop := Propagation(km.Optional) // km is never nil: / contains kdir
 	o.Set("mount.kubelet_propagation", kprop)
+	o.Summary = "/ is " + prop
+	if root.Optional != "" {
+		o.Summary += " (" + root.Optional + ")"
+	}
+	if km == root {
+		o.Summary += "; " + KubeletDir + " is on /"
+	} else {
+		o.Summary += "; " + KubeletDir + " is on " + km.Mountpoint + ", " + kprop
+	}
 	if kprop != "shared" {
 		sum := "/ is a " + prop + " mount (no shared:N peer group)"
 		if km != root {
@@ -153,9 +165,29 @@ func excerpt(m *mountinfo.Info) string {
 	return strings.Join(append(f, "-", m.FSType, m.Source), " ")
 }
 
-// judge turns the facts of mounts.rshared into findings.
+// rsharedSummary says what mounts.rshared could do: "rshared / and rbind
+// ok, also in a user namespace".
+func rsharedSummary(f probes.Facts) string {
+	word := map[probes.Tri]string{probes.Yes: "ok", probes.No: "refused", probes.Unknown: "not tried"}
+	pair := func(rshared, rbind probes.Tri) string {
+		if rshared == rbind {
+			return "rshared / and rbind " + word[rshared]
+		}
+		return "rshared / " + word[rshared] + ", rbind " + word[rbind]
+	}
+	rs, rb := f.Tri("mount.rshared_possible"), f.Tri("mount.rbind")
+	urs, urb := f.Tri("mount.userns_rshared"), f.Tri("mount.userns_rbind")
+	if urs == rs && urb == rb {
+		return pair(rs, rb) + ", also in a user namespace"
+	}
+	return pair(rs, rb) + "; in a user namespace " + pair(urs, urb)
+}
+
+// judge sets the summary of mounts.rshared and turns its facts into
+// findings.
 func judge(o *probes.Observation, ev probes.Evidence) {
 	f := o.Facts
+	o.Summary = rsharedSummary(f)
 	if f.Tri("mount.rshared_possible") == probes.No {
 		sum := "mount --make-rshared / is refused in a mount namespace of our own"
 		if f.Tri("mount.userns_rshared") == probes.Yes {

@@ -3,6 +3,7 @@
 package mounts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/filesystems"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 const opTrial = "mounts.trial"
@@ -79,8 +81,8 @@ func rootIsShared() error {
 	if err != nil {
 		return err
 	}
-	mounts, _, _ := filesystems.ParseMountinfo(string(raw))
-	if m := filesystems.MountFor(mounts, "/"); m == nil || Propagation(m.Optional) != "shared" {
+	mounts, _ := procfs.ParseMountinfo(bytes.NewReader(raw))
+	if m := procfs.MountFor(mounts, "/"); m == nil || Propagation(m.Optional) != "shared" {
 		return errNotShared
 	}
 	return nil

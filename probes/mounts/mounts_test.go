@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 func TestPropagation(t *testing.T) {
@@ -48,16 +49,17 @@ func TestRunPassive(t *testing.T) {
 		dirs          []string
 		root, kubelet string
 		finding       bool
+		sum           string
 	}{
-		{"host, private", procLine + rootPrivate, nil, "private", "private", true},
-		{"rshared", rootShared + procLine, nil, "shared", "shared", false},
-		{"slave", rootSlave, nil, "slave", "slave", true},
+		{"host, private", procLine + rootPrivate, nil, "private", "private", true, "/ is private; /var/lib/kubelet is on /"},
+		{"rshared", rootShared + procLine, nil, "shared", "shared", false, "/ is shared (shared:2); /var/lib/kubelet is on /"},
+		{"slave", rootSlave, nil, "slave", "slave", true, "/ is slave (master:2); /var/lib/kubelet is on /"},
 		{"kubelet dir on its own shared mount", rootPrivate + "80 27 254:0 /k /var/lib/kubelet rw shared:9 - ext4 /dev/vda rw\n",
-			[]string{"var/lib/kubelet"}, "private", "shared", false},
+			[]string{"var/lib/kubelet"}, "private", "shared", false, "/ is private; /var/lib/kubelet is on /var/lib/kubelet, shared"},
 		{"kubelet dir on a private mount under a shared /", rootShared + "80 44 0:50 / /var/lib/kubelet rw - tmpfs tmpfs rw\n",
-			[]string{"var/lib/kubelet"}, "shared", "private", true},
-		{"garbage around", "junk\n" + rootShared + "1 2\n", nil, "shared", "shared", false},
-		{"no root mount", procLine, nil, "unknown", "", false},
+			[]string{"var/lib/kubelet"}, "shared", "private", true, "/ is shared (shared:2); /var/lib/kubelet is on /var/lib/kubelet, private"},
+		{"garbage around", "junk\n" + rootShared + "1 2\n", nil, "shared", "shared", false, "/ is shared (shared:2); /var/lib/kubelet is on /"},
+		{"no root mount", procLine, nil, "unknown", "", false, "propagation of / unknown: no mount for / in mountinfo"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := fstest.MapFS{"proc/self/mountinfo": {Data: []byte(tc.mountinfo)}}
@@ -73,6 +75,9 @@ func TestRunPassive(t *testing.T) {
 			}
 			if got := o.Facts.String("mount.kubelet_propagation"); got != tc.kubelet {
 				t.Errorf("kubelet_propagation = %q, want %q", got, tc.kubelet)
+			}
+			if o.Summary != tc.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tc.sum)
 			}
 			if got := len(o.Findings) == 1 && o.Findings[0].Code == "KP-MNT-001"; got != tc.finding {
 				t.Errorf("findings %+v, want KP-MNT-001: %v", o.Findings, tc.finding)
@@ -96,12 +101,13 @@ func TestJudge(t *testing.T) {
 		name             string
 		rs, rb, urs, urb probes.Tri
 		codes            string
+		sum              string
 	}{
-		{"host", y, y, y, y, ""},
-		{"gVisor: rbind EINVAL, userns mounts EPERM", n, n, n, n, "KP-MNT-002,KP-MNT-003"},
-		{"bwrap/podman: no caps, userns works", u, n, y, y, "KP-MNT-004"},
-		{"docker-like: everything EPERM", u, n, n, n, "KP-MNT-003"},
-		{"blind", u, u, u, u, ""},
+		{"host", y, y, y, y, "", "rshared / and rbind ok, also in a user namespace"},
+		{"gVisor: rbind EINVAL, userns mounts EPERM", n, n, n, n, "KP-MNT-002,KP-MNT-003", "rshared / and rbind refused, also in a user namespace"},
+		{"bwrap/podman: no caps, userns works", u, n, y, y, "KP-MNT-004", "rshared / not tried, rbind refused; in a user namespace rshared / and rbind ok"},
+		{"docker-like: everything EPERM", u, n, n, n, "KP-MNT-003", "rshared / not tried, rbind refused; in a user namespace rshared / and rbind refused"},
+		{"blind", u, u, u, u, "", "rshared / and rbind not tried, also in a user namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := probes.NewObservation()
@@ -110,12 +116,11 @@ func TestJudge(t *testing.T) {
 			o.Set("mount.userns_rshared", tc.urs)
 			o.Set("mount.userns_rbind", tc.urb)
 			judge(o, probes.Evidence{Source: "test"})
-			var codes []string
-			for _, f := range o.Findings {
-				codes = append(codes, f.Code)
-			}
-			if got := strings.Join(codes, ","); got != tc.codes {
+			if got := strings.Join(obstest.Codes(o.Findings), ","); got != tc.codes {
 				t.Errorf("codes %q, want %q", got, tc.codes)
+			}
+			if o.Summary != tc.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tc.sum)
 			}
 		})
 	}

@@ -363,9 +363,65 @@ func record(o *probes.Observation, ts []trial, res []outcome) map[string]failure
 	return fails
 }
 
-// judge derives the findings from the facts.
+// summary says what can be created and mounted: "all 7 namespaces, with
+// and without a user namespace; tmpfs proc sysfs cgroup2 mountable", or
+// "user ns ok; plain: all refused; in user ns: all ok; tmpfs proc cgroup2
+// in user ns only, sysfs not mountable".
+func summary(f probes.Facts) string {
+	word := map[probes.Tri]string{probes.Yes: "ok", probes.No: "refused", probes.Unknown: "unknown"}
+	// group says "all ok" when every kind had the same answer.
+	group := func(prefix string) string {
+		var t probes.Tally
+		for _, k := range kinds {
+			t.Add(k.name, word[f.Tri(prefix+k.name)])
+		}
+		if t.Outcomes() == 1 {
+			return "all " + word[f.Tri(prefix+kinds[0].name)]
+		}
+		return t.String()
+	}
+	all := f.Tri(factUser) == probes.Yes && f.Tri(factMapRoot) == probes.Yes
+	for _, k := range kinds {
+		all = all && f.Tri("ns."+k.name) == probes.Yes && f.Tri("ns.userns_"+k.name) == probes.Yes
+	}
+	s := fmt.Sprintf("all %d namespaces, with and without a user namespace", len(kinds)+1)
+	if !all {
+		s = "user ns " + word[f.Tri(factUser)]
+		if f.Tri(factUser) == probes.Yes && f.Tri(factMapRoot) != probes.Yes {
+			s += ", root map " + word[f.Tri(factMapRoot)]
+		}
+		s += "; plain: " + group("ns.")
+		if f.Tri(factUser) == probes.Yes {
+			s += "; in user ns: " + group("ns.userns_")
+		}
+	}
+	var mounts probes.Tally
+	for _, fs := range filesystems {
+		p, u := f.Tri("ns.mount_"+fs.fstype), f.Tri("ns.userns_mount_"+fs.fstype)
+		switch {
+		case p == probes.Yes && u == probes.Yes:
+			mounts.Add(fs.fstype, "mountable")
+		case p == probes.Yes:
+			mounts.Add(fs.fstype, "without user ns only")
+		case u == probes.Yes:
+			mounts.Add(fs.fstype, "in user ns only")
+		case p == probes.No && u == probes.No:
+			mounts.Add(fs.fstype, "not mountable")
+		default:
+			mounts.Add(fs.fstype, "mount unknown")
+		}
+	}
+	m := mounts.String()
+	if mounts.Outcomes() == 1 && strings.HasSuffix(m, " not mountable") {
+		m = "nothing mountable"
+	}
+	return s + "; " + m
+}
+
+// judge sets the summary and derives the findings from the facts.
 func judge(o *probes.Observation, uid int, fails map[string]failure) {
 	f := o.Facts
+	o.Summary = summary(f)
 	if f.Tri(factUser) == probes.No && uid != 0 {
 		fl := fails[factUser]
 		if isErrno(fl.err, syscall.ENOSPC) {

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // cloneErr is what os/exec returns when clone(2) or the uid_map write
@@ -143,39 +143,31 @@ func run(t *testing.T, m model) *probes.Observation {
 	return o
 }
 
-func codesOf(o *probes.Observation) []string {
-	var out []string
-	for _, f := range o.Findings {
-		out = append(out, f.Code)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func TestSandboxes(t *testing.T) {
 	Y, N, U := probes.Yes, probes.No, probes.Unknown
 	tests := []struct {
 		name  string
 		facts map[string]probes.Tri
 		codes []string
+		sum   string // the Observation.Summary
 	}{
 		{"host", map[string]probes.Tri{"ns.user": Y, "ns.user_map_root": Y, "ns.pid": Y,
-			"ns.mount_proc": Y, "ns.userns_mount_sysfs": Y, "ns.userns_mount_cgroup2": Y}, nil},
+			"ns.mount_proc": Y, "ns.userns_mount_sysfs": Y, "ns.userns_mount_cgroup2": Y}, nil, "all 7 namespaces, with and without a user namespace; tmpfs proc sysfs cgroup2 mountable"},
 		{"runc-docker", map[string]probes.Tri{"ns.user": N, "ns.mount": N, "ns.mount_tmpfs": N,
-			"ns.userns_mount_tmpfs": N, "ns.cgroup": N}, []string{"KP-NS-003"}},
+			"ns.userns_mount_tmpfs": N, "ns.cgroup": N}, []string{"KP-NS-003"}, "user ns refused; plain: all refused; nothing mountable"},
 		{"runc-rootless", map[string]probes.Tri{"ns.user": Y, "ns.user_map_root": N, "ns.userns_mount": N,
-			"ns.mount": N, "ns.userns_pid": N}, []string{"KP-NS-002", "KP-NS-003"}},
+			"ns.mount": N, "ns.userns_pid": N}, []string{"KP-NS-002", "KP-NS-003"}, "user ns ok, root map refused; plain: all refused; in user ns: all refused; nothing mountable"},
 		{"gvisor-do", map[string]probes.Tri{"ns.user": Y, "ns.pid": Y, "ns.mount_tmpfs": Y, "ns.mount_proc": Y,
-			"ns.mount_cgroup2": N, "ns.userns_mount": Y, "ns.userns_mount_tmpfs": N, "ns.userns_mount_proc": N}, nil},
+			"ns.mount_cgroup2": N, "ns.userns_mount": Y, "ns.userns_mount_tmpfs": N, "ns.userns_mount_proc": N}, nil, "all 7 namespaces, with and without a user namespace; tmpfs proc sysfs without user ns only, cgroup2 not mountable"},
 		{"gvisor-run", map[string]probes.Tri{"ns.mount": Y, "ns.pid": N, "ns.net": N, "ns.cgroup": Y,
-			"ns.mount_tmpfs": N, "ns.mount_proc": N, "ns.userns_mount": Y, "ns.userns_mount_tmpfs": N}, []string{"KP-NS-003"}},
+			"ns.mount_tmpfs": N, "ns.mount_proc": N, "ns.userns_mount": Y, "ns.userns_mount_tmpfs": N}, []string{"KP-NS-003"}, "user ns ok; plain: mount cgroup ok, pid net ipc uts refused; in user ns: all ok; nothing mountable"},
 		{"bwrap", map[string]probes.Tri{"ns.user": Y, "ns.mount": N, "ns.userns_mount_tmpfs": Y,
-			"ns.userns_mount_proc": Y, "ns.userns_mount_sysfs": N, "ns.mount_sysfs": N}, []string{"KP-NS-004"}},
+			"ns.userns_mount_proc": Y, "ns.userns_mount_sysfs": N, "ns.mount_sysfs": N}, []string{"KP-NS-004"}, "user ns ok; plain: all refused; in user ns: all ok; tmpfs proc cgroup2 in user ns only, sysfs not mountable"},
 		{"podman", map[string]probes.Tri{"ns.mount": N, "ns.userns_mount_tmpfs": Y, "ns.userns_mount_proc": N,
-			"ns.userns_mount_cgroup2": Y}, []string{"KP-NS-004", "KP-NS-005"}},
+			"ns.userns_mount_cgroup2": Y}, []string{"KP-NS-004", "KP-NS-005"}, "user ns ok; plain: all refused; in user ns: all ok; tmpfs cgroup2 in user ns only, proc sysfs not mountable"},
 		{"nobody-no-userns", map[string]probes.Tri{"ns.user": N, "ns.user_map_root": N, "ns.mount": N},
-			[]string{"KP-NS-001", "KP-NS-003"}},
-		{"timeouts", map[string]probes.Tri{"ns.user": U, "ns.mount": U, "ns.mount_tmpfs": U, "ns.mount_proc": U}, nil},
+			[]string{"KP-NS-001", "KP-NS-003"}, "user ns refused; plain: all refused; nothing mountable"},
+		{"timeouts", map[string]probes.Tri{"ns.user": U, "ns.mount": U, "ns.mount_tmpfs": U, "ns.mount_proc": U}, nil, "user ns unknown; plain: all unknown; tmpfs proc sysfs cgroup2 mount unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,8 +177,11 @@ func TestSandboxes(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, got, want)
 				}
 			}
-			if got := codesOf(o); !reflect.DeepEqual(got, tt.codes) {
+			if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, tt.codes) {
 				t.Errorf("codes %v, want %v (%+v)", got, tt.codes, o.Findings)
+			}
+			if o.Summary != tt.sum {
+				t.Errorf("summary %q\nwant    %q", o.Summary, tt.sum)
 			}
 		})
 	}
@@ -221,7 +216,7 @@ func TestNoUsernsFixNamesTheLimit(t *testing.T) {
 	// Root is not told to enable user namespaces.
 	m := sandboxes["nobody-no-userns"]
 	m.uid = 0
-	for _, c := range codesOf(run(t, m)) {
+	for _, c := range obstest.Codes(run(t, m).Findings) {
 		if c == CodeNoUserns.Code {
 			t.Errorf("KP-NS-001 for root")
 		}

@@ -183,6 +183,7 @@ func judge(o *probes.Observation, in netnsInput) {
 	o.Set("net.iptables_default", in.Default)
 	if in.Result == nil {
 		judgeNoNamespace(o, in)
+		o.Summary = netnsSummary(o.Facts)
 		return
 	}
 	r := in.Result
@@ -219,6 +220,52 @@ func judge(o *probes.Observation, in netnsInput) {
 		o.Find(CodeUsernsOnly, "a network namespace could be created only inside a new user namespace, and this process has no CAP_NET_ADMIN",
 			probes.Evidence{Source: "clone(CLONE_NEWNET)", Excerpt: in.CloneErr, Errno: in.CloneErrno})
 	}
+	o.Summary = netnsSummary(o.Facts)
+}
+
+// netnsSummary says what works in a new network namespace: "veth bridge
+// vxlan ok; iptables nft (nat comment conntrack addrtype)".
+func netnsSummary(f probes.Facts) string {
+	word := map[probes.Tri]string{probes.Yes: "ok", probes.No: "refused", probes.Unknown: "not tried"}
+	var links probes.Tally
+	for _, l := range []string{"veth", "bridge", "vxlan"} {
+		links.Add(l, word[f.Tri("net."+l)])
+	}
+	s := links.String()
+	switch f.String("net.netns_mode") {
+	case "userns":
+		s = "in a user namespace: " + s
+	case "none":
+		s = "no network namespace: " + s
+	}
+	switch b := f.String("net.iptables_backend"); b {
+	case "nft", "legacy":
+		var have, lack []string
+		for _, e := range []string{"nat", "comment", "conntrack", "addrtype"} {
+			if f.Tri("net.iptables_"+e) == probes.Yes {
+				have = append(have, e)
+			} else {
+				lack = append(lack, e)
+			}
+		}
+		s += "; iptables " + b + " (" + strings.Join(have, " ")
+		if len(lack) > 0 {
+			if len(have) > 0 {
+				s += "; "
+			}
+			s += "no " + strings.Join(lack, " ")
+		}
+		s += ")"
+	case "none":
+		s += "; iptables unusable"
+	default:
+		if f.String("net.netns_mode") == "none" {
+			s += "; iptables not tried"
+		} else {
+			s += "; no iptables binary"
+		}
+	}
+	return s
 }
 
 // summarize renders steps on one line: "veth ok, vxlan FAIL EOPNOTSUPP: ...".

@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 func okSteps(names ...string) []Step {
@@ -51,12 +52,14 @@ func TestJudge(t *testing.T) {
 		in    netnsInput
 		facts probes.Facts // checked keys only
 		codes []string
+		sum   string // the Observation.Summary
 	}{
 		{
 			name: "host: everything works",
 			in:   netnsInput{Mode: "netns", Default: "nft", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: both(allIptables, allIptables)}},
 			facts: probes.Facts{"net.iptables_backend": "nft", "net.iptables_nft": probes.Yes, "net.iptables_legacy": probes.Yes,
 				"net.veth": probes.Yes, "net.bridge": probes.Yes, "net.vxlan": probes.Yes, "net.iptables_conntrack": probes.Yes, "net.netns_mode": "netns"},
+			sum: "veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype)",
 		},
 		{
 			name: "gVisor: no nf_tables netlink, no legacy filter table",
@@ -64,11 +67,13 @@ func TestJudge(t *testing.T) {
 			facts: probes.Facts{"net.iptables_backend": "none", "net.iptables_nft": probes.No, "net.iptables_legacy": probes.No,
 				"net.iptables_nat": probes.No, "net.iptables_addrtype": probes.No},
 			codes: []string{CodeNoIptables.Code},
+			sum:   "veth bridge vxlan ok; iptables unusable",
 		},
 		{
 			name:  "legacy only",
 			in:    netnsInput{Mode: "netns", Default: "legacy", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: both(gvisorNft, allIptables)}},
 			facts: probes.Facts{"net.iptables_backend": "legacy", "net.iptables_nft": probes.No, "net.iptables_legacy": probes.Yes, "net.iptables_comment": probes.Yes, "net.iptables_default": "legacy"},
+			sum:   "veth bridge vxlan ok; iptables legacy (nat comment conntrack addrtype)",
 		},
 		{
 			name: "no conntrack match (gvisor#10546)",
@@ -77,18 +82,21 @@ func TestJudge(t *testing.T) {
 			facts: probes.Facts{"net.iptables_backend": "nft", "net.iptables_conntrack": probes.No, "net.iptables_comment": probes.Yes,
 				"net.iptables_nat": probes.Yes, "net.iptables_legacy": probes.Unknown},
 			codes: []string{CodeIptablesMatches.Code},
+			sum:   "veth bridge vxlan ok; iptables nft (nat comment addrtype; no conntrack)",
 		},
 		{
 			name:  "vxlan unsupported, veth refused",
 			in:    netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: []Step{{Name: stepVeth, Errno: "EOPNOTSUPP"}, {Name: stepBridge, OK: true}, {Name: stepVxlan, Errno: "EOPNOTSUPP", Msg: "operation not supported"}}, Backends: both(allIptables, allIptables)}},
 			facts: probes.Facts{"net.veth": probes.No, "net.bridge": probes.Yes, "net.vxlan": probes.No},
-			codes: []string{CodeNoVethBridge.Code, CodeNoVxlan.Code},
+			codes: []string{CodeNoVxlan.Code, CodeNoVethBridge.Code},
+			sum:   "veth vxlan refused, bridge ok; iptables nft (nat comment conntrack addrtype)",
 		},
 		{
 			name:  "podman, bwrap: only in a user namespace, no CAP_NET_ADMIN",
 			in:    netnsInput{Mode: "userns", NetAdmin: probes.No, CloneErr: "CLONE_NEWNET: EPERM", CloneErrno: "EPERM", Result: &OpResult{Links: allLinks, Backends: both(allIptables, allIptables)}},
 			facts: probes.Facts{"net.netns_mode": "userns", "net.iptables_backend": "nft", "net.veth": probes.Yes},
 			codes: []string{CodeUsernsOnly.Code},
+			sum:   "in a user namespace: veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype)",
 		},
 		{
 			name: "docker default: no namespace, no CAP_NET_ADMIN",
@@ -96,6 +104,7 @@ func TestJudge(t *testing.T) {
 			facts: probes.Facts{"net.netns_mode": "none", "net.iptables_backend": "none", "net.iptables_nft": probes.No,
 				"net.veth": probes.No, "net.bridge": probes.No, "net.vxlan": probes.No},
 			codes: []string{CodeNoIptables.Code, CodeNoVethBridge.Code},
+			sum:   "no network namespace: veth bridge vxlan refused; iptables unusable",
 		},
 		{
 			name: "no namespace but CAP_NET_ADMIN: not tested",
@@ -103,12 +112,14 @@ func TestJudge(t *testing.T) {
 			facts: probes.Facts{"net.iptables_backend": "unknown", "net.iptables_nft": probes.Unknown,
 				"net.veth": probes.Unknown, "net.vxlan": probes.Unknown},
 			codes: []string{CodeNetNotTested.Code},
+			sum:   "no network namespace: veth bridge vxlan not tried; iptables not tried",
 		},
 		{
 			name:  "no iptables binary",
 			in:    netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks}},
 			facts: probes.Facts{"net.iptables_backend": "unknown", "net.iptables_nft": probes.Unknown, "net.iptables_nat": probes.Unknown, "net.iptables_default": ""},
 			codes: []string{CodeNoIptablesBinary.Code},
+			sum:   "veth bridge vxlan ok; no iptables binary",
 		},
 	}
 	for _, tt := range tests {
@@ -119,8 +130,11 @@ func TestJudge(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, got, want)
 				}
 			}
-			if got := codes(o); !reflect.DeepEqual(got, tt.codes) {
+			if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, tt.codes) {
 				t.Errorf("codes %v, want %v; findings %+v", got, tt.codes, o.Findings)
+			}
+			if o.Summary != tt.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tt.sum)
 			}
 			// Every declared fact is set, with its declared type.
 			for _, spec := range (NetnsProbe{}).Facts() {

@@ -88,7 +88,40 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)
 	ports(env, o)
+	o.Summary = summary(o.Facts)
 	return o, nil
+}
+
+// summary says how this namespace reaches out and what is free: "4
+// interfaces, default route via eth0 (MTU 1400), ip_forward off; ports
+// 6443 10250 2379 free".
+func summary(f probes.Facts) string {
+	var parts []string
+	if ifs, ok := f["net.interfaces"].([]string); ok {
+		n := fmt.Sprintf("%d interfaces", len(ifs))
+		if len(ifs) == 1 {
+			n = "only " + ifs[0]
+		}
+		parts = append(parts, n)
+	}
+	if d, ok := f["net.default_interface"].(string); ok {
+		route := "no default route"
+		if d != "" {
+			route = "default route via " + d
+		}
+		if mtu, ok := f.Int("net.mtu"); ok && d != "" {
+			route += fmt.Sprintf(" (MTU %d)", mtu)
+		}
+		parts = append(parts, route)
+	}
+	if t := f.Tri("net.ip_forward"); t != probes.Unknown {
+		parts = append(parts, "ip_forward "+map[probes.Tri]string{probes.Yes: "on", probes.No: "off"}[t])
+	}
+	var ports probes.Tally
+	for _, p := range Ports {
+		ports.Add(strconv.Itoa(int(p.Port)), map[probes.Tri]string{probes.Yes: "free", probes.No: "in use", probes.Unknown: "unknown"}[f.Tri(portKey(p.Port))])
+	}
+	return strings.Join(parts, ", ") + "; ports " + ports.String()
 }
 
 func interfaces(env *probes.Env, o *probes.Observation) []string {

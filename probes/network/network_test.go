@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // fakeSys answers LookPath and Exec from tables; the rest is unused here.
@@ -76,14 +77,6 @@ func run(t *testing.T, root fs.FS) *probes.Observation {
 	return o
 }
 
-func codes(o *probes.Observation) []string {
-	var c []string
-	for _, f := range o.Findings {
-		c = append(c, f.Code)
-	}
-	return c
-}
-
 func TestRunHost(t *testing.T) {
 	o := run(t, hostTree())
 	want := probes.Facts{
@@ -99,6 +92,9 @@ func TestRunHost(t *testing.T) {
 	}
 	if len(o.Findings) != 0 {
 		t.Errorf("findings %v", o.Findings)
+	}
+	if want := "4 interfaces, default route via eth0 (MTU 1400), ip_forward off; ports 6443 10250 2379 free"; o.Summary != want {
+		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 }
 
@@ -122,8 +118,11 @@ func TestRunIsolated(t *testing.T) {
 	if o.Facts.Tri("net.port_6443_free") != probes.Yes || o.Facts.Tri("net.ip_forward") != probes.Yes {
 		t.Errorf("facts %v", o.Facts)
 	}
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeNoDefaultRoute.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeNoDefaultRoute.Code}) {
 		t.Errorf("codes %v", got)
+	}
+	if want := "only lo, no default route, ip_forward on; ports 6443 10250 2379 free"; o.Summary != want {
+		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 }
 
@@ -140,7 +139,7 @@ func TestRunPortsTaken(t *testing.T) {
 		o.Facts.Tri("net.port_2379_free") != probes.Yes {
 		t.Fatalf("facts %v", o.Facts)
 	}
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodePort6443.Code, CodePort10250.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodePort6443.Code, CodePort10250.Code}) {
 		t.Fatalf("codes %v", got)
 	}
 	f := o.Findings[0]

@@ -81,15 +81,35 @@ func Mounted(s filesystems.Steps) probes.Tri {
 	return probes.Unknown
 }
 
-// judge turns the facts into findings and puts a summary line first in
-// the evidence.
+// summary says where overlay mounts: "mounts on tmpfs and the data dir,
+// also in a user namespace; fuse-overlayfs yes, /dev/fuse yes".
+func summary(f probes.Facts) string {
+	tri := func(k string) probes.Tri { return f.Tri("overlay." + k) }
+	word := map[probes.Tri]string{probes.Yes: "mounts", probes.No: "refused", probes.Unknown: "not tried"}
+	pair := func(tmpfs, datadir probes.Tri) string {
+		if tmpfs == datadir {
+			return word[tmpfs] + " on tmpfs and the data dir"
+		}
+		return word[tmpfs] + " on tmpfs, " + word[datadir] + " on the data dir"
+	}
+	t, d := tri("mount_tmpfs"), tri("mount_datadir")
+	ut, ud := tri("userns_tmpfs"), tri("userns_datadir")
+	s := pair(t, d)
+	if ut == t && ud == d {
+		s += ", also in a user namespace"
+	} else {
+		s += "; in a user namespace " + pair(ut, ud)
+	}
+	if tri("userns_whiteout") == probes.No {
+		s += " (no whiteouts)"
+	}
+	return s + "; fuse-overlayfs " + tri("fuse_overlayfs").String() + ", /dev/fuse " + tri("dev_fuse").String()
+}
+
+// judge sets the summary and turns the facts into findings.
 func judge(o *probes.Observation, datadirEv probes.Evidence) {
 	f := o.Facts
-	var sum []string
-	for _, k := range []string{"mount_tmpfs", "mount_datadir", "userns_tmpfs", "userns_datadir", "fuse_overlayfs", "dev_fuse"} {
-		sum = append(sum, k+"="+f.Tri("overlay."+k).String())
-	}
-	o.Evidence = append([]probes.Evidence{{Source: "summary", Excerpt: strings.Join(sum, " ")}}, o.Evidence...)
+	o.Summary = summary(f)
 	if f.Tri("overlay.mount_datadir") == probes.No {
 		fix := "--snapshotter=native"
 		why := "fuse-overlayfs is not usable here"

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/filesystems"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // hostFilesystems is /proc/filesystems of this project's Firecracker VM
@@ -82,24 +83,32 @@ func TestJudge(t *testing.T) {
 		facts map[string]probes.Tri
 		codes string
 		fix   string
+		sum   string
 	}{
 		{"host: everything works", map[string]probes.Tri{"overlay.mount_tmpfs": y, "overlay.mount_datadir": y,
-			"overlay.userns_tmpfs": y, "overlay.userns_datadir": y, "overlay.userns_whiteout": y}, "", ""},
+			"overlay.userns_tmpfs": y, "overlay.userns_datadir": y, "overlay.userns_whiteout": y}, "", "",
+			"mounts on tmpfs and the data dir, also in a user namespace; fuse-overlayfs unknown, /dev/fuse unknown"},
 		{"podman: overlay on overlay, no fuse", map[string]probes.Tri{"overlay.mount_tmpfs": n, "overlay.mount_datadir": n,
 			"overlay.userns_tmpfs": y, "overlay.userns_datadir": n, "overlay.fuse_overlayfs": n, "overlay.dev_fuse": n},
-			"KP-OVL-001", "--snapshotter=native"},
+			"KP-OVL-001", "--snapshotter=native",
+			"refused on tmpfs and the data dir; in a user namespace mounts on tmpfs, refused on the data dir; fuse-overlayfs no, /dev/fuse no"},
 		{"overlay upper refused, fuse-overlayfs usable", map[string]probes.Tri{"overlay.mount_tmpfs": y, "overlay.mount_datadir": n,
 			"overlay.userns_tmpfs": y, "overlay.userns_datadir": n, "overlay.fuse_overlayfs": y, "overlay.dev_fuse": y},
-			"KP-OVL-001", "--snapshotter=fuse-overlayfs"},
+			"KP-OVL-001", "--snapshotter=fuse-overlayfs",
+			"mounts on tmpfs, refused on the data dir, also in a user namespace; fuse-overlayfs yes, /dev/fuse yes"},
 		{"unprivileged user: EPERM, userns works (as uid 65534 here)", map[string]probes.Tri{"overlay.mount_tmpfs": n,
 			"overlay.mount_datadir": n, "overlay.userns_tmpfs": y, "overlay.userns_datadir": y, "overlay.userns_whiteout": y,
 			"overlay.fuse_overlayfs": y, "overlay.dev_fuse": n},
-			"KP-OVL-001", "k3s server --rootless (overlay works in its user namespace), or --snapshotter=native"},
+			"KP-OVL-001", "k3s server --rootless (overlay works in its user namespace), or --snapshotter=native",
+			"refused on tmpfs and the data dir; in a user namespace mounts on tmpfs and the data dir; fuse-overlayfs yes, /dev/fuse no"},
 		{"no userns overlay", map[string]probes.Tri{"overlay.mount_tmpfs": y, "overlay.mount_datadir": y,
-			"overlay.userns_tmpfs": n, "overlay.userns_datadir": n}, "KP-OVL-002", ""},
+			"overlay.userns_tmpfs": n, "overlay.userns_datadir": n}, "KP-OVL-002", "",
+			"mounts on tmpfs and the data dir; in a user namespace refused on tmpfs and the data dir; fuse-overlayfs unknown, /dev/fuse unknown"},
 		{"userns whiteout refused", map[string]probes.Tri{"overlay.mount_tmpfs": y, "overlay.mount_datadir": y,
-			"overlay.userns_tmpfs": y, "overlay.userns_datadir": y, "overlay.userns_whiteout": n}, "KP-OVL-002", ""},
-		{"nothing known", map[string]probes.Tri{"overlay.mount_datadir": u}, "", ""},
+			"overlay.userns_tmpfs": y, "overlay.userns_datadir": y, "overlay.userns_whiteout": n}, "KP-OVL-002", "",
+			"mounts on tmpfs and the data dir, also in a user namespace (no whiteouts); fuse-overlayfs unknown, /dev/fuse unknown"},
+		{"nothing known", map[string]probes.Tri{"overlay.mount_datadir": u}, "", "",
+			"not tried on tmpfs and the data dir, also in a user namespace; fuse-overlayfs unknown, /dev/fuse unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := probes.NewObservation()
@@ -108,15 +117,16 @@ func TestJudge(t *testing.T) {
 			}
 			o.Set("overlay.datadir_path", "/var/lib")
 			judge(o, probes.Evidence{Source: "test"})
-			var codes []string
 			for _, f := range o.Findings {
-				codes = append(codes, f.Code)
 				if tc.fix != "" && f.Fix != tc.fix {
 					t.Errorf("%s fix %q, want %q", f.Code, f.Fix, tc.fix)
 				}
 			}
-			if got := strings.Join(codes, ","); got != tc.codes {
+			if got := strings.Join(obstest.Codes(o.Findings), ","); got != tc.codes {
 				t.Errorf("codes %q, want %q", got, tc.codes)
+			}
+			if o.Summary != tc.sum {
+				t.Errorf("summary %q\nwant    %q", o.Summary, tc.sum)
 			}
 		})
 	}

@@ -124,6 +124,7 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 		if _, ok := o.Facts["priv.userns"]; !ok {
 			return o, fmt.Errorf("read /proc/self/status: %w", serr)
 		}
+		o.Summary = Summary(o.Facts)
 		return o, nil
 	}
 	st, perr := ParseStatus(strings.NewReader(string(b)))
@@ -155,7 +156,49 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 			probes.Evidence{Source: "/proc/self/uid_map", Excerpt: "0 0 4294967295"})
 	}
 	setLSM(o, env)
+	o.Summary = Summary(o.Facts)
 	return o, nil
+}
+
+// Summary says who the process is in one line: "uid 0, initial user
+// namespace, 40 capabilities without CAP_SYS_RESOURCE, seccomp disabled".
+func Summary(f probes.Facts) string {
+	var parts []string
+	if uid, ok := f.Int("priv.uid"); ok {
+		parts = append(parts, fmt.Sprintf("uid %d", uid))
+	}
+	switch f.Tri("priv.userns") {
+	case probes.Yes:
+		parts = append(parts, "in a user namespace ("+f.String("priv.uid_map")+")")
+	case probes.No:
+		parts = append(parts, "initial user namespace")
+	}
+	if n, ok := f.Int("priv.cap_count"); ok {
+		caps := fmt.Sprintf("%d capabilities", n)
+		var without []string
+		for _, c := range []string{"sys_admin", "net_admin", "sys_resource"} {
+			if n > 0 && f.Tri("priv.cap_"+c) == probes.No {
+				without = append(without, "CAP_"+strings.ToUpper(c))
+			}
+		}
+		if len(without) > 0 {
+			caps += " without " + strings.Join(without, ", ")
+		}
+		parts = append(parts, caps)
+	}
+	if m := f.String("priv.seccomp"); m != "" {
+		parts = append(parts, "seccomp "+m)
+	}
+	if f.Tri("priv.no_new_privs") == probes.Yes {
+		parts = append(parts, "no_new_privs")
+	}
+	if a := f.String("priv.apparmor"); a != "none" && a != "unknown" && a != "" {
+		parts = append(parts, "AppArmor "+a)
+	}
+	if s := f.String("priv.selinux"); s == "enforcing" || s == "permissive" {
+		parts = append(parts, "SELinux "+s)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func judgeCaps(o *probes.Observation, st Status, uid int64, userns probes.Tri) {

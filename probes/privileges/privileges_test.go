@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // fakeSys answers the few Syscalls this probe uses.
@@ -121,6 +122,12 @@ func TestRunSandboxes(t *testing.T) {
 		{"host-nobody", tree(nobodyStatus, fullMap, true), 65534, probes.No, 0, probes.No, "disabled", probes.Yes, "disabled",
 			[]string{"KP-PRIV-001", "KP-PRIV-003", "KP-PRIV-006"}},
 	}
+	summaries := map[string]string{
+		"host":          "uid 0, initial user namespace, 40 capabilities without CAP_SYS_RESOURCE, seccomp disabled",
+		"runc-docker":   "uid 0, initial user namespace, 14 capabilities without CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_RESOURCE, seccomp filter",
+		"runc-rootless": "uid 0, in a user namespace (0 1001 1), 3 capabilities without CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_RESOURCE, seccomp disabled, no_new_privs",
+		"host-nobody":   "uid 65534, initial user namespace, 0 capabilities, seccomp disabled, no_new_privs",
+	}
 	for _, tt := range tests {
 		t.Run(tt.sandbox, func(t *testing.T) {
 			o, err := Probe{}.Run(context.Background(), &probes.Env{Root: tt.root, Sys: fakeSys{uid: 4242}})
@@ -148,12 +155,10 @@ func TestRunSandboxes(t *testing.T) {
 					t.Errorf("%s = %q, want %q", key, got, want)
 				}
 			}
-			var codes []string
-			for _, fd := range o.Findings {
-				codes = append(codes, fd.Code)
+			if want, ok := summaries[tt.sandbox]; ok && o.Summary != want {
+				t.Errorf("summary %q\nwant    %q", o.Summary, want)
 			}
-			slices.Sort(codes)
-			if !slices.Equal(codes, tt.codes) {
+			if codes := obstest.Codes(o.Findings); !slices.Equal(codes, tt.codes) {
 				t.Errorf("findings %v, want %v", codes, tt.codes)
 			}
 			checkDeclared(t, o)

@@ -96,7 +96,51 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	memory(env, o, cg)
 	limits(env, o)
 	dataDir(env, o)
+	o.Summary = summary(o.Facts)
 	return o, nil
+}
+
+// summary says what a node would have: "2 CPUs, 23.5 GiB memory, no
+// swap, nofile 20000, 78.0 GiB free for the data dir".
+func summary(f probes.Facts) string {
+	size := func(n int64) string {
+		if n < gib {
+			return fmt.Sprintf("%d MiB", n>>20)
+		}
+		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
+	}
+	var parts []string
+	if n, ok := f.Int("res.cpus"); ok {
+		c := fmt.Sprintf("%d CPUs", n)
+		if n == 1 {
+			c = "1 CPU"
+		}
+		if on, ok := f.Int("res.cpus_online"); ok && on != n {
+			c += fmt.Sprintf(" (of %d online)", on)
+		}
+		parts = append(parts, c)
+	}
+	if n, ok := f.Int("res.memory_bytes"); ok {
+		m := size(n) + " memory"
+		if l, ok := f.Int("res.memory_limit_bytes"); ok && l >= 0 {
+			m += " (cgroup limit)"
+		}
+		parts = append(parts, m)
+	}
+	if n, ok := f.Int("res.swap_bytes"); ok {
+		if n == 0 {
+			parts = append(parts, "no swap")
+		} else {
+			parts = append(parts, size(n)+" swap")
+		}
+	}
+	if n, ok := f.Int("res.nofile"); ok {
+		parts = append(parts, fmt.Sprintf("nofile %d", n))
+	}
+	if n, ok := f.Int("res.datadir_free_bytes"); ok {
+		parts = append(parts, size(n)+" free for the data dir")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func gibText(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/gib) }

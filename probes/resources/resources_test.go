@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // fakeSys answers Statfs from a table.
@@ -62,14 +63,6 @@ func run(t *testing.T, root fs.FS, dataDir string, st map[string]probes.Statfs) 
 	return o
 }
 
-func codes(o *probes.Observation) []string {
-	var c []string
-	for _, f := range o.Findings {
-		c = append(c, f.Code)
-	}
-	return c
-}
-
 func TestRunHost(t *testing.T) {
 	st := map[string]probes.Statfs{"/var/lib": rootStatfs["/"]}
 	o := run(t, hostTree(), "/var/lib/rancher/k3s", st)
@@ -87,11 +80,14 @@ func TestRunHost(t *testing.T) {
 	}
 	// The VM's hard limit is 20000 and root lacks CAP_SYS_RESOURCE:
 	// `ulimit -n 1048576` would fail, so the fix says so.
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeLowNofile.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeLowNofile.Code}) {
 		t.Fatalf("codes %v", got)
 	}
 	if f := o.Findings[0]; !strings.Contains(f.Fix, "--ulimit nofile=1048576:1048576") || strings.HasPrefix(f.Fix, "ulimit") {
 		t.Errorf("fix %q", f.Fix)
+	}
+	if want := "2 CPUs, 23.5 GiB memory, no swap, nofile 20000, 79.7 GiB free for the data dir"; o.Summary != want {
+		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 }
 
@@ -120,8 +116,11 @@ func TestRunLimitedV2(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got, want)
 		}
 	}
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeFewCPUs.Code, CodeSwap.Code, CodeNoMemory.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeFewCPUs.Code, CodeNoMemory.Code, CodeSwap.Code}) {
 		t.Errorf("codes %v", got)
+	}
+	if want := "1 CPU (of 8 online), 512 MiB memory (cgroup limit), 2.0 GiB swap, nofile 1048576, 3 MiB free for the data dir"; o.Summary != want {
+		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 	for _, f := range o.Findings {
 		if f.Code == CodeNoMemory.Code && f.Evidence.Source != "/sys/fs/cgroup/memory.max" {
@@ -157,8 +156,11 @@ func TestRunGVisorLike(t *testing.T) {
 	}
 	// 1.9 GiB is "2 GiB" with the kernel's reservation: no low-memory
 	// warning; 1 CPU warns.
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeFewCPUs.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeFewCPUs.Code}) {
 		t.Errorf("codes %v", got)
+	}
+	if want := "1 CPU, 1.9 GiB memory, 79.7 GiB free for the data dir"; o.Summary != want {
+		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 }
 
@@ -166,7 +168,7 @@ func TestRunLowMemory(t *testing.T) {
 	root := hostTree()
 	root["proc/meminfo"] = &fstest.MapFile{Data: []byte("MemTotal:        1500000 kB\nSwapTotal: 0 kB\n")}
 	o := run(t, root, "/", rootStatfs)
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeLowMemory.Code, CodeLowNofile.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeLowMemory.Code, CodeLowNofile.Code}) {
 		t.Errorf("codes %v", got)
 	}
 }

@@ -220,6 +220,38 @@ func judgeRead(o *probes.Observation, rs map[string]Reading) {
 		o.FindFix(CodeCapLastCapAbsent, capLastCap+" is absent", evidence(r),
 			CodeCapLastCapAbsent.Fix+"; by hand, as root in the sandbox before k3s starts: "+tmpfsShim(rs))
 	}
+	word := map[probes.Tri]string{probes.Yes: "present", probes.No: "absent", probes.Unknown: "unreadable"}
+	var states [][2]string
+	for _, n := range Names {
+		states = append(states, [2]string{n, word[rs[n].Present()]})
+	}
+	o.Summary = stateSummary(states)
+	if len(low) > 0 {
+		o.Summary += "; low: " + strings.Join(low, ", ")
+	}
+}
+
+// stateSummary renders (sysctl, state) pairs for a summary: the sysctls
+// of a state with few of them by name, the others counted ("12 writable,
+// readonly: kernel.cap_last_cap").
+func stateSummary(states [][2]string) string {
+	var order []string
+	by := map[string][]string{}
+	for _, s := range states {
+		if _, ok := by[s[1]]; !ok {
+			order = append(order, s[1])
+		}
+		by[s[1]] = append(by[s[1]], s[0])
+	}
+	var parts []string
+	for _, st := range order {
+		if n := by[st]; len(n) > 2 {
+			parts = append(parts, fmt.Sprintf("%d %s", len(n), st))
+		} else {
+			parts = append(parts, st+": "+strings.Join(n, " "))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func evidence(r Reading) probes.Evidence {

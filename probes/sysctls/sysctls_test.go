@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 // hostValues are this development VM's values (Debian 12, Firecracker,
@@ -149,15 +149,6 @@ var sandboxes = map[string]sandbox{
 	}(), writeErr: always(syscall.EROFS), uidMap: "0 0 4294967295\n"},
 }
 
-func codes(o *probes.Observation) []string {
-	var out []string
-	for _, f := range o.Findings {
-		out = append(out, f.Code)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func checkDeclared(t *testing.T, p probes.Probe, o *probes.Observation) {
 	t.Helper()
 	specs := probes.Schema{}
@@ -191,17 +182,18 @@ func TestPassive(t *testing.T) {
 		present map[string]probes.Tri
 		values  map[string]string
 		codes   []string
+		sum     string // the Observation.Summary
 	}{
 		{"host", map[string]probes.Tri{"vm.overcommit_memory": probes.Yes, "kernel.cap_last_cap": probes.Yes},
 			map[string]string{"kernel.panic": "1", "net.netfilter.nf_conntrack_max": "262144"},
-			[]string{"KP-SYS-004"}}, // max_user_instances=128
+			[]string{"KP-SYS-004"}, "13 present; low: fs.inotify.max_user_instances=128 (< 512)"}, // max_user_instances=128
 		{"gvisor", map[string]probes.Tri{"vm.overcommit_memory": probes.Yes, "kernel.panic": probes.No,
 			"kernel.cap_last_cap": probes.No, "net.bridge.bridge-nf-call-iptables": probes.No},
 			map[string]string{"vm.overcommit_memory": "0"},
-			[]string{"KP-SYS-001", "KP-SYS-002", "KP-SYS-003", "KP-SYS-005"}},
+			[]string{"KP-SYS-001", "KP-SYS-002", "KP-SYS-003", "KP-SYS-005"}, "present: vm.overcommit_memory net.ipv4.ip_forward, 11 absent"},
 		{"unreadable", map[string]probes.Tri{"vm.overcommit_memory": probes.Unknown, "vm.panic_on_oom": probes.Unknown},
-			nil, []string{"KP-SYS-004"}},
-		{"tuned-readonly", nil, map[string]string{"kernel.panic": "10"}, nil},
+			nil, []string{"KP-SYS-004"}, "unreadable: vm.overcommit_memory vm.panic_on_oom, 11 present; low: fs.inotify.max_user_instances=128 (< 512)"},
+		{"tuned-readonly", nil, map[string]string{"kernel.panic": "10"}, nil, "13 present"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,8 +216,11 @@ func TestPassive(t *testing.T) {
 					t.Errorf("%s.value = %q, want %q", n, got, want)
 				}
 			}
-			if got := codes(o); !reflect.DeepEqual(got, tt.codes) {
+			if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, tt.codes) {
 				t.Errorf("codes %v, want %v: %+v", got, tt.codes, o.Findings)
+			}
+			if o.Summary != tt.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tt.sum)
 			}
 		})
 	}
@@ -269,18 +264,19 @@ func TestWrites(t *testing.T) {
 		name   string
 		states map[string]string
 		codes  []string
+		sum    string // the Observation.Summary
 	}{
 		{"host", map[string]string{"vm.overcommit_memory": Writable, "net.ipv4.ip_forward": Writable,
-			"kernel.cap_last_cap": Readonly, "fs.inotify.max_user_instances": Writable}, nil},
+			"kernel.cap_last_cap": Readonly, "fs.inotify.max_user_instances": Writable}, nil, "12 writable, readonly: kernel.cap_last_cap"},
 		{"runc-docker", map[string]string{"vm.overcommit_memory": Readonly, "net.ipv4.ip_forward": Readonly,
-			"kernel.cap_last_cap": Readonly}, []string{"KP-SYS-006", "KP-SYS-007", "KP-SYS-008"}},
+			"kernel.cap_last_cap": Readonly}, []string{"KP-SYS-006", "KP-SYS-007", "KP-SYS-008"}, "13 readonly"},
 		{"userns-user", map[string]string{"vm.overcommit_memory": Readonly, "net.ipv4.ip_forward": Writable,
-			"net.netfilter.nf_conntrack_max": Readonly}, []string{"KP-SYS-006", "KP-SYS-007"}},
+			"net.netfilter.nf_conntrack_max": Readonly}, []string{"KP-SYS-006", "KP-SYS-007"}, "10 readonly, 3 writable"},
 		{"gvisor", map[string]string{"vm.overcommit_memory": Readonly, "kernel.panic": Absent,
-			"net.ipv4.ip_forward": Writable, "kernel.cap_last_cap": Absent}, []string{"KP-SYS-006"}},
+			"net.ipv4.ip_forward": Writable, "kernel.cap_last_cap": Absent}, []string{"KP-SYS-006"}, "readonly: vm.overcommit_memory, 11 absent, writable: net.ipv4.ip_forward"},
 		{"unreadable", map[string]string{"vm.overcommit_memory": Unknown, "vm.panic_on_oom": Unknown,
-			"kernel.panic": Writable}, nil},
-		{"tuned-readonly", map[string]string{"kernel.panic": Readonly}, []string{"KP-SYS-007"}},
+			"kernel.panic": Writable}, nil, "unknown: vm.overcommit_memory vm.panic_on_oom, 10 writable, readonly: kernel.cap_last_cap"},
+		{"tuned-readonly", map[string]string{"kernel.panic": Readonly}, []string{"KP-SYS-007"}, "13 readonly"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,8 +300,11 @@ func TestWrites(t *testing.T) {
 					t.Errorf("sysctl.%s = %q, want %q", n, got, want)
 				}
 			}
-			if got := codes(o); !reflect.DeepEqual(got, tt.codes) {
+			if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, tt.codes) {
 				t.Errorf("codes %v, want %v: %+v", got, tt.codes, o.Findings)
+			}
+			if o.Summary != tt.sum {
+				t.Errorf("summary %q, want %q", o.Summary, tt.sum)
 			}
 			// Nothing is written but exactly what was read; nothing
 			// unreadable and never cap_last_cap.

@@ -162,13 +162,16 @@ func InUserNamespace(uidMap string) bool {
 	return !(v[0] == 0 && v[1] == 0 && v[2] == 4294967295)
 }
 
-// judgeWrites derives the active probe's findings. inUserns selects the
+// judgeWrites sets the active probe's summary and derives its findings. inUserns selects the
 // kubelet fix.
 func judgeWrites(o *probes.Observation, ts []Trial, inUserns bool) {
 	by := map[string]Trial{}
+	var states [][2]string
 	for _, t := range ts {
 		by[t.Name] = t
+		states = append(states, [2]string{t.Name, t.State})
 	}
+	o.Summary = stateSummary(states)
 	var differ []string
 	var bad []Tunable
 	for _, k := range KubeletTunables {

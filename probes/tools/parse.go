@@ -61,6 +61,30 @@ func OldIptables(line string) bool {
 	return maj == 1 && min == 8 && patch <= 4
 }
 
+// ShortVersion picks the version number of a version line, without build
+// suffixes: "v1.32.4" from "Client Version: v1.32.4-dispatcher", "1.1.5"
+// from "runc version 1.1.5+ds1", "1.6.20" from "containerd
+// github.com/containerd/containerd 1.6.20~ds1"; "" when the line has none.
+func ShortVersion(line string) string {
+	for _, f := range strings.Fields(line) {
+		v := strings.TrimPrefix(f, "v")
+		if v == "" || v[0] < '0' || v[0] > '9' {
+			continue
+		}
+		// Debian's repack suffix ("~ds1") goes too, its dated snapshots
+		// ("0.0~20221219.0") stay.
+		cut := strings.IndexAny(v, "+-,")
+		if i := strings.Index(v, "~"); i > 0 && i+1 < len(v) && (v[i+1] < '0' || v[i+1] > '9') && (cut < 0 || i < cut) {
+			cut = i
+		}
+		if cut > 0 {
+			f = f[:len(f)-len(v)+cut]
+		}
+		return f
+	}
+	return ""
+}
+
 func leadingDigits(s string) string {
 	for i, r := range s {
 		if r < '0' || r > '9' {

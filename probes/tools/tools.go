@@ -171,7 +171,33 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		o.Find(CodeOldIptables, ipt.version, probes.Evidence{Source: ipt.path + " --version", Excerpt: ipt.version})
 	}
 	cni(env, o, byName["k3s"].path != "")
+	o.Summary = summary(o.Facts)
 	return o, nil
+}
+
+// summary lists the tools found with their versions, as many as fit, and
+// says when no engine is installed: "kubectl v1.32.4, runc 1.1.5, crun
+// 1.8.1 (+5 more); no k3s".
+func summary(f probes.Facts) string {
+	var items []string
+	for _, t := range Tools {
+		if f.String("tool."+t.Name+".path") == "" {
+			continue
+		}
+		it := t.Name
+		if v := ShortVersion(f.String("tool." + t.Name + ".version")); v != "" {
+			it += " " + v
+		}
+		items = append(items, it)
+	}
+	tail := ""
+	if f.String("tool.k3s.path") == "" && (f.String("tool.kube-apiserver.path") == "" || f.String("tool.kubelet.path") == "") {
+		tail = "; no k3s"
+	}
+	if len(items) == 0 {
+		return "none of the tools found" + tail
+	}
+	return probes.Fit(items, ", ", 110-len(tail)) + tail
 }
 
 // cni finds the CNI plugin directory and judges it. k3s extracts its own

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
 
 func TestFirstLine(t *testing.T) {
@@ -35,6 +36,25 @@ func TestVersionLine(t *testing.T) {
 	}
 	if got := VersionLine("kubectl", "Client Version: v1.32.4-dispatcher\nKustomize Version: v5.5.0\n"); got != "Client Version: v1.32.4-dispatcher" {
 		t.Errorf("kubectl: %q", got)
+	}
+}
+
+func TestShortVersion(t *testing.T) {
+	for line, want := range map[string]string{
+		"Client Version: v1.32.4-dispatcher":                             "v1.32.4",
+		"runc version 1.1.5+ds1":                                         "1.1.5",
+		"containerd github.com/containerd/containerd 1.6.20~ds1 2806fc1": "1.6.20",
+		"runsc version 0.0~20221219.0":                                   "0.0~20221219.0",
+		"fuse-overlayfs: version 1.10":                                   "1.10",
+		"k3s version v1.30.2+k3s1 (faeaf1b0)":                            "v1.30.2",
+		"iptables v1.8.9 (nf_tables)":                                    "v1.8.9",
+		"etcd Version: 3.5.9,":                                           "3.5.9",
+		"crun: unknown option":                                           "",
+		"":                                                               "",
+	} {
+		if got := ShortVersion(line); got != want {
+			t.Errorf("ShortVersion(%q) = %q, want %q", line, got, want)
+		}
 	}
 }
 
@@ -166,8 +186,11 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s not set", spec.Key)
 		}
 	}
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeNoEngine.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeNoEngine.Code}) {
 		t.Errorf("codes %v", got)
+	}
+	if want := "kubectl v1.32.4, helm, runc 1.1.5, crun, slirp4netns 1.2.0, iptables v1.8.9; no k3s"; o.Summary != want {
+		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 	// Parallel: five version commands, one hanging for the whole timeout.
 	if took > versionTimeout+time.Second {
@@ -176,14 +199,6 @@ func TestRun(t *testing.T) {
 	if sys.maxPar.Load() < 2 {
 		t.Errorf("version commands ran one at a time")
 	}
-}
-
-func codes(o *probes.Observation) []string {
-	var c []string
-	for _, f := range o.Findings {
-		c = append(c, f.Code)
-	}
-	return c
 }
 
 func TestRunCNI(t *testing.T) {
@@ -204,7 +219,7 @@ func TestRunCNI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := codes(o); !reflect.DeepEqual(got, tt.codes) {
+			if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, tt.codes) {
 				t.Errorf("codes %v, want %v (%v)", got, tt.codes, o.Findings)
 			}
 		})
@@ -219,7 +234,7 @@ func TestRunOldIptables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := codes(o); !reflect.DeepEqual(got, []string{CodeOldIptables.Code}) {
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeOldIptables.Code}) {
 		t.Errorf("codes %v", got)
 	}
 	if v := o.Facts.String("tool.k3s.version"); v != "k3s version v1.30.4+k3s1 (98262b5d)" {

@@ -132,6 +132,13 @@ Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
 		newProfileCommand(s),
 		newCaptureCommand(s),
 		newDocsCommand(s),
+		newInstallCommand(s),
+		newLaunchCommand(s),
+		newStatusCommand(s),
+		newLogsCommand(s),
+		newStopCommand(s),
+		newVerifyCommand(s),
+		newSuperviseCommand(s),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

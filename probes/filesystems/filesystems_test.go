@@ -1,5 +1,3 @@
-//go:build linux
-
 package filesystems
 
 import (
@@ -12,70 +10,8 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/probetest/obstest"
 )
-
-func TestParseMountinfo(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		text    string
-		n, skip int
-		root    string // fstype of /
-	}{
-		{"host", hostMountinfo, 20, 0, "ext4"},
-		{"userns", usernsMountinfo, 12, 0, "ext4"},
-		{"gvisor-run", gvisorRunMountinfo, 7, 0, "9p"},
-		{"podman", podmanMountinfo, 7, 0, "overlay"},
-		{"bwrap", bwrapMountinfo, 6, 0, "tmpfs"},
-		{"garbage line kept out", "x y z\n" + hostMountinfo + "1 2 3 4 5 6 7 8 9 10\n", 20, 2, "ext4"},
-		{"relative mount point", "27 1 254:0 / rel rw - ext4 /dev/vda rw\n", 0, 1, ""},
-		{"empty", "", 0, 0, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ms, skip, err := ParseMountinfo(tc.text)
-			if len(ms) != tc.n || skip != tc.skip {
-				t.Fatalf("got %d mounts, %d skipped (%v); want %d, %d", len(ms), skip, err, tc.n, tc.skip)
-			}
-			if (skip > 0) != (err != nil) {
-				t.Errorf("skipped %d but err %v", skip, err)
-			}
-			got := ""
-			if m := MountFor(ms, "/"); m != nil {
-				got = m.FSType
-			}
-			if got != tc.root {
-				t.Errorf("root type %q, want %q", got, tc.root)
-			}
-		})
-	}
-}
-
-func TestMountFor(t *testing.T) {
-	ms, _, _ := ParseMountinfo(hostMountinfo)
-	for _, tc := range []struct {
-		path, mountpoint string
-		id               int
-	}{
-		{"/", "/", 27},
-		{"/var/lib/rancher/k3s", "/", 27},
-		{"/dev/shm/x", "/dev/shm", 30}, // 30 is stacked on 25
-		{"/dev/shmem", "/dev", 24},     // prefix of a name is not containment
-		{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified", 41},
-		{"/sys/fs/cgroup/unified/../cpu", "/sys/fs/cgroup/cpu", 32},
-	} {
-		m := MountFor(ms, tc.path)
-		if m == nil || m.Mountpoint != tc.mountpoint || m.ID != tc.id {
-			t.Errorf("MountFor(%s) = %+v, want %s (id %d)", tc.path, m, tc.mountpoint, tc.id)
-		}
-	}
-	if m := MountFor(nil, "/"); m != nil {
-		t.Errorf("MountFor(nil) = %+v", m)
-	}
-	// Stacked mounts listed top first: the parent relation decides.
-	rev, _, _ := ParseMountinfo("30 25 0:27 / /dev/shm rw - tmpfs tmpfs rw\n25 1 0:23 / /dev/shm rw - tmpfs tmpfs rw\n")
-	if m := MountFor(rev, "/dev/shm"); m == nil || m.ID != 30 {
-		t.Errorf("stacked, top first: got %+v, want id 30", m)
-	}
-}
 
 func TestNearestExistingAndRealPath(t *testing.T) {
 	root := fstest.MapFS{
@@ -159,14 +95,6 @@ func TestNames(t *testing.T) {
 	}
 }
 
-func codes(o *probes.Observation) []string {
-	var cs []string
-	for _, f := range o.Findings {
-		cs = append(cs, f.Code)
-	}
-	return cs
-}
-
 func TestRun(t *testing.T) {
 	ext4 := statfsOf(0xEF53, 250*gib, 80*gib)
 	tmpfsBig := statfsOf(0x01021994, 12*gib, 12*gib)
@@ -178,6 +106,7 @@ func TestRun(t *testing.T) {
 		facts   map[string]any
 		codes   []string
 		fix     map[string]string // code -> fix
+		sum     string            // the Observation.Summary
 	}{
 		{
 			name: "host ext4, data dir not created yet",
@@ -191,6 +120,7 @@ func TestRun(t *testing.T) {
 				"fs.datadir.dtype": probes.Yes, "fs.datadir.overlay_upper": probes.Yes,
 				"fs.kubelet.type": "ext4", "fs.kubelet.kubelet_stats": probes.Yes, "fs.rancher.type": "ext4",
 			},
+			sum: "/ ext4 (/dev/vda, 80.0 GiB free); data dir on / (not created yet); kubelet dir on /",
 		},
 		{
 			name: "gVisor 9p root",
@@ -204,6 +134,7 @@ func TestRun(t *testing.T) {
 			},
 			codes: []string{"KP-FS-001", "KP-FS-002", "KP-FS-003"},
 			fix:   map[string]string{"KP-FS-003": "--data-dir /tmp/k3s-data"},
+			sum:   "/ 9p (runsc-root, 50.0 GiB free); data dir on / (not created yet); kubelet dir on /",
 		},
 		{
 			name: "podman overlay root",
@@ -214,6 +145,7 @@ func TestRun(t *testing.T) {
 				"fs.datadir.kubelet_stats": probes.Unknown, "fs.datadir.overlay_upper": probes.No,
 			},
 			codes: []string{"KP-FS-002"},
+			sum:   "/ overlay (80.0 GiB free); data dir on / (not created yet); kubelet dir on /",
 		},
 		{
 			name: "bwrap tmpfs root, small",
@@ -225,6 +157,7 @@ func TestRun(t *testing.T) {
 				"fs.datadir.kubelet_stats": probes.No, "fs.datadir.dtype": probes.Yes, "fs.datadir.overlay_upper": probes.Yes,
 			},
 			codes: []string{"KP-FS-001"},
+			sum:   "/ tmpfs (7.0 GiB free); data dir on / (not created yet); kubelet dir on /",
 		},
 		{
 			name:  "low space",
@@ -232,12 +165,14 @@ func TestRun(t *testing.T) {
 			sys:   &fakeSys{statfs: map[string]probes.Statfs{"/": statfsOf(0xEF53, 20*gib, 1*gib)}},
 			facts: map[string]any{"fs.datadir.exists": probes.Yes, "fs.datadir.free_bytes": int64(gib)},
 			codes: []string{"KP-FS-004", "KP-FS-007"},
+			sum:   "/ ext4 (/dev/vda, 1.0 GiB free); data dir on /; kubelet dir on /",
 		},
 		{
 			name:  "no space",
 			root:  tree(hostMountinfo, "var/lib"),
 			sys:   &fakeSys{statfs: map[string]probes.Statfs{"/": statfsOf(0xEF53, 20*gib, 100*mib)}},
 			codes: []string{"KP-FS-005", "KP-FS-007"},
+			sum:   "/ ext4 (/dev/vda, 100 MiB free); data dir on / (not created yet); kubelet dir on /",
 		},
 		{
 			name: "xfs ftype=0 data dir",
@@ -249,6 +184,7 @@ func TestRun(t *testing.T) {
 			facts: map[string]any{"fs.datadir.type": "xfs", "fs.datadir.mountpoint": "/srv", "fs.datadir.dtype": probes.No,
 				"fs.datadir.block_device": probes.Yes, "fs.datadir.kubelet_stats": probes.Yes, "fs.kubelet.type": "ext4"},
 			codes: []string{"KP-FS-006"},
+			sum:   "/ ext4 (/dev/vda, 80.0 GiB free); data dir on /srv: xfs (90.0 GiB free); kubelet dir on /",
 		},
 		{
 			name: "statfs overrules mountinfo",
@@ -257,6 +193,7 @@ func TestRun(t *testing.T) {
 			facts: map[string]any{"fs.datadir.type": "tmpfs", "fs.rancher.type": "tmpfs", "fs.datadir.block_device": probes.No,
 				"fs.datadir.fstype_statfs": "tmpfs", "fs.kubelet.type": "ext4"},
 			codes: []string{"KP-FS-001"},
+			sum:   "/ ext4 (/dev/vda, 80.0 GiB free); data dir tmpfs (12.0 GiB free) (not created yet); kubelet dir on /",
 		},
 		{
 			name: "fuse with zero blocks",
@@ -265,6 +202,7 @@ func TestRun(t *testing.T) {
 				"/var/lib/rancher": {Type: 0x65735546, Bsize: 4096}}},
 			facts: map[string]any{"fs.datadir.type": "fuse.sshfs", "fs.datadir.kubelet_stats": probes.No, "fs.datadir.free_bytes": int64(0)},
 			codes: []string{"KP-FS-001", "KP-FS-002", "KP-FS-005"},
+			sum:   "/ ext4 (/dev/vda, 80.0 GiB free); data dir on /var/lib/rancher: fuse.sshfs (0 bytes free) (not created yet); kubelet dir on /",
 		},
 		{
 			name: "mountinfo unreadable",
@@ -272,6 +210,7 @@ func TestRun(t *testing.T) {
 			sys:  &fakeSys{statfs: map[string]probes.Statfs{"/": ext4}},
 			facts: map[string]any{"fs.root.type": "ext4", "fs.root.block_device": probes.Unknown,
 				"fs.datadir.kubelet_stats": probes.Unknown, "fs.datadir.dtype": probes.Yes},
+			sum: "/ ext4 (80.0 GiB free); data dir ext4 (80.0 GiB free) (not created yet); kubelet dir ext4 (80.0 GiB free)",
 		},
 		{
 			name: "btrfs with its device node visible",
@@ -284,6 +223,7 @@ func TestRun(t *testing.T) {
 			dataDir: "/data/k3s",
 			facts:   map[string]any{"fs.datadir.type": "btrfs", "fs.datadir.block_device": probes.Yes, "fs.datadir.kubelet_stats": probes.No},
 			codes:   []string{"KP-FS-001"},
+			sum:     "/ ext4 (/dev/vda, 80.0 GiB free); data dir on /data: btrfs (200.0 GiB free); kubelet dir on /",
 		},
 		{
 			name:    "btrfs device node hidden",
@@ -292,6 +232,7 @@ func TestRun(t *testing.T) {
 			dataDir: "/data/k3s",
 			facts:   map[string]any{"fs.datadir.block_device": probes.No},
 			codes:   []string{"KP-FS-001"},
+			sum:     "/ ext4 (/dev/vda, 80.0 GiB free); data dir on /data: btrfs (200.0 GiB free); kubelet dir on /",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,7 +257,10 @@ func TestRun(t *testing.T) {
 					t.Errorf("%s = %v, want %v", k, probes.Format(got), probes.Format(want))
 				}
 			}
-			if got := strings.Join(codes(o), ","); got != strings.Join(tc.codes, ",") {
+			if o.Summary != tc.sum {
+				t.Errorf("summary %q\nwant    %q", o.Summary, tc.sum)
+			}
+			if got := strings.Join(obstest.Codes(o.Findings), ","); got != strings.Join(tc.codes, ",") {
 				t.Errorf("codes %s, want %s\n%+v", got, strings.Join(tc.codes, ","), o.Findings)
 			}
 			for _, f := range o.Findings {
@@ -328,6 +272,26 @@ func TestRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A garbled line of mountinfo costs that line, not the table.
+func TestRunGarbledMountinfo(t *testing.T) {
+	root := tree("x y z\n"+hostMountinfo+"1 2 3 4 5 6 7 8 9 10\n", "var/lib")
+	sys := &fakeSys{statfs: map[string]probes.Statfs{"/": statfsOf(0xEF53, 250*gib, 80*gib)}}
+	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: root, Sys: sys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := o.Facts.Int("fs.mount_count"); n != 20 || o.Facts.String("fs.root.type") != "ext4" || o.Facts.String("fs.root.source") != "/dev/vda" {
+		t.Errorf("facts %v", o.Facts)
+	}
+	noted := false
+	for _, ev := range o.Evidence {
+		noted = noted || ev.Source == "/proc/self/mountinfo" && strings.Contains(ev.Errno, "2 malformed lines skipped")
+	}
+	if !noted {
+		t.Errorf("skipped lines not in the evidence: %+v", o.Evidence)
 	}
 }
 
@@ -356,27 +320,6 @@ func TestDeclarations(t *testing.T) {
 	if !probes.ValidID(Probe{}.ID()) {
 		t.Error("bad ID")
 	}
-}
-
-func FuzzParseMountinfo(f *testing.F) {
-	for _, s := range []string{hostMountinfo, usernsMountinfo, gvisorRunMountinfo, podmanMountinfo, bwrapMountinfo,
-		"1 1 a:b \\ \\134 x y - - - -\n", "- - - - - - - - - -", "1 2 3:4 / / rw shared:1 master:2 - ext4 /dev/x rw\n"} {
-		f.Add(s, "/var/lib/rancher/k3s")
-	}
-	f.Fuzz(func(t *testing.T, text, p string) {
-		ms, skipped, err := ParseMountinfo(text)
-		if skipped > 0 && err == nil {
-			t.Fatal("skipped lines without an error")
-		}
-		for _, m := range ms {
-			if !strings.HasPrefix(m.Mountpoint, "/") {
-				t.Fatalf("relative mount point %q", m.Mountpoint)
-			}
-		}
-		if m := MountFor(ms, p); m != nil && !contains(cleanAbs(m.Mountpoint), cleanAbs(p)) {
-			t.Fatalf("MountFor(%q) = %q", p, m.Mountpoint)
-		}
-	})
 }
 
 func FuzzRun(f *testing.F) {

@@ -1,0 +1,394 @@
+// Package hoststate records what a cluster may change on the host and
+// undoes it: the components write outside their data dir (iptables
+// chains, a bridge, /run/netns entries, mounts, kubepods cgroups,
+// sysctls; research/real-cluster.md lists them). A Snapshot taken before
+// launch is what `kprobe stop` restores, touching only what appeared since
+// and only what the cluster's components are known to create.
+package hoststate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Sysctls the components flip: the bridge plugin sets ip_forward,
+// kube-proxy route_localnet and bridge-nf-call-iptables.
+var Sysctls = []string{
+	"net/ipv4/ip_forward",
+	"net/ipv4/conf/all/route_localnet",
+	"net/bridge/bridge-nf-call-iptables",
+	"net/bridge/bridge-nf-call-ip6tables",
+}
+
+// Snapshot is the host as it was before a launch.
+type Snapshot struct {
+	Taken   time.Time           `json:"taken"`
+	Sysctls map[string]string   `json:"sysctls"`
+	Chains  map[string][]string `json:"chains"` // "filter" -> chain names
+	Links   []string            `json:"links"`
+	Netns   []string            `json:"netns"`
+	Mounts  []string            `json:"mounts"`
+	Cgroups []string            `json:"cgroups"`
+	// Dirs are the fixed host directories the components create, and
+	// whether each existed.
+	Dirs map[string]bool `json:"dirs"`
+}
+
+// FixedDirs are written by containerd, libcni and the kubelet whatever
+// their configuration says (research/real-cluster.md).
+var FixedDirs = []string{
+	"/run/containerd", "/run/netns", "/var/lib/cni", "/var/log/containers",
+	"/var/log/pods", "/var/lib/kubelet", "/etc/cni",
+}
+
+// Take records the host's current state.
+func Take(ctx context.Context) (*Snapshot, error) {
+	s := &Snapshot{Taken: time.Now(), Sysctls: map[string]string{}, Chains: map[string][]string{}}
+	for _, k := range Sysctls {
+		if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
+			s.Sysctls[k] = strings.TrimSpace(string(b))
+		}
+	}
+	for _, t := range []string{"filter", "nat", "mangle"} {
+		chains, err := listChains(ctx, t)
+		if err == nil {
+			s.Chains[t] = chains
+		}
+	}
+	s.Links = listDir("/sys/class/net")
+	s.Netns = listDir("/run/netns")
+	s.Mounts = mountpoints()
+	s.Cgroups = kubepodsCgroups()
+	s.Dirs = map[string]bool{}
+	for _, d := range FixedDirs {
+		_, err := os.Stat(d)
+		s.Dirs[d] = err == nil
+	}
+	return s, nil
+}
+
+// Save writes the snapshot as JSON.
+func (s *Snapshot) Save(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Load reads a saved snapshot.
+func Load(path string) (*Snapshot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Snapshot
+	return &s, json.Unmarshal(b, &s)
+}
+
+// Scope says which new objects belong to the cluster.
+type Scope struct {
+	// DataDir: mounts below it are the cluster's.
+	DataDir string
+	// Bridge is the CNI bridge's name.
+	Bridge string
+}
+
+// Undo reverts what appeared since the snapshot within scope and returns
+// one line per action, and the errors met (it goes on after an error).
+func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []error) {
+	note := func(format string, a ...any) { done = append(done, fmt.Sprintf(format, a...)) }
+	fail := func(err error) { errs = append(errs, err) }
+
+	// Mounts first (deepest first): pod volumes, netns bind mounts,
+	// containerd's rootfs mounts.
+	before := set(s.Mounts)
+	var mounts []string
+	for _, m := range mountpoints() {
+		if !before[m] && ours(m, sc) {
+			mounts = append(mounts, m)
+		}
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	for _, m := range mounts {
+		if err := unmount(m); err != nil {
+			fail(fmt.Errorf("unmount %s: %w", m, err))
+			continue
+		}
+		note("unmounted %s", m)
+	}
+	oldNS := set(s.Netns)
+	for _, n := range listDir("/run/netns") {
+		if !oldNS[n] && strings.HasPrefix(n, "cni-") {
+			p := filepath.Join("/run/netns", n)
+			_ = unmount(p)
+			if err := os.Remove(p); err != nil {
+				fail(err)
+				continue
+			}
+			note("removed netns %s", n)
+		}
+	}
+	oldLinks := set(s.Links)
+	for _, l := range listDir("/sys/class/net") {
+		if oldLinks[l] || (l != sc.Bridge && !strings.HasPrefix(l, "veth")) {
+			continue
+		}
+		if out, err := exec.CommandContext(ctx, "ip", "link", "delete", l).CombinedOutput(); err != nil {
+			// A veth vanishes with its peer's netns: not an error.
+			if _, statErr := os.Stat("/sys/class/net/" + l); statErr == nil {
+				fail(fmt.Errorf("ip link delete %s: %v: %s", l, err, bytes.TrimSpace(out)))
+			}
+			continue
+		}
+		note("deleted link %s", l)
+	}
+	for table, oldChains := range s.Chains {
+		d, e := removeChains(ctx, table, set(oldChains))
+		done = append(done, d...)
+		errs = append(errs, e...)
+	}
+	oldCg := set(s.Cgroups)
+	cgs := kubepodsCgroups()
+	sort.Slice(cgs, func(i, j int) bool { return len(cgs[i]) > len(cgs[j]) })
+	removed := 0
+	for _, c := range cgs {
+		if oldCg[c] {
+			continue
+		}
+		if err := os.Remove(c); err != nil && !os.IsNotExist(err) {
+			fail(fmt.Errorf("rmdir %s: %w", c, err))
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		note("removed %d kubepods cgroups", removed)
+	}
+	// The fixed directories that did not exist, when nothing but empty
+	// directories is left in them.
+	for d, existed := range s.Dirs {
+		if existed || !onlyEmptyDirs(d) {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			fail(err)
+			continue
+		}
+		note("removed empty %s", d)
+	}
+	for k, v := range s.Sysctls {
+		p := "/proc/sys/" + k
+		cur, err := os.ReadFile(p)
+		if err != nil || strings.TrimSpace(string(cur)) == v {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+			fail(fmt.Errorf("restore %s=%s: %w", k, v, err))
+			continue
+		}
+		note("restored %s=%s", strings.ReplaceAll(k, "/", "."), v)
+	}
+	return done, errs
+}
+
+// ours says whether a new mount belongs to the cluster: below its data
+// dir, containerd's and the kubelet's fixed paths, or CNI's netns files.
+func ours(m string, sc Scope) bool {
+	for _, p := range []string{sc.DataDir, "/run/containerd", "/run/netns", "/var/lib/kubelet"} {
+		if p != "" && (m == p || strings.HasPrefix(m, strings.TrimSuffix(p, "/")+"/")) {
+			return true
+		}
+	}
+	// Sockets of data dirs whose path is too long (upstream.ContainerdSocket).
+	return strings.HasPrefix(m, "/run/kprobe-")
+}
+
+// onlyEmptyDirs reports whether dir exists and holds nothing but
+// directories (no file, socket or mount point survives a RemoveAll of it).
+func onlyEmptyDirs(dir string) bool {
+	if _, err := os.Stat(dir); err != nil {
+		return false
+	}
+	mounts := set(mountpoints())
+	empty := true
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || mounts[p] {
+			empty = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return empty
+}
+
+func set(l []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range l {
+		m[x] = true
+	}
+	return m
+}
+
+func listDir(dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// mountpoints lists the mount points of this mount namespace.
+func mountpoints() []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 4 {
+			out = append(out, unescape(f[4]))
+		}
+	}
+	return out
+}
+
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// kubepodsCgroups lists the kubelet's cgroup directories (v1 hierarchies
+// and the unified one).
+func kubepodsCgroups() []string {
+	var out []string
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/kubepods*")
+	for _, r := range append(roots, more...) {
+		_ = filepath.WalkDir(r, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				out = append(out, p)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+func listChains(ctx context.Context, table string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-S").Output()
+	if err != nil {
+		return nil, err
+	}
+	var chains []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (f[0] == "-N" || f[0] == "-P") {
+			chains = append(chains, f[1])
+		}
+	}
+	return chains, nil
+}
+
+// clusterChain matches the chains the kubelet, kube-proxy and the CNI
+// plugins create.
+func clusterChain(c string) bool {
+	return strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-")
+}
+
+// removeChains deletes the cluster's chains that appeared since the
+// snapshot, with every rule that jumps to them.
+func removeChains(ctx context.Context, table string, old map[string]bool) (done []string, errs []error) {
+	out, err := exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-S").Output()
+	if err != nil {
+		return nil, []error{fmt.Errorf("iptables -t %s -S: %w", table, err)}
+	}
+	var gone []string
+	isGone := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "-N" && !old[f[1]] && clusterChain(f[1]) {
+			gone = append(gone, f[1])
+			isGone[f[1]] = true
+		}
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	// Rules in surviving chains that jump to a chain being removed.
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "-A" || isGone[f[1]] {
+			continue
+		}
+		for i := 2; i+1 < len(f); i++ {
+			if (f[i] == "-j" || f[i] == "-g") && isGone[f[i+1]] {
+				args := append([]string{"-w", "-t", table, "-D"}, splitRule(l)[1:]...)
+				if o, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
+					errs = append(errs, fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(o)))
+				}
+				break
+			}
+		}
+	}
+	for _, c := range gone {
+		_ = exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-F", c).Run()
+	}
+	for _, c := range gone {
+		if o, err := exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-X", c).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("iptables -t %s -X %s: %v: %s", table, c, err, bytes.TrimSpace(o)))
+			continue
+		}
+		done = append(done, fmt.Sprintf("deleted iptables chain %s/%s", table, c))
+	}
+	return done, errs
+}
+
+// splitRule splits an iptables -S line into arguments: iptables quotes
+// an argument with spaces ("name: \"kprobe\" id: ...") and escapes the
+// quotes inside it with a backslash.
+func splitRule(l string) []string {
+	var out []string
+	var cur strings.Builder
+	inQ, started := false, false
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		switch {
+		case inQ && c == '\\' && i+1 < len(l):
+			i++
+			cur.WriteByte(l[i])
+		case c == '"':
+			inQ, started = !inQ, true
+		case c == ' ' && !inQ:
+			if cur.Len() > 0 || started {
+				out = append(out, cur.String())
+				cur.Reset()
+				started = false
+			}
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if cur.Len() > 0 || started {
+		out = append(out, cur.String())
+	}
+	return out
+}

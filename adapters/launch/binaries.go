@@ -1,0 +1,114 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/kprobe/kprobe/adapters/upstream"
+)
+
+// searchDirs are where engine binaries are looked for, after the user's
+// --bin-dir: kprobe's own bin dir and its engine/ subdir (`make engine`
+// puts the components there), then PATH.
+func searchDirs(binDir string) []string {
+	var dirs []string
+	if binDir != "" {
+		dirs = append(dirs, binDir)
+	}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Dir(exe)
+		dirs = append(dirs, filepath.Join(d, "engine"), d)
+	}
+	return dirs
+}
+
+func find(name string, dirs []string) (string, error) {
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return exec.LookPath(name)
+}
+
+// cniDirs are where distributions put the CNI plugins (Debian: /usr/lib/cni).
+var cniDirs = []string{"/opt/cni/bin", "/usr/lib/cni", "/usr/libexec/cni"}
+
+// MissingError lists the programs an engine needs and could not find.
+type MissingError struct {
+	Engine  string
+	Missing []string
+	Hint    string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("the %s engine needs %s, not found in --bin-dir, kprobe's bin/engine dir or PATH; %s",
+		e.Engine, strings.Join(e.Missing, ", "), e.Hint)
+}
+
+// UpstreamHint says how to get the upstream components.
+const UpstreamHint = "build the components with `make engine` (from the k8s.io/kubernetes module) and install etcd, containerd, runc and the CNI plugins with `apt-get install etcd-server containerd runc containernetworking-plugins`"
+
+// FindUpstream resolves every program of the kubernetes engine.
+func FindUpstream(binDir string) (upstream.Binaries, string, error) {
+	dirs := searchDirs(binDir)
+	var b upstream.Binaries
+	var missing []string
+	for _, x := range []struct {
+		name string
+		dst  *string
+	}{
+		{"kube-apiserver", &b.APIServer}, {"kube-controller-manager", &b.ControllerManager},
+		{"kube-scheduler", &b.Scheduler}, {"kubelet", &b.Kubelet}, {"kube-proxy", &b.KubeProxy},
+		{"etcd", &b.Etcd}, {"containerd", &b.Containerd}, {"runc", &b.Runc},
+	} {
+		p, err := find(x.name, dirs)
+		if err != nil {
+			missing = append(missing, x.name)
+			continue
+		}
+		*x.dst = p
+	}
+	ctr, err := find("ctr", dirs)
+	if err != nil {
+		missing = append(missing, "ctr")
+	}
+	for _, d := range cniDirs {
+		if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
+			b.CNIDir = d
+			break
+		}
+	}
+	if b.CNIDir == "" {
+		missing = append(missing, "the CNI plugins (bridge, host-local, portmap)")
+	}
+	if len(missing) > 0 {
+		return b, ctr, &MissingError{Engine: "kubernetes", Missing: missing, Hint: UpstreamHint}
+	}
+	return b, ctr, nil
+}
+
+// FindImages locates the image archives `make images` builds.
+func FindImages(dir string) (pause, busybox string, err error) {
+	dirs := []string{}
+	if dir != "" {
+		dirs = append(dirs, dir)
+	}
+	if exe, e := os.Executable(); e == nil {
+		dirs = append(dirs, filepath.Join(filepath.Dir(exe), "images"))
+	}
+	for _, d := range dirs {
+		p, b := filepath.Join(d, "pause.tar"), filepath.Join(d, "busybox.tar")
+		if _, e1 := os.Stat(p); e1 == nil {
+			if _, e2 := os.Stat(b); e2 == nil {
+				return p, b, nil
+			}
+		}
+	}
+	return "", "", errors.New("the pause and busybox image archives (pause.tar, busybox.tar) are missing: no registry can be reached, so build them with `make images` or pass --images-dir")
+}

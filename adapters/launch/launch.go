@@ -1,0 +1,382 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/hoststate"
+	"github.com/kprobe/kprobe/adapters/images"
+	"github.com/kprobe/kprobe/adapters/pki"
+	"github.com/kprobe/kprobe/adapters/supervise"
+	"github.com/kprobe/kprobe/adapters/upstream"
+)
+
+// Options of a launch.
+type Options struct {
+	DataDir   string
+	BinDir    string
+	ImagesDir string
+	NodeName  string
+	// Wait bounds the whole launch, readiness included.
+	Wait time.Duration
+	// Self is the kprobe executable that runs the supervisor.
+	Self string
+	// Progress receives every phase as it starts and ends.
+	Progress func(Phase)
+}
+
+// Phase is one step of a launch with its timing from the start.
+type Phase struct {
+	Name   string  `json:"name"`
+	Detail string  `json:"detail,omitempty"`
+	Done   bool    `json:"done"`
+	AtMS   float64 `json:"atMs"`   // when it ended (or started), since the launch started
+	TookMS float64 `json:"tookMs"` // how long it took
+}
+
+// Result is what a launch did, saved as run/launch.json.
+type Result struct {
+	Engine     string         `json:"engine"`
+	Rung       string         `json:"rung"`
+	DataDir    string         `json:"dataDir"`
+	StartedAt  time.Time      `json:"startedAt"`
+	Phases     []Phase        `json:"phases"`
+	Kubeconfig string         `json:"kubeconfig,omitempty"`
+	Node       string         `json:"node,omitempty"`
+	Ready      bool           `json:"ready"`
+	Error      string         `json:"error,omitempty"`
+	Plan       *adapters.Plan `json:"plan"`
+}
+
+// Timing returns when the named phase ended, in ms since the start.
+func (r *Result) Timing(name string) (float64, bool) {
+	for _, p := range r.Phases {
+		if p.Name == name && p.Done {
+			return p.AtMS, true
+		}
+	}
+	return 0, false
+}
+
+type tracker struct {
+	mu       sync.Mutex
+	start    time.Time
+	res      *Result
+	progress func(Phase)
+}
+
+func (t *tracker) begin(name, detail string) func(err error) {
+	began := time.Now()
+	if t.progress != nil {
+		t.progress(Phase{Name: name, Detail: detail, AtMS: ms(began.Sub(t.start))})
+	}
+	return func(err error) {
+		now := time.Now()
+		p := Phase{Name: name, Detail: detail, Done: err == nil, AtMS: ms(now.Sub(t.start)), TookMS: ms(now.Sub(began))}
+		if err != nil {
+			p.Detail = err.Error()
+		}
+		t.mu.Lock()
+		t.res.Phases = append(t.res.Phases, p)
+		t.mu.Unlock()
+		if t.progress != nil {
+			t.progress(p)
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Files of a data dir that launch and stop share.
+func resultPath(dataDir string) string   { return filepath.Join(dataDir, "run", "launch.json") }
+func snapshotPath(dataDir string) string { return filepath.Join(dataDir, "run", "host-before.json") }
+
+// KubeconfigPath is the admin kubeconfig a launch writes.
+func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kubeconfig") }
+
+// Upstream launches the kubernetes engine for plan. On failure after the
+// supervisor started, the cluster is left running for `kprobe logs` and
+// `kprobe stop`; the error says so.
+func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
+	start := time.Now()
+	res := &Result{Engine: adapters.EngineKubernetes, Rung: string(plan.Rung), DataDir: o.DataDir, StartedAt: start, Plan: plan}
+	t := &tracker{start: start, res: res, progress: o.Progress}
+	if o.Wait <= 0 {
+		o.Wait = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Wait)
+	defer cancel()
+
+	end := t.begin("preflight", "binaries, images, ports, data dir")
+	bins, ctr, err := FindUpstream(o.BinDir)
+	if err == nil {
+		err = Preflight(o.DataDir, UpstreamPorts)
+	}
+	var pauseTar, busyboxTar string
+	if err == nil {
+		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
+	}
+	end(err)
+	if err != nil {
+		return res, err
+	}
+
+	end = t.begin("prepare", "host snapshot, certificates, configuration")
+	nodeIP := NodeIP()
+	nodeName := o.NodeName
+	if nodeName == "" {
+		nodeName = upstream.DefaultNodeName
+	}
+	rendered, err := prepare(ctx, plan, o, bins, nodeName, nodeIP)
+	end(err)
+	if err != nil {
+		return res, err
+	}
+
+	end = t.begin("supervisor", "start the processes")
+	if _, err := supervise.Detach(o.Self, []string{"supervise", "--data-dir", o.DataDir},
+		filepath.Join(o.DataDir, "logs", "supervisor.log")); err != nil {
+		end(err)
+		return res, err
+	}
+	end(nil)
+	failed := make(chan error, 1)
+	go watchSupervisor(ctx, o.DataDir, failed)
+
+	// Images go in as soon as containerd answers, while the control
+	// plane boots.
+	imported := make(chan error, 1)
+	go func() {
+		end := t.begin("images", "import pause and busybox into containerd")
+		err := waitFor(ctx, failed, func() error { _, e := net.Dial("unix", rendered.Socket); return e })
+		for _, a := range []string{pauseTar, busyboxTar} {
+			if err == nil {
+				err = images.Import(ctx, ctr, rendered.Socket, "k8s.io", a)
+			}
+		}
+		end(err)
+		imported <- err
+	}()
+
+	kc := filepath.Join(o.DataDir, "kubeconfigs", pki.AdminConf)
+	cl, err := newClient(kc)
+	if err != nil {
+		return res, err
+	}
+	end = t.begin("api", "kube-apiserver /readyz")
+	err = waitFor(ctx, failed, func() error { return cl.readyz(ctx) })
+	if err == nil {
+		err = cl.ensureDefaultServiceAccount(ctx)
+	}
+	end(err)
+	if err != nil {
+		return res, leftRunning(err, o.DataDir)
+	}
+	res.Node = nodeName
+	end = t.begin("node", "node "+nodeName+" Ready")
+	err = waitFor(ctx, failed, func() error { return cl.nodeReady(ctx, nodeName) })
+	if err == nil {
+		err = cl.uncordon(ctx, nodeName) // a previous stop cordoned it
+	}
+	end(err)
+	if err != nil {
+		return res, leftRunning(err, o.DataDir)
+	}
+	if err := <-imported; err != nil {
+		return res, leftRunning(err, o.DataDir)
+	}
+	end = t.begin("pod", "probe pod Running")
+	err = cl.createProbePod(ctx)
+	if err == nil {
+		err = waitFor(ctx, failed, func() error { return cl.probePodRunning(ctx) })
+	}
+	end(err)
+	if err != nil {
+		return res, leftRunning(err, o.DataDir)
+	}
+	res.Kubeconfig = KubeconfigPath(o.DataDir)
+	data, err := os.ReadFile(kc)
+	if err == nil {
+		err = writeAtomic(res.Kubeconfig, data, 0o600)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Ready = true
+	return res, nil
+}
+
+// leftRunning adds what to do next to a readiness failure.
+func leftRunning(err error, dataDir string) error {
+	return fmt.Errorf("%w\nthe cluster's processes are still running: see `kprobe status --data-dir %s` and `kprobe logs --data-dir %s`, then `kprobe stop --data-dir %s`",
+		err, dataDir, dataDir, dataDir)
+}
+
+// SaveResult writes run/launch.json.
+func SaveResult(r *Result) error {
+	if err := os.MkdirAll(filepath.Dir(resultPath(r.DataDir)), 0o755); err != nil {
+		return err
+	}
+	return writeJSON(resultPath(r.DataDir), r)
+}
+
+// LoadResult reads run/launch.json.
+func LoadResult(dataDir string) (*Result, error) {
+	var r Result
+	return &r, readJSON(resultPath(dataDir), &r)
+}
+
+func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.Binaries, nodeName, nodeIP string) (*upstream.Rendered, error) {
+	snap, err := hoststate.Take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(o.DataDir, "run"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := snap.Save(snapshotPath(o.DataDir)); err != nil {
+		return nil, err
+	}
+	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP)})
+	if err != nil {
+		return nil, err
+	}
+	kcs, err := bundle.WriteKubeconfigs(filepath.Join(o.DataDir, "kubeconfigs"), "https://127.0.0.1:6443")
+	if err != nil {
+		return nil, err
+	}
+	r, err := upstream.Render(plan, upstream.Config{
+		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP,
+		Certs: upstream.Certs{
+			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
+			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,
+			KubeletClientCert: bundle.APIServerKubeletClient.Cert, KubeletClientKey: bundle.APIServerKubeletClient.Key,
+			KubeletServingCert: bundle.KubeletServing.Cert, KubeletServingKey: bundle.KubeletServing.Key,
+			SAPub: bundle.ServiceAccountPub, SAKey: bundle.ServiceAccountKey,
+			AdminKubeconfig: kcs.Admin, ControllerManagerKubeconfig: kcs.ControllerManager,
+			SchedulerKubeconfig: kcs.Scheduler, KubeletKubeconfig: kcs.Kubelet, KubeProxyKubeconfig: kcs.KubeProxy,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for path, content := range r.Files {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := writeAtomic(path, []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range []string{"logs/pods", "kubelet/root", "kubelet/pki", "kubelet/volume-plugins", "cni/ipam", "containerd"} {
+		if err := os.MkdirAll(filepath.Join(o.DataDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(r.Socket), 0o755); err != nil {
+		return nil, err
+	}
+	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// watchSupervisor reports the first failed process (or a dead supervisor)
+// on failed.
+func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	seen := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st, err := supervise.ReadState(dataDir)
+		if err != nil {
+			continue
+		}
+		seen = true
+		for _, p := range st.Processes {
+			if p.Status == supervise.Failed || p.Status == supervise.Exited {
+				failed <- fmt.Errorf("%s exited (code %d)%s", p.Name, p.ExitCode, logTail(p.Log, 8))
+				return
+			}
+		}
+		if st.Phase == "failed" || (seen && !st.Alive()) {
+			failed <- fmt.Errorf("the supervisor stopped (phase %s); see %s", st.Phase, filepath.Join(dataDir, "logs", "supervisor.log"))
+			return
+		}
+	}
+}
+
+// waitFor polls check until it succeeds, the supervisor reports a
+// failure, or ctx ends (then the last error says what it waited for).
+func waitFor(ctx context.Context, failed <-chan error, check func() error) error {
+	var last error
+	for {
+		if last = check(); last == nil {
+			return nil
+		}
+		select {
+		case err := <-failed:
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting (%v): %w", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// logTail returns the last n lines of a log, indented, for error messages.
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "; last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
+}
+
+// NodeIP is the IPv4 address of the default route's interface, or
+// 127.0.0.1 in a sandbox with loopback only.
+func NodeIP() string {
+	if name := defaultInterface(); name != "" {
+		if ifc, err := net.InterfaceByName(name); err == nil {
+			if addrs, err := ifc.Addrs(); err == nil {
+				for _, a := range addrs {
+					if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+						return ipn.IP.String()
+					}
+				}
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+func defaultInterface() string {
+	data, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) > 2 && f[1] == "00000000" {
+			return f[0]
+		}
+	}
+	return ""
+}

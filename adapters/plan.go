@@ -1,0 +1,151 @@
+package adapters
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/profiles"
+)
+
+// Engine names.
+const (
+	EngineK3s        = "k3s"
+	EngineKubernetes = "kubernetes"
+)
+
+// Component a setting applies to.
+type Component string
+
+const (
+	Kubelet               Component = "kubelet"
+	KubeProxy             Component = "kube-proxy"
+	KubeAPIServer         Component = "kube-apiserver"
+	KubeControllerManager Component = "kube-controller-manager"
+	KubeScheduler         Component = "kube-scheduler"
+	// Containerd settings are keys of containerd's CRI plugin config.
+	Containerd Component = "containerd"
+	// Cluster settings are engine-level choices with a k3s flag of the
+	// same name: snapshotter, flannel-backend, disable-agent,
+	// disable-kube-proxy, disable-network-policy, disable, data-dir.
+	Cluster Component = "cluster"
+)
+
+// Setting is one engine-neutral configuration choice.
+type Setting struct {
+	Component Component `json:"component"`
+	// Name is the component's own flag name (kubelet "fail-cgroupv1"),
+	// containerd's CRI key ("restrict_oom_score_adj") or the cluster-level
+	// k3s flag name ("snapshotter").
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	// Reason is the code of the rule that chose it.
+	Reason    string `json:"reason"`
+	Rationale string `json:"rationale"`
+	Source    string `json:"source,omitempty"`
+}
+
+func (s Setting) String() string {
+	return fmt.Sprintf("%s %s=%s", s.Component, s.Name, s.Value)
+}
+
+// Shim is a reversible change kprobe applies before the engine starts (a
+// /dev/kmsg stand-in, an rshared remount...). Shims are undone by stop.
+type Shim struct {
+	Name      string `json:"name"`
+	Reason    string `json:"reason"`
+	Rationale string `json:"rationale"`
+}
+
+// Plan is what launch will do, with the reason for every choice.
+type Plan struct {
+	Engine   string           `json:"engine"`
+	Rung     profiles.Rung    `json:"rung"`
+	DataDir  string           `json:"dataDir"`
+	Settings []Setting        `json:"settings"`
+	Shims    []Shim           `json:"shims,omitempty"`
+	Runtime  string           `json:"runtime"`
+	Verdict  profiles.Verdict `json:"verdict"`
+	Facts    probes.Facts     `json:"-"`
+	Notes    []string         `json:"notes,omitempty"`
+}
+
+// Get returns the value of a setting and whether the plan has it.
+func (p *Plan) Get(c Component, name string) (string, bool) {
+	for _, s := range p.Settings {
+		if s.Component == c && s.Name == name {
+			return s.Value, true
+		}
+	}
+	return "", false
+}
+
+// Has reports whether a cluster-level switch is on ("true").
+func (p *Plan) Has(name string) bool {
+	v, ok := p.Get(Cluster, name)
+	return ok && v == "true"
+}
+
+// For returns the settings of one component in a stable order.
+func (p *Plan) For(c Component) []Setting {
+	var out []Setting
+	for _, s := range p.Settings {
+		if s.Component == c {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Options are the user's choices that planning honours.
+type Options struct {
+	Engine  string // k3s or kubernetes; "" means decide later (auto)
+	DataDir string
+}
+
+// Build plans a launch for a profile: pure, with no side effect.
+func Build(p *profiles.Profile, o Options) (*Plan, error) {
+	if p == nil {
+		return nil, fmt.Errorf("no profile")
+	}
+	plan := &Plan{
+		Engine:  o.Engine,
+		Rung:    p.Verdict.Rung,
+		DataDir: o.DataDir,
+		Runtime: "runc",
+		Verdict: p.Verdict,
+		Facts:   p.Facts,
+	}
+	if plan.Rung == "" {
+		plan.Rung = profiles.Judge(p.Facts).Rung
+	}
+	seen := map[string]int{}
+	for _, r := range Rules {
+		if !r.When(p.Facts) {
+			continue
+		}
+		for _, s := range r.Settings {
+			s.Reason, s.Rationale, s.Source = r.Code, r.Rationale, r.Source
+			key := string(s.Component) + "/" + s.Name
+			if i, dup := seen[key]; dup {
+				// A later rule refines an earlier one (rules are ordered).
+				plan.Settings[i] = s
+				continue
+			}
+			seen[key] = len(plan.Settings)
+			plan.Settings = append(plan.Settings, s)
+		}
+		for _, sh := range r.Shims {
+			sh.Reason, sh.Rationale = r.Code, r.Rationale
+			plan.Shims = append(plan.Shims, sh)
+		}
+	}
+	sort.SliceStable(plan.Settings, func(i, j int) bool {
+		a, b := plan.Settings[i], plan.Settings[j]
+		if a.Component != b.Component {
+			return a.Component < b.Component
+		}
+		return a.Name < b.Name
+	})
+	return plan, nil
+}

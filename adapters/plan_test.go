@@ -1,0 +1,59 @@
+package adapters
+
+import (
+	"testing"
+
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/profiles"
+)
+
+func TestBuildAppliesRulesWithReasons(t *testing.T) {
+	host := &profiles.Profile{Facts: probes.Facts{
+		"cgroups.layout": "hybrid", "priv.cap_sys_resource": probes.No, "res.swap_bytes": int64(0),
+	}}
+	p, err := Build(host, Options{Engine: EngineKubernetes, DataDir: "/var/lib/kprobe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"kubelet/fail-cgroupv1": "R-CGROUP-V1", "containerd/restrict_oom_score_adj": "R-OOM-SCORE"}
+	if len(p.Settings) != len(want) {
+		t.Fatalf("settings %v, want %v", p.Settings, want)
+	}
+	for _, s := range p.Settings {
+		if want[string(s.Component)+"/"+s.Name] != s.Reason || s.Rationale == "" || s.Source == "" {
+			t.Errorf("setting %v: reason %q rationale %q source %q", s, s.Reason, s.Rationale, s.Source)
+		}
+	}
+	// A cgroup v2 host with every capability and swap gets only the swap rule.
+	v2 := &profiles.Profile{Facts: probes.Facts{
+		"cgroups.layout": "v2", "priv.cap_sys_resource": probes.Yes, "res.swap_bytes": int64(1 << 30),
+	}}
+	p, _ = Build(v2, Options{})
+	if v, ok := p.Get(Kubelet, "fail-swap-on"); !ok || v != "false" || len(p.Settings) != 1 {
+		t.Errorf("v2 host with swap: %v", p.Settings)
+	}
+	// Unknown facts set nothing: a rule never fires on a blind spot.
+	p, _ = Build(&profiles.Profile{Facts: probes.Facts{}}, Options{})
+	if len(p.Settings) != 0 {
+		t.Errorf("no facts, settings %v", p.Settings)
+	}
+	if _, err := Build(nil, Options{}); err == nil {
+		t.Error("a nil profile was accepted")
+	}
+}
+
+func TestRulesAreWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Rules {
+		if r.Code == "" || r.When == nil || r.Rationale == "" || r.Source == "" {
+			t.Errorf("rule %q is missing a code, condition, rationale or source", r.Code)
+		}
+		if seen[r.Code] {
+			t.Errorf("duplicate rule code %s", r.Code)
+		}
+		seen[r.Code] = true
+		if len(r.Settings)+len(r.Shims) == 0 {
+			t.Errorf("rule %s sets nothing", r.Code)
+		}
+	}
+}

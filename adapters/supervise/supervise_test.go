@@ -1,0 +1,196 @@
+package supervise
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the supervised processes: with
+// KPROBE_SUPERVISE_HELPER set it listens on the given address (or exits)
+// instead of running tests.
+func TestMain(m *testing.M) {
+	switch h := os.Getenv("KPROBE_SUPERVISE_HELPER"); {
+	case strings.HasPrefix(h, "listen:"):
+		time.Sleep(100 * time.Millisecond) // not ready at once
+		l, err := net.Listen("tcp", strings.TrimPrefix(h, "listen:"))
+		if err != nil {
+			fmt.Println("listen:", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening on", l.Addr())
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				os.Exit(0)
+			}
+			c.Close()
+		}
+	case strings.HasPrefix(h, "exit:"):
+		fmt.Println("exiting", strings.TrimPrefix(h, "exit:"))
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func helper(t *testing.T, name, mode string) Process {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Process{Name: name, Path: exe, Args: []string{"-test.run=^$"}, Env: []string{"KPROBE_SUPERVISE_HELPER=" + mode},
+		StopTimeout: 2 * time.Second}
+	if addr, ok := strings.CutPrefix(mode, "listen:"); ok {
+		p.Ready = Ready{TCP: addr, Timeout: 10 * time.Second}
+	}
+	return p
+}
+
+func runSupervisor(t *testing.T, spec *Spec) (cancel func() error) {
+	t.Helper()
+	if err := WriteSpec(spec); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var log bytes.Buffer
+	go func() { done <- Run(ctx, spec.DataDir, &log) }()
+	return func() error {
+		stop()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatalf("supervisor did not stop; log:\n%s", log.String())
+			return nil
+		}
+	}
+}
+
+func waitPhase(t *testing.T, dir, phase string) *State {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := ReadState(dir); err == nil && st.Phase == phase {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, _ := ReadState(dir)
+	t.Fatalf("phase %q never reached; state %+v", phase, st)
+	return nil
+}
+
+func TestStartsInOrderAndStopsEverything(t *testing.T) {
+	dir := t.TempDir()
+	a, b := freePort(t), freePort(t)
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{
+		helper(t, "store", "listen:"+a), helper(t, "api", "listen:"+b),
+	}})
+	st := waitPhase(t, dir, "running")
+	store, api := st.Process("store"), st.Process("api")
+	if store.Status != Running || api.Status != Running {
+		t.Fatalf("not running: %+v", st.Processes)
+	}
+	if !api.StartedAt.After(store.ReadyAt) && !api.StartedAt.Equal(store.ReadyAt) {
+		t.Errorf("api started at %v before the store was ready at %v", api.StartedAt, store.ReadyAt)
+	}
+	if !Locked(dir) {
+		t.Error("the data dir is not locked while the supervisor runs")
+	}
+	if err := Run(context.Background(), dir, &bytes.Buffer{}); !errors.Is(err, ErrLocked) {
+		t.Errorf("a second supervisor got %v, want ErrLocked", err)
+	}
+	pids := []ProcessState{*store, *api}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pids {
+		if SameProcess(p.PID, p.StartTick) {
+			t.Errorf("%s (pid %d) still runs after stop", p.Name, p.PID)
+		}
+	}
+	st, _ = ReadState(dir)
+	if st.Phase != "stopped" {
+		t.Errorf("phase %s after stop", st.Phase)
+	}
+	if log, _ := os.ReadFile(Layout{dir}.Log("store")); !strings.Contains(string(log), "listening on") {
+		t.Errorf("store log: %q", log)
+	}
+}
+
+func TestProcessThatDiesBeforeReadyFailsTheStart(t *testing.T) {
+	dir := t.TempDir()
+	p := helper(t, "broken", "exit:now")
+	p.Ready = Ready{TCP: freePort(t), Timeout: 10 * time.Second}
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
+	waitPhase(t, dir, "failed")
+	err := stop()
+	if err == nil || !strings.Contains(err.Error(), "broken exited before it was ready") ||
+		!strings.Contains(err.Error(), Layout{dir}.Log("broken")) {
+		t.Fatalf("err = %v", err)
+	}
+	st, _ := ReadState(dir)
+	if st.Phase != "failed" {
+		t.Errorf("phase %s", st.Phase)
+	}
+}
+
+func TestStopKillsWhatACrashedSupervisorLeft(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	p := helper(t, "orphan", "listen:"+addr)
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
+	st := waitPhase(t, dir, "running")
+	orphan := *st.Process("orphan")
+	// Simulate a supervisor that died without stopping its processes: the
+	// state names a supervisor PID that is gone.
+	st.SupervisorPID, st.SupervisorStartTick = 1<<22-1, 1
+	if err := writeJSON(Layout{dir}.StatePath(), st); err != nil {
+		t.Fatal(err)
+	}
+	if err := Stop(dir, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if SameProcess(orphan.PID, orphan.StartTick) {
+		t.Fatal("Stop left the process of a dead supervisor running")
+	}
+	_ = stop()
+}
+
+func TestRestartAfterUnexpectedExit(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	p := helper(t, "flaky", "listen:"+addr)
+	p.MaxRestarts = 1
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
+	defer stop()
+	st := waitPhase(t, dir, "running")
+	first := *st.Process("flaky")
+	terminate(first.PID, time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		st, _ = ReadState(dir)
+		if ps := st.Process("flaky"); ps.Restarts == 1 && ps.PID != first.PID && ps.Status == Running {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("not restarted: %+v", st.Process("flaky"))
+}

@@ -1,0 +1,374 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supervisor runs a Spec.
+type Supervisor struct {
+	spec  *Spec
+	l     Layout
+	log   io.Writer
+	mu    sync.Mutex
+	state State
+	cmds  map[string]*exec.Cmd
+	// stopping is closed when a stop was asked for.
+	stopping chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// ErrLocked is returned when another supervisor holds the data dir.
+var ErrLocked = errors.New("a cluster is already running from this data dir")
+
+// Lock takes the data dir's lock; it is held until the process exits.
+func Lock(dataDir string) (*os.File, error) {
+	l := Layout{dataDir}
+	if err := os.MkdirAll(l.RunDir(), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(l.LockPath(), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// Locked reports whether a supervisor holds the data dir's lock.
+func Locked(dataDir string) bool {
+	f, err := Lock(dataDir)
+	if err != nil {
+		return errors.Is(err, ErrLocked)
+	}
+	f.Close()
+	return false
+}
+
+// Run supervises the spec of dataDir until SIGTERM/SIGINT or ctx ends,
+// then stops every process in reverse order. It returns an error when a
+// process failed to start or become ready.
+func Run(ctx context.Context, dataDir string, log io.Writer) error {
+	lock, err := Lock(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	spec, err := ReadSpec(dataDir)
+	if err != nil {
+		return fmt.Errorf("read spec: %w", err)
+	}
+	s := &Supervisor{spec: spec, l: Layout{dataDir}, log: log, cmds: map[string]*exec.Cmd{}, stopping: make(chan struct{})}
+	s.state = State{
+		SupervisorPID: os.Getpid(), SupervisorStartTick: StartTick(os.Getpid()),
+		Engine: spec.Engine, DataDir: dataDir, StartedAt: time.Now(), Phase: "starting",
+	}
+	for _, p := range spec.Processes {
+		s.state.Processes = append(s.state.Processes, ProcessState{Name: p.Name, Status: Stopped, Log: s.l.Log(p.Name)})
+	}
+	if err := os.MkdirAll(s.l.LogDir(), 0o755); err != nil {
+		return err
+	}
+	s.save()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+		}
+		s.stop()
+	}()
+
+	var startErr error
+	var background sync.WaitGroup
+	var bgMu sync.Mutex
+	fail := func(err error) {
+		bgMu.Lock()
+		if startErr == nil {
+			startErr = err
+		}
+		bgMu.Unlock()
+		s.logf("%v", err)
+		s.stop()
+	}
+	for _, p := range spec.Processes {
+		if s.isStopping() {
+			break
+		}
+		if p.NoWait {
+			background.Add(1)
+			go func(p Process) {
+				defer background.Done()
+				if err := s.startAndWait(p); err != nil {
+					fail(err)
+				}
+			}(p)
+			// Give it its turn in the start order before the next one.
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if err := s.startAndWait(p); err != nil {
+			fail(err)
+			break
+		}
+	}
+	background.Wait()
+	bgMu.Lock()
+	defer bgMu.Unlock()
+	if startErr == nil {
+		s.setPhase("running")
+		s.logf("all %d processes ready", len(spec.Processes))
+	}
+	<-s.stopping
+	s.shutdown()
+	if startErr != nil {
+		s.setPhase("failed")
+		return startErr
+	}
+	s.setPhase("stopped")
+	return nil
+}
+
+func (s *Supervisor) logf(format string, a ...any) {
+	fmt.Fprintf(s.log, "%s supervise: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
+}
+
+func (s *Supervisor) save() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := writeJSON(s.l.StatePath(), &s.state); err != nil {
+		s.logf("write state: %v", err)
+	}
+}
+
+func (s *Supervisor) update(name string, f func(*ProcessState)) {
+	s.mu.Lock()
+	for i := range s.state.Processes {
+		if s.state.Processes[i].Name == name {
+			f(&s.state.Processes[i])
+		}
+	}
+	s.mu.Unlock()
+	s.save()
+}
+
+func (s *Supervisor) setPhase(p string) {
+	s.mu.Lock()
+	s.state.Phase = p
+	s.mu.Unlock()
+	s.save()
+}
+
+func (s *Supervisor) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Supervisor) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// start starts one process with its log; exits are handled by watch.
+func (s *Supervisor) start(p Process) (*exec.Cmd, error) {
+	logf, err := os.OpenFile(s.l.Log(p.Name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(p.Path, p.Args...)
+	cmd.Env = append(os.Environ(), p.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", p.Name, err)
+	}
+	logf.Close() // the child has its own copy
+	s.mu.Lock()
+	s.cmds[p.Name] = cmd
+	s.mu.Unlock()
+	tick := StartTick(cmd.Process.Pid)
+	s.update(p.Name, func(ps *ProcessState) {
+		ps.PID, ps.StartTick, ps.Status, ps.StartedAt = cmd.Process.Pid, tick, Starting, time.Now()
+		ps.ExitCode, ps.Error = 0, ""
+	})
+	s.logf("started %s (pid %d)", p.Name, cmd.Process.Pid)
+	return cmd, nil
+}
+
+// startAndWait starts a process and waits until it is ready, it exits, or
+// the wait times out.
+func (s *Supervisor) startAndWait(p Process) error {
+	cmd, err := s.start(p)
+	if err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	s.wg.Add(1)
+	go s.watch(p, cmd, exited)
+	deadline := time.Now().Add(p.Ready.timeout())
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := p.Ready.check(ctx)
+		cancel()
+		if err == nil {
+			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ReadyAt = Running, time.Now() })
+			s.logf("%s ready (%s)", p.Name, p.Ready)
+			return nil
+		}
+		select {
+		case werr := <-exited:
+			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.Name, werr, s.l.Log(p.Name))
+		case <-s.stopping:
+			return fmt.Errorf("stopped while waiting for %s", p.Name)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.timeout(), p.Ready, err, s.l.Log(p.Name))
+		}
+	}
+}
+
+// watch waits for a process and restarts it after an unexpected exit, up
+// to MaxRestarts times. first receives the first exit.
+func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
+	defer s.wg.Done()
+	for {
+		err := cmd.Wait()
+		code := cmd.ProcessState.ExitCode()
+		if s.isStopping() {
+			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ExitCode = Stopped, code })
+			return
+		}
+		select {
+		case first <- err:
+		default:
+		}
+		var restarts int
+		s.update(p.Name, func(ps *ProcessState) {
+			ps.Status, ps.ExitCode, ps.Error = Exited, code, fmt.Sprint(err)
+			restarts = ps.Restarts
+		})
+		s.logf("%s exited: %v", p.Name, err)
+		if restarts >= p.MaxRestarts {
+			s.update(p.Name, func(ps *ProcessState) { ps.Status = Failed })
+			return
+		}
+		select {
+		case <-s.stopping:
+			return
+		case <-time.After(time.Second):
+		}
+		next, serr := s.start(p)
+		if serr != nil {
+			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.Error = Failed, serr.Error() })
+			return
+		}
+		s.update(p.Name, func(ps *ProcessState) { ps.Restarts++; ps.Status = Running })
+		cmd = next
+	}
+}
+
+// shutdown stops the processes in reverse start order.
+func (s *Supervisor) shutdown() {
+	s.setPhase("stopping")
+	for i := len(s.spec.Processes) - 1; i >= 0; i-- {
+		p := s.spec.Processes[i]
+		s.mu.Lock()
+		cmd := s.cmds[p.Name]
+		s.mu.Unlock()
+		if cmd == nil || cmd.Process == nil {
+			continue
+		}
+		timeout := p.StopTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		s.logf("stopping %s", p.Name)
+		terminate(cmd.Process.Pid, timeout)
+	}
+	s.wg.Wait()
+}
+
+// terminate sends SIGTERM to a process group, then SIGKILL after timeout.
+func terminate(pid int, timeout time.Duration) {
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if StartTick(pid) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// Detach starts `exe args...` as a detached supervisor (its own session,
+// output to logPath) and returns its PID without waiting for it.
+func Detach(exe string, args []string, logPath string) (int, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pid := cmd.Process.Pid
+	return pid, cmd.Process.Release()
+}
+
+// Stop asks the supervisor of dataDir to stop and waits for it, up to
+// timeout. When the supervisor is gone but processes it recorded still
+// run (it crashed), Stop terminates them itself.
+func Stop(dataDir string, timeout time.Duration) error {
+	st, err := ReadState(dataDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return ErrNotRunning
+		}
+		return err
+	}
+	if st.Alive() {
+		_ = syscall.Kill(st.SupervisorPID, syscall.SIGTERM)
+		deadline := time.Now().Add(timeout)
+		for st.Alive() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st.Alive() {
+			_ = syscall.Kill(st.SupervisorPID, syscall.SIGKILL)
+		}
+	}
+	// Whatever is still alive (a crashed or killed supervisor) goes now.
+	for i := len(st.Processes) - 1; i >= 0; i-- {
+		p := st.Processes[i]
+		if SameProcess(p.PID, p.StartTick) {
+			terminate(p.PID, 5*time.Second)
+		}
+	}
+	return nil
+}

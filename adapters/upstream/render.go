@@ -1,0 +1,393 @@
+package upstream
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/supervise"
+)
+
+// Defaults of the cluster's address plan.
+const (
+	DefaultServiceCIDR = "10.96.0.0/12"
+	DefaultPodCIDR     = "10.244.0.0/24"
+	DefaultClusterDNS  = "10.96.0.10"
+	DefaultNodeName    = "kprobe-node"
+	PauseImage         = "registry.k8s.io/pause:3.10.1"
+	BridgeName         = "kprobe0"
+)
+
+// Binaries are the resolved paths of every program the engine runs.
+type Binaries struct {
+	Etcd, Containerd, Runc, APIServer, ControllerManager, Scheduler, Kubelet, KubeProxy string
+	// CNIDir holds the bridge, host-local, portmap and loopback plugins.
+	CNIDir string
+}
+
+// Certs are the paths of the cluster's certificates and kubeconfigs.
+type Certs struct {
+	CA, CAKey                             string
+	APIServerCert, APIServerKey           string
+	KubeletClientCert, KubeletClientKey   string // apiserver -> kubelet
+	KubeletServingCert, KubeletServingKey string
+	SAPub, SAKey                          string
+	AdminKubeconfig, ControllerManagerKubeconfig, SchedulerKubeconfig,
+	KubeletKubeconfig, KubeProxyKubeconfig string
+}
+
+// Config is everything Render needs besides the plan.
+type Config struct {
+	DataDir     string
+	Bin         Binaries
+	Certs       Certs
+	NodeName    string
+	NodeIP      string
+	APIPort     int
+	EtcdPort    int
+	ServiceCIDR string
+	PodCIDR     string
+	ClusterDNS  string
+	// ResolvConf is the kubelet's resolv.conf for pods.
+	ResolvConf string
+}
+
+// Rendered is what a launch writes and runs.
+type Rendered struct {
+	// Files maps absolute paths to contents.
+	Files     map[string]string
+	Processes []supervise.Process
+	// Socket is containerd's address.
+	Socket string
+}
+
+func (c *Config) defaults() error {
+	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
+		return fmt.Errorf("data dir %q must be an absolute path", c.DataDir)
+	}
+	if c.NodeName == "" {
+		c.NodeName = DefaultNodeName
+	}
+	if net.ParseIP(c.NodeIP) == nil {
+		return fmt.Errorf("node IP %q is not an IP address", c.NodeIP)
+	}
+	if c.APIPort == 0 {
+		c.APIPort = 6443
+	}
+	if c.EtcdPort == 0 {
+		c.EtcdPort = 2379
+	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = DefaultServiceCIDR
+	}
+	if c.PodCIDR == "" {
+		c.PodCIDR = DefaultPodCIDR
+	}
+	if c.ClusterDNS == "" {
+		c.ClusterDNS = DefaultClusterDNS
+	}
+	if c.ResolvConf == "" {
+		c.ResolvConf = "/etc/resolv.conf"
+	}
+	return nil
+}
+
+// Path joins elements under the data dir.
+func (c *Config) path(elem ...string) string {
+	return filepath.Join(append([]string{c.DataDir}, elem...)...)
+}
+
+// ContainerdSocket is containerd's socket under the data dir, or under
+// /run when the data dir's path is too long for a unix socket (108 bytes).
+func ContainerdSocket(dataDir string) string {
+	p := filepath.Join(dataDir, "containerd", "containerd.sock")
+	if len(p) < 100 {
+		return p
+	}
+	return filepath.Join("/run", "kprobe-"+shortHash(dataDir), "containerd.sock")
+}
+
+func shortHash(s string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return fmt.Sprintf("%08x", h)
+}
+
+// Render turns a plan into files and processes.
+func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
+	if err := c.defaults(); err != nil {
+		return nil, err
+	}
+	r := &Rendered{Files: map[string]string{}, Socket: ContainerdSocket(c.DataDir)}
+	agent := !plan.Has("disable-agent")
+	if agent {
+		r.Files[c.path("containerd", "config.toml")] = containerdConfig(plan, c, r.Socket)
+		r.Files[c.path("cni", "net.d", "10-kprobe.conflist")] = cniConfig(c)
+		r.Files[c.path("kubelet", "config.yaml")] = kubeletConfig(c, r.Socket)
+		if !plan.Has("disable-kube-proxy") {
+			r.Files[c.path("kube-proxy", "config.yaml")] = kubeProxyConfig(c)
+		}
+	}
+	if agent {
+		r.Processes = append(r.Processes, supervise.Process{
+			Name: "containerd", Path: c.Bin.Containerd,
+			Args:   []string{"--config", c.path("containerd", "config.toml")},
+			Ready:  supervise.Ready{Socket: r.Socket, Timeout: 30 * time.Second},
+			NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
+		})
+	}
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort+1)
+	r.Processes = append(r.Processes,
+		supervise.Process{
+			Name: "etcd", Path: c.Bin.Etcd,
+			Args: []string{
+				"--name=kprobe", "--data-dir=" + c.path("etcd"),
+				"--listen-client-urls=" + etcdURL, "--advertise-client-urls=" + etcdURL,
+				"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
+				"--initial-cluster=kprobe=" + peerURL,
+				fmt.Sprintf("--listen-metrics-urls=http://127.0.0.1:%d", c.EtcdPort+2),
+			},
+			// The supervisor stops in reverse order, so etcd goes after the
+			// apiserver: an apiserver whose store vanished first takes
+			// minutes to exit and keeps its port (real-cluster.md).
+			Ready: supervise.Ready{HTTP: etcdURL + "/health", Timeout: 30 * time.Second}, MaxRestarts: 3,
+		},
+		supervise.Process{
+			Name: "kube-apiserver", Path: c.Bin.APIServer,
+			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
+			Ready:       supervise.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/readyz", c.APIPort), Timeout: 90 * time.Second},
+			MaxRestarts: 3, StopTimeout: 15 * time.Second,
+		},
+		supervise.Process{
+			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
+			Args: withSettings([]string{
+				"--kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
+				"--authentication-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
+				"--authorization-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
+				"--bind-address=127.0.0.1", "--leader-elect=false",
+				"--root-ca-file=" + c.Certs.CA,
+				"--service-account-private-key-file=" + c.Certs.SAKey,
+				"--cluster-signing-cert-file=" + c.Certs.CA, "--cluster-signing-key-file=" + c.Certs.CAKey,
+				"--use-service-account-credentials=true",
+				"--service-cluster-ip-range=" + c.ServiceCIDR,
+				// Lift the new node's not-ready taint within a second of
+				// Ready instead of five: pods are scheduled sooner.
+				"--node-monitor-period=1s",
+				// With per-controller credentials the manager creates a
+				// service account and token for each of ~40 controllers
+				// before any runs; at the default 20 QPS that alone takes
+				// about 5 s.
+				"--kube-api-qps=200", "--kube-api-burst=400",
+			}, plan.For(adapters.KubeControllerManager)),
+			Ready:  supervise.Ready{HTTP: "https://127.0.0.1:10257/healthz"},
+			NoWait: true, MaxRestarts: 3,
+		},
+		supervise.Process{
+			Name: "kube-scheduler", Path: c.Bin.Scheduler,
+			Args: withSettings([]string{
+				"--kubeconfig=" + c.Certs.SchedulerKubeconfig,
+				"--authentication-kubeconfig=" + c.Certs.SchedulerKubeconfig,
+				"--authorization-kubeconfig=" + c.Certs.SchedulerKubeconfig,
+				"--bind-address=127.0.0.1", "--leader-elect=false",
+			}, plan.For(adapters.KubeScheduler)),
+			Ready:  supervise.Ready{HTTP: "https://127.0.0.1:10259/healthz"},
+			NoWait: true, MaxRestarts: 3,
+		},
+	)
+	if agent {
+		r.Processes = append(r.Processes, supervise.Process{
+			Name: "kubelet", Path: c.Bin.Kubelet,
+			Args: withSettings([]string{
+				"--config=" + c.path("kubelet", "config.yaml"),
+				"--kubeconfig=" + c.Certs.KubeletKubeconfig,
+				"--root-dir=" + c.path("kubelet", "root"),
+				"--cert-dir=" + c.path("kubelet", "pki"),
+				"--hostname-override=" + c.NodeName,
+				"--node-ip=" + c.NodeIP,
+			}, plan.For(adapters.Kubelet)),
+			Ready:  supervise.Ready{HTTP: "http://127.0.0.1:10248/healthz"},
+			NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
+		})
+		if !plan.Has("disable-kube-proxy") {
+			r.Processes = append(r.Processes, supervise.Process{
+				Name: "kube-proxy", Path: c.Bin.KubeProxy,
+				Args:   withSettings([]string{"--config=" + c.path("kube-proxy", "config.yaml")}, plan.For(adapters.KubeProxy)),
+				Ready:  supervise.Ready{TCP: "127.0.0.1:10256"},
+				NoWait: true, MaxRestarts: 3,
+			})
+		}
+	}
+	return r, nil
+}
+
+func apiserverArgs(c Config, etcdURL string) []string {
+	return []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=0.0.0.0", fmt.Sprintf("--secure-port=%d", c.APIPort),
+		"--advertise-address=" + c.NodeIP,
+		"--service-cluster-ip-range=" + c.ServiceCIDR,
+		"--client-ca-file=" + c.Certs.CA,
+		"--tls-cert-file=" + c.Certs.APIServerCert, "--tls-private-key-file=" + c.Certs.APIServerKey,
+		"--kubelet-client-certificate=" + c.Certs.KubeletClientCert,
+		"--kubelet-client-key=" + c.Certs.KubeletClientKey,
+		"--kubelet-certificate-authority=" + c.Certs.CA,
+		"--service-account-key-file=" + c.Certs.SAPub,
+		"--service-account-signing-key-file=" + c.Certs.SAKey,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--authorization-mode=Node,RBAC",
+		// Reach kubelets by IP: sandboxes rarely resolve the node's name.
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--profiling=false",
+	}
+}
+
+// withSettings appends a component's plan settings as --name=value flags;
+// a later flag overrides an earlier one in every Kubernetes component.
+func withSettings(args []string, ss []adapters.Setting) []string {
+	for _, s := range ss {
+		args = append(args, "--"+s.Name+"="+s.Value)
+	}
+	return args
+}
+
+func containerdConfig(plan *adapters.Plan, c Config, sock string) string {
+	snap := "overlayfs"
+	if v, ok := plan.Get(adapters.Cluster, "snapshotter"); ok {
+		snap = v
+	}
+	var cri strings.Builder
+	for _, s := range plan.For(adapters.Containerd) {
+		fmt.Fprintf(&cri, "  %s = %s\n", s.Name, tomlValue(s.Value))
+	}
+	runc := ""
+	if c.Bin.Runc != "" {
+		runc = fmt.Sprintf("        BinaryName = %q\n", c.Bin.Runc)
+	}
+	return fmt.Sprintf(`# Written by kprobe launch; the plan records why each setting is here.
+version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = %q
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+%s
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = %q
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+%s
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`, c.path("containerd", "root"), c.path("containerd", "state"), sock, sock+".ttrpc",
+		c.path("containerd", "opt"), PauseImage, cri.String(), snap, runc,
+		c.Bin.CNIDir, c.path("cni", "net.d"))
+}
+
+// tomlValue writes booleans and integers bare and anything else quoted.
+func tomlValue(v string) string {
+	switch v {
+	case "true", "false":
+		return v
+	}
+	allDigits := v != ""
+	for _, r := range v {
+		allDigits = allDigits && r >= '0' && r <= '9'
+	}
+	if allDigits {
+		return v
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func cniConfig(c Config) string {
+	conf := map[string]any{
+		"cniVersion": "0.4.0",
+		"name":       "kprobe",
+		"plugins": []any{
+			map[string]any{
+				"type": "bridge", "bridge": BridgeName, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+				"ipam": map[string]any{
+					"type":    "host-local",
+					"ranges":  [][]map[string]string{{{"subnet": c.PodCIDR}}},
+					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+					"dataDir": c.path("cni", "ipam"),
+				},
+			},
+			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
+		},
+	}
+	b, _ := json.MarshalIndent(conf, "", "  ")
+	return string(b) + "\n"
+}
+
+func kubeletConfig(c Config, sock string) string {
+	return fmt.Sprintf(`# Written by kprobe launch. Flags from the plan override these values.
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: %s
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+readOnlyPort: 0
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://%s
+podLogsDir: %s
+volumePluginDir: %s
+staticPodPath: ""
+clusterDNS: [%s]
+clusterDomain: cluster.local
+resolvConf: %s
+serializeImagePulls: false
+tlsCertFile: %s
+tlsPrivateKeyFile: %s
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: true
+  x509:
+    clientCAFile: %s
+authorization:
+  mode: Webhook
+`, c.NodeIP, sock, c.path("logs", "pods"), c.path("kubelet", "volume-plugins"), c.ClusterDNS, c.ResolvConf,
+		c.Certs.KubeletServingCert, c.Certs.KubeletServingKey, c.Certs.CA)
+}
+
+func kubeProxyConfig(c Config) string {
+	return fmt.Sprintf(`# Written by kprobe launch.
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: %s
+mode: iptables
+clusterCIDR: %s
+hostnameOverride: %s
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+conntrack:
+  maxPerCore: 0
+`, c.Certs.KubeProxyKubeconfig, c.PodCIDR, c.NodeName)
+}

@@ -1,0 +1,158 @@
+package upstream
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/kprobe/kprobe/adapters"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func testConfig() Config {
+	return Config{
+		DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2",
+		Bin: Binaries{Etcd: "/usr/bin/etcd", Containerd: "/usr/bin/containerd", Runc: "/usr/sbin/runc",
+			APIServer: "/opt/kprobe/bin/engine/kube-apiserver", ControllerManager: "/opt/kprobe/bin/engine/kube-controller-manager",
+			Scheduler: "/opt/kprobe/bin/engine/kube-scheduler", Kubelet: "/opt/kprobe/bin/engine/kubelet",
+			KubeProxy: "/opt/kprobe/bin/engine/kube-proxy", CNIDir: "/usr/lib/cni"},
+		Certs: Certs{CA: "/var/lib/kprobe/pki/ca.crt", CAKey: "/var/lib/kprobe/pki/ca.key",
+			APIServerCert: "/var/lib/kprobe/pki/apiserver.crt", APIServerKey: "/var/lib/kprobe/pki/apiserver.key",
+			KubeletClientCert: "/var/lib/kprobe/pki/apiserver-kubelet-client.crt", KubeletClientKey: "/var/lib/kprobe/pki/apiserver-kubelet-client.key",
+			KubeletServingCert: "/var/lib/kprobe/pki/kubelet-serving.crt", KubeletServingKey: "/var/lib/kprobe/pki/kubelet-serving.key",
+			SAPub: "/var/lib/kprobe/pki/sa.pub", SAKey: "/var/lib/kprobe/pki/sa.key",
+			AdminKubeconfig: "/var/lib/kprobe/kubeconfigs/admin.conf", ControllerManagerKubeconfig: "/var/lib/kprobe/kubeconfigs/controller-manager.conf",
+			SchedulerKubeconfig: "/var/lib/kprobe/kubeconfigs/scheduler.conf", KubeletKubeconfig: "/var/lib/kprobe/kubeconfigs/kubelet.conf",
+			KubeProxyKubeconfig: "/var/lib/kprobe/kubeconfigs/kube-proxy.conf"},
+	}
+}
+
+// plans are built by hand as the rule table would build them.
+var plans = map[string]*adapters.Plan{
+	"host": {Engine: "kubernetes", Rung: "T0", Settings: []adapters.Setting{
+		{Component: adapters.Containerd, Name: "restrict_oom_score_adj", Value: "true", Reason: "R-OOM-SCORE"},
+		{Component: adapters.Kubelet, Name: "fail-cgroupv1", Value: "false", Reason: "R-CGROUP-V1"},
+	}},
+	"degraded": {Engine: "kubernetes", Rung: "T2", Settings: []adapters.Setting{
+		{Component: adapters.Cluster, Name: "snapshotter", Value: "native"},
+		{Component: adapters.Cluster, Name: "disable-kube-proxy", Value: "true"},
+		{Component: adapters.Containerd, Name: "enable_unprivileged_ports", Value: "false"},
+		{Component: adapters.Kubelet, Name: "local-storage-capacity-isolation", Value: "false"},
+		{Component: adapters.Kubelet, Name: "feature-gates", Value: "KubeletInUserNamespace=true"},
+	}},
+	"control-plane": {Engine: "kubernetes", Rung: "T3", Settings: []adapters.Setting{
+		{Component: adapters.Cluster, Name: "disable-agent", Value: "true"},
+	}},
+}
+
+func TestRenderGolden(t *testing.T) {
+	for name, plan := range plans {
+		t.Run(name, func(t *testing.T) {
+			r, err := Render(plan, testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			paths := make([]string, 0, len(r.Files))
+			for p := range r.Files {
+				paths = append(paths, p)
+			}
+			sort.Strings(paths)
+			for _, p := range paths {
+				b.WriteString("=== " + p + "\n" + r.Files[p])
+				if strings.HasSuffix(p, ".toml") {
+					var v map[string]any
+					if _, err := toml.Decode(r.Files[p], &v); err != nil {
+						t.Errorf("%s is not valid TOML: %v", p, err)
+					}
+				}
+				if strings.HasSuffix(p, ".conflist") {
+					var v map[string]any
+					if err := json.Unmarshal([]byte(r.Files[p]), &v); err != nil {
+						t.Errorf("%s is not valid JSON: %v", p, err)
+					}
+				}
+			}
+			procs, _ := json.MarshalIndent(r.Processes, "", "  ")
+			b.WriteString("=== processes\n" + string(procs) + "\n")
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test ./adapters/upstream -update)", err)
+			}
+			if string(want) != b.String() {
+				t.Errorf("%s differs from the rendering; rerun with -update and review the diff", golden)
+			}
+		})
+	}
+}
+
+func TestRenderChoices(t *testing.T) {
+	r, err := Render(plans["degraded"], testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]supervisePos{}
+	for i, p := range r.Processes {
+		names[p.Name] = supervisePos{i, p.Args}
+	}
+	if _, ok := names["kube-proxy"]; ok {
+		t.Error("disable-kube-proxy still starts kube-proxy")
+	}
+	if !contains(names["kubelet"].args, "--feature-gates=KubeletInUserNamespace=true") ||
+		!contains(names["kubelet"].args, "--local-storage-capacity-isolation=false") {
+		t.Errorf("kubelet flags from the plan missing: %v", names["kubelet"].args)
+	}
+	cfg := r.Files["/var/lib/kprobe/containerd/config.toml"]
+	if !strings.Contains(cfg, `snapshotter = "native"`) || !strings.Contains(cfg, "enable_unprivileged_ports = false") {
+		t.Errorf("containerd config ignores the plan:\n%s", cfg)
+	}
+	// The store starts before the API server and so stops after it.
+	if names["etcd"].i > names["kube-apiserver"].i {
+		t.Error("etcd must start before (and stop after) the API server")
+	}
+	cp, err := Render(plans["control-plane"], testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cp.Processes {
+		switch p.Name {
+		case "kubelet", "containerd", "kube-proxy":
+			t.Errorf("disable-agent still starts %s", p.Name)
+		}
+	}
+	if _, err := Render(plans["host"], Config{DataDir: "relative"}); err == nil {
+		t.Error("a relative data dir was accepted")
+	}
+	long := "/" + strings.Repeat("d", 120)
+	if s := ContainerdSocket(long); len(s) >= 100 || !strings.HasPrefix(s, "/run/kprobe-") {
+		t.Errorf("socket path for a long data dir: %s", s)
+	}
+}
+
+type supervisePos struct {
+	i    int
+	args []string
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

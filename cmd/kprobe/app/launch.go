@@ -1,0 +1,341 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/supervise"
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/profiles"
+)
+
+// DefaultClusterDataDir is where the kubernetes engine keeps its state.
+const DefaultClusterDataDir = "/var/lib/kprobe"
+
+type launchFlags struct {
+	profile, engine, dataDir, binDir, imagesDir, output string
+	wait                                                time.Duration
+	mergeKubeconfig                                     bool
+}
+
+func newLaunchCommand(s IOStreams) *cobra.Command {
+	f := &launchFlags{}
+	cmd := &cobra.Command{
+		Use:   "launch",
+		Short: "Start a Kubernetes cluster that works in this sandbox and wait until a pod runs",
+		Long: `launch picks the engine, renders its configuration from the sandbox's profile,
+starts every process under a detached supervisor (logs under DATA-DIR/logs), and
+waits for real readiness: the API's /readyz, the node Ready and a probe pod
+Running. It then writes DATA-DIR/kubeconfig and prints the export line.
+
+Engines: k3s (a k3s binary from --bin-dir, PATH or kprobe's bin dir; get one with
+'kprobe install k3s') and kubernetes (upstream components built by 'make engine',
+with etcd, containerd, runc and the CNI plugins). --engine auto prefers k3s.
+
+Nothing starts when the preflight fails: a cluster already running from the
+data dir, a port in use, a missing binary or a broken data dir is an error
+that names the problem and the fix.`,
+		Example: `  kprobe launch
+  kprobe launch --profile sandbox.toml --engine kubernetes --wait 2m
+  export KUBECONFIG=/var/lib/kprobe/kubeconfig; kubectl get nodes`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runLaunch(cmd, s, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.profile, "profile", "auto", "auto (scan this sandbox now) or the path of a profile written by 'kprobe scan --write-profile'")
+	fl.StringVar(&f.engine, "engine", "auto", "auto, k3s or kubernetes")
+	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "where the cluster keeps its state, certificates, configuration and logs")
+	fl.StringVar(&f.binDir, "bin-dir", "", "a directory to look for the engine's binaries in first")
+	fl.StringVar(&f.imagesDir, "images-dir", "", "where the pause.tar and busybox.tar image archives are (default: kprobe's bin/images)")
+	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
+	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into ~/.kube/config (the previous file is kept as config.bak)")
+	fl.StringVarP(&f.output, "output", "o", "text", "text, or json for the launch result")
+	return cmd
+}
+
+// profileFor loads --profile, or scans now for "auto".
+func profileFor(cmd *cobra.Command, path string) (*profiles.Profile, error) {
+	if path != "auto" {
+		return loadProfile(path)
+	}
+	out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: probes.DefaultDataDir})
+	if err != nil {
+		return nil, err
+	}
+	return out.profile, nil
+}
+
+func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
+	switch f.engine {
+	case "auto", adapters.EngineK3s, adapters.EngineKubernetes:
+	default:
+		return badInput("--engine %q: use auto, k3s or kubernetes", f.engine)
+	}
+	if f.output != "text" && f.output != "json" {
+		return badInput("--output %q: use text or json", f.output)
+	}
+	if !filepath.IsAbs(f.dataDir) {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return badInput("--data-dir: %v", err)
+		}
+		f.dataDir = abs
+	}
+	if f.wait <= 0 {
+		return badInput("--wait must be positive")
+	}
+	engine, err := pickEngine(f.engine, f.binDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
+	p, err := profileFor(cmd, f.profile)
+	if err != nil {
+		return err
+	}
+	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir})
+	if err != nil {
+		return err
+	}
+	if plan.Rung == profiles.T4 {
+		return fmt.Errorf("the profile's verdict is T4: no cluster can run here (%s); 'kprobe scan' lists the blockers", profiles.RungTitle[profiles.T4])
+	}
+	fmt.Fprintf(s.ErrOut, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, profiles.RungTitle[plan.Rung], f.dataDir)
+	for _, st := range plan.Settings {
+		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", st.Component, st.Name+"="+st.Value, st.Reason, st.Rationale)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o := launch.Options{
+		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self,
+		Progress: progressPrinter(s.ErrOut),
+	}
+	var res *launch.Result
+	switch engine {
+	case adapters.EngineKubernetes:
+		res, err = launch.Upstream(cmd.Context(), plan, o)
+	default:
+		res, err = launch.K3s(cmd.Context(), plan, o)
+	}
+	if res != nil && len(res.Phases) > 0 {
+		if err != nil {
+			res.Error = err.Error()
+		}
+		if serr := launch.SaveResult(res); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		var pe *launch.PreflightError
+		var me *launch.MissingError
+		if errors.As(err, &pe) || errors.As(err, &me) {
+			return badInput("%v", err)
+		}
+		return err
+	}
+	if f.mergeKubeconfig {
+		path, merr := launch.MergeKubeconfig(res.Kubeconfig)
+		if merr != nil {
+			return fmt.Errorf("the cluster runs, but merging the kubeconfig failed: %w", merr)
+		}
+		fmt.Fprintf(s.ErrOut, "kprobe: merged into %s\n", path)
+	}
+	if f.output == "json" {
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	api, _ := res.Timing("api")
+	node, _ := res.Timing("node")
+	pod, _ := res.Timing("pod")
+	fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
+	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
+	return nil
+}
+
+// progressPrinter shows each phase with its elapsed time.
+func progressPrinter(w io.Writer) func(launch.Phase) {
+	return func(p launch.Phase) {
+		switch {
+		case !p.Done && p.TookMS == 0:
+			fmt.Fprintf(w, "[%6.1fs] %s: waiting for %s\n", p.AtMS/1000, p.Name, p.Detail)
+		case p.Done:
+			fmt.Fprintf(w, "[%6.1fs] %s: done in %.2fs\n", p.AtMS/1000, p.Name, p.TookMS/1000)
+		default:
+			fmt.Fprintf(w, "[%6.1fs] %s: FAILED after %.2fs: %s\n", p.AtMS/1000, p.Name, p.TookMS/1000, p.Detail)
+		}
+	}
+}
+
+// pickEngine resolves --engine auto: k3s when a k3s binary is present,
+// else the upstream components when installed, else an explanation.
+func pickEngine(want, binDir string) (string, error) {
+	k3sErr := launch.FindK3s(binDir)
+	_, _, upErr := launch.FindUpstream(binDir)
+	switch want {
+	case adapters.EngineK3s:
+		if k3sErr != nil {
+			return "", badInput("%v", k3sErr)
+		}
+		return want, nil
+	case adapters.EngineKubernetes:
+		if upErr != nil {
+			return "", badInput("%v", upErr)
+		}
+		return want, nil
+	}
+	if k3sErr == nil {
+		return adapters.EngineK3s, nil
+	}
+	if upErr == nil {
+		return adapters.EngineKubernetes, nil
+	}
+	return "", badInput("no engine is installed:\n  k3s: %v\n  kubernetes: %v", k3sErr, upErr)
+}
+
+func newStatusCommand(s IOStreams) *cobra.Command {
+	var dataDir, output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show which processes of a launched cluster run, its readiness and endpoints",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := launch.GetStatus(cmd.Context(), dataDir)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(s.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			if st.Engine == "" {
+				fmt.Fprintf(s.Out, "no cluster was launched from %s\n", dataDir)
+				return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+			}
+			state := "running"
+			if !st.Running {
+				state = "not running (phase " + st.Phase + ")"
+			}
+			fmt.Fprintf(s.Out, "cluster (%s engine) from %s: %s\n", st.Engine, dataDir, state)
+			for _, p := range st.Processes {
+				extra := ""
+				if p.Restarts > 0 {
+					extra = fmt.Sprintf(", %d restarts", p.Restarts)
+				}
+				if p.Error != "" {
+					extra += ", " + p.Error
+				}
+				fmt.Fprintf(s.Out, "  %-24s %-8s pid %-7d log %s%s\n", p.Name, p.Status, p.PID, p.Log, extra)
+			}
+			if st.Running {
+				fmt.Fprintf(s.Out, "API %s ready=%v, node ready=%v\n", st.Endpoint, st.APIReady, st.NodeReady)
+				if st.Kubeconfig != "" {
+					fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", st.Kubeconfig)
+				}
+				if st.Problem != "" {
+					fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func newStopCommand(s IOStreams) *cobra.Command {
+	var dataDir string
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop a launched cluster and undo every change it made to the host",
+		Long: `stop deletes the cluster's pods (so their networks are torn down), stops every
+process the launch started (the store last), and undoes what the cluster changed
+outside its data dir since the launch: mounts, /run/netns entries, the bridge,
+iptables chains, kubepods cgroups and sysctls. --purge also removes the data dir.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Minute)
+			defer cancel()
+			err := launch.Stop(ctx, dataDir, purge, s.ErrOut)
+			if errors.Is(err, launch.ErrNotRunning) {
+				return badInput("%v", err)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the data dir")
+	return cmd
+}
+
+func newLogsCommand(s IOStreams) *cobra.Command {
+	var dataDir string
+	var follow bool
+	var lines int
+	cmd := &cobra.Command{
+		Use:   "logs [COMPONENT]",
+		Short: "Print a launched cluster's logs (all components, or one)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return badInput("logs takes at most one component")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := supervise.ReadSpec(dataDir)
+			if err != nil {
+				return badInput("no launch in %s (%v)", dataDir, err)
+			}
+			var names []string
+			for _, p := range spec.Processes {
+				names = append(names, p.Name)
+			}
+			names = append(names, "supervisor")
+			if len(args) == 1 {
+				ok := false
+				for _, n := range names {
+					ok = ok || n == args[0]
+				}
+				if !ok {
+					return badInput("no component %q; components: %v", args[0], names)
+				}
+				names = args
+			}
+			return launch.Logs(cmd.Context(), s.Out, supervise.Layout{DataDir: dataDir}, names, lines, follow)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().IntVarP(&lines, "tail", "n", 50, "lines of each log to print first (-1 for all)")
+	return cmd
+}
+
+func newSuperviseCommand(s IOStreams) *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:    "supervise",
+		Short:  "Run a launch's processes (started by kprobe launch)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return supervise.Run(cmd.Context(), dataDir, s.ErrOut)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the launch's data dir")
+	return cmd
+}

@@ -1,0 +1,67 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/verify"
+)
+
+func newVerifyCommand(s IOStreams) *cobra.Command {
+	var dataDir, kubeconfig, output string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the success criteria on a launched cluster: pods, logs, exec, Services, Helm",
+		Long: `verify runs, against a live cluster, each success criterion of kprobe's research and
+reports pass, fail or skipped with the evidence:
+
+  control-plane  the API answers /readyz and a node is Ready
+  kubectl        kubectl lists nodes and applies a manifest
+  deployment     a Deployment's pod runs
+  logs, exec     kubectl logs and kubectl exec (with stdin) work
+  service        a ClusterIP Service routes from one pod to another
+  helm-dry-run   helm install --dry-run=server validates a chart
+  helm-install   helm install deploys a chart whose pod runs
+
+It works in the namespace kprobe-verify and deletes it afterwards. Exit code 2
+when a check fails.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kubeconfig == "" {
+				kubeconfig = launch.KubeconfigPath(dataDir)
+			}
+			if _, err := os.Stat(kubeconfig); err != nil {
+				return badInput("no kubeconfig at %s: launch a cluster first (kprobe launch) or pass --kubeconfig", kubeconfig)
+			}
+			progress := func(c verify.Check) {
+				if output == "text" {
+					fmt.Fprintf(s.Out, "%-7s %-14s %s\n", c.Outcome, c.Name, c.Evidence)
+				}
+			}
+			rep := verify.Run(cmd.Context(), verify.Options{Kubeconfig: kubeconfig, Timeout: timeout, Progress: progress})
+			if output == "json" {
+				enc := json.NewEncoder(s.Out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			}
+			if !rep.Passed {
+				return &ExitError{Code: ExitBlockers, Err: errors.New("verification failed")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir (its kubeconfig is used)")
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "verify the cluster of this kubeconfig instead")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().DurationVar(&timeout, "timeout", 4*time.Minute, "time limit for all checks")
+	return cmd
+}
