@@ -188,7 +188,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 			fail(err)
 			continue
 		}
-		note("removed empty %s", d)
+		note("removed %s (empty but for sockets)", d)
 	}
 	for k, v := range s.Sysctls {
 		p := "/proc/sys/" + k
@@ -218,7 +218,8 @@ func ours(m string, sc Scope) bool {
 }
 
 // onlyEmptyDirs reports whether dir exists and holds nothing but
-// directories (no file, socket or mount point survives a RemoveAll of it).
+// directories and sockets (the kubelet leaves device-plugins/kubelet.sock
+// behind): no file or mount point is lost by removing it.
 func onlyEmptyDirs(dir string) bool {
 	if _, err := os.Stat(dir); err != nil {
 		return false
@@ -226,7 +227,7 @@ func onlyEmptyDirs(dir string) bool {
 	mounts := set(mountpoints())
 	empty := true
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() || mounts[p] {
+		if err != nil || mounts[p] || !d.IsDir() && d.Type()&os.ModeSocket == 0 {
 			empty = false
 			return filepath.SkipAll
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
@@ -81,7 +82,35 @@ func (f *errFS) Open(name string) (fs.File, error) {
 	if err := f.err("open", name); err != nil {
 		return nil, err
 	}
-	return f.inner.Open(name)
+	if path.Base(name) == KeepFile {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	file, err := f.inner.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := file.(fs.ReadDirFile); ok {
+		return keepHidingDir{d}, nil
+	}
+	return file, nil
+}
+
+// keepHidingDir hides KeepFile from directory listings.
+type keepHidingDir struct{ fs.ReadDirFile }
+
+func (d keepHidingDir) ReadDir(n int) ([]fs.DirEntry, error) {
+	ents, err := d.ReadDirFile.ReadDir(n)
+	return withoutKeep(ents), err
+}
+
+func withoutKeep(ents []fs.DirEntry) []fs.DirEntry {
+	out := ents[:0]
+	for _, e := range ents {
+		if e.Name() != KeepFile {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (f *errFS) ReadFile(name string) ([]byte, error) {
@@ -95,7 +124,8 @@ func (f *errFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err := f.err("open", name); err != nil {
 		return nil, err
 	}
-	return fs.ReadDir(f.inner, name)
+	ents, err := fs.ReadDir(f.inner, name)
+	return withoutKeep(ents), err
 }
 
 func (f *errFS) Stat(name string) (fs.FileInfo, error) {

@@ -103,11 +103,34 @@ func copyTree(liveRoot, dst string, paths []string, red *redact.Redactor) error 
 			return err
 		}
 	}
+	if err := keepEmptyDirs(dst); err != nil {
+		return err
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	data, _ := json.MarshalIndent(errs, "", "  ")
 	return os.WriteFile(filepath.Join(filepath.Dir(dst), "errors.json"), append(data, '\n'), 0o644)
+}
+
+// KeepFile marks a directory that was empty when captured: git keeps no
+// empty directory, and "/var/lib/kubelet exists" is a fact. Replays hide it.
+const KeepFile = ".kprobe-keep"
+
+func keepEmptyDirs(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			return err
+		}
+		if len(ents) == 0 {
+			return os.WriteFile(filepath.Join(p, KeepFile), nil, 0o644)
+		}
+		return nil
+	})
 }
 
 // isMagicLink matches /proc links such as "net:[4026531840]".
