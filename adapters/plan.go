@@ -101,6 +101,9 @@ func (p *Plan) For(c Component) []Setting {
 type Options struct {
 	Engine  string // k3s or kubernetes; "" means decide later (auto)
 	DataDir string
+	// Rung plans for this rung instead of the profile's verdict: the
+	// launcher steps down the ladder with it.
+	Rung profiles.Rung
 }
 
 // Build plans a launch for a profile: pure, with no side effect.
@@ -119,9 +122,15 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 	if plan.Rung == "" {
 		plan.Rung = profiles.Judge(p.Facts).Rung
 	}
+	if o.Rung != "" {
+		if !profiles.ValidRung(o.Rung) {
+			return nil, fmt.Errorf("rung %q is not one of T0..T4", o.Rung)
+		}
+		plan.Rung = o.Rung
+	}
 	seen := map[string]int{}
 	for _, r := range Rules {
-		if !r.When(p.Facts) {
+		if !r.applies(p.Facts, plan.Rung) {
 			continue
 		}
 		for _, s := range r.Settings {
@@ -140,12 +149,29 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 			plan.Shims = append(plan.Shims, sh)
 		}
 	}
-	sort.SliceStable(plan.Settings, func(i, j int) bool {
-		a, b := plan.Settings[i], plan.Settings[j]
+	sortSettings(plan.Settings)
+	return plan, nil
+}
+
+func (r Rule) applies(f probes.Facts, rung profiles.Rung) bool {
+	if len(r.Rungs) > 0 {
+		in := false
+		for _, x := range r.Rungs {
+			in = in || x == rung
+		}
+		if !in {
+			return false
+		}
+	}
+	return r.When == nil || r.When(f)
+}
+
+func sortSettings(ss []Setting) {
+	sort.SliceStable(ss, func(i, j int) bool {
+		a, b := ss[i], ss[j]
 		if a.Component != b.Component {
 			return a.Component < b.Component
 		}
 		return a.Name < b.Name
 	})
-	return plan, nil
 }

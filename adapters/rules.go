@@ -1,13 +1,21 @@
 package adapters
 
-import "github.com/kprobe/kprobe/probes"
+import (
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/profiles"
+)
 
-// Rule is one row of the adaptation table: a condition on facts and what
-// to set when it holds. Rules are data; Build applies them in order.
+// Rule is one row of the adaptation table: a condition on facts (and on
+// the rung being planned) and what to set when it holds. Rules are data;
+// Build applies them in order.
 type Rule struct {
 	// Code is the stable reason code carried by everything the rule sets.
-	Code      string
-	When      func(f probes.Facts) bool
+	Code string
+	// When decides on the facts; nil means always.
+	When func(f probes.Facts) bool
+	// Rungs limits the rule to these rungs of the ladder; empty means
+	// every rung (T2-only rules disable kube-proxy, T3 disables the agent).
+	Rungs     []profiles.Rung
 	Settings  []Setting
 	Shims     []Shim
 	Rationale string
@@ -29,6 +37,29 @@ func layoutIs(values ...string) func(probes.Facts) bool {
 // Rules is the adaptation table. Order matters only when two rules set
 // the same key: the later one wins.
 var Rules = []Rule{
+	{
+		Code:  "R-T2-NO-PROXY",
+		Rungs: []profiles.Rung{profiles.T2},
+		Settings: []Setting{
+			{Component: Cluster, Name: "disable-kube-proxy", Value: "true"},
+			{Component: Cluster, Name: "disable-network-policy", Value: "true"},
+			{Component: Cluster, Name: "flannel-backend", Value: "none"},
+		},
+		Rationale: "T2 runs the worker without kube-proxy, network policy or flannel (no usable iptables)",
+		Source:    "research prior-art.md §0 fallback ladder",
+	},
+	{
+		Code:  "R-T3-AGENTLESS",
+		Rungs: []profiles.Rung{profiles.T3},
+		Settings: []Setting{
+			{Component: Cluster, Name: "disable-agent", Value: "true"},
+			{Component: Cluster, Name: "disable-kube-proxy", Value: "true"},
+			{Component: Cluster, Name: "disable-network-policy", Value: "true"},
+			{Component: Cluster, Name: "flannel-backend", Value: "none"},
+		},
+		Rationale: "T3 runs the control plane only: no container can start here, kubectl and helm --dry-run=server still work",
+		Source:    "k3s-io/docs advanced.md, Agentless servers; prior-art.md §2.4",
+	},
 	{
 		Code: "R-CGROUP-V1",
 		When: layoutIs("v1", "hybrid"),

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -114,13 +115,17 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	ctx, cancel := context.WithTimeout(ctx, o.Wait)
 	defer cancel()
 
+	agent := !plan.Has("disable-agent")
 	end := t.begin("preflight", "binaries, images, ports, data dir")
 	bins, ctr, err := FindUpstream(o.BinDir)
+	if !agent {
+		err = controlPlaneOnly(err)
+	}
 	if err == nil {
 		err = Preflight(o.DataDir, UpstreamPorts)
 	}
 	var pauseTar, busyboxTar string
-	if err == nil {
+	if err == nil && agent {
 		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
 	}
 	end(err)
@@ -153,18 +158,11 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	// Images go in as soon as containerd answers, while the control
 	// plane boots.
 	imported := make(chan error, 1)
-	go func() {
-		end := t.begin("images", "import pause and busybox into containerd")
-		err := waitFor(ctx, failed, func() error { _, e := net.Dial("unix", rendered.Socket); return e })
-		for _, a := range []string{pauseTar, busyboxTar} {
-			if err == nil {
-				err = images.Import(ctx, ctr, rendered.Socket, "k8s.io", a)
-			}
-		}
-		end(err)
-		imported <- err
-	}()
-
+	if agent {
+		go importImages(ctx, t, failed, ctr, rendered.Socket, []string{pauseTar, busyboxTar}, imported)
+	} else {
+		imported <- nil
+	}
 	kc := filepath.Join(o.DataDir, "kubeconfigs", pki.AdminConf)
 	cl, err := newClient(kc)
 	if err != nil {
@@ -178,6 +176,10 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	end(err)
 	if err != nil {
 		return res, leftRunning(err, o.DataDir)
+	}
+	if !agent {
+		// T3: the control plane is the whole cluster.
+		return finish(res, kc)
 	}
 	res.Node = nodeName
 	end = t.begin("node", "node "+nodeName+" Ready")
@@ -201,8 +203,13 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if err != nil {
 		return res, leftRunning(err, o.DataDir)
 	}
-	res.Kubeconfig = KubeconfigPath(o.DataDir)
-	data, err := os.ReadFile(kc)
+	return finish(res, kc)
+}
+
+// finish writes the user's kubeconfig and marks the launch ready.
+func finish(res *Result, adminKubeconfig string) (*Result, error) {
+	res.Kubeconfig = KubeconfigPath(res.DataDir)
+	data, err := os.ReadFile(adminKubeconfig)
 	if err == nil {
 		err = writeAtomic(res.Kubeconfig, data, 0o600)
 	}
@@ -211,6 +218,46 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	}
 	res.Ready = true
 	return res, nil
+}
+
+// importImages imports the archives as soon as containerd answers.
+func importImages(ctx context.Context, t *tracker, failed <-chan error, ctr, socket string, archives []string, done chan<- error) {
+	end := t.begin("images", "import pause and busybox into containerd")
+	err := waitFor(ctx, failed, func() error {
+		c, e := net.Dial("unix", socket)
+		if e == nil {
+			c.Close()
+		}
+		return e
+	})
+	for _, a := range archives {
+		if err == nil {
+			err = images.Import(ctx, ctr, socket, "k8s.io", a)
+		}
+	}
+	end(err)
+	done <- err
+}
+
+// controlPlaneOnly keeps, of the programs FindUpstream missed, those a
+// control-plane-only (T3) launch needs.
+func controlPlaneOnly(err error) error {
+	var me *MissingError
+	if !errors.As(err, &me) {
+		return err
+	}
+	var still []string
+	for _, m := range me.Missing {
+		switch m {
+		case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd":
+			still = append(still, m)
+		}
+	}
+	if len(still) == 0 {
+		return nil
+	}
+	me.Missing = still
+	return me
 }
 
 // leftRunning adds what to do next to a readiness failure.

@@ -23,7 +23,7 @@ import (
 const DefaultClusterDataDir = "/var/lib/kprobe"
 
 type launchFlags struct {
-	profile, engine, dataDir, binDir, imagesDir, output string
+	profile, engine, dataDir, binDir, imagesDir, output, rung string
 	wait                                                time.Duration
 	mergeKubeconfig                                     bool
 }
@@ -60,6 +60,7 @@ that names the problem and the fix.`,
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
 	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into ~/.kube/config (the previous file is kept as config.bak)")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, or json for the launch result")
+	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder (T0..T3) instead of the profile's verdict; only a lower rung than the verdict")
 	return cmd
 }
 
@@ -103,7 +104,16 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if err != nil {
 		return err
 	}
-	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir})
+	if f.rung != "" {
+		r := profiles.Rung(f.rung)
+		if !profiles.ValidRung(r) || r == profiles.T4 {
+			return badInput("--rung %q: use T0, T1, T2 or T3", f.rung)
+		}
+		if v := p.Verdict.Rung; v != "" && r < v {
+			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why)", r, v)
+		}
+	}
+	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: profiles.Rung(f.rung)})
 	if err != nil {
 		return err
 	}
@@ -158,9 +168,12 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return enc.Encode(res)
 	}
 	api, _ := res.Timing("api")
-	node, _ := res.Timing("node")
-	pod, _ := res.Timing("pod")
-	fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
+	if node, ok := res.Timing("node"); ok {
+		pod, _ := res.Timing("pod")
+		fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
+	} else {
+		fmt.Fprintf(s.ErrOut, "kprobe: control plane ready %.1fs after start (%s: no node, no pods; kubectl and helm --dry-run=server work)\n", api/1000, plan.Rung)
+	}
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 	return nil
 }
@@ -170,7 +183,7 @@ func progressPrinter(w io.Writer) func(launch.Phase) {
 	return func(p launch.Phase) {
 		switch {
 		case !p.Done && p.TookMS == 0:
-			fmt.Fprintf(w, "[%6.1fs] %s: waiting for %s\n", p.AtMS/1000, p.Name, p.Detail)
+			fmt.Fprintf(w, "[%6.1fs] %s: %s...\n", p.AtMS/1000, p.Name, p.Detail)
 		case p.Done:
 			fmt.Fprintf(w, "[%6.1fs] %s: done in %.2fs\n", p.AtMS/1000, p.Name, p.TookMS/1000)
 		default:
