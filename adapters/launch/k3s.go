@@ -74,8 +74,9 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	failed := make(chan error, 1)
+	failed := make(chan error, 2)
 	go watchSupervisor(ctx, o.DataDir, failed)
+	watchLogs(ctx, o, failed)
 	end = t.begin("api", "k3s writes its kubeconfig and /readyz answers")
 	err = waitFor(ctx, failed, func() error { _, e := os.Stat(kubeconfig); return e })
 	var cl *client

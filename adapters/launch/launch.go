@@ -31,6 +31,9 @@ type Options struct {
 	Self string
 	// Progress receives every phase as it starts and ends.
 	Progress func(Phase)
+	// Watch, when set, tails the components' logs during the launch and
+	// reports the first known failure signature; it ends the attempt.
+	Watch func(ctx context.Context, logDir string) <-chan error
 }
 
 // Phase is one step of a launch with its timing from the start.
@@ -152,8 +155,9 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 		return res, err
 	}
 	end(nil)
-	failed := make(chan error, 1)
+	failed := make(chan error, 2)
 	go watchSupervisor(ctx, o.DataDir, failed)
+	watchLogs(ctx, o, failed)
 
 	// Images go in as soon as containerd answers, while the control
 	// plane boots.
@@ -334,6 +338,26 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	return r, nil
+}
+
+// watchLogs forwards the first signature the watcher reports.
+func watchLogs(ctx context.Context, o Options, failed chan<- error) {
+	if o.Watch == nil {
+		return
+	}
+	hits := o.Watch(ctx, filepath.Join(o.DataDir, "logs"))
+	go func() {
+		select {
+		case err, ok := <-hits:
+			if ok && err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+		case <-ctx.Done():
+		}
+	}()
 }
 
 // watchSupervisor reports the first failed process (or a dead supervisor)

@@ -128,11 +128,10 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	agent := !plan.Has("disable-agent")
 	if agent {
 		r.Files[c.path("containerd", "config.toml")] = containerdConfig(plan, c, r.Socket)
-		r.Files[c.path("cni", "net.d", "10-kprobe.conflist")] = cniConfig(c)
+		// Masquerading needs the iptables nat table, which a plan without
+		// kube-proxy says is not usable.
+		r.Files[c.path("cni", "net.d", "10-kprobe.conflist")] = cniConfig(c, !plan.Has("disable-kube-proxy"))
 		r.Files[c.path("kubelet", "config.yaml")] = kubeletConfig(c, r.Socket)
-		if !plan.Has("disable-kube-proxy") {
-			r.Files[c.path("kube-proxy", "config.yaml")] = kubeProxyConfig(c)
-		}
 	}
 	if agent {
 		r.Processes = append(r.Processes, supervise.Process{
@@ -216,9 +215,23 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
 		})
 		if !plan.Has("disable-kube-proxy") {
+			// Flags, not --config: with a config file kube-proxy ignores
+			// every flag but logging, and the plan's settings are flags.
 			r.Processes = append(r.Processes, supervise.Process{
 				Name: "kube-proxy", Path: c.Bin.KubeProxy,
-				Args:   withSettings([]string{"--config=" + c.path("kube-proxy", "config.yaml")}, plan.For(adapters.KubeProxy)),
+				Args: withSettings([]string{
+					"--kubeconfig=" + c.Certs.KubeProxyKubeconfig,
+					"--hostname-override=" + c.NodeName,
+					"--proxy-mode=iptables",
+					"--cluster-cidr=" + c.PodCIDR,
+					"--metrics-bind-address=127.0.0.1:10249",
+					"--healthz-bind-address=127.0.0.1:10256",
+					// Leave the host's conntrack sysctls alone, as k3s does:
+					// 0 means "do not change" for each of them.
+					"--conntrack-max-per-core=0",
+					"--conntrack-tcp-timeout-established=0s",
+					"--conntrack-tcp-timeout-close-wait=0s",
+				}, plan.For(adapters.KubeProxy)),
 				Ready:  supervise.Ready{TCP: "127.0.0.1:10256"},
 				NoWait: true, MaxRestarts: 3,
 			})
@@ -263,6 +276,12 @@ func containerdConfig(plan *adapters.Plan, c Config, sock string) string {
 	snap := "overlayfs"
 	if v, ok := plan.Get(adapters.Cluster, "snapshotter"); ok {
 		snap = v
+	}
+	if snap == "fuse-overlayfs" {
+		// containerd has no built-in fuse-overlayfs snapshotter (k3s
+		// bundles one; Debian's containerd would need a proxy plugin):
+		// native works wherever fuse-overlayfs would, only slower.
+		snap = "native"
 	}
 	var cri strings.Builder
 	for _, s := range plan.For(adapters.Containerd) {
@@ -323,13 +342,13 @@ func tomlValue(v string) string {
 	return string(b)
 }
 
-func cniConfig(c Config) string {
+func cniConfig(c Config, masquerade bool) string {
 	conf := map[string]any{
 		"cniVersion": "0.4.0",
 		"name":       "kprobe",
 		"plugins": []any{
 			map[string]any{
-				"type": "bridge", "bridge": BridgeName, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+				"type": "bridge", "bridge": BridgeName, "isGateway": true, "ipMasq": masquerade, "hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": c.PodCIDR}}},
@@ -374,20 +393,4 @@ authorization:
   mode: Webhook
 `, c.NodeIP, sock, c.path("logs", "pods"), c.path("kubelet", "volume-plugins"), c.ClusterDNS, c.ResolvConf,
 		c.Certs.KubeletServingCert, c.Certs.KubeletServingKey, c.Certs.CA)
-}
-
-func kubeProxyConfig(c Config) string {
-	return fmt.Sprintf(`# Written by kprobe launch.
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection:
-  kubeconfig: %s
-mode: iptables
-clusterCIDR: %s
-hostnameOverride: %s
-metricsBindAddress: 127.0.0.1:10249
-healthzBindAddress: 127.0.0.1:10256
-conntrack:
-  maxPerCore: 0
-`, c.Certs.KubeProxyKubeconfig, c.PodCIDR, c.NodeName)
 }

@@ -1,0 +1,174 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/profiles"
+)
+
+// Diagnosis is what a failed attempt's logs say, in plain words, and what
+// to do about it. The signature table (adapters/signatures) produces it.
+type Diagnosis struct {
+	Code      string `json:"code"`
+	Component string `json:"component"`
+	Line      string `json:"line"`
+	Diagnosis string `json:"diagnosis"`
+	Fix       string `json:"fix"`
+	// Remedy is applied and the same rung retried.
+	Remedy []adapters.Setting `json:"remedy,omitempty"`
+	Shims  []adapters.Shim    `json:"shims,omitempty"`
+	// StepDown retries one rung lower.
+	StepDown bool `json:"stepDown,omitempty"`
+}
+
+func (d *Diagnosis) Error() string {
+	return fmt.Sprintf("%s: %s (%s log: %q)", d.Code, d.Diagnosis, d.Component, d.Line)
+}
+
+// Attempt is one try of the ladder.
+type Attempt struct {
+	Rung      profiles.Rung `json:"rung"`
+	Remedies  []string      `json:"remedies,omitempty"`
+	Ready     bool          `json:"ready"`
+	Error     string        `json:"error,omitempty"`
+	Diagnosis *Diagnosis    `json:"diagnosis,omitempty"`
+	Result    *Result       `json:"result"`
+}
+
+// LadderOptions tune the fallback ladder.
+type LadderOptions struct {
+	Engine string
+	// MaxAttempts bounds the restarts; 0 means 4.
+	MaxAttempts int
+	// Diagnose reads the logs of a failed attempt; nil diagnoses nothing
+	// (the launch then fails at its first error).
+	Diagnose func(logDir string) *Diagnosis
+	// Say reports each decision to the user.
+	Say io.Writer
+	// Run starts one attempt; Upstream or K3s.
+	Run func(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error)
+}
+
+// Ladder launches, and when an attempt fails with a known signature,
+// applies its remedy and retries the same rung, or steps down one rung,
+// until a launch is ready, the signature is unknown or fatal, the ladder
+// ends at T3, or MaxAttempts is reached. Every attempt is returned with
+// the line that ended it.
+func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOptions, rung profiles.Rung) ([]Attempt, error) {
+	if lo.MaxAttempts <= 0 {
+		lo.MaxAttempts = 4
+	}
+	if lo.Say == nil {
+		lo.Say = io.Discard
+	}
+	var remedies []adapters.Setting
+	var shims []adapters.Shim
+	var attempts []Attempt
+	for i := 0; i < lo.MaxAttempts; i++ {
+		plan, err := adapters.Build(prof, adapters.Options{Engine: lo.Engine, DataDir: o.DataDir, Rung: rung})
+		if err != nil {
+			return attempts, err
+		}
+		plan.Settings = mergeSettings(plan.Settings, remedies)
+		plan.Shims = append(plan.Shims, shims...)
+		a := Attempt{Rung: plan.Rung}
+		for _, r := range remedies {
+			a.Remedies = append(a.Remedies, r.String())
+		}
+		res, err := lo.Run(ctx, plan, o)
+		a.Result = res
+		if err == nil {
+			a.Ready = true
+			attempts = append(attempts, a)
+			return attempts, nil
+		}
+		a.Error = err.Error()
+		var d *Diagnosis
+		if !errors.As(err, &d) && lo.Diagnose != nil {
+			d = lo.Diagnose(o.DataDir + "/logs")
+		}
+		a.Diagnosis = d
+		attempts = append(attempts, a)
+		var pe *PreflightError
+		var me *MissingError
+		if d == nil || errors.As(err, &pe) || errors.As(err, &me) {
+			return attempts, err
+		}
+		fmt.Fprintf(lo.Say, "kprobe: attempt %d at %s failed: %s\nkprobe:   %s log: %s\nkprobe:   fix: %s\n", i+1, plan.Rung, d.Diagnosis, d.Component, d.Line, d.Fix)
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if serr := Stop(sctx, o.DataDir, false, io.Discard); serr != nil && !errors.Is(serr, ErrNotRunning) {
+			fmt.Fprintf(lo.Say, "kprobe:   stopping the attempt: %v\n", serr)
+		}
+		cancel()
+		switch {
+		case len(d.Remedy)+len(d.Shims) > 0 && !applied(remedies, shims, d):
+			remedies = mergeSettings(remedies, d.Remedy)
+			shims = append(shims, d.Shims...)
+			fmt.Fprintf(lo.Say, "kprobe:   retrying %s with the remedy\n", plan.Rung)
+		case d.StepDown || len(d.Remedy)+len(d.Shims) > 0:
+			next, ok := below(plan.Rung)
+			if !ok {
+				return attempts, fmt.Errorf("%w; the ladder ends at %s", err, plan.Rung)
+			}
+			rung = next
+			fmt.Fprintf(lo.Say, "kprobe:   stepping down to %s: %s\n", rung, profiles.RungTitle[rung])
+		default:
+			return attempts, err
+		}
+	}
+	return attempts, fmt.Errorf("no attempt succeeded after %d tries", lo.MaxAttempts)
+}
+
+func below(r profiles.Rung) (profiles.Rung, bool) {
+	for i, x := range profiles.Rungs {
+		if x == r && i+1 < len(profiles.Rungs)-1 { // never T4: that is "nothing runs"
+			return profiles.Rungs[i+1], true
+		}
+	}
+	return r, false
+}
+
+// mergeSettings overrides base's settings with extra's by component and name.
+func mergeSettings(base, extra []adapters.Setting) []adapters.Setting {
+	out := append([]adapters.Setting{}, base...)
+	for _, e := range extra {
+		replaced := false
+		for i := range out {
+			if out[i].Component == e.Component && out[i].Name == e.Name {
+				out[i], replaced = e, true
+			}
+		}
+		if !replaced {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// applied reports whether every remedy of d is already in place.
+func applied(rs []adapters.Setting, ss []adapters.Shim, d *Diagnosis) bool {
+	for _, r := range d.Remedy {
+		found := false
+		for _, x := range rs {
+			found = found || x.Component == r.Component && x.Name == r.Name && x.Value == r.Value
+		}
+		if !found {
+			return false
+		}
+	}
+	for _, s := range d.Shims {
+		found := false
+		for _, x := range ss {
+			found = found || x.Name == s.Name
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

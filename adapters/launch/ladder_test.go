@@ -1,0 +1,62 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/profiles"
+)
+
+// TestLadderDecisions drives the ladder's decisions with scripted attempt
+// outcomes: the engines themselves are tested end to end in test/e2e.
+func TestLadderDecisions(t *testing.T) {
+	prof := &profiles.Profile{Facts: probes.Facts{}}
+	kmsg := &Diagnosis{Code: "SIG-KMSG", Component: "kubelet", Line: "open /dev/kmsg: no such file or directory",
+		Diagnosis: "no /dev/kmsg", Fix: "the kmsg shim", Shims: []adapters.Shim{{Name: "kmsg"}}}
+	netfail := &Diagnosis{Code: "SIG-IPT", Component: "kube-proxy", Line: "iptables: Protocol not supported",
+		Diagnosis: "no iptables", Fix: "drop kube-proxy", StepDown: true}
+	var seen []string
+	script := []error{kmsg, netfail, nil}
+	run := func(_ context.Context, plan *adapters.Plan, _ Options) (*Result, error) {
+		shims := []string{}
+		for _, s := range plan.Shims {
+			shims = append(shims, s.Name)
+		}
+		seen = append(seen, string(plan.Rung)+":"+strings.Join(shims, ","))
+		err := script[0]
+		script = script[1:]
+		return &Result{Rung: string(plan.Rung)}, err
+	}
+	var say strings.Builder
+	attempts, err := Ladder(context.Background(), prof, Options{DataDir: t.TempDir()},
+		LadderOptions{Run: run, Say: &say}, profiles.T0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"T0:", "T0:kmsg", "T1:kmsg"}
+	if strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Fatalf("attempts %v, want %v", seen, want)
+	}
+	if len(attempts) != 3 || attempts[0].Diagnosis.Code != "SIG-KMSG" || !attempts[2].Ready {
+		t.Fatalf("attempts %+v", attempts)
+	}
+	if !strings.Contains(say.String(), "stepping down to T1") || !strings.Contains(say.String(), "open /dev/kmsg") {
+		t.Errorf("the user was not told:\n%s", say.String())
+	}
+
+	// An unknown failure ends the ladder with its error; so does the end of it.
+	script = []error{errors.New("something new")}
+	attempts, err = Ladder(context.Background(), prof, Options{DataDir: t.TempDir()}, LadderOptions{Run: run}, profiles.T0)
+	if err == nil || len(attempts) != 1 || attempts[0].Diagnosis != nil {
+		t.Fatalf("unknown failure: %v %+v", err, attempts)
+	}
+	script = []error{netfail}
+	_, err = Ladder(context.Background(), prof, Options{DataDir: t.TempDir()}, LadderOptions{Run: run}, profiles.T3)
+	if err == nil || !strings.Contains(err.Error(), "the ladder ends at T3") {
+		t.Fatalf("stepping below T3: %v", err)
+	}
+}
