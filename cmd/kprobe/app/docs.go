@@ -17,14 +17,19 @@ func newDocsCommand(IOStreams) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:    "gendocs",
-		Short:  "Generate docs/probes.md and docs/findings.md from the probe registry",
+		Short:  "Generate docs/probes.md, docs/findings.md and docs/profiles-builtin.md from the registries",
 		Hidden: true,
 		Args:   noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			all := suite.All()
+			bs, err := profiles.Builtins()
+			if err != nil {
+				return err
+			}
 			pages := map[string][]byte{
-				"probes.md":   reports.ProbesReference(all),
-				"findings.md": reports.FindingsReference(all, profiles.Ladder),
+				"probes.md":           reports.ProbesReference(all),
+				"findings.md":         reports.FindingsReference(all, profiles.Ladder),
+				"profiles-builtin.md": reports.BuiltinProfilesReference(bs),
 			}
 			for name, data := range pages {
 				if err := profiles.WriteAtomic(filepath.Join(dir, name), data, false); err != nil {

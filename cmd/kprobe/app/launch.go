@@ -24,8 +24,8 @@ const DefaultClusterDataDir = "/var/lib/kprobe"
 
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
-	wait                                                time.Duration
-	mergeKubeconfig                                     bool
+	wait                                                      time.Duration
+	mergeKubeconfig                                           bool
 }
 
 func newLaunchCommand(s IOStreams) *cobra.Command {
@@ -64,7 +64,8 @@ that names the problem and the fix.`,
 	return cmd
 }
 
-// profileFor loads --profile, or scans now for "auto".
+// profileFor loads --profile (a path or builtin:NAME), or for "auto" scans
+// now and overlays the scan on the closest built-in profile (plan.go).
 func profileFor(cmd *cobra.Command, path string) (*profiles.Profile, error) {
 	if path != "auto" {
 		return loadProfile(path)
@@ -73,7 +74,7 @@ func profileFor(cmd *cobra.Command, path string) (*profiles.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out.profile, nil
+	return closestBuiltin(cmd.ErrOrStderr(), out.profile), nil
 }
 
 func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {

@@ -1,0 +1,208 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/k3s"
+	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports"
+)
+
+type planFlags struct {
+	profile, engine, rung, output, dataDir string
+}
+
+func newPlanCommand(s IOStreams) *cobra.Command {
+	f := &planFlags{}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Print what launch would do in this sandbox, and why, without doing it",
+		Long: `plan turns a profile into the plan 'kprobe launch' would follow and prints it:
+the engine, the rung of the fallback ladder with its title, every setting
+(component, name=value, the code of the rule that chose it, its rationale and
+source), the shims, the runtime, and what rules out each rung above.
+
+It has no side effect: it writes no file, starts nothing and changes nothing.
+With --profile auto (the default) it scans this sandbox as 'kprobe scan' does,
+says which built-in profile of a known sandbox is closest and why, and lets
+the scan override that profile wherever they differ. builtin:NAME plans for a
+built-in profile ('kprobe profile list'); a path plans for a profile file
+written by 'kprobe scan --write-profile'.
+
+Exit codes: 0 a plan that runs, 2 the plan is T4 (no cluster can run here),
+3 bad input (flags, profile).`,
+		Example: `  kprobe plan
+  kprobe plan --profile builtin:gvisor-9p
+  kprobe plan --profile sandbox.toml --engine kubernetes --output json
+  kprobe plan --profile builtin:rootless-userns --output k3s-config > config.yaml
+  kprobe plan --rung T3`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, s, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.profile, "profile", "auto", "auto (scan now and match a built-in profile), builtin:NAME, or the path of a profile file")
+	fl.StringVar(&f.engine, "engine", "auto", "auto (what launch would pick here), k3s or kubernetes")
+	fl.StringVar(&f.rung, "rung", "", "plan for this rung (T0..T3) instead of the profile's verdict; only a lower rung than the verdict")
+	fl.StringVarP(&f.output, "output", "o", "text", "text, json (the plan) or k3s-config (the config.yaml k3s would read)")
+	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "the data dir launch would use")
+	return cmd
+}
+
+func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
+	switch f.output {
+	case "text", "json", "k3s-config":
+	default:
+		return badInput("--output %q: use text, json or k3s-config", f.output)
+	}
+	switch f.engine {
+	case "auto", adapters.EngineK3s, adapters.EngineKubernetes:
+	default:
+		return badInput("--engine %q: use auto, k3s or kubernetes", f.engine)
+	}
+	if f.output == "k3s-config" && f.engine == adapters.EngineKubernetes {
+		return badInput("--output k3s-config renders k3s's configuration; it cannot go with --engine kubernetes")
+	}
+	var rung profiles.Rung
+	if f.rung != "" {
+		rung = profiles.Rung(f.rung)
+		if !profiles.ValidRung(rung) || rung == profiles.T4 {
+			return badInput("--rung %q: use T0, T1, T2 or T3", f.rung)
+		}
+	}
+	if !filepath.IsAbs(f.dataDir) {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return badInput("--data-dir: %v", err)
+		}
+		f.dataDir = abs
+	}
+	p, err := profileFor(cmd, f.profile)
+	if err != nil {
+		return err
+	}
+	if v := p.Verdict.Rung; rung != "" && v != "" && rung < v {
+		return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it (the plan without --rung says why)", rung, v)
+	}
+	engine := f.engine
+	if f.output == "k3s-config" {
+		engine = adapters.EngineK3s
+	}
+	if engine == "auto" {
+		engine = planEngine(cmd.ErrOrStderr())
+	}
+	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: rung})
+	if err != nil {
+		return err
+	}
+
+	switch f.output {
+	case "json":
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(plan); err != nil {
+			return err
+		}
+	case "k3s-config":
+		r, err := k3s.Render(plan, k3s.Options{})
+		if err != nil {
+			return err
+		}
+		if _, err := s.Out.Write(r.Config); err != nil {
+			return err
+		}
+		if r.ContainerdTemplatePath != "" {
+			fmt.Fprintf(s.ErrOut, "kprobe: launch also writes a containerd config template to %s\n", r.ContainerdTemplatePath)
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(s.ErrOut, "kprobe: note: %s\n", n)
+		}
+	default:
+		src := reports.PlanText{Profile: planSource(f.profile, p), Description: p.Description}
+		if err := reports.WritePlanText(s.Out, plan, src, reports.TextOptions{Color: isColorTerminal(s.Out)}); err != nil {
+			return err
+		}
+	}
+	if plan.Rung == profiles.T4 {
+		return &ExitError{Code: ExitBlockers, Err: fmt.Errorf("the plan is T4: %s", profiles.RungTitle[profiles.T4])}
+	}
+	return nil
+}
+
+// planSource names the profile a plan was made for.
+func planSource(spec string, p *profiles.Profile) string {
+	switch {
+	case spec != "auto":
+		return spec
+	case p.Name != "":
+		return "this sandbox (scanned now) over builtin:" + p.Name
+	}
+	return "this sandbox (scanned now)"
+}
+
+// planEngine is the engine launch --engine auto would pick, found without
+// side effects; k3s when neither is installed.
+func planEngine(errOut io.Writer) string {
+	k3sErr := launch.FindK3s("")
+	if k3sErr == nil {
+		return adapters.EngineK3s
+	}
+	if _, _, err := launch.FindUpstream(""); err == nil {
+		return adapters.EngineKubernetes
+	}
+	fmt.Fprintf(errOut, "kprobe: no engine is installed; planning for k3s ('kprobe install k3s' gets one)\n")
+	return adapters.EngineK3s
+}
+
+// closestBuiltin matches a fresh scan to the built-in profiles, says on w
+// which one is closest and why, and returns the built-in profile with the
+// scan's facts on top. When none is close enough, the scan stands alone.
+func closestBuiltin(w io.Writer, fresh *profiles.Profile) *profiles.Profile {
+	bs, err := profiles.Builtins()
+	if err != nil {
+		fmt.Fprintf(w, "kprobe: built-in profiles unavailable, planning from the scan alone: %v\n", err)
+		return fresh
+	}
+	ranked := profiles.Rank(fresh.Facts, bs)
+	if len(ranked) == 0 {
+		return fresh
+	}
+	top := ranked[0]
+	if top.Score < profiles.MinMatchScore {
+		fmt.Fprintf(w, "kprobe: no known sandbox is close (nearest %s at %.2f, below %.2f); planning from the scan alone\n",
+			top.Name, top.Score, profiles.MinMatchScore)
+		fmt.Fprintf(w, "kprobe:   %s\n", strings.Join(top.Why, "; "))
+		return fresh
+	}
+	next := ""
+	if len(ranked) > 1 {
+		next = fmt.Sprintf("; next %s at %.2f", ranked[1].Name, ranked[1].Score)
+	}
+	fmt.Fprintf(w, "kprobe: closest known sandbox: builtin:%s (score %.2f%s)\n", top.Name, top.Score, next)
+	fmt.Fprintf(w, "kprobe:   why: %s\n", strings.Join(top.Why, "; "))
+	p, overridden, filled := profiles.Overlay(top.Profile, fresh)
+	if len(overridden) > 0 {
+		fmt.Fprintf(w, "kprobe:   the scan overrides %d of its facts: %s\n", len(overridden), joinFew(overridden, 8))
+	}
+	if len(filled) > 0 {
+		fmt.Fprintf(w, "kprobe:   taken from builtin:%s because the scan did not observe them: %s\n", top.Name, joinFew(filled, 8))
+	}
+	if p.Verdict.Rung != fresh.Verdict.Rung {
+		fmt.Fprintf(w, "kprobe:   verdict %s with it (the scan alone says %s)\n", p.Verdict.Rung, fresh.Verdict.Rung)
+	}
+	return p
+}
+
+func joinFew(keys []string, n int) string {
+	if len(keys) <= n {
+		return strings.Join(keys, ", ")
+	}
+	return strings.Join(keys[:n], ", ") + fmt.Sprintf(" and %d more", len(keys)-n)
+}
