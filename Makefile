@@ -7,6 +7,10 @@
 #   make engine   build the upstream Kubernetes components and helm into bin/engine
 #                 and install etcd, containerd, runc and the CNI plugins
 #   make images   build the pause and busybox image archives into bin/images
+#   make zoo      run kprobe scan inside every sandbox of test/zoo and check
+#                 test/zoo/expectations.toml (root; ~20 s cached, minutes cold)
+#   make zoo-report    research/zoo.md from the last zoo run
+#   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make bench    the scan benchmarks
 #   make lint     gofmt, go vet, staticcheck
 #   make docs     regenerate docs/probes.md and docs/findings.md from the registry
@@ -23,7 +27,7 @@ DEB_PACKAGES := iptables fuse-overlayfs uidmap iproute2 gcc libc6-dev
 # What the kubernetes engine runs besides the components built from source.
 ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busybox-static
 
-.PHONY: all build scan test test-short bench lint docs deps apt engine engine-deps images clean
+.PHONY: all build scan test test-short zoo zoo-report zoo-fixtures bench lint docs deps apt engine engine-deps images clean
 
 all: build
 
@@ -60,8 +64,20 @@ images: engine-deps
 # Three runs, one after another: the live tests watch the host for
 # leftovers, so no cluster or sandbox may run beside them.
 test: deps build engine images
-	$(GO) test -count=1 ./...
+	$(GO) test -p 1 -count=1 ./...
 	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/e2e/
+	KPROBE_ZOO=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/zoo/
+
+# The sandbox zoo (test/zoo/README.md): the first run installs runsc, podman,
+# bubblewrap... and debootstraps a rootfs into /var/cache/kprobe-zoo.
+zoo: build
+	KPROBE_ZOO=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/zoo/
+
+zoo-report:
+	$(GO) run ./test/zoo/report -in test/zoo/out -out research/zoo.md
+
+zoo-fixtures: build
+	KPROBE_BIN=$(BIN)/kprobe test/zoo/capture-all.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...

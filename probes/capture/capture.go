@@ -58,6 +58,11 @@ type activeRecord struct {
 
 // Recorder wraps a live Env and remembers everything probes asked.
 type Recorder struct {
+	// Users are more user names to redact, besides the people of the
+	// live root's /etc/passwd: names the sandbox cannot show, such as
+	// the user who started a rootless container from outside.
+	Users []string
+
 	mu     sync.Mutex
 	paths  map[string]bool
 	calls  map[string]call
@@ -214,7 +219,7 @@ func (r *Recorder) Write(dir, liveRoot string, prov Provenance) error {
 	if err := os.RemoveAll(rootDir); err != nil {
 		return err
 	}
-	red := redact.New(hostnames(liveRoot), users(liveRoot))
+	red := redact.New(hostnames(liveRoot), append(users(liveRoot), r.Users...))
 	paths := make([]string, 0, len(r.paths))
 	for p := range r.paths {
 		paths = append(paths, p)
@@ -242,6 +247,8 @@ func (r *Recorder) Write(dir, liveRoot string, prov Provenance) error {
 		return err
 	}
 	prov.Kernel = red.String(prov.Kernel)
+	prov.Command = red.String(prov.Command) // it may name the users to redact
+	prov.Note = red.String(prov.Note)
 	f, err := os.Create(filepath.Join(dir, "PROVENANCE.toml"))
 	if err != nil {
 		return err

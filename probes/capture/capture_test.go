@@ -3,6 +3,9 @@ package capture_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,4 +68,48 @@ func TestReplayReproducesTheLiveScan(t *testing.T) {
 func redacted(key string) bool {
 	// The cgroup path carries a container or session ID.
 	return key == "cgroups.self_path"
+}
+
+// TestWriteRedactsExtraUsers: a user name the sandbox's /etc/passwd does
+// not list (the outer user of a rootless container) is redacted when the
+// caller names it, like the users that file lists.
+func TestWriteRedactsExtraUsers(t *testing.T) {
+	live := t.TempDir()
+	files := map[string]string{
+		"etc/passwd":          "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:/bin/sh\n",
+		"proc/self/mountinfo": "88 65 254:0 /var/cache/zoo-cache/alice/storage/vfs / rw - ext4 /dev/vda rw\n95 88 0:3 / /srv/bob rw - tmpfs tmpfs rw\n",
+	}
+	for name, text := range files {
+		p := filepath.Join(live, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, env := capture.NewRecorder(&probes.Env{Root: os.DirFS(live)})
+	rec.Users = []string{"alice"}
+	if _, err := fs.ReadFile(env.Root, "proc/self/mountinfo"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := rec.Write(dir, live, capture.Provenance{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "root/proc/self/mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if strings.Contains(got, "alice") || strings.Contains(got, "bob") {
+		t.Errorf("user names left in the capture:\n%s", got)
+	}
+	// Sorted together: alice -> user1, bob -> user2; kprobe-zoo style
+	// names that merely contain a user name stay.
+	for _, want := range []string{"/var/cache/zoo-cache/user1/storage/vfs", "/srv/user2"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("capture lacks %q:\n%s", want, got)
+		}
+	}
 }

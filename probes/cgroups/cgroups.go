@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
+
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/procfs"
 )
@@ -117,7 +119,15 @@ func look(env *probes.Env, o *probes.Observation) (*view, error) {
 		o.Note("/proc/self/mountinfo", "", err)
 		return v, err
 	}
-	v.mounts = CgroupMounts(all)
+	// Only mounts that paths reach count: a cgroup tree covered by a later
+	// mount (runc's rootless spec binds the host's /sys, then mounts its
+	// own tmpfs on /sys/fs/cgroup) is still listed but cannot be used.
+	vis := procfs.Visible(all)
+	v.mounts = CgroupMounts(vis)
+	if covered := len(CgroupMounts(all)) - len(v.mounts); covered > 0 {
+		o.Note("/proc/self/mountinfo", fmt.Sprintf("%d cgroup mount(s) covered by later mounts, ignored: %s",
+			covered, coveredCgroupMounts(all, vis)), nil)
+	}
 	v.layout = Layout(v.mounts)
 	v.v2, v.hasV2 = V2Mount(v.mounts)
 
@@ -456,4 +466,20 @@ func firstLines(s string, n int) string {
 		lines = append(lines[:n], "...")
 	}
 	return strings.Join(lines, " | ")
+}
+
+// coveredCgroupMounts lists the cgroup mounts of all that are not in
+// visible: "cgroup2 /sys/fs/cgroup/unified, ...".
+func coveredCgroupMounts(all, visible []*mountinfo.Info) string {
+	seen := map[*mountinfo.Info]bool{}
+	for _, m := range visible {
+		seen[m] = true
+	}
+	var out []string
+	for _, m := range all {
+		if (m.FSType == "cgroup" || m.FSType == "cgroup2") && !seen[m] {
+			out = append(out, m.FSType+" "+m.Mountpoint)
+		}
+	}
+	return strings.Join(out, ", ")
 }

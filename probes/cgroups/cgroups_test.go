@@ -39,6 +39,36 @@ misc	0	1	1
 
 const hostFilesystems = "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tcgroup\nnodev\tcgroup2\n\text4\nnodev\toverlay\n"
 
+// rootlessMountinfo is real (the zoo's runc-rootless, trimmed to /, /proc
+// and /sys): the rootless spec binds the host's /sys with its cgroup tree
+// (cgroup2 at /sys/fs/cgroup/unified), then runc mounts a tmpfs of its own
+// on /sys/fs/cgroup with read-only v1 binds, covering the host's tree.
+const rootlessMountinfo = `215 128 254:0 /var/cache/kprobe-zoo/run/kzoo-runc-rootless-12204-8ec002fa/bundle/rootfs / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534
+216 215 0:99 / /proc rw,relatime - proc proc rw
+221 215 0:22 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs rw
+222 221 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+223 222 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+224 222 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+225 222 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+226 222 0:32 /../.. /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+227 222 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+228 222 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+229 222 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+230 222 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+274 222 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+275 222 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+276 222 0:103 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,mode=755,uid=1001,gid=1001
+277 276 0:29 / /sys/fs/cgroup/cpu ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpu
+278 276 0:30 / /sys/fs/cgroup/cpuacct ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpuacct
+279 276 0:31 / /sys/fs/cgroup/cpuset ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,cpuset
+280 276 0:32 / /sys/fs/cgroup/memory ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,memory
+281 276 0:33 / /sys/fs/cgroup/devices ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,devices
+282 276 0:34 / /sys/fs/cgroup/freezer ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,freezer
+283 276 0:35 / /sys/fs/cgroup/blkio ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,blkio
+284 276 0:36 / /sys/fs/cgroup/pids ro,nosuid,nodev,noexec,relatime - cgroup cgroup rw,pids
+285 276 0:37 / /sys/fs/cgroup/systemd ro,nosuid,nodev,noexec,relatime - cgroup systemd rw,name=systemd
+`
+
 // Fixture trees of the sandboxes in sandbox-zoo.md, plus the cgroup2
 // private-namespace layout of Docker on a modern host.
 var sandboxes = map[string]fstest.MapFS{
@@ -57,6 +87,13 @@ var sandboxes = map[string]fstest.MapFS{
 		"proc/cgroups":        file(hostProcCgroups),
 		"proc/filesystems":    file(hostFilesystems),
 		"proc/self/ns/cgroup": link("cgroup:[4026532301]"),
+	},
+	"runc-rootless": {
+		"proc/self/mountinfo": file(rootlessMountinfo),
+		"proc/self/cgroup":    file("9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n4:memory:/\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n"),
+		"proc/cgroups":        file(hostProcCgroups),
+		"proc/filesystems":    file(hostFilesystems),
+		"proc/self/ns/cgroup": link("cgroup:[4026532354]"),
 	},
 	"gvisor": {
 		"proc/self/mountinfo": file(gvisorMountinfo),
@@ -101,6 +138,12 @@ func TestRunSandboxes(t *testing.T) {
 			"cgroups.self_path": "/process_api/9813cc0dfab19eda12c7dd7e23561d2c",
 		}, []string{"KP-CG-002", "KP-CG-007"}, "hybrid, all 6 kubelet controllers, cgroup2 at /sys/fs/cgroup/unified, host cgroup namespace"},
 		{"runc-docker", probes.Facts{
+			"cgroups.layout": "v1", "cgroups.controllers": all6, "cgroups.v2_mount": "",
+			"cgroups.v2_delegated": probes.No, "cgroups.namespace": probes.Yes, "cgroups.read_only": probes.Yes,
+			"cgroups.self_path": "/",
+		}, []string{"KP-CG-002"}, "v1, all 6 kubelet controllers, read-only, own cgroup namespace"},
+		// The host's cgroup2 mount is covered: v1, as runc-docker.
+		{"runc-rootless", probes.Facts{
 			"cgroups.layout": "v1", "cgroups.controllers": all6, "cgroups.v2_mount": "",
 			"cgroups.v2_delegated": probes.No, "cgroups.namespace": probes.Yes, "cgroups.read_only": probes.Yes,
 			"cgroups.self_path": "/",
@@ -220,5 +263,26 @@ func TestTriOfWrite(t *testing.T) {
 	if all(nil) != probes.Unknown || all([]probes.Tri{probes.Yes, probes.Unknown}) != probes.Unknown ||
 		all([]probes.Tri{probes.Unknown, probes.No}) != probes.No || all([]probes.Tri{probes.Yes}) != probes.Yes {
 		t.Error("all() combines wrongly")
+	}
+}
+
+// A covered cgroup tree is named in the evidence, not used.
+func TestCoveredCgroupMounts(t *testing.T) {
+	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: sandboxes["runc-rootless"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "10 cgroup mount(s) covered by later mounts, ignored: cgroup /sys/fs/cgroup/cpu, "
+	found := false
+	for _, e := range o.Evidence {
+		if strings.HasPrefix(e.Excerpt, want) && strings.HasSuffix(e.Excerpt, ", cgroup2 /sys/fs/cgroup/unified") {
+			found = true
+		}
+		if strings.Contains(e.Excerpt, "cgroup2 /sys/fs/cgroup/unified (") {
+			t.Errorf("the covered cgroup2 mount is listed as a hierarchy: %q", e.Excerpt)
+		}
+	}
+	if !found {
+		t.Errorf("no evidence naming the covered mounts: %+v", o.Evidence)
 	}
 }

@@ -46,7 +46,7 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "overlay.userns_tmpfs", Type: probes.TypeTri, Doc: "as mount_tmpfs, inside a new user namespace mapping root to our uid (the tmpfs mounted there too)"},
 		{Key: "overlay.userns_datadir", Type: probes.TypeTri, Doc: "as mount_datadir, inside a new user namespace mapping root to our uid"},
 		{Key: "overlay.userns_whiteout", Type: probes.TypeTri, Doc: "deleting a lower file through an overlay mounted in a user namespace works (whiteout, mknod 0:0)"},
-		{Key: "overlay.datadir_path", Type: probes.TypeString, Doc: "the directory under which the data dir trial created its scratch dir (the data dir or its nearest existing ancestor)"},
+		{Key: "overlay.datadir_path", Type: probes.TypeString, Doc: "the data dir or its nearest existing ancestor, whose filesystem the data dir trials test: their scratch dir goes under it, or under the probe's temp dir when that is on the same filesystem and this one is not writable"},
 		{Key: "overlay.fuse_overlayfs", Type: probes.TypeTri, Doc: "the fuse-overlayfs binary is on PATH"},
 		{Key: "overlay.dev_fuse", Type: probes.TypeTri, Doc: "/dev/fuse opens read-write"},
 	}

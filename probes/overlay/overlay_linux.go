@@ -155,6 +155,19 @@ func removeAll(dir string) error {
 	return os.RemoveAll(dir)
 }
 
+// sameFilesystem reports whether a and b are on the same filesystem (the
+// same device number); false when either cannot be stat'ed.
+func sameFilesystem(a, b string) bool {
+	ai, err1 := os.Stat(a)
+	bi, err2 := os.Stat(b)
+	if err1 != nil || err2 != nil || b == "" {
+		return false
+	}
+	as, ok1 := ai.Sys().(*syscall.Stat_t)
+	bs, ok2 := bi.Sys().(*syscall.Stat_t)
+	return ok1 && ok2 && as.Dev == bs.Dev
+}
+
 // Run tries the four overlay variants and looks for the FUSE fallback.
 func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
 	o := probes.NewObservation()
@@ -229,6 +242,14 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	o.Set("overlay.datadir_path", anc)
 	datadirEv := probes.Evidence{Source: "overlay trial under " + anc}
 	scratch, err := os.MkdirTemp(anc, ".kprobe-overlay-")
+	if err != nil && errors.Is(err, fs.ErrPermission) && sameFilesystem(anc, env.TempDir) {
+		// Not ours to write (a user namespace of an unprivileged user:
+		// /var/lib belongs to the real root), but the filesystem is what
+		// the trial is about: use our scratch dir when it is on it.
+		o.Note("mkdir scratch dir under "+anc, "not writable; trying under "+env.TempDir+", on the same filesystem", err)
+		scratch, err = os.MkdirTemp(env.TempDir, ".kprobe-overlay-")
+		datadirEv.Source = "overlay trial on the filesystem of " + anc + ", under " + env.TempDir
+	}
 	switch {
 	case err != nil:
 		o.Set("overlay.mount_datadir", probes.Unknown)

@@ -45,3 +45,36 @@ func TestUnprivileged(t *testing.T) {
 		t.Logf("evidence: %s", ev)
 	}
 }
+
+// TestUnprivilegedForeignDataDir runs the probe as uid 65534 with a data
+// dir it cannot write (root's, like /var/lib for an unprivileged user in
+// a user namespace): the data dir trials move to the probe's temp dir,
+// which is on the same filesystem, instead of answering unknown.
+func TestUnprivilegedForeignDataDir(t *testing.T) {
+	data := t.TempDir() // root's; only reachable
+	for _, d := range []string{filepath.Dir(data), data} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := probetest.RunAs(t, nobody, overlay.Probe{}, filepath.Join(data, "k3s"))
+	for k, want := range map[string]any{
+		"overlay.mount_datadir": probes.No, "overlay.userns_datadir": probes.Yes,
+		"overlay.datadir_path": data,
+	} {
+		if got := r.Facts[k]; got != want {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	moved := false
+	for _, ev := range r.Evidence {
+		moved = moved || (ev.Source == "mkdir scratch dir under "+data && ev.Errno == "EACCES" && strings.Contains(ev.Excerpt, "on the same filesystem"))
+		t.Logf("evidence: %s", ev)
+	}
+	if !moved {
+		t.Error("no evidence of the move to the temp dir")
+	}
+	if ents, _ := os.ReadDir(data); len(ents) != 0 {
+		t.Errorf("left in %s: %v", data, ents)
+	}
+}

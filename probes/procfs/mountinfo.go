@@ -174,15 +174,73 @@ func clip(s string) string {
 	return s
 }
 
-// MountFor returns the mount that holds the absolute path p: the one with
-// the longest mount point that contains p and, among mounts stacked on the
-// same mount point, the top one. p need not exist. It returns nil when no
-// mount contains p (an empty or partial table).
+// Visible returns the mounts of a table that are not covered by another
+// mount, in table order. A mount is covered when another one sits on its
+// mount point or on a directory above it, so that lookups of its paths
+// land in the other mount: a mount stacked on it (a descendant at the same
+// mount point, in whatever order the lines come), or an unrelated mount
+// that is newer (listed later: Linux lists mounts in the order they were
+// made) and is not one of its ancestors. Example: runc's rootless spec binds
+// the host's /sys with its /sys/fs/cgroup/unified (cgroup2), then mounts a
+// tmpfs of its own on /sys/fs/cgroup; the cgroup2 line stays in mountinfo,
+// but /sys/fs/cgroup/unified does not exist any more.
+func Visible(mounts []*mountinfo.Info) []*mountinfo.Info {
+	byID := make(map[int]*mountinfo.Info, len(mounts))
+	for _, m := range mounts {
+		if _, dup := byID[m.ID]; !dup {
+			byID[m.ID] = m
+		}
+	}
+	// ancestor reports whether a is on d's parent chain (bounded: a
+	// garbled table may loop).
+	ancestor := func(a, d *mountinfo.Info) bool {
+		for i, cur := 0, d; i < len(mounts) && cur.Parent != cur.ID; i++ {
+			p, ok := byID[cur.Parent]
+			if !ok {
+				return false
+			}
+			if p == a {
+				return true
+			}
+			cur = p
+		}
+		return false
+	}
+	out := make([]*mountinfo.Info, 0, len(mounts))
+	for i, m := range mounts {
+		mp := path.Clean(m.Mountpoint)
+		covered := false
+		for j, n := range mounts {
+			if j == i || !contains(path.Clean(n.Mountpoint), mp) {
+				continue
+			}
+			switch {
+			case ancestor(m, n): // stacked on m, or mounted inside it
+				covered = path.Clean(n.Mountpoint) == mp
+			case ancestor(n, m):
+			default:
+				covered = j > i
+			}
+			if covered {
+				break
+			}
+		}
+		if !covered {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// MountFor returns the mount that holds the absolute path p: among the
+// mounts not covered by another (Visible), the one with the longest mount
+// point that contains p. p need not exist. It returns nil when no mount
+// contains p (an empty or partial table).
 func MountFor(mounts []*mountinfo.Info, p string) *mountinfo.Info {
 	p = path.Clean("/" + p)
 	var best *mountinfo.Info
 	bestLen := -1
-	for _, m := range mounts {
+	for _, m := range Visible(mounts) {
 		mp := path.Clean(m.Mountpoint)
 		if !contains(mp, p) {
 			continue

@@ -42,6 +42,9 @@ var dumps = []struct {
 		Options: "ro,nosuid,nodev,noexec,relatime", FSType: "cgroup", Source: "cgroup", VFSOptions: "rw,name=systemd"}},
 	{"docker-cgroupns-v2", 3, mountinfo.Info{ID: 700, Parent: 650, Major: 0, Minor: 50, Root: "/", Mountpoint: "/",
 		Options: "rw,relatime", FSType: "overlay", Source: "overlay", VFSOptions: "rw,lowerdir=/l,upperdir=/u,workdir=/w"}},
+	// Real: a cgroup2 mount covered by a later tmpfs (see TestVisible).
+	{"runc-rootless", 42, mountinfo.Info{ID: 275, Parent: 222, Major: 0, Minor: 38, Root: "/", Mountpoint: "/sys/fs/cgroup/unified",
+		Options: "rw,relatime", FSType: "cgroup2", Source: "cgroup2", VFSOptions: "rw"}},
 	// Real: tmpfs mounts with an empty source, a source with spaces, and
 	// mount points with a space, a tab and a backslash.
 	{"escapes", 24, mountinfo.Info{ID: 85, Parent: 64, Major: 0, Minor: 40, Root: "/", Mountpoint: "/tmp/kprobe-mi/tab\tx",
@@ -196,6 +199,79 @@ func TestMountFor(t *testing.T) {
 		ms, _ := ParseMountinfo(strings.NewReader(text))
 		if m := MountFor(ms, "/dev/shm"); m == nil || m.ID != id {
 			t.Errorf("stacked %q: got %+v, want id %d", text, m, id)
+		}
+	}
+}
+
+func TestVisible(t *testing.T) {
+	ids := func(ms []*mountinfo.Info) map[int]bool {
+		out := map[int]bool{}
+		for _, m := range ms {
+			out[m.ID] = true
+		}
+		return out
+	}
+	// Real, rootless runc: the host's /sys is bound with its cgroup tree
+	// (222-275, cgroup2 at /sys/fs/cgroup/unified), then runc mounts its
+	// own tmpfs on /sys/fs/cgroup (276) with read-only v1 binds; inside,
+	// /sys/fs/cgroup/unified does not exist.
+	ms, err := ParseMountinfo(strings.NewReader(readDump(t, "runc-rootless")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vis := ids(Visible(ms))
+	for id := 222; id <= 285; id++ {
+		if id > 230 && id < 274 {
+			continue
+		}
+		if want := id >= 276; vis[id] != want {
+			t.Errorf("runc-rootless: mount %d visible = %v, want %v", id, vis[id], want)
+		}
+	}
+	if len(vis) != len(ms)-11 {
+		t.Errorf("runc-rootless: %d of %d mounts visible, want all but the 11 under the first /sys/fs/cgroup", len(vis), len(ms))
+	}
+	if m := MountFor(ms, "/sys/fs/cgroup/unified"); m == nil || m.ID != 276 {
+		t.Errorf("runc-rootless: MountFor(/sys/fs/cgroup/unified) = %+v, want the tmpfs 276", m)
+	}
+	if m := MountFor(ms, "/sys/fs/cgroup/pids/x"); m == nil || m.ID != 284 {
+		t.Errorf("runc-rootless: MountFor(/sys/fs/cgroup/pids/x) = %+v, want the read-only bind 284", m)
+	}
+
+	// Real, the host: /proc, /sys and /dev (22-26) are listed before the
+	// root mount (27) that holds them, and an ancestor covers nothing; the
+	// first /dev/shm and /dev/pts (25, 26) have others stacked on them.
+	ms, _ = ParseMountinfo(strings.NewReader(readDump(t, "host")))
+	vis = ids(Visible(ms))
+	for _, m := range ms {
+		if want := m.ID != 25 && m.ID != 26; vis[m.ID] != want {
+			t.Errorf("host: mount %d (%s) visible = %v, want %v", m.ID, m.Mountpoint, vis[m.ID], want)
+		}
+	}
+
+	for _, tc := range []struct {
+		name, text string
+		visible    []int
+	}{
+		{"stacked, top listed first", "30 25 0:27 / /dev/shm rw - tmpfs tmpfs rw\n25 1 0:23 / /dev/shm rw - tmpfs tmpfs rw\n", []int{30}},
+		{"stacked on the root", "1 0 0:1 / / rw - rootfs rootfs rw\n20 1 8:1 / / rw - ext4 /dev/sda1 rw\n", []int{20}},
+		{"a newer unrelated mount above", "1 0 8:1 / / rw - ext4 a rw\n2 1 0:2 / /a/b rw - tmpfs t rw\n3 1 0:3 / /a rw - tmpfs t rw\n", []int{1, 3}},
+		{"an older unrelated mount above", "1 0 8:1 / / rw - ext4 a rw\n3 1 0:3 / /a rw - tmpfs t rw\n2 1 0:2 / /a/b rw - tmpfs t rw\n", []int{1, 3, 2}},
+		{"a child inside", "1 0 8:1 / / rw - ext4 a rw\n2 1 0:2 / /a rw - tmpfs t rw\n3 2 0:3 / /a/b rw - tmpfs t rw\n", []int{1, 2, 3}},
+		{"a prefix of a name is not above", "1 0 8:1 / / rw - ext4 a rw\n2 1 0:2 / /ab rw - tmpfs t rw\n3 1 0:3 / /a rw - tmpfs t rw\n", []int{1, 2, 3}},
+		{"a parent loop", "5 6 0:5 / /x rw - tmpfs t rw\n6 5 0:6 / /x rw - tmpfs t rw\n", nil},
+		{"its own parent", "7 7 0:7 / / rw - tmpfs t rw\n", []int{7}},
+	} {
+		ms, err := ParseMountinfo(strings.NewReader(tc.text))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []int
+		for _, m := range Visible(ms) {
+			got = append(got, m.ID)
+		}
+		if !reflect.DeepEqual(got, tc.visible) {
+			t.Errorf("%s: visible %v, want %v", tc.name, got, tc.visible)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 func newCaptureCommand(s IOStreams) *cobra.Command {
 	var name, dataDir, note string
+	var redactUsers []string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "capture DIR",
@@ -25,7 +26,8 @@ in the environment), the answers of every syscall they made and the results of
 the active probes into DIR. 'kprobe scan --from-capture DIR' replays it, so
 anyone can see what kprobe concludes about a sandbox they are not in.`,
 		Example: `  kprobe capture /tmp/my-sandbox
-  kprobe scan --from-capture /tmp/my-sandbox`,
+  kprobe scan --from-capture /tmp/my-sandbox
+  kprobe capture --redact-user alice /tmp/rootless-podman`,
 		Args: exactArgs(1, "the directory to write the capture to"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
@@ -37,6 +39,7 @@ anyone can see what kprobe concludes about a sandbox they are not in.`,
 			}
 			live := probes.LiveEnv(dataDir)
 			rec, env := capture.NewRecorder(live)
+			rec.Users = redactUsers
 			sc := probes.Run(cmd.Context(), env, suite.All(), probes.Options{Timeout: timeout})
 			kernel := ""
 			if u, err := live.Sys.Uname(); err == nil {
@@ -60,6 +63,7 @@ anyone can see what kprobe concludes about a sandbox they are not in.`,
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the sandbox's name in PROVENANCE.toml (default: the detected identity)")
 	cmd.Flags().StringVar(&note, "note", "", "a note stored in PROVENANCE.toml")
+	cmd.Flags().StringSliceVar(&redactUsers, "redact-user", nil, "also redact these user names, which this sandbox's /etc/passwd does not list (the user who started a rootless container)")
 	cmd.Flags().StringVar(&dataDir, "data-dir", probes.DefaultDataDir, "the directory the engine will write")
 	cmd.Flags().DurationVar(&timeout, "timeout", probes.DefaultTimeout, "time limit for each probe")
 	return cmd
