@@ -44,6 +44,7 @@ func All() []probes.Probe {
 		network.NetnsProbe{},
 		resources.Probe{},
 		tools.Probe{},
+		tools.Versions{},
 	}
 }
 

@@ -10,9 +10,16 @@ import (
 	"github.com/kprobe/kprobe/probes/tools"
 )
 
+func TestMain(m *testing.M) { probetest.Main(m) }
+
 func TestLive(t *testing.T) {
 	probetest.RequireRoot(t)
 	r := probetest.Live(t, tools.Probe{})
+	v := probetest.Live(t, tools.Versions{})
+	if v.Error != "" || v.Mode != "active" {
+		t.Fatalf("tools.versions: %s %s", v.Mode, v.Error)
+	}
+	r.Facts.Merge(v.Facts)
 	t.Logf("tools: %s in %.1f ms, facts %v, findings %v", r.Status, r.DurationMS, r.Facts, r.Findings)
 	if r.Error != "" {
 		t.Fatal(r.Error)

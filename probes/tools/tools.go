@@ -89,30 +89,43 @@ func (Probe) ID() string            { return "tools" }
 func (Probe) Domain() probes.Domain { return probes.DomainTools }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
-	return []probes.Code{CodeNoEngine, CodeNoCNI, CodeCNIIncomplete, CodeOldIptables}
+	return []probes.Code{CodeNoEngine, CodeNoCNI, CodeCNIIncomplete}
 }
 
 func (Probe) Facts() []probes.FactSpec {
 	var specs []probes.FactSpec
 	for _, t := range Tools {
 		specs = append(specs,
-			probes.FactSpec{Key: "tool." + t.Name + ".path", Type: probes.TypeString, Doc: t.Name + " on PATH (or in the usual bin dirs), \"\" when absent"},
-			probes.FactSpec{Key: "tool." + t.Name + ".version", Type: probes.TypeString, Doc: "version line of " + t.Name + " " + strings.Join(t.Args, " ") + " (the first naming the tool, else the first), \"\" when absent, failing or silent"})
+			probes.FactSpec{Key: "tool." + t.Name + ".path", Type: probes.TypeString, Doc: t.Name + " on PATH (or in the usual bin dirs), \"\" when absent"})
 	}
 	return append(specs,
 		probes.FactSpec{Key: "tools.cni_dir", Type: probes.TypeString, Doc: "first of /opt/cni/bin, /usr/lib/cni, /usr/libexec/cni that holds plugins, \"\" when none"},
 		probes.FactSpec{Key: "tools.cni_plugins", Type: probes.TypeList, Doc: "plugin names in tools.cni_dir"})
 }
 
-type found struct {
-	path, version string
-	res           probes.ExecResult
-	err           error
+// Versions is the tools.versions probe: it runs each tool's version
+// command. It is active because it starts programs, which a passive scan
+// never does; it is also most of a scan's time (a dozen processes).
+type Versions struct{}
+
+var _ probes.Probe = Versions{}
+
+func (Versions) ID() string            { return "tools.versions" }
+func (Versions) Domain() probes.Domain { return probes.DomainTools }
+func (Versions) Mode() probes.Mode     { return probes.Active }
+func (Versions) Codes() []probes.Code  { return []probes.Code{CodeOldIptables} }
+func (Versions) Facts() []probes.FactSpec {
+	var specs []probes.FactSpec
+	for _, t := range Tools {
+		specs = append(specs,
+			probes.FactSpec{Key: "tool." + t.Name + ".version", Type: probes.TypeString, Doc: "version line of " + t.Name + " " + strings.Join(t.Args, " ") + " (the first naming the tool, else the first), \"\" when absent, failing or silent"})
+	}
+	return specs
 }
 
-// Run looks every tool up, runs the version commands in parallel, each
-// bounded by versionTimeout, and lists the CNI plugins.
-func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
+// Run runs the version commands in parallel, each bounded by
+// versionTimeout.
+func (Versions) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
 	o := probes.NewObservation()
 	results := make([]found, len(Tools))
 	var wg sync.WaitGroup
@@ -133,31 +146,55 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		}(&results[i], t)
 	}
 	wg.Wait()
-
-	var present []string
+	var iptables found
 	for i, t := range Tools {
 		r := &results[i]
-		o.Set("tool."+t.Name+".path", r.path)
-		if r.path == "" {
-			o.Set("tool."+t.Name+".version", "")
-			continue
-		}
-		present = append(present, t.Name)
-		r.version = VersionLine(t.Name, r.res.Stdout)
-		if r.version == "" {
-			r.version = VersionLine(t.Name, r.res.Stderr)
-		}
-		switch {
-		case r.err != nil:
-			r.version = ""
-			o.Note(r.path+" "+strings.Join(t.Args, " "), "", r.err)
-		case r.res.ExitCode != 0:
-			o.Note(r.path+" "+strings.Join(t.Args, " "), fmt.Sprintf("exit %d: %s", r.res.ExitCode, r.version), nil)
-			r.version = ""
-		default:
-			o.Note(r.path+" "+strings.Join(t.Args, " "), r.version, nil)
+		if r.path != "" {
+			r.version = VersionLine(t.Name, r.res.Stdout)
+			if r.version == "" {
+				r.version = VersionLine(t.Name, r.res.Stderr)
+			}
+			switch {
+			case r.err != nil:
+				r.version = ""
+				o.Note(r.path+" "+strings.Join(t.Args, " "), "", r.err)
+			case r.res.ExitCode != 0:
+				o.Note(r.path+" "+strings.Join(t.Args, " "), fmt.Sprintf("exit %d: %s", r.res.ExitCode, r.version), nil)
+				r.version = ""
+			default:
+				o.Note(r.path+" "+strings.Join(t.Args, " "), r.version, nil)
+			}
 		}
 		o.Set("tool."+t.Name+".version", r.version)
+		if t.Name == "iptables" {
+			iptables = *r
+		}
+	}
+	if iptables.version != "" && OldIptables(iptables.version) {
+		o.Find(CodeOldIptables, iptables.version, probes.Evidence{Source: iptables.path + " --version", Excerpt: iptables.version})
+	}
+	o.Summary = summary(o.Facts, results)
+	return o, nil
+}
+
+type found struct {
+	path, version string
+	res           probes.ExecResult
+	err           error
+}
+
+// Run looks every tool up (PATH, then the usual bin dirs) and lists the
+// CNI plugins; tools.versions asks their versions.
+func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
+	o := probes.NewObservation()
+	results := make([]found, len(Tools))
+	var present []string
+	for i, t := range Tools {
+		results[i].path = lookPath(env, t.Name)
+		o.Set("tool."+t.Name+".path", results[i].path)
+		if results[i].path != "" {
+			present = append(present, t.Name)
+		}
 	}
 	byName := map[string]found{}
 	for i, t := range Tools {
@@ -167,37 +204,43 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		o.Find(CodeNoEngine, "neither k3s nor kube-apiserver and kubelet are installed",
 			probes.Evidence{Source: "PATH", Excerpt: "found: " + strings.Join(present, " ")})
 	}
-	if ipt := byName["iptables"]; ipt.version != "" && OldIptables(ipt.version) {
-		o.Find(CodeOldIptables, ipt.version, probes.Evidence{Source: ipt.path + " --version", Excerpt: ipt.version})
-	}
 	cni(env, o, byName["k3s"].path != "")
-	o.Summary = summary(o.Facts)
+	o.Summary = summary(o.Facts, results)
 	return o, nil
 }
 
 // summary lists the tools found with their versions, as many as fit, and
 // says when no engine is installed: "kubectl v1.32.4, runc 1.1.5, crun
 // 1.8.1 (+5 more); no k3s".
-func summary(f probes.Facts) string {
+func summary(f probes.Facts, results []found) string {
 	var items []string
-	for _, t := range Tools {
-		if f.String("tool."+t.Name+".path") == "" {
+	for i, t := range Tools {
+		if results[i].path == "" {
 			continue
 		}
 		it := t.Name
-		if v := ShortVersion(f.String("tool." + t.Name + ".version")); v != "" {
+		if v := ShortVersion(results[i].version); v != "" {
 			it += " " + v
 		}
 		items = append(items, it)
 	}
 	tail := ""
-	if f.String("tool.k3s.path") == "" && (f.String("tool.kube-apiserver.path") == "" || f.String("tool.kubelet.path") == "") {
+	if pathOf(results, "k3s") == "" && (pathOf(results, "kube-apiserver") == "" || pathOf(results, "kubelet") == "") {
 		tail = "; no k3s"
 	}
 	if len(items) == 0 {
 		return "none of the tools found" + tail
 	}
 	return probes.Fit(items, ", ", 110-len(tail)) + tail
+}
+
+func pathOf(results []found, name string) string {
+	for i, t := range Tools {
+		if t.Name == name {
+			return results[i].path
+		}
+	}
+	return ""
 }
 
 // cni finds the CNI plugin directory and judges it. k3s extracts its own

@@ -94,6 +94,7 @@ type fakeSys struct {
 	outputs map[string]probes.ExecResult
 	running atomic.Int32
 	maxPar  atomic.Int32
+	calls   atomic.Int32
 }
 
 func (*fakeSys) Statfs(string) (probes.Statfs, error) { return probes.Statfs{}, errors.ErrUnsupported }
@@ -109,6 +110,7 @@ func (f *fakeSys) LookPath(name string) (string, error) {
 	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
 }
 func (f *fakeSys) Exec(ctx context.Context, name string, args ...string) (probes.ExecResult, error) {
+	f.calls.Add(1)
 	n := f.running.Add(1)
 	defer f.running.Add(-1)
 	for {
@@ -158,12 +160,25 @@ func TestRun(t *testing.T) {
 		"usr/lib/cni/bandwidth":              exe,
 		"usr/libexec/cni/should-not-be-used": exe,
 	}
+	env := &probes.Env{Root: root, Sys: sys}
+	o, err := Probe{}.Run(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys.calls.Load() != 0 {
+		t.Errorf("the passive probe ran %d programs", sys.calls.Load())
+	}
+	if want := "kubectl, helm, runc, crun, slirp4netns, iptables; no k3s"; o.Summary != want {
+		t.Errorf("passive summary %q, want %q", o.Summary, want)
+	}
+	passiveCodes := obstest.Codes(o.Findings)
 	start := time.Now()
-	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: root, Sys: sys})
+	v, err := Versions{}.Run(context.Background(), env)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.Facts.Merge(v.Facts)
 	want := map[string]any{
 		"tool.kubectl.path": "/usr/bin/kubectl", "tool.kubectl.version": "Client Version: v1.32.4-dispatcher",
 		"tool.iptables.version": "iptables v1.8.9 (nf_tables)", "tool.runc.version": "runc version 1.1.5+ds1",
@@ -181,16 +196,16 @@ func TestRun(t *testing.T) {
 		}
 	}
 	// Every declared fact is set.
-	for _, spec := range (Probe{}).Facts() {
+	for _, spec := range append((Probe{}).Facts(), (Versions{}).Facts()...) {
 		if _, ok := o.Facts[spec.Key]; !ok {
 			t.Errorf("%s not set", spec.Key)
 		}
 	}
-	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeNoEngine.Code}) {
-		t.Errorf("codes %v", got)
+	if !reflect.DeepEqual(passiveCodes, []string{CodeNoEngine.Code}) || len(v.Findings) != 0 {
+		t.Errorf("codes %v %v", passiveCodes, v.Findings)
 	}
-	if want := "kubectl v1.32.4, helm, runc 1.1.5, crun, slirp4netns 1.2.0, iptables v1.8.9; no k3s"; o.Summary != want {
-		t.Errorf("summary %q, want %q", o.Summary, want)
+	if want := "kubectl v1.32.4, helm, runc 1.1.5, crun, slirp4netns 1.2.0, iptables v1.8.9; no k3s"; v.Summary != want {
+		t.Errorf("summary %q, want %q", v.Summary, want)
 	}
 	// Parallel: five version commands, one hanging for the whole timeout.
 	if took > versionTimeout+time.Second {
@@ -230,7 +245,7 @@ func TestRunOldIptables(t *testing.T) {
 	sys := &fakeSys{paths: map[string]string{"iptables": "/sbin/iptables", "k3s": "/usr/local/bin/k3s"},
 		outputs: map[string]probes.ExecResult{"/sbin/iptables --version": {Stdout: "iptables v1.8.2 (nf_tables)\n"},
 			"/usr/local/bin/k3s --version": {Stdout: "k3s version v1.30.4+k3s1 (98262b5d)\ngo version go1.22.5\n"}}}
-	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: fstest.MapFS{}, Sys: sys})
+	o, err := Versions{}.Run(context.Background(), &probes.Env{Root: fstest.MapFS{}, Sys: sys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +267,11 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("bad code %+v", c)
 		}
 	}
-	if n := len(p.Facts()); n != 2*len(Tools)+2 {
+	if n := len(p.Facts()); n != len(Tools)+2 {
 		t.Errorf("%d facts", n)
 	}
-	probes.SchemaOf([]probes.Probe{p})
+	if n := len(Versions{}.Facts()); n != len(Tools) {
+		t.Errorf("%d version facts", n)
+	}
+	probes.SchemaOf([]probes.Probe{p, Versions{}})
 }
