@@ -270,12 +270,17 @@ func leftRunning(err error, dataDir string) error {
 		err, dataDir, dataDir, dataDir)
 }
 
-// SaveResult writes run/launch.json.
-func SaveResult(r *Result) error {
+// SaveResult writes run/launch.json (the last attempt) and
+// run/attempts.json (every attempt of the ladder, with the line that
+// ended it).
+func SaveResult(r *Result, attempts []Attempt) error {
 	if err := os.MkdirAll(filepath.Dir(resultPath(r.DataDir)), 0o755); err != nil {
 		return err
 	}
-	return writeJSON(resultPath(r.DataDir), r)
+	if err := writeJSON(resultPath(r.DataDir), r); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(r.DataDir, "run", "attempts.json"), attempts)
 }
 
 // LoadResult reads run/launch.json.

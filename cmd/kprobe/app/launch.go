@@ -131,20 +131,26 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	}
 	o := launch.Options{
 		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self,
-		Progress: progressPrinter(s.ErrOut),
+		Progress: progressPrinter(s.ErrOut), Watch: launch.WatchSignatures,
 	}
+	run := launch.Upstream
+	if engine == adapters.EngineK3s {
+		run = launch.K3s
+	}
+	// The ladder: a failure whose log line is a known signature is
+	// retried with its remedy, or one rung lower; every attempt is kept.
+	attempts, err := launch.Ladder(cmd.Context(), p, o, launch.LadderOptions{
+		Engine: engine, Run: run, Diagnose: launch.DiagnoseLogs, Say: s.ErrOut,
+	}, plan.Rung)
 	var res *launch.Result
-	switch engine {
-	case adapters.EngineKubernetes:
-		res, err = launch.Upstream(cmd.Context(), plan, o)
-	default:
-		res, err = launch.K3s(cmd.Context(), plan, o)
+	if len(attempts) > 0 {
+		res = attempts[len(attempts)-1].Result
 	}
 	if res != nil && len(res.Phases) > 0 {
 		if err != nil {
 			res.Error = err.Error()
 		}
-		if serr := launch.SaveResult(res); serr != nil && err == nil {
+		if serr := launch.SaveResult(res, attempts); serr != nil && err == nil {
 			err = serr
 		}
 	}
@@ -166,14 +172,17 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.output == "json" {
 		enc := json.NewEncoder(s.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return enc.Encode(struct {
+			*launch.Result
+			Attempts []launch.Attempt `json:"attempts"`
+		}{res, attempts})
 	}
 	api, _ := res.Timing("api")
 	if node, ok := res.Timing("node"); ok {
 		pod, _ := res.Timing("pod")
 		fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
 	} else {
-		fmt.Fprintf(s.ErrOut, "kprobe: control plane ready %.1fs after start (%s: no node, no pods; kubectl and helm --dry-run=server work)\n", api/1000, plan.Rung)
+		fmt.Fprintf(s.ErrOut, "kprobe: control plane ready %.1fs after start (%s: no node, no pods; kubectl and helm --dry-run=server work)\n", api/1000, res.Rung)
 	}
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 	return nil

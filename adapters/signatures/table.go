@@ -1,0 +1,667 @@
+package signatures
+
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/profiles"
+)
+
+// spec is a row of the table as written: patterns as text, compiled by
+// compile.
+type spec struct {
+	code      string
+	component Component
+	also      []Component
+	pattern   string
+	unless    string
+	diagnosis string
+	fix       string
+	source    string
+	action    Action
+	shadows   []string
+}
+
+func set(c adapters.Component, name, value string) adapters.Setting {
+	return adapters.Setting{Component: c, Name: name, Value: value}
+}
+
+func shim(name string) adapters.Shim { return adapters.Shim{Name: name} }
+
+func remedy(atMost profiles.Rung, settings []adapters.Setting, shims ...adapters.Shim) Action {
+	return Action{Kind: Remedy, Settings: settings, Shims: shims, AtMost: atMost}
+}
+
+func stepDown(atMost profiles.Rung, needs string) Action {
+	return Action{Kind: StepDown, AtMost: atMost, Needs: needs}
+}
+
+func fatal(needs string) Action { return Action{Kind: Fatal, Needs: needs} }
+
+var advisory = Action{Kind: Advisory}
+
+// Remedies used by several rows.
+var (
+	userNSGate     = []adapters.Setting{set(adapters.Kubelet, "feature-gates", "KubeletInUserNamespace=true")}
+	nativeSnap     = []adapters.Setting{set(adapters.Cluster, "snapshotter", "native")}
+	noStorageIsol  = []adapters.Setting{set(adapters.Kubelet, "local-storage-capacity-isolation", "false")}
+	restrictOOM    = []adapters.Setting{set(adapters.Containerd, "restrict_oom_score_adj", "true")}
+	noUnprivileged = []adapters.Setting{
+		set(adapters.Containerd, "enable_unprivileged_ports", "false"),
+		set(adapters.Containerd, "enable_unprivileged_icmp", "false"),
+	}
+	cgroupsReadOnly = []adapters.Setting{
+		set(adapters.Kubelet, "cgroups-per-qos", "false"),
+		set(adapters.Kubelet, "enforce-node-allocatable", ""),
+		set(adapters.Containerd, "disable_cgroup", "true"),
+	}
+	lowEviction = []adapters.Setting{set(adapters.Kubelet, "eviction-hard", adapters.EvictionHard)}
+)
+
+// kubeletNetNoise are the kubelet's own iptables canaries: their failure is
+// logged and ignored, so iptables errors in them say nothing about
+// kube-proxy (k3s's log holds both).
+const kubeletNetNoise = `iptables hint chain|Failed to initialize iptables rules|KUBE-KUBELET-CANARY|KUBE-IPTABLES-HINT|KUBE-FIREWALL|kubelet_network_linux\.go`
+
+const (
+	needsWorker = "a worker needs the kernel features this failure lacks; without them kprobe can run the control plane only (T3)"
+	needsCgroup = "cgroups the runtime can use: cgroup v2 with delegated controllers (systemd Delegate=yes, docker --cgroupns=private with a writable cgroupfs), or a VM"
+)
+
+// specs is the table as written. Order is precedence: Match returns the
+// first row that fires, and a row listing codes in shadows comes before
+// them.
+var specs = []spec{
+	// ---- /dev/kmsg -----------------------------------------------------
+	{
+		code: "SIG-KMSG-USERNS", component: Kubelet,
+		pattern:   `Failed to create an oomWatcher \(running in UserNS, Hint: enable KubeletInUserNamespace`,
+		diagnosis: "The kubelet runs in a user namespace and may not read /dev/kmsg, so its OOM watcher cannot start.",
+		fix:       "--kubelet-arg=feature-gates=KubeletInUserNamespace=true (upstream kubelet: --feature-gates=KubeletInUserNamespace=true)",
+		source:    "prior-art.md §2.3 #2 (NVIDIA/OpenShell#457, usernetes#204)",
+		action:    remedy(profiles.T3, userNSGate),
+		shadows:   []string{"SIG-KMSG-EPERM"},
+	},
+	{
+		code: "SIG-KMSG-ENOENT", component: Kubelet,
+		pattern:   `open /dev/kmsg: no such file or directory`,
+		diagnosis: "The sandbox has no /dev/kmsg; the kubelet's OOM watcher needs it and the kubelet exits.",
+		fix:       "kprobe's kmsg shim binds /dev/null over /dev/kmsg in a private mount namespace; by hand: touch /dev/kmsg && mount --bind /dev/null /dev/kmsg (or ln -s /dev/console /dev/kmsg), or pass the device (docker run --device /dev/kmsg)",
+		source:    "prior-art.md §2.3 #1 (kind#662, kind PR#664, k0s#744, gitpod#4889)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimKmsg)),
+	},
+	{
+		code: "SIG-KMSG-EPERM", component: Kubelet,
+		pattern:   `open /dev/kmsg: (operation not permitted|permission denied)`,
+		unless:    `running in UserNS, ignoring`,
+		diagnosis: "/dev/kmsg exists but the kubelet may not open it (a device cgroup or LSM denies it), so its OOM watcher cannot start.",
+		fix:       "kprobe's kmsg shim binds /dev/null over /dev/kmsg in a private mount namespace; LXC: lxc.mount.entry = /dev/kmsg dev/kmsg none defaults,bind,create=file",
+		source:    "prior-art.md §2.3 #2 and §2.2 LXC (k0s#744, canonical/lxd#6013); sandbox-zoo.md (/dev/kmsg EPERM in userns sandboxes)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimKmsg)),
+	},
+
+	// ---- sysctls -------------------------------------------------------
+	{
+		code: "SIG-SYSCTL-USERNS", component: Kubelet,
+		pattern:   `Updating kernel flag failed \(Hint: enable KubeletInUserNamespace`,
+		diagnosis: "The kubelet runs in a user namespace and cannot write its kernel tunables (vm.overcommit_memory, kernel.panic...).",
+		fix:       "--kubelet-arg=feature-gates=KubeletInUserNamespace=true (upstream kubelet: --feature-gates=KubeletInUserNamespace=true)",
+		source:    "kubelet v1.37.2 (pkg/kubelet/cm/container_manager_linux.go setupKernelTunables); prior-art.md §2.3 #3 fix",
+		action:    remedy(profiles.T3, userNSGate),
+		shadows:   []string{"SIG-SYSCTL-TUNABLES"},
+	},
+	{
+		code: "SIG-SYSCTL-TUNABLES", component: Kubelet,
+		pattern:   `(open|write) /proc/sys/(vm/(overcommit_memory|panic_on_oom)|kernel/(panic_on_oops|panic|keys/root_maxkeys|keys/root_maxbytes)): (read-only file system|permission denied|operation not permitted|no such file or directory|input/output error)`,
+		unless:    `running in UserNS, ignoring`,
+		diagnosis: "The kubelet cannot set its kernel tunables (vm.overcommit_memory, vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.*): /proc/sys is read-only or the entries are missing, and the container manager does not start.",
+		fix:       "kprobe's fake-sysctls shim binds files with the kubelet's values over them; by hand, on the host: sysctl -w vm.overcommit_memory=1 vm.panic_on_oom=0 kernel.panic=10 kernel.panic_on_oops=1; in a user namespace: --kubelet-arg=feature-gates=KubeletInUserNamespace=true",
+		source:    "prior-art.md §2.3 #3 (k3s#1378, jailmaker#44, kubernetes#117846, canonical/lxd#6013); sandbox-zoo.md (gVisor: EIO on vm.overcommit_memory, kernel.panic absent)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimFakeSysctls)),
+	},
+	{
+		code: "SIG-PROTECT-KERNEL-DEFAULTS", component: Kubelet,
+		pattern:   `invalid kernel flag: [a-z_/.]+, expected value: -?\d+, actual value: -?\d+`,
+		diagnosis: "The kubelet runs with --protect-kernel-defaults and the kernel tunables differ from what it wants, so it refuses to start instead of setting them.",
+		fix:       "--kubelet-arg=protect-kernel-defaults=false (or set the values on the host: sysctl -w vm.overcommit_memory=1 kernel.panic=10 kernel.panic_on_oops=1)",
+		source:    "kubelet v1.37.2 (pkg/kubelet/cm/container_manager_linux.go setupKernelTunables); prior-art.md §2.4 protect-kernel-defaults=false",
+		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Kubelet, "protect-kernel-defaults", "false")}),
+	},
+	{
+		code: "SIG-CAP-LAST-CAP", component: Runc,
+		pattern:   `open /proc/sys/kernel/cap_last_cap: no such file or directory`,
+		diagnosis: "runc reads /proc/sys/kernel/cap_last_cap to set up capabilities and the sandbox (gVisor) has no such file, so no container starts.",
+		fix:       "kprobe's fake-sysctls shim provides /proc/sys/kernel/cap_last_cap (40); otherwise a runc patched to fall back to 40",
+		source:    "prior-art.md §2.3 #34 (claude-code-on-the-web exp 27)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimFakeSysctls)),
+	},
+
+	// ---- kube-proxy ----------------------------------------------------
+	{
+		code: "SIG-CONNTRACK-MAX", component: KubeProxy,
+		pattern:   `/proc/sys/net/netfilter/nf_conntrack_max: (permission denied|read-only file system|operation not permitted|no such file or directory)`,
+		diagnosis: "kube-proxy cannot write net.netfilter.nf_conntrack_max: the sysctl is read-only in this network namespace (containers, LXC, kernels >= 5.12.2) or absent (gVisor).",
+		fix:       "--kube-proxy-arg=conntrack-max-per-core=0 (KubeProxyConfiguration conntrack.maxPerCore: 0); k8s 1.36 regressed here, so kprobe drops kube-proxy (T2) if it still fails",
+		source:    "prior-art.md §2.3 #4 (k3d FAQ, k3s agent_linux.go, microk8s PR#2777, kubernetes#141943)",
+		action:    remedy(profiles.T2, []adapters.Setting{set(adapters.KubeProxy, "conntrack-max-per-core", "0")}),
+	},
+	{
+		code: "SIG-CONNTRACK-TIMEOUT", component: KubeProxy,
+		pattern:   `nf_conntrack_tcp_timeout_(established|close_wait)"?: (read-only file system|permission denied|operation not permitted)`,
+		diagnosis: "kube-proxy cannot write the conntrack TCP timeouts: the sysctls are read-only in this container (LXD).",
+		fix:       "--kube-proxy-arg=conntrack-tcp-timeout-established=0s --kube-proxy-arg=conntrack-tcp-timeout-close-wait=0s (k3s's default)",
+		source:    "prior-art.md §2.3 #5 (lxc/lxc#3627)",
+		action: remedy(profiles.T2, []adapters.Setting{
+			set(adapters.KubeProxy, "conntrack-tcp-timeout-established", "0s"),
+			set(adapters.KubeProxy, "conntrack-tcp-timeout-close-wait", "0s"),
+		}),
+	},
+	{
+		code: "SIG-ROUTE-LOCALNET", component: KubeProxy,
+		pattern:   `can't set sysctl net/ipv4/conf/all/route_localnet`,
+		diagnosis: "kube-proxy cannot set net.ipv4.conf.all.route_localnet (needed for NodePorts on localhost) because /proc/sys is read-only.",
+		fix:       "--kube-proxy-arg=iptables-localhost-nodeports=false (no NodePorts on 127.0.0.1); otherwise --disable-kube-proxy",
+		source:    "prior-art.md §2.3 #6 (k3s#89); kube-proxy v1.37.2 (\"to change this either disable iptables.localhostNodePorts (--iptables-localhost-nodeports)\")",
+		action:    remedy(profiles.T2, []adapters.Setting{set(adapters.KubeProxy, "iptables-localhost-nodeports", "false")}),
+	},
+	{
+		code: "SIG-BRIDGE-NF", component: Any,
+		pattern:   `/proc/sys/net/bridge/bridge-nf-call-ip6?tables: no such file or directory|bridge-nf-call-ip6?tables is disabled`,
+		diagnosis: "br_netfilter is not loaded in this network namespace, so bridged pod traffic bypasses iptables; a single node works, Service traffic between pods on one bridge may not.",
+		fix:       "on the host: modprobe br_netfilter; otherwise accept it on a single node",
+		source:    "prior-art.md §2.3 #7 (k3s#89, moby daemon/info_unix.go)",
+		action:    advisory,
+	},
+
+	// ---- iptables ------------------------------------------------------
+	{
+		code: "SIG-IPTABLES-NFT", component: KubeProxy, also: []Component{Flannel},
+		pattern:   `Failed to initialize nft: Protocol not supported`,
+		unless:    kubeletNetNoise,
+		diagnosis: "iptables uses the nftables backend and the kernel (gVisor) has no nftables netlink, so kube-proxy, flannel and network policy cannot program rules.",
+		fix:       "update-alternatives --set iptables /usr/sbin/iptables-legacy (and ip6tables); under gVisor run runsc with --net-raw; otherwise --disable-kube-proxy --disable-network-policy --flannel-backend=none",
+		source:    "prior-art.md §2.3 #28 (google/gvisor#9917, #11778, OpenSandbox#934); sandbox-zoo.md",
+		action:    stepDown(profiles.T2, "an nftables-capable kernel, or iptables-legacy with the nat table (runsc --net-raw)"),
+		shadows:   []string{"SIG-IPTABLES-NO-TABLE"},
+	},
+	{
+		code: "SIG-IPTABLES-NO-TABLE", component: KubeProxy, also: []Component{Flannel},
+		pattern:   `can't initialize iptables table .(nat|filter|mangle|raw).: Table does not exist`,
+		unless:    kubeletNetNoise,
+		diagnosis: "iptables has no nat (or filter) table here: gVisor without --net-raw, or a kernel without iptable_nat; kube-proxy and flannel cannot work.",
+		fix:       "run runsc with --net-raw, or load iptable_nat on the host; otherwise --disable-kube-proxy --disable-network-policy --flannel-backend=none",
+		source:    "prior-art.md §2.3 #29 (gvisor#9917, #11327); sandbox-zoo.md (iptables-legacy has no filter table in gVisor)",
+		action:    stepDown(profiles.T2, "iptables nat and filter tables (runsc --net-raw, or the iptable_nat module)"),
+	},
+	{
+		code: "SIG-IPTABLES-EXTENSION", component: KubeProxy, also: []Component{Flannel},
+		pattern:   `Extension \S+ revision \d+ not supported, missing kernel module|RULE_INSERT failed \(No such file or directory\)|iptables: Invalid argument\. Run .dmesg. for more information`,
+		unless:    kubeletNetNoise,
+		diagnosis: "An iptables match kube-proxy needs (comment, conntrack, addrtype) is missing from the kernel (custom VM kernels, gVisor), so its rules cannot be installed.",
+		fix:       "a kernel with NETFILTER_XT_MATCH_COMMENT, _CONNTRACK and _ADDRTYPE (gVisor needs the #14602-#14604 patches); otherwise --disable-kube-proxy",
+		source:    "prior-art.md §2.3 #30 (smol-machines/smolvm#906, gvisor#10546, gvisor#14637)",
+		action:    stepDown(profiles.T2, "the xt_comment, xt_conntrack and xt_addrtype iptables matches"),
+	},
+	{
+		code: "SIG-VXLAN", component: Flannel,
+		pattern:   `Error registering network: operation not supported|VXLAN init: operation not supported`,
+		diagnosis: "flannel cannot create its vxlan link: no vxlan module, or vxlan links are not allowed here.",
+		fix:       "--flannel-backend=host-gw (single node), or --flannel-backend=none with your own CNI; on the host: modprobe vxlan",
+		source:    "prior-art.md §2.3 #31 (flannel-io/flannel#1747, #441, k3s-io/docs requirements.md)",
+		action:    remedy(profiles.T2, []adapters.Setting{set(adapters.Cluster, "flannel-backend", "host-gw")}),
+	},
+
+	// ---- cgroups -------------------------------------------------------
+	{
+		code: "SIG-FAIL-CGROUPV1", component: Kubelet,
+		pattern:   `kubelet is configured to not run on a host using cgroup v1`,
+		diagnosis: "The kubelet (1.35 and later) refuses cgroup v1 and hybrid hosts by default.",
+		fix:       "--kubelet-arg=fail-cgroupv1=false (KubeletConfiguration failCgroupV1: false); the lasting fix is cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
+		source:    "real-cluster.md failure 2; kubelet v1.37.2 (failed to validate kubelet configuration)",
+		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Kubelet, "fail-cgroupv1", "false")}),
+	},
+	{
+		code: "SIG-CGROUPV2-INVALID-STATE", component: Kubelet,
+		pattern:   `cannot enter cgroupv2 .{0,200} with domain controllers -- it is in an invalid state`,
+		diagnosis: "On cgroup v2 the sandbox's processes sit in the root cgroup, so controllers cannot be enabled for children (the no-internal-process rule) and the kubelet cannot create kubepods.",
+		fix:       "kprobe's cgroup-evacuate shim; by hand: mkdir /sys/fs/cgroup/init; xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs; sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control",
+		source:    "prior-art.md §2.3 #8 (k3s#4085, k3d assets/k3d-entrypoint-cgroupv2.sh)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimCgroupEvacuate)),
+	},
+	{
+		code: "SIG-KUBEPODS-CGROUP-RO", component: Kubelet,
+		pattern:   `mkdir /sys/fs/cgroup/\S*kubepods\S*: (read-only file system|permission denied)`,
+		unless:    `unable to apply cgroup configuration`,
+		diagnosis: "The kubelet cannot create its kubepods cgroups: cgroupfs is read-only or not writable by it.",
+		fix:       "--kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable= (the kubelet then creates no QoS cgroups), and containerd CRI config disable_cgroup = true",
+		source:    "prior-art.md §2.2 gVisor PoC and §2.4 (cgroups-per-qos=false, enforce-node-allocatable=); sandbox-zoo.md (cgroupfs EROFS in docker-like containers, EACCES in userns-user); kubelet v1.37.2 format strings",
+		action:    remedy(profiles.T3, cgroupsReadOnly),
+	},
+	{
+		code: "SIG-SUBTREE-BUSY", component: Any,
+		pattern:   `write /sys/fs/cgroup/(\S+/)?cgroup\.subtree_control: device or resource busy`,
+		diagnosis: "Controllers cannot be enabled in cgroup.subtree_control while processes sit in that cgroup (cgroup v2's no-internal-process rule).",
+		fix:       "kprobe's cgroup-evacuate shim; by hand: move every process of /sys/fs/cgroup/cgroup.procs into a child cgroup (mkdir /sys/fs/cgroup/init) first",
+		source:    "prior-art.md §2.3 #9 (google/gvisor#8111, EtiennePerot/safe-code-execution#2)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimCgroupEvacuate)),
+	},
+	{
+		code: "SIG-PIDS-MISSING", component: Kubelet,
+		pattern:   `pids cgroup controller not found|Failed to find subsystem mount for required subsystem: pids|missing required cgroups: pids`,
+		diagnosis: "The pids cgroup controller is missing or not delegated; the kubelet has required it since 1.20 and no flag turns that off.",
+		fix:       "a kernel with CONFIG_CGROUP_PIDS, or delegate pids to the sandbox; cgroups-per-qos=false does not help; otherwise the control plane only",
+		source:    "prior-art.md §2.3 #12 (k3s#7023, k3s PR#3978, kubernetes#79046, minikube#11562)",
+		action:    stepDown(profiles.T3, "the pids cgroup controller (CONFIG_CGROUP_PIDS, delegated to the sandbox), or a VM"),
+	},
+	{
+		code: "SIG-CGROUP-SUBSYS-NOT-MOUNTED", component: Kubelet,
+		pattern:   `Following Cgroup subsystem not mounted: \[`,
+		diagnosis: "The cgroup controllers the kubelet needs (cpu, cpuacct, cpuset, memory, pids) are not mounted under /sys/fs/cgroup, as in gVisor, whose /sys/fs/cgroup is empty.",
+		fix:       "mount the cgroup v1 hierarchies (mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory, ...) or run on a host with cgroups; otherwise the control plane only",
+		source:    "kubelet v1.37.2 (pkg/kubelet/cm/container_manager_linux.go validateSystemRequirements); sandbox-zoo.md §Task 4",
+		action:    stepDown(profiles.T3, needsCgroup),
+	},
+	{
+		code: "SIG-CGROUP-CONTROLLER-MISSING", component: K3s,
+		pattern:   `failed to find (memory|cpu) cgroup`,
+		diagnosis: "k3s cannot find the memory (or cpu) cgroup controller: disabled on the kernel command line (Raspberry Pi), or hidden by hybrid cgroups (WSL2).",
+		fix:       "add cgroup_memory=1 cgroup_enable=memory to the kernel command line (/boot/cmdline.txt on a Raspberry Pi); WSL2: kernelCommandLine = cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 in .wslconfig, then wsl --shutdown",
+		source:    "prior-art.md §2.3 #13 (k3s#475, #8971, k3s cgroups_linux.go, spurin/wsl-cgroupsv2)",
+		action:    stepDown(profiles.T3, "the memory and cpu cgroup controllers (kernel command line, or cgroup v2 on WSL2)"),
+	},
+	{
+		code: "SIG-CGROUP-ADD-PID", component: Runc,
+		pattern:   `error adding pid \d+ to cgroups`,
+		diagnosis: "runc cannot put the container's process into its cgroups (hybrid cgroups on WSL2, or a cgroupfs the sandbox may not write).",
+		fix:       "WSL2: kernelCommandLine = cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 in .wslconfig, then wsl --shutdown; elsewhere a writable, delegated cgroupfs",
+		source:    "prior-art.md §2.3 #14 (kind known-issues.md)",
+		action:    stepDown(profiles.T3, needsCgroup),
+	},
+	{
+		code: "SIG-CGROUP-MOUNT-EPERM", component: Runc,
+		pattern:   `mounting "cgroup2?" to rootfs at "/sys/fs/cgroup".{0,120}operation not permitted`,
+		diagnosis: "runc may not mount cgroupfs inside the container: the sandbox gives no writable cgroup hierarchy (nested Docker in Gitpod-like workspaces).",
+		fix:       "the platform must delegate a cgroup v2 subtree to the sandbox (Gitpod PR #8578); it cannot be fixed from inside",
+		source:    "prior-art.md §2.3 #15 (gitpod#3860)",
+		action:    stepDown(profiles.T3, "a cgroup v2 subtree delegated to the sandbox by the platform"),
+	},
+	{
+		code: "SIG-NO-PROC-CGROUP", component: K3s,
+		pattern:   `open /proc/self/cgroup: no such file or directory`,
+		diagnosis: "The sandbox has no cgroups at all (/proc/self/cgroup is missing).",
+		fix:       "run in a VM or a container with cgroups; kprobe tries the control plane only",
+		source:    "prior-art.md §2.3 #16 (k3s#2216)",
+		action:    stepDown(profiles.T3, "cgroups (a VM, or a container runtime that provides them)"),
+	},
+	{
+		code: "SIG-ROOTLESS-DELEGATION", component: K3s,
+		pattern:   `delegated cgroup v2 controllers are required for rootless`,
+		diagnosis: "Rootless k3s needs cgroup v2 controllers delegated to the user, and they are not.",
+		fix:       "mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=yes\\n' >/etc/systemd/system/user@.service.d/delegate.conf, then systemd-run --user -p Delegate=yes --tty k3s server --rootless",
+		source:    "prior-art.md §2.3 #10 (k3s agent_linux.go, k3s-io/docs advanced.md)",
+		action:    stepDown(profiles.T3, "cgroup v2 controllers delegated to the user (systemd Delegate=yes)"),
+	},
+	{
+		code: "SIG-ROOTLESS-EVACUATION", component: K3s,
+		pattern:   `cannot set cgroup2 evacuation, make sure to run k3s as a systemd unit|Running RootlessKit as the root user is unsupported`,
+		diagnosis: "Rootless k3s was started from a shell (it must be a systemd user unit to get its cgroup), or as root.",
+		fix:       "run it as the k3s-rootless.service systemd user unit, or systemd-run --user -p Delegate=yes --tty k3s server --rootless; as root, drop --rootless",
+		source:    "prior-art.md §2.3 #39 (gitpod#4889, k3s-io/docs advanced.md)",
+		action:    fatal("a systemd user session with Delegate=yes for rootless k3s, or running as root without --rootless"),
+	},
+	{
+		code: "SIG-ROOTLESSKIT-CHILD", component: K3s,
+		pattern:   `failed to start the child: fork/exec /proc/self/exe: operation not permitted`,
+		diagnosis: "RootlessKit cannot create its user namespace: the sandbox's seccomp or AppArmor profile forbids it.",
+		fix:       "docker run --privileged, or allow user namespaces (Ubuntu 24.04: sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for rootlesskit)",
+		source:    "prior-art.md §2.3 #38 (k3s#1234, #2125, moby dockerd-rootless-setuptool.sh)",
+		action:    fatal("user namespaces allowed in the sandbox (docker --privileged, or kernel.apparmor_restrict_unprivileged_userns=0)"),
+	},
+
+	// ---- snapshotters and filesystems ------------------------------------
+	{
+		code: "SIG-OVERLAY-SNAPSHOTTER", component: K3s,
+		pattern:   `"overlayfs" snapshotter cannot be enabled for`,
+		diagnosis: "containerd's overlayfs snapshotter cannot mount overlay on the data dir (overlay on overlay, NFS, 9p, or a user namespace).",
+		fix:       "--snapshotter=native (always works, uses more disk) or --snapshotter=fuse-overlayfs (needs /dev/fuse); or put /var/lib/rancher/k3s on ext4, xfs or tmpfs",
+		source:    "prior-art.md §2.3 #17 (k3s#3266, containerd#5464, gitpod#4889, k3s#12673, k3s#19)",
+		action:    remedy(profiles.T3, nativeSnap),
+	},
+	{
+		code: "SIG-FUSE-OVERLAYFS", component: K3s,
+		pattern:   `"fuse-overlayfs" snapshotter cannot be enabled for`,
+		diagnosis: "The fuse-overlayfs snapshotter does not work here: /dev/fuse or the fuse3 userspace (mount.fuse3, fuse-overlayfs) is missing.",
+		fix:       "--snapshotter=native; or install fuse3 and fuse-overlayfs and expose /dev/fuse",
+		source:    "prior-art.md §2.3 #19 (gist dereknola/84aeb3bc5cb149afa53820f61a4f5c26)",
+		action:    remedy(profiles.T3, nativeSnap),
+	},
+	{
+		code: "SIG-FUSE-OVERFLOWUID", component: Containerd,
+		pattern:   `fuse-overlayfs: can't open /proc/sys/kernel/overflowuid: no such file or directory`,
+		diagnosis: "fuse-overlayfs reads /proc/sys/kernel/overflowuid, which this sandbox (gVisor) does not have, so the fuse-overlayfs snapshotter cannot mount.",
+		fix:       "--snapshotter=native",
+		source:    "sandbox-zoo captures test/zoo/out/{gvisor-do,gvisor-rootless}.json (overlay probe with fuse-overlayfs)",
+		action:    remedy(profiles.T3, nativeSnap),
+	},
+	{
+		code: "SIG-OVERLAY-WHITEOUT", component: Containerd,
+		pattern:   `failed to convert whiteout file "[^"]*": operation not permitted`,
+		diagnosis: "Unpacking an image layer onto overlay needs mknod of whiteout devices, which a user namespace forbids.",
+		fix:       "--snapshotter=native, or --snapshotter=fuse-overlayfs",
+		source:    "prior-art.md §2.3 #18 (k3s#924, k3s PR#2595)",
+		action:    remedy(profiles.T3, nativeSnap),
+	},
+	{
+		code: "SIG-OVERLAY-DTYPE", component: Containerd,
+		pattern:   `does not support d_type\. If the backing filesystem is xfs`,
+		diagnosis: "The data dir's filesystem has no d_type (xfs formatted with ftype=0), which overlay needs.",
+		fix:       "--snapshotter=native, or put the data dir on another filesystem (xfs reformatted with ftype=1)",
+		source:    "prior-art.md §2.3 #20 (k3s#495); containerd 1.6.20",
+		action:    remedy(profiles.T3, nativeSnap),
+	},
+	{
+		code: "SIG-CONTAINERD-TMPMOUNT", component: Containerd,
+		pattern:   `failed to mount \S*tmpmounts/containerd-mount\d+: invalid argument`,
+		diagnosis: "containerd cannot mount a layer to unpack it; gVisor refuses recursive bind and remount mounts (EINVAL) with every snapshotter, so no image can be unpacked.",
+		fix:       "--snapshotter=native; under gVisor no container can start (the sandbox refuses MS_REC bind mounts), so kprobe runs the control plane only",
+		source:    "sandbox-zoo.md §Task 4 (containerd 1.6 in gvisor-do)",
+		action:    Action{Kind: Remedy, Settings: nativeSnap, AtMost: profiles.T3, Needs: "a sandbox that allows recursive bind mounts and remounts (a newer gVisor, or runc)"},
+	},
+	{
+		code: "SIG-DQLITE-POSIX-ALLOCATE", component: K3s,
+		pattern:   `posix_allocate: operation not supported on socket`,
+		diagnosis: "The embedded datastore cannot preallocate files on this filesystem (ZFS).",
+		fix:       "put the data dir on another filesystem (an ext4 zvol, or tmpfs), or run a single server without --cluster-init",
+		source:    "prior-art.md §2.3 #21 (k3d FAQ)",
+		action:    Action{Kind: Remedy, Shims: []adapters.Shim{shim(adapters.ShimTmpfsDataDir)}, AtMost: profiles.T4, Needs: "a data dir on a filesystem with posix_fallocate (ext4, xfs, tmpfs)"},
+	},
+	{
+		code: "SIG-ROOTFS-CACHE", component: Kubelet,
+		pattern:   `failed to get rootfs info: unable to find data in memory cache`,
+		diagnosis: "cAdvisor cannot map the kubelet's root filesystem to a device (9p in gVisor, btrfs, overlay in Docker), so the container manager does not start.",
+		fix:       "--kubelet-arg=local-storage-capacity-isolation=false (kubelet >= 1.25; before: feature-gates=LocalStorageCapacityIsolation=false)",
+		source:    "prior-art.md §2.3 #22 (kubernetes#71704, k3s#8404, usernetes PR#157, minikube start_flags.go, claude-code-on-the-web exp 12-13)",
+		action:    remedy(profiles.T3, noStorageIsol),
+	},
+	{
+		code: "SIG-ROOTFS-DEVICE", component: Kubelet,
+		pattern:   `failed to get rootfs info: failed to get device for dir|could not find device with major: \d+, minor: \d+ in cached partitions map`,
+		diagnosis: "The block device under the kubelet's root dir is not visible in the sandbox (btrfs, LUKS, device mapper), so cAdvisor cannot stat it and the container manager does not start.",
+		fix:       "--kubelet-arg=local-storage-capacity-isolation=false; or bind the device node into the sandbox (kind extraMounts, k3d -v /dev/mapper:/dev/mapper)",
+		source:    "prior-art.md §2.3 #23 (kind known-issues, k3d FAQ, kubernetes#80633)",
+		action:    remedy(profiles.T3, noStorageIsol),
+	},
+	{
+		code: "SIG-STAT-DEVICE", component: Kubelet,
+		pattern:   `stat failed on /dev/\S+ with error: no such file or directory`,
+		diagnosis: "cAdvisor cannot see a block device listed in the mount table; on its own a warning, and the cause of SIG-ROOTFS-DEVICE when the device holds the kubelet's root dir.",
+		fix:       "if the kubelet then fails to get rootfs info: --kubelet-arg=local-storage-capacity-isolation=false, or bind the device node into the sandbox",
+		source:    "prior-art.md §2.3 #23 (kind known-issues, kubernetes#80633)",
+		action:    advisory,
+	},
+	{
+		code: "SIG-IMAGEFS-INFO", component: Kubelet,
+		pattern:   `Failed to get the info of the filesystem with mountpoint.{0,300}unable to find data in memory cache`,
+		diagnosis: "The kubelet cannot stat the image filesystem (a FUSE or overlaid snapshotter mount reports 0 bytes); harmless right after start, a problem when it persists (InvalidDiskCapacity, disk-pressure evictions).",
+		fix:       "--kubelet-arg=local-storage-capacity-isolation=false --kubelet-arg=eviction-hard=" + adapters.EvictionHard,
+		source:    "prior-art.md §2.3 #24 (k3d#1229, k3s#9962, kubernetes#113066, k0s#897, stargz-snapshotter PR#2158)",
+		action:    advisory,
+	},
+	{
+		code: "SIG-EVICTION-EPHEMERAL", component: Kubelet,
+		pattern:   `must evict pod\(s\) to reclaim\W+(resourceName=\W*)?ephemeral-storage`,
+		diagnosis: "The kubelet sees too little free disk (a tiny or overlaid data dir) and evicts pods.",
+		fix:       "free disk space, or --kubelet-arg=eviction-hard=" + adapters.EvictionHard,
+		source:    "prior-art.md §2.3 #25 (kind known-issues, k3d FAQ)",
+		action:    remedy(profiles.T3, lowEviction),
+	},
+	{
+		code: "SIG-MOUNT-NOT-SHARED", component: Containerd,
+		pattern:   `is mounted on "[^"]*" but it is not a shared mount`,
+		diagnosis: "The sandbox's root mount is private, so volume mounts under /var/lib/kubelet cannot propagate into containers.",
+		fix:       "kprobe's rshared shim; by hand: mount --make-rshared / before starting the cluster",
+		source:    "prior-art.md §2.3 #26 (k3d#1063, k3s#1846, kubernetes-csi/csi-driver-smb#191); containerd 1.6.20",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimRshared)),
+	},
+
+	// ---- container runtime -------------------------------------------------
+	{
+		code: "SIG-UNPRIV-KERNEL", component: Containerd,
+		pattern:   `unprivileged_icmp and unprivileged_port\s+require kernel version greater than or equal to 4\.11`,
+		diagnosis: "containerd's CRI plugin refuses to load: its config enables unprivileged ports and ICMP, which need kernel 4.11, and the kernel (gVisor) reports 4.4.0.",
+		fix:       "containerd CRI config: enable_unprivileged_ports = false and enable_unprivileged_icmp = false",
+		source:    "prior-art.md §2.3 #33 (claude-code-on-the-web exp 27/31/32; containerd pkg/cri/config)",
+		action:    remedy(profiles.T3, noUnprivileged),
+	},
+	{
+		code: "SIG-RUNC-UNPRIV-PORT-SYSCTL", component: Runc,
+		pattern:   `open sysctl net\.ipv4\.ip_unprivileged_port_start file: reopen fd \d+: permission denied`,
+		diagnosis: "runc (1.3.3 and later) may not reopen the net.ipv4.ip_unprivileged_port_start sysctl that containerd asks it to set (LXC AppArmor), so no container starts.",
+		fix:       "containerd CRI config: enable_unprivileged_ports = false (inferred: runc then leaves the sysctl alone); or pin runc < 1.3.3",
+		source:    "prior-art.md §2.3 #37 (opencontainers/runc#4972)",
+		action:    remedy(profiles.T3, noUnprivileged[:1]),
+	},
+	{
+		code: "SIG-APPARMOR-PARSER", component: Containerd,
+		pattern:   `apparmor_parser version: exec: "apparmor_parser": executable file not found in \$PATH`,
+		diagnosis: "The kernel reports AppArmor but apparmor_parser is not installed (LXC, WSL, minimal images), so containerd cannot load the container profile.",
+		fix:       "containerd CRI config: disable_apparmor = true; or install apparmor (apparmor_parser)",
+		source:    "prior-art.md §2.3 #32 (k3s#3406, rancher/k3os#702, k0s#1039, containerd#7547); disable_apparmor from kubelet-in-userns.md",
+		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Containerd, "disable_apparmor", "true")}),
+	},
+	{
+		code: "SIG-OOM-SCORE-ADJ", component: Runc,
+		pattern:   `failed to update /proc/self/oom_score_adj: (permission denied|operation not permitted)`,
+		diagnosis: "runc cannot give the pod sandbox the oom_score_adj (-998) the kubelet asks for: lowering it needs CAP_SYS_RESOURCE, which the sandbox's root lacks.",
+		fix:       "containerd CRI config: restrict_oom_score_adj = true (containerd then clamps the value to its own)",
+		source:    "real-cluster.md failure 1",
+		action:    remedy(profiles.T3, restrictOOM),
+	},
+	{
+		code: "SIG-RUNC-CHILD-PID-EOF", component: Runc,
+		pattern: `can't get final child's PID from pipe: EOF`,
+		// runc >= 1.2 appends the real cause; other rows read it.
+		unless:    `runc init error\(s\):`,
+		diagnosis: "runc's namespace setup died before the container started. Without CAP_SYS_RESOURCE this is runc failing to lower the pod's oom_score_adj; runc --debug shows other causes.",
+		fix:       "containerd CRI config: restrict_oom_score_adj = true; if it persists, run runc with --debug to see the nsexec error",
+		source:    "real-cluster.md failure 1",
+		action:    remedy(profiles.T3, restrictOOM),
+	},
+	{
+		code: "SIG-RUNC-NS-EPERM", component: Runc,
+		pattern:   `failed to unshare (remaining namespaces|user namespace): operation not permitted|join container mntns: setns: operation not permitted`,
+		diagnosis: "runc may not create or join the container's namespaces: the sandbox's seccomp filter or missing CAP_SYS_ADMIN forbids unshare and setns (Docker-like and podman containers), so no container starts.",
+		fix:       "run the sandbox privileged (docker run --privileged), or with a seccomp profile that allows unshare, setns and clone with namespace flags; otherwise the control plane only",
+		source:    "sandbox-zoo captures test/zoo/out/{runc-docker,crun-docker,runc-rootless,podman,podman-rootless}.json (container probe, runc libcontainer 1.5.3)",
+		action:    stepDown(profiles.T3, "namespace creation allowed in the sandbox (CAP_SYS_ADMIN, or a seccomp profile that permits unshare and setns)"),
+	},
+	{
+		code: "SIG-RUNC-CGROUP-RO", component: Runc,
+		pattern:   `unable to apply cgroup configuration: mkdir /sys/fs/cgroup/\S+: (read-only file system|permission denied)`,
+		diagnosis: "runc cannot create the container's cgroup: cgroupfs is read-only (Docker-like containers) or not ours (a user namespace), and runc tolerates that only when it runs rootless.",
+		fix:       "containerd CRI config disable_cgroup = true with --kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable=; or give the sandbox a writable cgroupfs (docker run --cgroupns=private with a rw /sys/fs/cgroup, or a delegated cgroup v2 subtree)",
+		source:    "sandbox-zoo captures test/zoo/out/{runc-docker,podman,userns-user}.json (container probe: EROFS, EACCES); sandbox-zoo.md (mkdir in cgroupfs gives EROFS in docker-like containers); prior-art.md §2.1 (k3s sets disable_cgroup without delegation)",
+		action:    Action{Kind: Remedy, Settings: cgroupsReadOnly, AtMost: profiles.T3, Needs: "a writable cgroup hierarchy for the container runtime"},
+	},
+	{
+		code: "SIG-CGROUP-PROCS-ENOENT", component: Runc,
+		pattern:   `failed to write \d+: open /sys/fs/cgroup/\S*cgroup\.procs: no such file or directory`,
+		diagnosis: "runc cannot join the container's cgroup: gVisor's cgroupfs does not show the cgroup it just created inside a cgroup namespace, which gVisor does not support.",
+		fix:       "kprobe's runtime-wrapper shim drops the cgroup namespace from each container's spec where the kernel has none (by hand: jq 'del(.linux.namespaces[] | select(.type==\"cgroup\"))' on config.json)",
+		source:    "prior-art.md §2.3 #35 (claude-code-on-the-web exp 17/26, gvisor#11989)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimRuntimeWrapper)),
+	},
+	{
+		code: "SIG-RUNC-NO-CGROUPNS", component: Runc,
+		pattern:   `cgroup namespaces aren't enabled in the kernel`,
+		diagnosis: "The container spec asks for a cgroup namespace and the kernel (gVisor, old RHEL 7) has none (no /proc/self/ns/cgroup).",
+		fix:       "kprobe's runtime-wrapper shim drops the cgroup namespace from each container's spec where the kernel has none; or a newer kernel",
+		source:    "sandbox-zoo.md §Task 4 (nested runc in gvisor-do); prior-art.md §2.3 #42 (the kernel has no cgroup namespaces)",
+		action:    remedy(profiles.T3, nil, shim(adapters.ShimRuntimeWrapper)),
+	},
+	{
+		code: "SIG-RUNC-NO-CGROUP-SUBSYS", component: Runc,
+		pattern:   `mountpoint for (devices|freezer|blkio) not found`,
+		diagnosis: "runc cannot find a cgroup v1 controller it needs (devices, freezer, blkio): gVisor does not implement them.",
+		fix:       "none inside this sandbox: the runtime needs the devices, freezer and blkio controllers; kprobe runs the control plane only",
+		source:    "sandbox-zoo.md §Task 4 (nested runc in gvisor-do: \"mountpoint for devices not found\")",
+		action:    stepDown(profiles.T3, needsCgroup),
+	},
+	{
+		code: "SIG-RUNC-NO-CGROUP-MOUNT", component: Runc,
+		pattern:   `no cgroup mount found in mountinfo`,
+		diagnosis: "runc finds no cgroup filesystem mounted at all (gVisor, rootless runc without a cgroupfs).",
+		fix:       "mount the cgroup hierarchies the runtime needs, or run where cgroups exist; kprobe runs the control plane only",
+		source:    "sandbox-zoo.md §Task 4 (nested runc --rootless in gvisor-do)",
+		action:    stepDown(profiles.T3, needsCgroup),
+	},
+	{
+		code: "SIG-SUBREAPER", component: Runc,
+		pattern:   `set child subreaper: invalid argument`,
+		diagnosis: "The sandbox (gVisor) does not support PR_SET_CHILD_SUBREAPER, which crun and containerd's runc shim need to reap container processes.",
+		fix:       "none inside this sandbox; kprobe runs the control plane only",
+		source:    "sandbox-zoo.md §Task 4 (nested crun in gvisor-do; containerd-shim-runc-v2 calls the same prctl)",
+		action:    stepDown(profiles.T3, "PR_SET_CHILD_SUBREAPER (a newer gVisor, or a real kernel)"),
+	},
+	{
+		code: "SIG-REEXEC-EINVAL", component: Runc,
+		pattern:   `fork/exec /proc/self/exe: invalid argument`,
+		diagnosis: "The runtime cannot re-execute itself into new namespaces inside this sandbox (gVisor refuses the clone flags).",
+		fix:       "none inside this sandbox; nested runsc --rootless --ignore-cgroups works only inside a plain user namespace",
+		source:    "sandbox-zoo.md §Task 4 (nested runsc --ignore-cgroups in gvisor-do)",
+		action:    stepDown(profiles.T3, "a sandbox that lets the runtime create namespaces"),
+	},
+	{
+		code: "SIG-CNI-PLUGIN-MISSING", component: Containerd,
+		pattern:   `failed to find plugin "[^"]+" in path`,
+		diagnosis: "A CNI plugin binary is missing from the CNI bin dir (or is a symlink, which gVisor does not follow), so pods get no network.",
+		fix:       "install the CNI plugins (Debian: apt-get install containernetworking-plugins, binaries in /usr/lib/cni) and point the CNI bin dir at them; under gVisor copy the files instead of symlinking",
+		source:    "prior-art.md §2.3 #27 (claude-code-on-the-web findings.md); real-cluster.md (Debian's plugins are in /usr/lib/cni)",
+		action:    stepDown(profiles.T3, "the CNI plugins (bridge, host-local, portmap, loopback) installed as real files"),
+	},
+	{
+		code: "SIG-NO-UNPACK-PLATFORMS", component: Containerd,
+		pattern:   `no unpack platforms defined`,
+		diagnosis: "containerd cannot unpack a pulled image in this sandbox.",
+		fix:       "preload images into containerd's k8s.io namespace (ctr -n k8s.io images import IMAGE.tar) or use k3s air-gap images",
+		source:    "prior-art.md §2.3 #36 (claude-code-on-the-web exp 32)",
+		action:    stepDown(profiles.T3, "images preloaded into containerd's k8s.io namespace"),
+	},
+	{
+		code: "SIG-SWAP-ON", component: Kubelet,
+		pattern:   `running with swap on is not supported`,
+		diagnosis: "Swap is on and the kubelet refuses to run with it.",
+		fix:       "--kubelet-arg=fail-swap-on=false (KubeletConfiguration failSwapOn: false); kubeadm: --ignore-preflight-errors=Swap; or swapoff -a",
+		source:    "prior-art.md §2.3 #40 (kubeadm checks.go, k3s agent_linux.go, usernetes kubeadm-config.yaml); kubelet v1.37.2",
+		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Kubelet, "fail-swap-on", "false")}),
+	},
+
+	// ---- host limits ---------------------------------------------------------
+	{
+		code: "SIG-INOTIFY", component: Any,
+		pattern:   `too many open files|inotify watch limit reached|Failed to allocate directory watch`,
+		diagnosis: "The host's inotify (or open file) limits are exhausted; the kubelet, containerd and the apiserver's certificate watchers fail.",
+		fix:       "on the host: sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512 (and raise ulimit -n)",
+		source:    "prior-art.md §2.3 #41 (kind known-issues, stolostron/capi-tests#285, k0s#8113)",
+		action:    fatal("higher inotify limits on the host: sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512"),
+	},
+	{
+		code: "SIG-PORT-IN-USE", component: Any,
+		pattern:   `listen tcp \S+:\d+: bind: address already in use`,
+		diagnosis: "A port the cluster needs is taken, often by an earlier cluster that is still running.",
+		fix:       "kprobe stop --data-dir DIR for an earlier kprobe cluster; otherwise find the holder with ss -ltnp and stop it",
+		source:    "real-cluster.md §4 (mistakes: the apiserver held 6443 after etcd stopped first)",
+		action:    fatal("the port freed (stop the process that listens on it)"),
+	},
+}
+
+// Table is the signature table, compiled from specs.
+var Table = compile(specs)
+
+func compile(in []spec) []Signature {
+	out := make([]Signature, 0, len(in))
+	for _, s := range in {
+		sig := Signature{
+			Code:      s.code,
+			Component: s.component,
+			Also:      s.also,
+			Regexp:    regexp.MustCompile("(?i)" + s.pattern),
+			Diagnosis: s.diagnosis,
+			Fix:       s.fix,
+			Source:    s.source,
+			Action:    s.action,
+			Shadows:   s.shadows,
+		}
+		sig.needles = needles(s.pattern)
+		if s.unless != "" {
+			sig.Unless = regexp.MustCompile("(?i)" + s.unless)
+		}
+		// Copy the remedy so rows that share one do not share Reasons.
+		sig.Action.Settings = append([]adapters.Setting(nil), s.action.Settings...)
+		for i := range sig.Action.Settings {
+			st := &sig.Action.Settings[i]
+			st.Reason, st.Rationale, st.Source = s.code, s.diagnosis, s.source
+		}
+		sig.Action.Shims = append([]adapters.Shim(nil), s.action.Shims...)
+		for i := range sig.Action.Shims {
+			sh := &sig.Action.Shims[i]
+			sh.Reason, sh.Rationale = s.code, s.diagnosis
+		}
+		out = append(out, sig)
+	}
+	return out
+}
+
+// String is the code and what the signature means.
+func (s *Signature) String() string { return fmt.Sprintf("%s: %s", s.Code, s.Diagnosis) }
+
+// needles returns lower-cased literals one of which every match of
+// pattern contains: the longest literal of its top-level concatenation,
+// or one such literal per branch of a top-level alternation. It returns
+// nil when some branch has none, or has only non-ASCII ones. Match checks
+// them with strings.Contains before running the regexp, which makes a
+// healthy line several times cheaper.
+func needles(pattern string) []string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	branches := []*syntax.Regexp{re}
+	if re.Op == syntax.OpAlternate {
+		branches = re.Sub
+	}
+	var out []string
+	for _, b := range branches {
+		parts := []*syntax.Regexp{b}
+		if b.Op == syntax.OpConcat {
+			parts = b.Sub
+		}
+		best := ""
+		for _, p := range parts {
+			if p.Op != syntax.OpLiteral {
+				continue
+			}
+			if lit := string(p.Rune); len(lit) > len(best) && isASCII(lit) {
+				best = lit
+			}
+		}
+		if best == "" {
+			return nil
+		}
+		out = append(out, strings.ToLower(best))
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
