@@ -549,6 +549,15 @@ var Rules = []Rule{
 		Source: "prior-art.md §2.3 #35, claude-code-on-the-web exp 17/26, gvisor#11989; sandbox-zoo.md Task 4",
 	},
 	{
+		Code:  "R-USERNS-WRAPPER",
+		When:  triIs("priv.userns", probes.Yes),
+		Rungs: rungsWorker,
+		Shims: []Shim{shim(ShimRuntimeWrapper)},
+		Rationale: "in a user namespace that maps few ids, runc mounts devpts with gid=5 and gets EINVAL " +
+			"(\"error mounting devpts to rootfs at /dev/pts ... invalid argument\"); the wrapper drops an unmapped gid",
+		Source: "measured in the zoo's userns-root sandbox (research/zoo.md); runc libcontainer/rootfs_linux.go",
+	},
+	{
 		Code:  "R-SWAP",
 		When:  func(f probes.Facts) bool { n, ok := f.Int("res.swap_bytes"); return ok && n > 0 },
 		Rungs: rungsWorker,

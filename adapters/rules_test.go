@@ -257,6 +257,11 @@ var ruleCases = map[string]ruleCase{
 		fires: []probes.Facts{{"kernel.emulated": yes}, {"kernel.release": "4.4.0"}},
 		quiet: []probes.Facts{{"kernel.emulated": no, "kernel.release": "6.18.44-fc-v782"}, {"kernel.release": "4.6.0"}},
 	},
+	"R-USERNS-WRAPPER": {
+		rung:  profiles.T1,
+		fires: []probes.Facts{{"priv.userns": yes}},
+		quiet: []probes.Facts{{"priv.userns": no}},
+	},
 	"R-SWAP": {
 		rung:  profiles.T0,
 		fires: []probes.Facts{{"res.swap_bytes": int64(1 << 30)}},
@@ -563,12 +568,12 @@ var zoo = []zooSandbox{
 				},
 				absent: []string{"kubelet/cgroups-per-qos", "containerd/disable_cgroup", "cluster/disable-kube-proxy",
 					"kubelet/protect-kernel-defaults"},
-				shims: []string{"kmsg", "rshared"},
+				shims: []string{"kmsg", "rshared", "runtime-wrapper"},
 			},
 			profiles.T2: {
 				settings: with(t2Networking, map[string]string{"kubelet/feature-gates": "KubeletInUserNamespace=true"}),
 				absent:   []string{"kube-proxy/conntrack-max-per-core"},
-				shims:    []string{"kmsg", "rshared"},
+				shims:    []string{"kmsg", "rshared", "runtime-wrapper"},
 			},
 			profiles.T3: t3Only,
 		},
@@ -591,7 +596,7 @@ var zoo = []zooSandbox{
 				},
 				// Read-only tunables with the kubelet's values, in a user
 				// namespace: nothing to fake.
-				shims: []string{"kmsg", "rshared"},
+				shims: []string{"kmsg", "rshared", "runtime-wrapper"},
 			},
 			profiles.T2: {settings: with(t2Networking, map[string]string{"kubelet/cgroups-per-qos": "false"})},
 			profiles.T3: t3Only,

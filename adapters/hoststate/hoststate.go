@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,66 @@ type Snapshot struct {
 	// Dirs are the fixed host directories the components create, and
 	// whether each existed.
 	Dirs map[string]bool `json:"dirs"`
+	// LoopbackDown records that launch brought lo up (a fresh network
+	// namespace starts with it down: etcd then gets "network is
+	// unreachable" on 127.0.0.1); stop sets it down again.
+	LoopbackDown bool `json:"loopbackDown,omitempty"`
+}
+
+// DummyLink is the interface EnsureAddress creates in a network namespace
+// that has only lo.
+const DummyLink = "kprobe-dummy0"
+
+// EnsureAddress gives a network namespace that has no address but
+// loopback one the control plane can advertise: the API server refuses a
+// loopback advertise address ("may not be in the loopback range"). It
+// follows k3s's documented air-gap recipe: a dummy interface with a
+// TEST-NET-3 address and a default route through it. The link is new, so
+// stop deletes it (and its veth peer with it).
+func EnsureAddress(ctx context.Context) (bool, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return false, err
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 || i.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLinkLocalUnicast() {
+				return false, nil
+			}
+		}
+	}
+	for _, args := range [][]string{
+		// A veth pair, not a dummy link: kernels without the dummy module
+		// (this project's VMs) have veth.
+		{"link", "add", DummyLink, "type", "veth", "peer", "name", DummyLink + "p"},
+		{"link", "set", DummyLink, "up"},
+		{"link", "set", DummyLink + "p", "up"},
+		{"addr", "add", "203.0.113.254/31", "dev", DummyLink},
+		{"route", "add", "default", "via", "203.0.113.255", "dev", DummyLink, "metric", "1000"},
+	} {
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			_ = exec.CommandContext(ctx, "ip", "link", "delete", DummyLink).Run()
+			return false, fmt.Errorf("no address but loopback, and ip %s failed: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+	}
+	return true, nil
+}
+
+// LoopbackUp brings lo up when it is down and records it in the snapshot.
+func (s *Snapshot) LoopbackUp(ctx context.Context) error {
+	ifc, err := net.InterfaceByName("lo")
+	if err != nil || ifc.Flags&net.FlagUp != 0 {
+		return nil
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("the loopback interface is down and cannot be brought up (ip link set lo up: %v: %s)", err, bytes.TrimSpace(out))
+	}
+	s.LoopbackDown = true
+	return nil
 }
 
 // FixedDirs are written by containerd, libcni and the kubelet whatever
@@ -144,7 +205,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	}
 	oldLinks := set(s.Links)
 	for _, l := range listDir("/sys/class/net") {
-		if oldLinks[l] || (l != sc.Bridge && !strings.HasPrefix(l, "veth")) {
+		if oldLinks[l] || (l != sc.Bridge && !strings.HasPrefix(l, DummyLink) && !strings.HasPrefix(l, "veth")) {
 			continue
 		}
 		if out, err := exec.CommandContext(ctx, "ip", "link", "delete", l).CombinedOutput(); err != nil {
@@ -189,6 +250,13 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 			continue
 		}
 		note("removed %s (empty but for sockets)", d)
+	}
+	if s.LoopbackDown {
+		if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "down").CombinedOutput(); err != nil {
+			fail(fmt.Errorf("ip link set lo down: %v: %s", err, bytes.TrimSpace(out)))
+		} else {
+			note("set lo down again")
+		}
 	}
 	for k, v := range s.Sysctls {
 		p := "/proc/sys/" + k

@@ -122,6 +122,9 @@ func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {
 	if err != nil {
 		return err
 	}
+	if err := snap.LoopbackUp(ctx); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(dataDir, "run"), 0o755); err != nil {
 		return err
 	}

@@ -137,12 +137,12 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	}
 
 	end = t.begin("prepare", "host snapshot, certificates, configuration")
-	nodeIP := NodeIP()
+
 	nodeName := o.NodeName
 	if nodeName == "" {
 		nodeName = upstream.DefaultNodeName
 	}
-	rendered, err := prepare(ctx, plan, o, bins, nodeName, nodeIP)
+	rendered, err := prepare(ctx, plan, o, bins, nodeName)
 	end(err)
 	if err != nil {
 		return res, err
@@ -266,6 +266,10 @@ func controlPlaneOnly(err error) error {
 
 // leftRunning adds what to do next to a readiness failure.
 func leftRunning(err error, dataDir string) error {
+	if st, serr := supervise.ReadState(dataDir); serr == nil && !st.Alive() {
+		return fmt.Errorf("%w\nthe supervisor stopped every process; `kprobe logs --data-dir %s` shows why, `kprobe stop --data-dir %s` undoes the host changes",
+			err, dataDir, dataDir)
+	}
 	return fmt.Errorf("%w\nthe cluster's processes are still running: see `kprobe status --data-dir %s` and `kprobe logs --data-dir %s`, then `kprobe stop --data-dir %s`",
 		err, dataDir, dataDir, dataDir)
 }
@@ -289,16 +293,36 @@ func LoadResult(dataDir string) (*Result, error) {
 	return &r, readJSON(resultPath(dataDir), &r)
 }
 
-func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.Binaries, nodeName, nodeIP string) (*upstream.Rendered, error) {
+func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.Binaries, nodeName string) (*upstream.Rendered, error) {
 	snap, err := hoststate.Take(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := snap.LoopbackUp(ctx); err != nil {
+		return nil, err
+	}
+	nodeIP := NodeIP()
+	if nodeIP == "127.0.0.1" {
+		// A network namespace with loopback only (a fresh netns, a
+		// sandbox): the API server refuses a loopback advertise address.
+		// The snapshot predates the link, so stop deletes it.
+		if _, err := hoststate.EnsureAddress(ctx); err != nil {
+			return nil, err
+		}
+		nodeIP = NodeIP()
 	}
 	if err := os.MkdirAll(filepath.Join(o.DataDir, "run"), 0o755); err != nil {
 		return nil, err
 	}
 	if err := snap.Save(snapshotPath(o.DataDir)); err != nil {
 		return nil, err
+	}
+	if hasShim(plan, "runtime-wrapper") {
+		w, err := writeRuntimeWrapper(o, bins.Runc)
+		if err != nil {
+			return nil, err
+		}
+		bins.Runc = w
 	}
 	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP)})
 	if err != nil {
@@ -363,6 +387,29 @@ func watchLogs(ctx context.Context, o Options, failed chan<- error) {
 		case <-ctx.Done():
 		}
 	}()
+}
+
+func hasShim(plan *adapters.Plan, name string) bool {
+	for _, s := range plan.Shims {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// writeRuntimeWrapper writes the script containerd runs instead of runc:
+// kprobe's runtime-wrapper rewrites each container's spec (adapters/shims)
+// and execs the real runc. It lives in the data dir, so stop --purge
+// removes it.
+func writeRuntimeWrapper(o Options, runc string) (string, error) {
+	path := filepath.Join(o.DataDir, "bin", "runc-wrapper")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	script := fmt.Sprintf("#!/bin/sh\n# Written by kprobe launch (the runtime-wrapper shim).\nexec %q runtime-wrapper --runtime %q --log %q -- \"$@\"\n",
+		o.Self, runc, filepath.Join(o.DataDir, "logs", "runtime-wrapper.log"))
+	return path, writeAtomic(path, []byte(script), 0o755)
 }
 
 // watchSupervisor reports the first failed process (or a dead supervisor)

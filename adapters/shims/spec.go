@@ -3,6 +3,7 @@ package shims
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -66,6 +67,10 @@ type HostFacts struct {
 	// SysctlExists reports whether /proc/sys has the entry (dotted name);
 	// nil means every entry exists.
 	SysctlExists func(name string) bool
+	// GIDMapped and UIDMapped report whether an id is mapped in this user
+	// namespace; nil means every id is.
+	GIDMapped func(gid uint32) bool
+	UIDMapped func(uid uint32) bool
 }
 
 // RewriteSpec changes s in place as o and h say and returns what it
@@ -75,6 +80,47 @@ func RewriteSpec(s *specs.Spec, o WrapperOptions, h HostFacts) []string {
 	var ch []string
 	if s == nil {
 		return nil
+	}
+	// A process user that is not mapped (the pause image runs as 65535)
+	// makes runc fail with "unable to setup user: invalid argument" in a
+	// user namespace that maps only our own ids: run it as root of the
+	// namespace, which is still unprivileged outside.
+	if p := s.Process; p != nil && h.UIDMapped != nil && h.GIDMapped != nil {
+		if !h.UIDMapped(p.User.UID) || !h.GIDMapped(p.User.GID) {
+			ch = append(ch, fmt.Sprintf("ran the process as 0:0 instead of %d:%d (not mapped in this user namespace)", p.User.UID, p.User.GID))
+			p.User.UID, p.User.GID = 0, 0
+		}
+		var gids []uint32
+		for _, g := range p.User.AdditionalGids {
+			if h.GIDMapped(g) {
+				gids = append(gids, g)
+			}
+		}
+		if len(gids) != len(p.User.AdditionalGids) {
+			ch = append(ch, "dropped additional gids not mapped in this user namespace")
+			p.User.AdditionalGids = gids
+		}
+	}
+	// devpts with gid=5 (tty) fails with EINVAL in a user namespace that
+	// maps only our own gid (unshare --map-root-user): drop the option.
+	if h.GIDMapped != nil {
+		for i := range s.Mounts {
+			m := &s.Mounts[i]
+			if m.Type != "devpts" {
+				continue
+			}
+			var keep []string
+			for _, opt := range m.Options {
+				if gid, ok := strings.CutPrefix(opt, "gid="); ok {
+					if n, err := strconv.ParseUint(gid, 10, 32); err == nil && !h.GIDMapped(uint32(n)) {
+						ch = append(ch, "dropped "+opt+" from the devpts mount (gid not mapped in this user namespace)")
+						continue
+					}
+				}
+				keep = append(keep, opt)
+			}
+			m.Options = keep
+		}
 	}
 	if s.Linux != nil {
 		dropNS := o.CgroupNS == Drop || (o.CgroupNS == Auto && !h.CgroupNS) || o.IgnoreCgroups

@@ -165,3 +165,26 @@ func TestSaveLoadAndNames(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+func TestRewriteSpecDropsUnmappedDevptsGID(t *testing.T) {
+	s := &specs.Spec{Mounts: []specs.Mount{
+		{Destination: "/dev/pts", Type: "devpts", Options: []string{"nosuid", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+	}}
+	onlyRoot := HostFacts{CgroupNS: true, GIDMapped: func(g uint32) bool { return g == 0 }, UIDMapped: func(u uint32) bool { return u == 0 }}
+	ch := RewriteSpec(s, WrapperOptions{}, onlyRoot)
+	if len(ch) != 1 || strings.Join(s.Mounts[0].Options, ",") != "nosuid,newinstance,ptmxmode=0666,mode=0620" {
+		t.Fatalf("changes %v, options %v", ch, s.Mounts[0].Options)
+	}
+	pause := &specs.Spec{Process: &specs.Process{User: specs.User{UID: 65535, GID: 65535, AdditionalGids: []uint32{0, 65535}}}}
+	if ch := RewriteSpec(pause, WrapperOptions{}, onlyRoot); len(ch) != 2 || pause.Process.User.UID != 0 || len(pause.Process.User.AdditionalGids) != 1 {
+		t.Fatalf("unmapped user: %v %+v", ch, pause.Process.User)
+	}
+	full := HostFacts{CgroupNS: true, GIDMapped: func(uint32) bool { return true }, UIDMapped: func(uint32) bool { return true }}
+	s.Mounts[0].Options = append(s.Mounts[0].Options, "gid=5")
+	if ch := RewriteSpec(s, WrapperOptions{}, full); len(ch) != 0 {
+		t.Fatalf("a mapped gid was dropped: %v", ch)
+	}
+	if got := parseIDMap("         0          0 4294967295\n"); len(got) != 1 || got[0] != [2]uint32{0, 4294967295} {
+		t.Fatalf("parseIDMap = %v", got)
+	}
+}

@@ -192,7 +192,44 @@ func HostFactsNow() HostFacts {
 		_, err := os.Stat(filepath.Join("/proc/sys", sysctlPath(name)))
 		return !errors.Is(err, os.ErrNotExist)
 	}
+	h.GIDMapped = idMapped("/proc/self/gid_map")
+	h.UIDMapped = idMapped("/proc/self/uid_map")
 	return h
+}
+
+// idMapped answers from an id map file; nil when it cannot be read.
+func idMapped(path string) func(uint32) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	ranges := parseIDMap(string(b))
+	return func(id uint32) bool {
+		for _, r := range ranges {
+			if id >= r[0] && id-r[0] < r[1] {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// parseIDMap reads /proc/self/gid_map lines "inside outside count" into
+// [inside, count] ranges.
+func parseIDMap(s string) [][2]uint32 {
+	var out [][2]uint32
+	for _, l := range strings.Split(s, "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 32)
+		n, err2 := strconv.ParseUint(f[2], 10, 32)
+		if err1 == nil && err2 == nil {
+			out = append(out, [2]uint32{uint32(in), uint32(n)})
+		}
+	}
+	return out
 }
 
 const capSysResource = 24

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kprobe/kprobe/adapters/shims"
 	"github.com/kprobe/kprobe/probes/container"
 	"github.com/kprobe/kprobe/probes/suite"
 )
@@ -67,6 +68,10 @@ func isColorTerminal(w io.Writer) bool {
 
 // Main runs kprobe and exits with its exit code.
 func Main() {
+	// containerd runs kprobe as the runtime-wrapper shim (adapters/shims).
+	if code, ok := shims.Dispatch(os.Args); ok {
+		os.Exit(code)
+	}
 	// libcontainer re-runs this binary as "<argv0> init" to start a
 	// container's process; that must win over kprobe's own re-exec names.
 	container.InitIfChild()
