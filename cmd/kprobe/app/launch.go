@@ -66,11 +66,13 @@ that names the problem and the fix.`,
 
 // profileFor loads --profile (a path or builtin:NAME), or for "auto" scans
 // now and overlays the scan on the closest built-in profile (plan.go).
-func profileFor(cmd *cobra.Command, path string) (*profiles.Profile, error) {
+// The scan looks at the data dir the cluster will use: its filesystem,
+// free space and overlay support decide the snapshotter and more.
+func profileFor(cmd *cobra.Command, path, dataDir string) (*profiles.Profile, error) {
 	if path != "auto" {
 		return loadProfile(path)
 	}
-	out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: probes.DefaultDataDir})
+	out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: dataDir})
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +103,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
-	p, err := profileFor(cmd, f.profile)
+	p, err := profileFor(cmd, f.profile, f.dataDir)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 		}
 		f.dataDir = abs
 	}
-	p, err := profileFor(cmd, f.profile)
+	p, err := profileFor(cmd, f.profile, f.dataDir)
 	if err != nil {
 		return err
 	}
