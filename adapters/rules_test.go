@@ -16,6 +16,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/upstream"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/capture"
+	"github.com/kprobe/kprobe/probes/probetest"
 	"github.com/kprobe/kprobe/probes/suite"
 	"github.com/kprobe/kprobe/profiles"
 )
@@ -908,76 +909,40 @@ func goldenItems(p *adapters.Plan) (settings, shims []string) {
 // profile and plan (at its verdict and at each rung below down to T3),
 // and compares with testdata/plans/<name>.json. -update rewrites them.
 func TestCapturedSandboxPlans(t *testing.T) {
-	ents, err := os.ReadDir(sandboxDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
+	probetest.EachFixture(t, sandboxDir, func(t *testing.T, name string, scan *probes.Scan) {
+		prof := profiles.FromScan(scan, "test", time.Unix(0, 0))
+		p, err := adapters.Build(prof, adapters.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		n++
-		name := e.Name()
-		t.Run(name, func(t *testing.T) {
-			env, err := capture.ReplayEnv(filepath.Join(sandboxDir, name), suite.All())
+		checkRendered(t, p)
+		g := goldenPlan{Verdict: prof.Verdict.Rung, Rung: p.Rung, Runtime: p.Runtime}
+		g.Settings, g.Shims = goldenItems(p)
+		below := false
+		for _, r := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.T3} {
+			if r == p.Rung {
+				below = true
+				continue
+			}
+			if !below {
+				continue
+			}
+			lp, err := adapters.Build(prof, adapters.Options{Rung: r})
 			if err != nil {
 				t.Fatal(err)
 			}
-			scan := probes.Run(context.Background(), env, suite.All(), probes.Options{})
-			prof := profiles.FromScan(scan, "test", time.Unix(0, 0))
-			p, err := adapters.Build(prof, adapters.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkRendered(t, p)
-			g := goldenPlan{Verdict: prof.Verdict.Rung, Rung: p.Rung, Runtime: p.Runtime}
-			g.Settings, g.Shims = goldenItems(p)
-			below := false
-			for _, r := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.T3} {
-				if r == p.Rung {
-					below = true
-					continue
-				}
-				if !below {
-					continue
-				}
-				lp, err := adapters.Build(prof, adapters.Options{Rung: r})
-				if err != nil {
-					t.Fatal(err)
-				}
-				checkRendered(t, lp)
-				lr := goldenRungPlan{Rung: r}
-				lr.Settings, lr.Shims = goldenItems(lp)
-				g.Rungs = append(g.Rungs, lr)
-			}
-			got, err := json.MarshalIndent(g, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
-			path := filepath.Join("testdata", "plans", name+".json")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./adapters -run TestCapturedSandboxPlans -update)", err)
-			}
-			if string(want) != string(got) {
-				t.Errorf("the plan of %s differs from %s; if intended, rerun with -update and review the diff:\n%s", name, path, got)
-			}
-		})
-	}
-	if n == 0 {
-		t.Fatal("no captured sandboxes under " + sandboxDir)
-	}
+			checkRendered(t, lp)
+			lr := goldenRungPlan{Rung: r}
+			lr.Settings, lr.Shims = goldenItems(lp)
+			g.Rungs = append(g.Rungs, lr)
+		}
+		got, err := json.MarshalIndent(g, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		probetest.Golden(t, filepath.Join("testdata", "plans", name+".json"), append(got, '\n'), *update,
+			"run go test ./adapters -run TestCapturedSandboxPlans -update")
+	})
 }
 
 // TestZooFactsMatchCaptures keeps the hand-built zoo honest: where a

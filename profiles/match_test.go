@@ -1,16 +1,13 @@
 package profiles
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
-	"github.com/kprobe/kprobe/probes/capture"
+	"github.com/kprobe/kprobe/probes/probetest"
 	"github.com/kprobe/kprobe/probes/suite"
 )
 
@@ -43,33 +40,13 @@ const minMargin = 0.05
 // TestZooFixturesMatch replays every captured sandbox through the probe
 // suite and checks the built-in profile it matches.
 func TestZooFixturesMatch(t *testing.T) {
-	ents, err := os.ReadDir(sandboxFixtures)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
+	probetest.EachFixture(t, sandboxFixtures, func(t *testing.T, name string, s *probes.Scan) {
+		want, ok := zooExpect[name]
+		if !ok {
+			t.Fatalf("no expectation for fixture %s: add it to zooExpect", name)
 		}
-		n++
-		name := e.Name()
-		t.Run(name, func(t *testing.T) {
-			want, ok := zooExpect[name]
-			if !ok {
-				t.Fatalf("no expectation for fixture %s: add it to zooExpect", name)
-			}
-			env, err := capture.ReplayEnv(filepath.Join(sandboxFixtures, name), suite.All())
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := probes.Run(context.Background(), env, suite.All(), probes.Options{})
-			checkMatch(t, s.Facts, want)
-		})
-	}
-	if n == 0 {
-		t.Fatal("no captured sandboxes under " + sandboxFixtures)
-	}
+		checkMatch(t, s.Facts, want)
+	})
 }
 
 func checkMatch(t *testing.T, facts probes.Facts, want string) {
