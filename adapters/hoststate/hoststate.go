@@ -7,7 +7,6 @@
 package hoststate
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Sysctls the components flip: the bridge plugin sets ip_forward,
@@ -323,26 +324,18 @@ func listDir(dir string) []string {
 
 // mountpoints lists the mount points of this mount namespace.
 func mountpoints() []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil
 	}
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 4 {
-			out = append(out, unescape(f[4]))
-		}
+	defer f.Close()
+	// A malformed line is skipped; the others still count.
+	ms, _ := procfs.ParseMountinfo(f)
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Mountpoint)
 	}
 	return out
-}
-
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }
 
 // kubepodsCgroups lists the kubelet's cgroup directories (v1 hierarchies

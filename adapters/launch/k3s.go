@@ -14,14 +14,19 @@ import (
 
 // FindK3s says whether a k3s binary is available, with how to get one.
 func FindK3s(binDir string) error {
+	_, err := findK3s(binDir)
+	return err
+}
+
+// findK3s looks in --bin-dir first, then where k3s.Find looks.
+func findK3s(binDir string) (string, error) {
 	flag := ""
 	if binDir != "" {
 		if p := filepath.Join(binDir, "k3s"); fileExists(p) {
 			flag = p
 		}
 	}
-	_, err := k3s.Find(flag)
-	return err
+	return k3s.Find(flag)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -29,21 +34,11 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // K3s launches `k3s server` with the plan rendered as k3s's config.yaml,
 // under the same supervisor, and waits for the same readiness.
 func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
-	start := time.Now()
-	res := &Result{Engine: adapters.EngineK3s, Rung: string(plan.Rung), DataDir: o.DataDir, StartedAt: start, Plan: plan}
-	t := &tracker{start: start, res: res, progress: o.Progress}
-	if o.Wait <= 0 {
-		o.Wait = 3 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Wait)
+	ctx, cancel, res, t := begin(ctx, adapters.EngineK3s, plan, o)
 	defer cancel()
 
 	end := t.begin("preflight", "k3s binary, ports, data dir")
-	flag := ""
-	if o.BinDir != "" && fileExists(filepath.Join(o.BinDir, "k3s")) {
-		flag = filepath.Join(o.BinDir, "k3s")
-	}
-	bin, err := k3s.Find(flag)
+	bin, err := findK3s(o.BinDir)
 	if err == nil {
 		err = Preflight(o.DataDir, []int{6443, 10250})
 	}

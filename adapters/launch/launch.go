@@ -98,6 +98,19 @@ func (t *tracker) begin(name, detail string) func(err error) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// begin starts an attempt's record and bounds it by o.Wait (3 min when
+// unset), for every engine.
+func begin(ctx context.Context, engine string, plan *adapters.Plan, o Options) (context.Context, context.CancelFunc, *Result, *tracker) {
+	start := time.Now()
+	res := &Result{Engine: engine, Rung: string(plan.Rung), DataDir: o.DataDir, StartedAt: start, Plan: plan}
+	wait := o.Wait
+	if wait <= 0 {
+		wait = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	return ctx, cancel, res, &tracker{start: start, res: res, progress: o.Progress}
+}
+
 // Files of a data dir that launch and stop share.
 func resultPath(dataDir string) string   { return filepath.Join(dataDir, "run", "launch.json") }
 func snapshotPath(dataDir string) string { return filepath.Join(dataDir, "run", "host-before.json") }
@@ -109,13 +122,7 @@ func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kube
 // supervisor started, the cluster is left running for `kprobe logs` and
 // `kprobe stop`; the error says so.
 func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
-	start := time.Now()
-	res := &Result{Engine: adapters.EngineKubernetes, Rung: string(plan.Rung), DataDir: o.DataDir, StartedAt: start, Plan: plan}
-	t := &tracker{start: start, res: res, progress: o.Progress}
-	if o.Wait <= 0 {
-		o.Wait = 3 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.Wait)
+	ctx, cancel, res, t := begin(ctx, adapters.EngineKubernetes, plan, o)
 	defer cancel()
 
 	agent := !plan.Has("disable-agent")
