@@ -4,12 +4,18 @@
 #   make test     install and build what the tests need, then run them all (as root):
 #                 unit and live tests, the sandbox zoo, and a real cluster end to end
 #   make test-short  unit tests only, no cluster, no zoo
-#   make engine   build the upstream Kubernetes components and helm into bin/engine
-#                 and install etcd, containerd, runc and the CNI plugins
+#   make engine   build the upstream Kubernetes components, helm and kwok (for
+#                 launch --simulate-nodes) into bin/engine and install etcd,
+#                 containerd, runc and the CNI plugins
 #   make images   build the pause and busybox image archives into bin/images
+#   make addons   build CoreDNS and local-path-provisioner (the cluster DNS and
+#                 storage launch deploys) and their image archives into bin/images
 #   make zoo      run kprobe scan inside every sandbox of test/zoo and check
 #                 test/zoo/expectations.toml (root; ~20 s cached, minutes cold)
 #   make zoo-report    research/zoo.md from the last zoo run
+#   make zoo-launch    launch, verify and stop a cluster inside the zoo's sandboxes,
+#                      evidence into research/evidence/launches (root; ~4 min)
+#   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make bench    the scan benchmarks
 #   make lint     gofmt, go vet, staticcheck
@@ -22,12 +28,14 @@ LDFLAGS   := -X github.com/kprobe/kprobe/cmd/kprobe/app.Version=$(VERSION)
 # libcontainer's nsenter (the container probe) needs cgo.
 export CGO_ENABLED := 1
 STATICCHECK_VERSION := v0.8.2
-# Debian packages the probes and their tests use.
-DEB_PACKAGES := iptables fuse-overlayfs uidmap iproute2 gcc libc6-dev
+# Debian packages the probes and their tests use (tmux: the TUI's terminal test).
+DEB_PACKAGES := iptables fuse-overlayfs uidmap iproute2 gcc libc6-dev tmux
 # What the kubernetes engine runs besides the components built from source.
 ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busybox-static
+# What only the tests use: headless Chromium renders the HTML report (reports/).
+TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-short zoo zoo-report zoo-fixtures bench lint docs deps apt engine engine-deps images clean
+.PHONY: all build scan test test-deps test-short zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench lint docs deps apt engine engine-deps images addons clean
 
 all: build
 
@@ -44,6 +52,9 @@ deps:
 engine-deps:
 	@$(MAKE) --no-print-directory apt PACKAGES="$(ENGINE_PACKAGES)"
 
+test-deps:
+	@$(MAKE) --no-print-directory apt PACKAGES="$(TEST_PACKAGES)"
+
 apt:
 	@missing=""; for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -52,21 +63,28 @@ apt:
 	fi
 
 # The engine: kube-* and kubectl from k8s.io/kubernetes, helm from
-# helm.sh/helm/v3, both pinned by their own modules under hack/. Cached by
-# the Go build cache: about 10-20 min cold, about a minute warm.
+# helm.sh/helm/v3 and kwok from sigs.k8s.io/kwok (about 3.5 min of it),
+# each pinned by its own module under hack/. Cached by the Go build cache:
+# about 10-20 min cold, about a minute warm.
 engine: engine-deps
 	hack/engine/build.sh $(BIN)/engine
 	hack/helm/build.sh $(BIN)/engine
+	hack/kwok/build.sh $(BIN)/engine
 
 images: engine-deps
 	hack/images/build.sh $(BIN)/images
 
+# The add-ons, each from its own module under hack/addons: about 2.5 min
+# cold (downloads included), seconds warm.
+addons:
+	hack/addons/build.sh $(BIN)/images
+
 # Three runs, one after another: the live tests watch the host for
 # leftovers, so no cluster or sandbox may run beside them.
-test: deps build engine images
+test: deps test-deps build engine images addons
 	$(GO) test -p 1 -count=1 ./...
 	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/e2e/
-	KPROBE_ZOO=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/zoo/
+	KPROBE_ZOO=1 KPROBE_ZOO_LAUNCH=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 40m -v ./test/zoo/
 
 # The sandbox zoo (test/zoo/README.md): the first run installs runsc, podman,
 # bubblewrap... and debootstraps a rootfs into /var/cache/kprobe-zoo.
@@ -75,6 +93,17 @@ zoo: build
 
 zoo-report:
 	$(GO) run ./test/zoo/report -in test/zoo/out -out research/zoo.md
+
+# Launch, verify and stop a cluster inside the zoo's sandboxes
+# (test/zoo/launch_test.go), keeping the evidence in research/; then the
+# pages research/launches/ from it. Root; about 4 minutes.
+zoo-launch: build engine images
+	KPROBE_ZOO_LAUNCH=1 KPROBE_ZOO_EVIDENCE=$(CURDIR)/research/evidence/launches KPROBE_BIN=$(BIN)/kprobe \
+		$(GO) test -count=1 -timeout 40m -run TestLaunchInZoo -v ./test/zoo/
+
+zoo-launch-report: build
+	$(GO) run ./test/zoo/launchreport -in research/evidence/launches -out research/launches -criteria research/criteria
+	$(BIN)/kprobe report merge research/evidence/launches/*/report.json --format md -o research/launches/facts.md
 
 zoo-fixtures: build
 	KPROBE_BIN=$(BIN)/kprobe test/zoo/capture-all.sh

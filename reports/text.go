@@ -77,7 +77,7 @@ func WriteText(w io.Writer, r *Report, o TextOptions) error {
 		}
 		fmt.Fprintf(&b, "\n%s\n", p.bold(string(d)))
 		for _, res := range rs {
-			fmt.Fprintf(&b, "  %s %-18s %s\n", p.status(res.Status), res.ID, oneLine(res))
+			fmt.Fprintf(&b, "  %s %-18s %s\n", p.status(res.Status), res.ID, OneLine(res))
 			if o.Verbose {
 				for _, e := range res.Evidence {
 					fmt.Fprintf(&b, "  %s %s\n", strings.Repeat(" ", 26), p.dim(e.String()))
@@ -89,19 +89,7 @@ func WriteText(w io.Writer, r *Report, o TextOptions) error {
 		}
 	}
 
-	var blockers, warns []probes.Finding
-	for _, res := range r.Results {
-		for _, f := range res.Findings {
-			switch {
-			case f.Severity == probes.Block && !f.Ignored:
-				blockers = append(blockers, f)
-			case f.Severity == probes.Warn || f.Ignored:
-				warns = append(warns, f)
-			}
-		}
-	}
-	sortFindings(blockers)
-	sortFindings(warns)
+	blockers, warns := findings(r.Results)
 	if len(blockers) > 0 {
 		fmt.Fprintf(&b, "\n%s\n", p.red(p.bold(fmt.Sprintf("blockers (%d)", len(blockers)))))
 		for _, f := range blockers {
@@ -115,8 +103,76 @@ func WriteText(w io.Writer, r *Report, o TextOptions) error {
 		}
 	}
 	writeVerdict(&b, p, r.Verdict)
+	writeOutcome(&b, p, r)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeOutcome adds what a scan alone lacks, when the report has it: the
+// closest built-in profile, the plan, the launch attempts and the
+// verification.
+func writeOutcome(b *strings.Builder, p palette, r *Report) {
+	if m := r.Profile; m != nil {
+		if m.Matched {
+			fmt.Fprintf(b, "\n%s builtin:%s (score %.2f)", p.bold("closest known sandbox:"), m.Name, m.Score)
+			if m.Verdict.Rung != r.Verdict.Rung {
+				fmt.Fprintf(b, "; verdict with it %s", m.Verdict.Rung)
+			}
+			b.WriteString("\n")
+		} else {
+			fmt.Fprintf(b, "\n%s none close enough (nearest builtin:%s at %.2f)\n", p.bold("closest known sandbox:"), m.Name, m.Score)
+		}
+	}
+	if pl := r.Plan; pl != nil {
+		engine := pl.Engine
+		if engine == "" {
+			engine = "engine decided at launch"
+		}
+		what := "'kprobe plan' shows it in full"
+		if r.Launch != nil {
+			what = "the last launch ran it"
+		}
+		fmt.Fprintf(b, "%s %s (%s), %s, %s, runtime %s; %s\n", p.bold("plan:"), pl.Rung, engine,
+			plural(len(pl.Settings), "setting"), plural(len(pl.Shims), "shim"), pl.Runtime, what)
+	}
+	if len(r.Attempts) > 0 {
+		fmt.Fprintf(b, "\n%s\n", p.bold(fmt.Sprintf("launch attempts (%d)", len(r.Attempts))))
+		for _, a := range newView(r).Attempts {
+			mark := p.red("✗")
+			if a.Outcome == "ready" {
+				mark = p.green("✓")
+			}
+			fmt.Fprintf(b, "  %s %d %s %s", mark, a.N, a.Rung, a.Outcome)
+			if a.Took != "" {
+				fmt.Fprintf(b, " after %s", a.Took)
+			}
+			if a.Remedies != "" {
+				fmt.Fprintf(b, " (remedies: %s)", a.Remedies)
+			}
+			b.WriteString("\n")
+			switch {
+			case a.Code != "":
+				fmt.Fprintf(b, "      %s %s log: %s\n", p.bold(a.Code), a.Component, p.dim(a.Line))
+				if a.Fix != "" {
+					fmt.Fprintf(b, "      fix: %s\n", a.Fix)
+				}
+			case a.Error != "":
+				fmt.Fprintf(b, "      %s\n", a.Error)
+			}
+		}
+	} else if r.Launch != nil {
+		state := "not ready"
+		if r.Launch.Ready {
+			state = "ready"
+		}
+		fmt.Fprintf(b, "%s %s at %s, %s\n", p.bold("launch:"), r.Launch.Engine, r.Launch.Rung, state)
+	}
+	if v := r.Verification; v != nil {
+		fmt.Fprintf(b, "\n%s %s\n", p.bold("verification:"), passFail(v.Passed))
+		for _, c := range v.Checks {
+			fmt.Fprintf(b, "  %-7s %-14s %s\n", c.Outcome, c.Name, firstLine(c.Evidence))
+		}
+	}
 }
 
 func sortFindings(fs []probes.Finding) {
@@ -168,13 +224,16 @@ func joinUnmet(us []profiles.Unmet) string {
 	return strings.Join(names, "; ")
 }
 
-// oneLine is the single line shown next to a probe: its summary, else
-// its first warning or blocker, its first evidence or its first facts.
-func oneLine(r probes.Result) string {
-	if r.Error != "" {
+// OneLine is the single line shown next to a probe (here and in the
+// TUI): its summary, else its first warning or blocker, its first
+// evidence or its first facts.
+func OneLine(r probes.Result) string {
+	switch {
+	case r.Status == probes.StatusSkipped && r.Error != "":
+		return "skipped: " + r.Error
+	case r.Error != "":
 		return "could not observe: " + firstLine(r.Error)
-	}
-	if r.Summary != "" {
+	case r.Summary != "":
 		return r.Summary
 	}
 	for _, f := range r.Findings {
@@ -200,4 +259,11 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -47,7 +47,14 @@ type Snapshot struct {
 	// namespace starts with it down: etcd then gets "network is
 	// unreachable" on 127.0.0.1); stop sets it down again.
 	LoopbackDown bool `json:"loopbackDown,omitempty"`
+	// LoopbackAddr is the address AddressOnLoopback added to lo; stop
+	// deletes it.
+	LoopbackAddr string `json:"loopbackAddr,omitempty"`
 }
+
+// StandInAddress is the TEST-NET-3 address a network namespace without
+// one gets, on a veth (EnsureAddress) or on lo (AddressOnLoopback).
+const StandInAddress = "203.0.113.254"
 
 // DummyLink is the interface EnsureAddress creates in a network namespace
 // that has only lo.
@@ -81,7 +88,7 @@ func EnsureAddress(ctx context.Context) (bool, error) {
 		{"link", "add", DummyLink, "type", "veth", "peer", "name", DummyLink + "p"},
 		{"link", "set", DummyLink, "up"},
 		{"link", "set", DummyLink + "p", "up"},
-		{"addr", "add", "203.0.113.254/31", "dev", DummyLink},
+		{"addr", "add", StandInAddress + "/31", "dev", DummyLink},
 		{"route", "add", "default", "via", "203.0.113.255", "dev", DummyLink, "metric", "1000"},
 	} {
 		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
@@ -90,6 +97,19 @@ func EnsureAddress(ctx context.Context) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// AddressOnLoopback adds StandInAddress to lo, where no link can be
+// created but addresses can be added (gVisor's netstack with
+// CAP_NET_ADMIN): the API server and the kubelet refuse a loopback
+// address, not a TEST-NET one on lo. Recorded in the snapshot.
+func (s *Snapshot) AddressOnLoopback(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "ip", "addr", "add", StandInAddress+"/32", "dev", "lo").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip addr add %s/32 dev lo: %v: %s", StandInAddress, err, bytes.TrimSpace(out))
+	}
+	s.LoopbackAddr = StandInAddress
+	return nil
 }
 
 // LoopbackUp brings lo up when it is down and records it in the snapshot.
@@ -194,7 +214,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	}
 	oldNS := set(s.Netns)
 	for _, n := range listDir("/run/netns") {
-		if !oldNS[n] && strings.HasPrefix(n, "cni-") {
+		if !oldNS[n] && ourNetns(n) {
 			p := filepath.Join("/run/netns", n)
 			_ = unmount(p)
 			if err := os.Remove(p); err != nil {
@@ -206,7 +226,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	}
 	oldLinks := set(s.Links)
 	for _, l := range listDir("/sys/class/net") {
-		if oldLinks[l] || (l != sc.Bridge && !strings.HasPrefix(l, DummyLink) && !strings.HasPrefix(l, "veth")) {
+		if oldLinks[l] || !ourLink(l, sc) {
 			continue
 		}
 		if out, err := exec.CommandContext(ctx, "ip", "link", "delete", l).CombinedOutput(); err != nil {
@@ -251,6 +271,13 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 			continue
 		}
 		note("removed %s (empty but for sockets)", d)
+	}
+	if s.LoopbackAddr != "" {
+		if out, err := exec.CommandContext(ctx, "ip", "addr", "del", s.LoopbackAddr+"/32", "dev", "lo").CombinedOutput(); err != nil {
+			fail(fmt.Errorf("ip addr del %s/32 dev lo: %v: %s", s.LoopbackAddr, err, bytes.TrimSpace(out)))
+		} else {
+			note("deleted %s from lo", s.LoopbackAddr)
+		}
 	}
 	if s.LoopbackDown {
 		if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "down").CombinedOutput(); err != nil {
@@ -339,12 +366,12 @@ func mountpoints() []string {
 }
 
 // kubepodsCgroups lists the kubelet's cgroup directories (v1 hierarchies
-// and the unified one).
+// and the unified one), the workers' cgroup roots included.
 func kubepodsCgroups() []string {
 	var out []string
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
 	more, _ := filepath.Glob("/sys/fs/cgroup/kubepods*")
-	for _, r := range append(roots, more...) {
+	for _, r := range append(append(roots, more...), nodeCgroupRoots()...) {
 		_ = filepath.WalkDir(r, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
 				out = append(out, p)
@@ -371,9 +398,9 @@ func listChains(ctx context.Context, table string) ([]string, error) {
 }
 
 // clusterChain matches the chains the kubelet, kube-proxy and the CNI
-// plugins create.
+// plugins create, and launch's own for the nodes' network.
 func clusterChain(c string) bool {
-	return strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-")
+	return strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-") || strings.HasPrefix(c, ChainPrefix)
 }
 
 // removeChains deletes the cluster's chains that appeared since the

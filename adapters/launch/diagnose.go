@@ -33,6 +33,7 @@ func diagnosis(h signatures.Hit) *Diagnosis {
 	case signatures.StepDown:
 		d.StepDown = true
 	}
+	d.AtMost = s.Action.AtMost
 	return d
 }
 

@@ -46,6 +46,9 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := hostShimsPhase(ctx, t, plan, o, res); err != nil {
+		return res, err
+	}
 	end = t.begin("prepare", "host snapshot, config.yaml")
 	kubeconfig := KubeconfigPath(o.DataDir)
 	r, err := k3s.Render(plan, k3s.Options{DataDir: o.DataDir, Kubeconfig: kubeconfig, WriteKubeconfigMode: "0600"})
@@ -53,7 +56,8 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 		err = writeK3sFiles(ctx, o.DataDir, r)
 	}
 	if err == nil {
-		err = supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: o.DataDir, Processes: []supervise.Process{{
+		_, ns := splitShims(plan)
+		err = supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: o.DataDir, Shims: ns, Processes: []supervise.Process{{
 			Name: "k3s", Path: bin, Args: r.Args, Env: r.Env,
 			Ready:       supervise.Ready{HTTP: "https://127.0.0.1:6443/readyz", Timeout: 2 * time.Minute},
 			StopTimeout: 30 * time.Second, MaxRestarts: 2,
@@ -61,10 +65,10 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	}
 	end(err)
 	if err != nil {
-		return res, err
+		return res, undoHostShims(ctx, o.DataDir, err)
 	}
 	end = t.begin("supervisor", "start k3s server")
-	_, err = supervise.Detach(o.Self, []string{"supervise", "--data-dir", o.DataDir}, filepath.Join(o.DataDir, "logs", "supervisor.log"))
+	_, err = detach(o)
 	end(err)
 	if err != nil {
 		return res, err
@@ -86,6 +90,7 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 		return res, leftRunning(err, o.DataDir)
 	}
 	res.Kubeconfig = kubeconfig
+	res.Shims = append(res.Shims, nsShimOutcomes(o.DataDir)...)
 	if plan.Has("disable-agent") {
 		res.Ready = true
 		return res, nil

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
@@ -22,8 +25,10 @@ type Diagnosis struct {
 	// Remedy is applied and the same rung retried.
 	Remedy []adapters.Setting `json:"remedy,omitempty"`
 	Shims  []adapters.Shim    `json:"shims,omitempty"`
-	// StepDown retries one rung lower.
-	StepDown bool `json:"stepDown,omitempty"`
+	// StepDown retries one rung lower, or at AtMost when that is lower:
+	// the rungs in between cannot avoid the failure.
+	StepDown bool          `json:"stepDown,omitempty"`
+	AtMost   profiles.Rung `json:"atMost,omitempty"`
 }
 
 func (d *Diagnosis) Error() string {
@@ -105,6 +110,10 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 			fmt.Fprintf(lo.Say, "kprobe:   stopping the attempt: %v\n", serr)
 		}
 		cancel()
+		// The next attempt's signatures must come from its own lines.
+		if rerr := keepLogs(o.DataDir, i+1); rerr != nil {
+			fmt.Fprintf(lo.Say, "kprobe:   keeping the attempt's logs: %v\n", rerr)
+		}
 		switch {
 		case len(d.Remedy)+len(d.Shims) > 0 && !applied(remedies, shims, d):
 			remedies = mergeSettings(remedies, d.Remedy)
@@ -115,13 +124,44 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 			if !ok {
 				return attempts, fmt.Errorf("%w; the ladder ends at %s", err, plan.Rung)
 			}
-			rung = next
+			rung = lowest(next, d.AtMost)
 			fmt.Fprintf(lo.Say, "kprobe:   stepping down to %s: %s\n", rung, profiles.RungTitle[rung])
 		default:
 			return attempts, err
 		}
 	}
 	return attempts, fmt.Errorf("no attempt succeeded after %d tries", lo.MaxAttempts)
+}
+
+// keepLogs moves an attempt's component logs to logs/attempt-N/: the
+// components append to their logs, and the next attempt's watcher and
+// diagnosis must not read this attempt's failure again.
+func keepLogs(dataDir string, n int) error {
+	logs := filepath.Join(dataDir, "logs")
+	files, err := filepath.Glob(filepath.Join(logs, "*.log"))
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	dir := filepath.Join(logs, fmt.Sprintf("attempt-%d", n))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lowest is the lower of two rungs; T4 ("nothing runs") and "" do not
+// count.
+func lowest(a, b profiles.Rung) profiles.Rung {
+	ia, ib := slices.Index(profiles.Rungs, a), slices.Index(profiles.Rungs, b)
+	if ib > ia && b != profiles.T4 {
+		return b
+	}
+	return a
 }
 
 func below(r profiles.Rung) (profiles.Rung, bool) {

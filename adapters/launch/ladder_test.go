@@ -54,6 +54,17 @@ func TestLadderDecisions(t *testing.T) {
 	if err == nil || len(attempts) != 1 || attempts[0].Diagnosis != nil {
 		t.Fatalf("unknown failure: %v %+v", err, attempts)
 	}
+	// A signature that only the control plane avoids jumps there at once.
+	nocpus := &Diagnosis{Code: "SIG-NO-SYSFS-CPUS", Component: "kubelet", Line: "could not detect number of cpus",
+		Diagnosis: "no /sys", Fix: "give the sandbox /sys", StepDown: true, AtMost: profiles.T3}
+	seen, script = nil, []error{nocpus, nil}
+	if _, err := Ladder(context.Background(), prof, Options{DataDir: t.TempDir()}, LadderOptions{Run: run}, profiles.T1); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "T1: T3:" {
+		t.Fatalf("AtMost T3 from T1: attempts %v, want T1 then T3", seen)
+	}
+
 	script = []error{netfail}
 	_, err = Ladder(context.Background(), prof, Options{DataDir: t.TempDir()}, LadderOptions{Run: run}, profiles.T3)
 	if err == nil || !strings.Contains(err.Error(), "the ladder ends at T3") {

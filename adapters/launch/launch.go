@@ -15,6 +15,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/images"
 	"github.com/kprobe/kprobe/adapters/pki"
+	"github.com/kprobe/kprobe/adapters/signatures"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
@@ -34,6 +35,14 @@ type Options struct {
 	// Watch, when set, tails the components' logs during the launch and
 	// reports the first known failure signature; it ends the attempt.
 	Watch func(ctx context.Context, logDir string) <-chan error
+	// NoAddons skips the cluster DNS and storage add-ons (addons.go).
+	NoAddons bool
+	// SimulateNodes runs kwok and registers that many simulated nodes
+	// (kwok.go): pods are bound to them, no container runs.
+	SimulateNodes int
+	// Nodes is how many real nodes run (nodes.go): node 0 on the host,
+	// the others in their own network namespaces. 0 or 1: one node.
+	Nodes int
 }
 
 // Phase is one step of a launch with its timing from the start.
@@ -57,6 +66,13 @@ type Result struct {
 	Ready      bool           `json:"ready"`
 	Error      string         `json:"error,omitempty"`
 	Plan       *adapters.Plan `json:"plan"`
+	// Shims says what each of the plan's shims did.
+	Shims []ShimOutcome `json:"shims,omitempty"`
+	// SimulatedNodes are the kwok nodes (kwok.go): no container runs there.
+	SimulatedNodes []string `json:"simulatedNodes,omitempty"`
+	// Nodes are all the real nodes of a multi-node launch (nodes.go),
+	// node 0 first.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // Timing returns when the named phase ended, in ms since the start.
@@ -138,8 +154,18 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if err == nil && agent {
 		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
 	}
+	if err == nil && o.SimulateNodes > 0 {
+		_, err = FindKwok(o.BinDir)
+	}
+	if err == nil && agent {
+		err = nodesPreflight(o)
+	}
 	end(err)
 	if err != nil {
+		return res, err
+	}
+
+	if err := hostShimsPhase(ctx, t, plan, o, res); err != nil {
 		return res, err
 	}
 
@@ -152,12 +178,11 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	rendered, err := prepare(ctx, plan, o, bins, nodeName)
 	end(err)
 	if err != nil {
-		return res, err
+		return res, undoHostShims(ctx, o.DataDir, err)
 	}
 
 	end = t.begin("supervisor", "start the processes")
-	if _, err := supervise.Detach(o.Self, []string{"supervise", "--data-dir", o.DataDir},
-		filepath.Join(o.DataDir, "logs", "supervisor.log")); err != nil {
+	if _, err := detach(o); err != nil {
 		end(err)
 		return res, err
 	}
@@ -175,6 +200,7 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 		imported <- nil
 	}
 	kc := filepath.Join(o.DataDir, "kubeconfigs", pki.AdminConf)
+	workers := startWorkers(ctx, t, plan, o, ctr, kc)
 	cl, err := newClient(kc)
 	if err != nil {
 		return res, err
@@ -185,11 +211,17 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 		err = cl.ensureDefaultServiceAccount(ctx)
 	}
 	end(err)
+	if err == nil {
+		err = syncSimulated(ctx, t, cl, o, agent)
+	}
 	if err != nil {
 		return res, leftRunning(err, o.DataDir)
 	}
 	if !agent {
-		// T3: the control plane is the whole cluster.
+		// T3: the control plane is the whole cluster (with kwok's nodes).
+		if err := waitSimulated(ctx, t, failed, cl, o, res); err != nil {
+			return res, leftRunning(err, o.DataDir)
+		}
 		return finish(res, kc)
 	}
 	res.Node = nodeName
@@ -205,6 +237,7 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if err := <-imported; err != nil {
 		return res, leftRunning(err, o.DataDir)
 	}
+	addonsDone := startAddons(ctx, t, plan, o, kc, nodeName, ctr, rendered.Socket)
 	end = t.begin("pod", "probe pod Running")
 	err = cl.createProbePod(ctx)
 	if err == nil {
@@ -214,11 +247,19 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if err != nil {
 		return res, leftRunning(err, o.DataDir)
 	}
+	<-addonsDone
+	if err := waitWorkers(ctx, failed, workers, res); err != nil {
+		return res, leftRunning(err, o.DataDir)
+	}
+	if err := waitSimulated(ctx, t, failed, cl, o, res); err != nil {
+		return res, leftRunning(err, o.DataDir)
+	}
 	return finish(res, kc)
 }
 
 // finish writes the user's kubeconfig and marks the launch ready.
 func finish(res *Result, adminKubeconfig string) (*Result, error) {
+	res.Shims = append(res.Shims, nsShimOutcomes(res.DataDir)...)
 	res.Kubeconfig = KubeconfigPath(res.DataDir)
 	data, err := os.ReadFile(adminKubeconfig)
 	if err == nil {
@@ -244,6 +285,14 @@ func importImages(ctx context.Context, t *tracker, failed <-chan error, ctr, soc
 	for _, a := range archives {
 		if err == nil {
 			err = images.Import(ctx, ctr, socket, "k8s.io", a)
+		}
+	}
+	// ctr prints containerd's unpack error: a known one is a signature.
+	if err != nil {
+		if h := signatures.Match("containerd", err.Error()); h != nil {
+			if d := diagnosis(*h); d != nil {
+				err = d
+			}
 		}
 	}
 	end(err)
@@ -313,10 +362,22 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		// A network namespace with loopback only (a fresh netns, a
 		// sandbox): the API server refuses a loopback advertise address.
 		// The snapshot predates the link, so stop deletes it.
-		if _, err := hoststate.EnsureAddress(ctx); err != nil {
-			return nil, err
-		}
+		_, err := hoststate.EnsureAddress(ctx)
 		nodeIP = NodeIP()
+		switch {
+		case err == nil:
+		case snap.AddressOnLoopback(ctx) == nil:
+			// No link can be made (gVisor), but lo takes an address.
+			nodeIP = hoststate.StandInAddress
+		default:
+			// The API server can advertise loopback once its endpoint
+			// reconciler is off: a control plane needs nothing more.
+			// The kubelet refuses a loopback node IP.
+			plan.Settings = append(plan.Settings, loopbackOnly)
+			if !plan.Has("disable-agent") {
+				plan.Notes = append(plan.Notes, "no address but loopback and none can be added ("+err.Error()+"): the kubelet will refuse a loopback node IP")
+			}
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(o.DataDir, "run"), 0o755); err != nil {
 		return nil, err
@@ -331,7 +392,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		}
 		bins.Runc = w
 	}
-	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP)})
+	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP), ExtraSANs: nodesSANs(o)})
 	if err != nil {
 		return nil, err
 	}
@@ -370,10 +431,31 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if err := os.MkdirAll(filepath.Dir(r.Socket), 0o755); err != nil {
 		return nil, err
 	}
-	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes}); err != nil {
+	if err := prepareWorkers(ctx, plan, o, upstream.Config{DataDir: o.DataDir, Bin: bins, NodeIP: nodeIP}, bundle, r); err != nil {
+		return nil, err
+	}
+	_, ns := splitShims(plan)
+	if o.SimulateNodes > 0 {
+		k, err := FindKwok(o.BinDir)
+		if err != nil {
+			return nil, err
+		}
+		r.Processes = append(r.Processes, kwokProcess(o.DataDir, k, kcs.Admin))
+	}
+	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes, Shims: ns}); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// loopbackOnly is the setting a control plane gets in a network namespace
+// where no address but loopback can be had (gVisor with --network=none and
+// no CAP_NET_ADMIN).
+var loopbackOnly = adapters.Setting{
+	Component: adapters.KubeAPIServer, Name: "endpoint-reconciler-type", Value: "none",
+	Reason:    "R-LOOPBACK-ONLY",
+	Rationale: "no address but loopback and no way to add one: the API server refuses to advertise 127.0.0.1 for the kubernetes Service unless its endpoint reconciler is off (no pod can reach it anyway)",
+	Source:    "kubernetes pkg/controlplane/instance.go (ValidateIP); research/gvisor.md",
 }
 
 // watchLogs forwards the first signature the watcher reports.

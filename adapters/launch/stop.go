@@ -17,6 +17,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
+	"github.com/kprobe/kprobe/profiles"
 )
 
 // ErrNotRunning means nothing was launched from the data dir.
@@ -38,17 +39,20 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 			return fmt.Errorf("%w (%s has no run/state.json)", ErrNotRunning, dataDir)
 		}
 	} else {
-		if st.Alive() {
+		// A control-plane-only launch (T3) has no node to drain.
+		if st.Alive() && nodeName(dataDir) != "" {
 			if cl, err := newClient(filepath.Join(dataDir, "kubeconfigs", pki.AdminConf)); err == nil {
 				dctx, cancel := context.WithTimeout(ctx, 25*time.Second)
 				if cl.readyz(dctx) == nil {
 					say("draining the node so the kubelet tears down the pods' networks...")
-					if err := cl.drainNode(dctx, nodeName(dataDir), 20*time.Second); err != nil {
+					if err := drainNodes(dctx, cl, dataDir, 20*time.Second); err != nil {
 						say("  %v (going on)", err)
 					}
 				}
 				cancel()
 			}
+		}
+		if st.Alive() {
 			say("stopping the processes (supervisor pid %d)...", st.SupervisorPID)
 		}
 		if err := supervise.Stop(dataDir, 90*time.Second); err != nil && !errors.Is(err, ErrNotRunning) {
@@ -56,6 +60,7 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		}
 		killPodProcesses(say)
 		killShims(upstream.ContainerdSocket(dataDir), say)
+		killWorkerLeftovers(dataDir, say)
 		if spec, err := supervise.ReadSpec(dataDir); err == nil {
 			for _, p := range spec.Processes {
 				if p.Name == "kube-proxy" {
@@ -67,6 +72,11 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		}
 	}
 	var undoErrs []error
+	// The namespace shims went with the supervisor's mount namespace;
+	// what they left on disk goes now.
+	if err := undoShims(ctx, nsJournal(dataDir), say); err != nil {
+		undoErrs = append(undoErrs, err)
+	}
 	if snap, err := hoststate.Load(snapshotPath(dataDir)); err == nil {
 		done, errs := snap.Undo(ctx, hoststate.Scope{DataDir: dataDir, Bridge: upstream.BridgeName})
 		for _, d := range done {
@@ -76,6 +86,10 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		if len(errs) == 0 {
 			_ = os.Remove(snapshotPath(dataDir))
 		}
+	}
+	// Last, as they came first: the tmpfs data dir and the cgroup moves.
+	if err := undoShims(ctx, hostJournal(dataDir), say); err != nil {
+		undoErrs = append(undoErrs, err)
 	}
 	if purge {
 		if err := os.RemoveAll(dataDir); err != nil {
@@ -96,18 +110,24 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 
 // nodeName is the node a launch registered.
 func nodeName(dataDir string) string {
-	if r, err := LoadResult(dataDir); err == nil && r.Node != "" {
+	r, err := LoadResult(dataDir)
+	switch {
+	case err == nil && r.Rung == string(profiles.T3):
+		return "" // control plane only
+	case err == nil && r.Node != "":
 		return r.Node
 	}
 	return upstream.DefaultNodeName
 }
 
 // killPodProcesses kills what still runs in the kubelet's cgroups (pods
-// the kubelet had no time to delete).
+// the kubelet had no time to delete). Only cgroups at the root of this
+// cgroup namespace (":/kubepods"): a cluster inside a sandbox with its own
+// cgroup namespace shows as "/<container>/kubepods" here and is not ours.
 func killPodProcesses(say func(string, ...any)) {
 	for _, pid := range pids() {
 		cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
-		if err != nil || !strings.Contains(string(cg), "/kubepods") {
+		if err != nil || !strings.Contains(string(cg), ":/kubepods") {
 			continue
 		}
 		if n, err := strconv.Atoi(pid); err == nil {
@@ -162,6 +182,14 @@ type Status struct {
 	Endpoint   string                   `json:"endpoint,omitempty"`
 	Kubeconfig string                   `json:"kubeconfig,omitempty"`
 	Problem    string                   `json:"problem,omitempty"`
+	// SimulatedNodes are the launch's kwok nodes, SimulatedReady how many
+	// of them are Ready (kwok.go).
+	SimulatedNodes []string `json:"simulatedNodes,omitempty"`
+	SimulatedReady int      `json:"simulatedReady,omitempty"`
+	// Nodes are the real nodes of a multi-node launch, NodesReady how
+	// many of them are Ready (nodes.go).
+	Nodes      []string `json:"nodes,omitempty"`
+	NodesReady int      `json:"nodesReady,omitempty"`
 }
 
 // GetStatus reads the supervisor's state and asks the API.
@@ -200,7 +228,20 @@ func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 		return s, nil
 	}
 	s.APIReady = true
-	if err := cl.nodeReady(qctx, nodeName(dataDir)); err != nil {
+	if r, err := LoadResult(dataDir); err == nil {
+		s.SimulatedNodes = r.SimulatedNodes
+		for _, n := range r.SimulatedNodes {
+			if cl.nodeReady(qctx, n) == nil {
+				s.SimulatedReady++
+			}
+		}
+	}
+	node := nodeName(dataDir)
+	if node == "" {
+		return s, nil // control plane only (T3)
+	}
+	s.Nodes, s.NodesReady = nodesStatus(qctx, cl, dataDir, node)
+	if err := cl.nodeReady(qctx, node); err != nil {
 		s.Problem = err.Error()
 	} else {
 		s.NodeReady = true

@@ -84,7 +84,9 @@ func coveredMounts(ms []*mountinfo.Info) map[int]bool {
 		byID[m.ID] = m
 	}
 	for _, m := range ms {
-		if p := byID[m.Parent]; p != nil && p.Mountpoint == m.Mountpoint {
+		// gVisor lists its root mount as its own parent ("10 10 0:10 / /"):
+		// that covers nothing.
+		if p := byID[m.Parent]; p != nil && p != m && p.Mountpoint == m.Mountpoint {
 			covered[p.ID] = true
 		}
 	}

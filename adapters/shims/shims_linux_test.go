@@ -735,3 +735,19 @@ func unifiedCgroup() string {
 	}
 	return ""
 }
+
+// gVisor lists its root mount as its own parent; it must not count as
+// covered, or the rshared shim leaves / private there (the kubelet then
+// fails "failed to make .../kubelet/root rshared: invalid argument").
+func TestCoveredMountsGVisorRoot(t *testing.T) {
+	ms := []*mountinfo.Info{
+		{ID: 10, Parent: 10, Mountpoint: "/"},
+		{ID: 11, Parent: 10, Mountpoint: "/sys"},
+		{ID: 12, Parent: 10, Mountpoint: "/dev"},
+		{ID: 49, Parent: 12, Mountpoint: "/dev"}, // covers 12
+	}
+	got := coveredMounts(ms)
+	if got[10] || got[11] || got[49] || !got[12] {
+		t.Errorf("covered %v, want only 12", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -42,6 +43,9 @@ func (r Ready) check(ctx context.Context) error {
 			return fmt.Errorf("%s answered %s", r.HTTP, resp.Status)
 		}
 		return nil
+	case r.File != "":
+		_, err := os.Stat(r.File)
+		return err
 	}
 	return nil
 }
@@ -54,6 +58,8 @@ func (r Ready) String() string {
 		return "socket " + r.Socket
 	case r.HTTP != "":
 		return r.HTTP
+	case r.File != "":
+		return "file " + r.File
 	}
 	return "started"
 }

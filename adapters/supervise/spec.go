@@ -19,6 +19,9 @@ type Ready struct {
 	// HTTP is a URL that must answer 200 (https is not verified: it checks
 	// liveness, the launcher checks the API with the cluster CA).
 	HTTP string `json:"http,omitempty"`
+	// File is a path the process creates once it is ready; the supervisor
+	// removes it before each start.
+	File string `json:"file,omitempty"`
 	// Timeout bounds the wait; 0 means 60 s.
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
@@ -38,6 +41,11 @@ type Process struct {
 	// ready (it retries its dependencies by itself); its readiness is still
 	// checked and recorded, and a failure still fails the start.
 	NoWait bool `json:"noWait,omitempty"`
+	// JoinNamespacesOf names an earlier process of the spec whose network
+	// and mount namespaces this one runs in (through nsenter): a worker
+	// node's containerd, kubelet and kube-proxy join the node's namespace
+	// holder (adapters/upstream/worker.go).
+	JoinNamespacesOf string `json:"joinNamespacesOf,omitempty"`
 }
 
 // Spec is what a launch runs.
@@ -45,6 +53,10 @@ type Spec struct {
 	Engine    string    `json:"engine"`
 	DataDir   string    `json:"dataDir"`
 	Processes []Process `json:"processes"`
+	// Shims are applied by `kprobe supervise` in the private mount
+	// namespace it is started in (Detach with shims.NamespaceAttr) before the
+	// processes start; they vanish with it.
+	Shims []string `json:"shims,omitempty"`
 }
 
 // Layout names the files of a data dir the supervisor uses.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -196,7 +197,19 @@ func (s *Supervisor) start(p Process) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(p.Path, p.Args...)
+	path, args := p.Path, p.Args
+	if p.JoinNamespacesOf != "" {
+		pid, err := s.pidOf(p.JoinNamespacesOf)
+		if err != nil {
+			logf.Close()
+			return nil, fmt.Errorf("start %s: %w", p.Name, err)
+		}
+		path, args = "nsenter", append([]string{"--target", strconv.Itoa(pid), "--net", "--mount", "--", p.Path}, p.Args...)
+	}
+	if p.Ready.File != "" {
+		_ = os.Remove(p.Ready.File)
+	}
+	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -215,6 +228,18 @@ func (s *Supervisor) start(p Process) (*exec.Cmd, error) {
 	})
 	s.logf("started %s (pid %d)", p.Name, cmd.Process.Pid)
 	return cmd, nil
+}
+
+// pidOf is the PID of a running process of the spec (nsenter's target).
+func (s *Supervisor) pidOf(name string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ps := range s.state.Processes {
+		if ps.Name == name && (ps.Status == Running || ps.Status == Starting) && SameProcess(ps.PID, ps.StartTick) {
+			return ps.PID, nil
+		}
+	}
+	return 0, fmt.Errorf("%s, whose namespaces it joins, is not running", name)
 }
 
 // startAndWait starts a process and waits until it is ready, it exits, or
@@ -325,8 +350,9 @@ func terminate(pid int, timeout time.Duration) {
 }
 
 // Detach starts `exe args...` as a detached supervisor (its own session,
-// output to logPath) and returns its PID without waiting for it.
-func Detach(exe string, args []string, logPath string) (int, error) {
+// output to logPath) and returns its PID without waiting for it. attr,
+// when not nil, adds to how it starts (a new mount namespace).
+func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
@@ -334,7 +360,11 @@ func Detach(exe string, args []string, logPath string) (int, error) {
 	defer logf.Close()
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if attr == nil {
+		attr = &syscall.SysProcAttr{}
+	}
+	attr.Setsid = true
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}

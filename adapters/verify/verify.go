@@ -1,8 +1,10 @@
 // Package verify checks the research's success criteria on a live
 // cluster: the control plane answers, kubectl works, a Deployment's pod
 // runs, `kubectl logs` and `kubectl exec` work, a Service routes pod to
-// pod, and a Helm chart validates (--dry-run=server) and installs. Each
-// check passes, fails or is skipped, with the evidence.
+// pod, the cluster DNS resolves the Service by name, a PersistentVolumeClaim
+// of the default StorageClass keeps data across pods, and a Helm chart
+// validates (--dry-run=server) and installs. Each check passes, fails or
+// is skipped, with the evidence.
 //
 // kubectl and helm are run as the user runs them, with the cluster's
 // kubeconfig: the point is that the user's tools work.
@@ -12,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -60,7 +63,16 @@ type Options struct {
 	Timeout   time.Duration
 	// Progress is called after each check.
 	Progress func(Check)
+	// ControlPlaneOnly verifies a T3 launch: no node, so the checks that
+	// need a running pod are skipped with that reason.
+	ControlPlaneOnly bool
+	// SimulatedNodes are the launch's kwok nodes: the simulated check
+	// (simulated.go) runs only where there are some.
+	SimulatedNodes []string
 }
+
+// noWorker is why a control-plane-only cluster skips the pod checks.
+const noWorker = "control plane only (T3): no node runs pods here"
 
 // Namespace the checks run in by default.
 const Namespace = "kprobe-verify"
@@ -159,22 +171,34 @@ func Run(ctx context.Context, o Options) *Report {
 		if _, err := r.kubectl("", "get", "--raw", "/readyz"); err != nil {
 			return "", err
 		}
+		if o.ControlPlaneOnly {
+			out, err := r.kubectl("", "get", "--raw", "/version")
+			var v struct{ GitVersion string }
+			if err == nil {
+				err = json.Unmarshal([]byte(out), &v)
+			}
+			return "/readyz ok; server " + v.GitVersion + "; no node (T3)", err
+		}
 		out, err := r.kubectl("", "wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
 		return "/readyz ok; " + strings.TrimSpace(out), err
 	})
 	if !up {
-		for _, n := range []string{"kubectl", "deployment", "logs", "exec", "service", "helm-dry-run", "helm-install"} {
+		for _, n := range []string{"kubectl", "deployment", "logs", "exec", "service", "dns", "storage", "helm-dry-run", "helm-install"} {
 			add(Check{Name: n, Outcome: Skipped, Evidence: "the control plane is not up"})
 		}
 		return rep
 	}
 	check("kubectl", "kubectl lists nodes and applies a manifest", "", func() (string, error) {
-		out, err := r.kubectl("", "get", "nodes", "-o", "wide")
+		what := []string{"nodes", "-o", "wide"}
+		if o.ControlPlaneOnly {
+			what = []string{"namespaces"}
+		}
+		out, err := r.kubectl("", append([]string{"get"}, what...)...)
 		if err != nil {
 			return "", err
 		}
 		_, err = r.kubectl(fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", o.Namespace), "apply", "-f", "-")
-		return "kubectl get nodes: " + strings.Join(strings.Fields(lastLine(out)), " "), err
+		return "kubectl get " + what[0] + ": " + strings.Join(strings.Fields(lastLine(out)), " "), err
 	})
 	defer func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -185,15 +209,19 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		_, _ = cleanup.kubectl("", "delete", "namespace", o.Namespace, "--wait=true", "--timeout=60s")
 	}()
-	deployed := check("deployment", "a Deployment's pod runs", "", func() (string, error) {
+	worker := ""
+	if o.ControlPlaneOnly {
+		worker = noWorker
+	}
+	deployed := check("deployment", "a Deployment's pod runs", worker, func() (string, error) {
 		if _, err := r.kubectl(webManifest(o.Namespace), "apply", "-f", "-"); err != nil {
 			return "", err
 		}
 		out, err := r.kubectl("", "-n", o.Namespace, "rollout", "status", "deployment/web", "--timeout=90s")
 		return lastLine(out), err
 	})
-	need := ""
-	if !deployed {
+	need := worker
+	if !deployed && need == "" {
 		need = "the Deployment did not run"
 	}
 	check("logs", "kubectl logs shows the container's output", need, func() (string, error) {
@@ -235,6 +263,24 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		return fmt.Sprintf("pod client -> service web (%s:80) -> pod: %s %s", ip, firstLines(out, 1), lastLine(out)), err
 	})
+	// Cluster DNS and storage (addons.go): skipped where the cluster has
+	// neither, failed where it has them and they do not work.
+	needDNS := need
+	if needDNS == "" {
+		needDNS = r.noDNS()
+	}
+	check("dns", "a pod resolves a Service by name through the cluster DNS and reaches it", needDNS, r.checkDNS)
+	needStorage := worker
+	if needStorage == "" {
+		needStorage = r.noStorage()
+	}
+	check("storage", "a PVC of the default StorageClass keeps a pod's data when the pod is recreated", needStorage, r.checkStorage)
+	// Several real nodes (nodes.go): pods on each, pod to pod across
+	// nodes, a Service spanning them.
+	if nodes := r.realNodes(); len(nodes) > 1 {
+		check("nodes", "pods run on every node, reach pods on other nodes by their IP, and a Service spans the nodes", worker,
+			func() (string, error) { return r.checkNodes(nodes) })
+	}
 	noHelm := ""
 	if o.Helm == "" {
 		noHelm = "helm is not installed (`make engine` builds it into bin/engine)"
@@ -256,6 +302,9 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		return "rendered and validated by the server: " + firstLines(grep(out, "STATUS"), 1), err
 	})
+	if noHelm == "" {
+		noHelm = worker
+	}
 	check("helm-install", "helm install deploys a chart whose pod runs", noHelm, func() (string, error) {
 		out, err := r.helm("install", "kprobe-hello", chartDir, "-n", o.Namespace, "--wait", "--timeout", "90s")
 		if err != nil {
@@ -267,6 +316,14 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		return firstLines(grep(out, "STATUS"), 1) + "; pod says " + strings.TrimSpace(logs), err
 	})
+	if len(o.SimulatedNodes) > 0 {
+		needSim := ""
+		if chartDir == "" {
+			needSim = "no helm or no test chart for the Helm part"
+		}
+		check("simulated", "Deployments and a Helm release are scheduled onto the simulated (kwok) nodes and reported Running; no container runs",
+			needSim, func() (string, error) { return r.checkSimulated(chartDir) })
+	}
 	return rep
 }
 

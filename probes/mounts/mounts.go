@@ -77,7 +77,7 @@ func (RShared) Codes() []probes.Code {
 }
 func (RShared) Facts() []probes.FactSpec {
 	return []probes.FactSpec{
-		{Key: "mount.rshared_possible", Type: probes.TypeTri, Doc: "mount(\"\", \"/\", MS_REC|MS_SHARED) works and shows in mountinfo, in a mount namespace of our own"},
+		{Key: "mount.rshared_possible", Type: probes.TypeTri, Doc: "mount(\"\", \"/\", MS_REC|MS_SHARED) works and shows in mountinfo, in a mount namespace of our own; where MS_REC gives EINVAL (gVisor), MS_SHARED on / alone (the rshared shim goes mount by mount)"},
 		{Key: "mount.rbind", Type: probes.TypeTri, Doc: "MS_BIND|MS_REC of a directory onto another works (without a new user namespace)"},
 		{Key: "mount.userns_rshared", Type: probes.TypeTri, Doc: "as rshared_possible, in a new user+mount namespace mapping root to our uid"},
 		{Key: "mount.userns_rbind", Type: probes.TypeTri, Doc: "as rbind, in a new user+mount namespace mapping root to our uid"},

@@ -41,7 +41,9 @@ func opTrialMain(args []string) (string, error) {
 //     mounted here propagates out.
 //   - rshared, shared_check, restore (when shared): MS_REC|MS_SHARED on /,
 //     check mountinfo shows / shared, then back to MS_REC|MS_PRIVATE. Only
-//     ever in a mount namespace of our own.
+//     ever in a mount namespace of our own. Where MS_REC is refused with
+//     EINVAL (gVisor), shared_each makes / shared on its own instead, as
+//     the rshared shim does mount by mount.
 //   - prepare, rbind, rbind_check, umount: MS_BIND|MS_REC of base/src onto
 //     base/dst, check a file shows through, unmount.
 func Trial(base string, private, shared bool) filesystems.Steps {
@@ -49,9 +51,18 @@ func Trial(base string, private, shared bool) filesystems.Steps {
 	if private {
 		s.Add("private", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""))
 	}
-	if shared && s.Add("rshared", unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")) {
-		s.Add("shared_check", rootIsShared())
-		s.Add("restore", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""))
+	if shared {
+		err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, "")
+		ok := s.Add("rshared", err)
+		if !ok && errors.Is(err, unix.EINVAL) {
+			ok = s.Add("shared_each", unix.Mount("", "/", "", unix.MS_SHARED, ""))
+		}
+		if ok {
+			s.Add("shared_check", rootIsShared())
+			if !s.Add("restore", unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")) {
+				s.Add("restore_each", unix.Mount("", "/", "", unix.MS_PRIVATE, ""))
+			}
+		}
 	}
 	src, dst := filepath.Join(base, "src"), filepath.Join(base, "dst")
 	err := os.Mkdir(src, 0o700)
@@ -95,6 +106,14 @@ func cloneDenied(err error) bool {
 }
 
 // both reads a step and, when there is one, its check.
+// sharedPossible: / became shared, recursively or (gVisor) on its own.
+func sharedPossible(s filesystems.Steps) probes.Tri {
+	if s.Tri("rshared") != probes.Yes && s.Tri("shared_each") == probes.Yes {
+		return both(s, "shared_each", "shared_check")
+	}
+	return both(s, "rshared", "shared_check")
+}
+
 func both(s filesystems.Steps, step, check string) probes.Tri {
 	t := s.Tri(step)
 	if t == probes.Yes && s.Tri(check) != probes.Yes {
@@ -128,7 +147,7 @@ func (RShared) Run(ctx context.Context, env *probes.Env) (*probes.Observation, e
 		// The runner gave us a private mount namespace: / may change here.
 		s := Trial(base, false, true)
 		ev = probes.Evidence{Source: "the probe's private mount namespace", Excerpt: s.String()}
-		o.Set("mount.rshared_possible", both(s, "rshared", "shared_check"))
+		o.Set("mount.rshared_possible", sharedPossible(s))
 		o.Set("mount.rbind", both(s, "rbind", "rbind_check"))
 		o.Evidence = append(o.Evidence, ev)
 	} else {
@@ -138,7 +157,7 @@ func (RShared) Run(ctx context.Context, env *probes.Env) (*probes.Observation, e
 		case err == nil:
 			s := filesystems.ParseSteps(out)
 			ev = probes.Evidence{Source: "new mount namespace", Excerpt: s.String()}
-			o.Set("mount.rshared_possible", both(s, "rshared", "shared_check"))
+			o.Set("mount.rshared_possible", sharedPossible(s))
 			o.Set("mount.rbind", both(s, "rbind", "rbind_check"))
 		case cloneDenied(err):
 			// No namespace of our own: / is the sandbox's and stays as it
@@ -172,7 +191,7 @@ func (RShared) Run(ctx context.Context, env *probes.Env) (*probes.Observation, e
 		case err == nil:
 			s := filesystems.ParseSteps(out)
 			uev.Excerpt = s.String()
-			o.Set("mount.userns_rshared", both(s, "rshared", "shared_check"))
+			o.Set("mount.userns_rshared", sharedPossible(s))
 			o.Set("mount.userns_rbind", both(s, "rbind", "rbind_check"))
 		case cloneDenied(err):
 			// No user namespace with root mapped: nothing can be tried.

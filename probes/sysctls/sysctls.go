@@ -117,7 +117,7 @@ var (
 	CodeCapLastCapAbsent = probes.Code{Code: "KP-SYS-005", Severity: probes.Warn,
 		Title:   "kernel.cap_last_cap is absent",
 		Meaning: "runc reads /proc/sys/kernel/cap_last_cap to know the last capability; without it every pod sandbox fails: \"open /proc/sys/kernel/cap_last_cap: no such file or directory\" (gVisor).",
-		Fix:     "kprobe launch applies its fake-sysctl shim (cap_last_cap=40 under /proc/sys/kernel)"}
+		Fix:     "kprobe launch applies its fake-sysctl shim (cap_last_cap under /proc/sys/kernel, set to the highest capability of the bounding set: 37 in runsc do, 40 on a Linux 5.9+ host)"}
 )
 
 func (Probe) ID() string            { return "sysctls" }
@@ -269,7 +269,8 @@ func tunableNames(ts []Tunable) string {
 // tmpfsShim renders the commands that replace each top-level /proc/sys
 // directory (kernel, vm) holding an absent kubelet tunable, or an absent
 // kernel.cap_last_cap, by a tmpfs with every kubelet tunable of that
-// directory at the kubelet's value, and cap_last_cap=40 under kernel. The
+// directory at the kubelet's value, and cap_last_cap under kernel (the
+// highest bit of the bounding set, computed by the command itself). The
 // tmpfs hides the directory's other entries, which such sandboxes (gVisor)
 // mostly lack anyway.
 func tmpfsShim(rs map[string]Reading) string {
@@ -303,7 +304,7 @@ func tmpfsShim(rs map[string]Reading) string {
 		}
 		if top == "kernel" {
 			// The last capability of Linux 5.9+ (CAP_CHECKPOINT_RESTORE).
-			cmds = append(cmds, "echo 40 >/"+Path(capLastCap))
+			cmds = append(cmds, `b=$((0x$(awk '/^CapBnd/{print $2}' /proc/self/status))) n=-1 && while [ $b -gt 0 ]; do b=$((b>>1)) n=$((n+1)); done && echo $n >/`+Path(capLastCap))
 		}
 	}
 	return strings.Join(cmds, " && ")

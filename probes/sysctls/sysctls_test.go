@@ -226,14 +226,18 @@ func TestPassive(t *testing.T) {
 	}
 }
 
+// capLastCapCmd writes the highest capability of the bounding set.
+const capLastCapCmd = `b=$((0x$(awk '/^CapBnd/{print $2}' /proc/self/status))) n=-1 && while [ $b -gt 0 ]; do b=$((b>>1)) n=$((n+1)); done && echo $n >/proc/sys/kernel/cap_last_cap`
+
 // The gVisor fix shims /proc/sys/vm and /proc/sys/kernel once each, with
 // every kubelet tunable and cap_last_cap in them. This exact command was
-// run in runsc do: every file then reads the kubelet's value.
+// run in runsc do: every file then reads the kubelet's value, and
+// cap_last_cap 37.
 func TestShimCommands(t *testing.T) {
 	s := sandboxes["gvisor"]
 	o, _ := Probe{}.Run(context.Background(), &probes.Env{Root: s.root()})
 	want := "mount -t tmpfs -o size=64k,mode=0755 kprobe-sysctl /proc/sys/vm && echo 1 >/proc/sys/vm/overcommit_memory && echo 0 >/proc/sys/vm/panic_on_oom && " +
-		"mount -t tmpfs -o size=64k,mode=0755 kprobe-sysctl /proc/sys/kernel && mkdir /proc/sys/kernel/keys && echo 10 >/proc/sys/kernel/panic && echo 1 >/proc/sys/kernel/panic_on_oops && echo 1000000 >/proc/sys/kernel/keys/root_maxkeys && echo 25000000 >/proc/sys/kernel/keys/root_maxbytes && echo 40 >/proc/sys/kernel/cap_last_cap"
+		"mount -t tmpfs -o size=64k,mode=0755 kprobe-sysctl /proc/sys/kernel && mkdir /proc/sys/kernel/keys && echo 10 >/proc/sys/kernel/panic && echo 1 >/proc/sys/kernel/panic_on_oops && echo 1000000 >/proc/sys/kernel/keys/root_maxkeys && echo 25000000 >/proc/sys/kernel/keys/root_maxbytes && " + capLastCapCmd
 	n := 0
 	for _, f := range o.Findings {
 		if f.Code == CodeKubeletAbsent.Code || f.Code == CodeCapLastCapAbsent.Code {
@@ -254,7 +258,7 @@ func TestShimCommands(t *testing.T) {
 	}
 	rs[capLastCap] = Reading{Name: capLastCap, Err: &fs.PathError{Op: "open", Err: syscall.ENOENT}}
 	if got := tmpfsShim(rs); !strings.HasPrefix(got, "mount -t tmpfs -o size=64k,mode=0755 kprobe-sysctl /proc/sys/kernel && ") ||
-		strings.Contains(got, "/proc/sys/vm") || !strings.HasSuffix(got, "echo 40 >/proc/sys/kernel/cap_last_cap") {
+		strings.Contains(got, "/proc/sys/vm") || !strings.HasSuffix(got, capLastCapCmd) {
 		t.Errorf("cap_last_cap shim %q", got)
 	}
 }

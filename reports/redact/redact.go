@@ -30,7 +30,7 @@ func New(hostnames, users []string) *Redactor {
 		}
 	}
 	for i, u := range uniq(users) {
-		if len(u) >= 2 && u != "root" && u != "nobody" {
+		if len(u) >= 2 && !genericUsers[u] {
 			r.replace[u] = fmt.Sprintf("user%d", i+1)
 		}
 	}
@@ -57,16 +57,34 @@ func uniq(in []string) []string {
 }
 
 var (
-	ipv4Re = regexp.MustCompile(`\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b`)
-	ipv6Re = regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b|(?:\b[0-9a-f]{1,4})?(?::[0-9a-f]{1,4})*::(?:[0-9a-f]{1,4}:)*[0-9a-f]{1,4}\b`)
-	macRe  = regexp.MustCompile(`(?i)\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b`)
+	// An IPv4 address, with its prefix length when it names a network.
+	ipv4Re    = regexp.MustCompile(`\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b(?:/(\d{1,2})\b)?`)
+	ipv6Re    = regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b|(?:\b[0-9a-f]{1,4})?(?::[0-9a-f]{1,4})*::(?:[0-9a-f]{1,4}:)*[0-9a-f]{1,4}\b`)
+	macOnlyRe = regexp.MustCompile(`(?i)^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$`)
+	macRe     = regexp.MustCompile(`(?i)\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b|\b[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\b`)
 	// A JWT: three base64url parts, the first one a JSON header.
 	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}`)
 	// user:password@ in URLs.
 	userinfoRe = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@`)
+	// Query parameters of URLs that carry credentials (?token=, &sig=,
+	// &X-Amz-Signature=, ?code=...).
+	queryRe = regexp.MustCompile(`(?i)([?&][A-Za-z0-9_.-]*(?:token|sig|signature|key|secret|auth|code|pass|credential|session|jwt)[A-Za-z0-9_.-]*=)[^&\s#"'<>]+`)
+	// HTTP authorization schemes followed by their credential; a Basic
+	// credential is base64 with a digit or padding ("Basic auth" is prose).
+	bearerRe = regexp.MustCompile(`(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}`)
+	basicRe  = regexp.MustCompile(`\b(Basic\s+)([A-Za-z0-9+/]{6,}={0,2})`)
+	// Tokens recognisable by their prefix: GitHub, GitLab, Slack, AWS
+	// access key IDs, OpenAI-style and npm keys.
+	tokenPrefixRe = regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{30,})\b`)
+	// Environment entries (KEY=value) whose name says the value is
+	// secret or points at infrastructure: proxies carry credentials (one
+	// web IDE's HTTP_PROXY holds a JWT).
+	envKVRe = regexp.MustCompile(`\b([A-Z][A-Z0-9_]*(?:PROXY|TOKEN|SECRET|PASSWORD|PASSWD|_KEY|APIKEY|AUTH|CREDENTIALS?|COOKIE|SESSION|_PAT)[A-Z0-9_]*)=([^\s"',;]+)`)
+	// UUIDs: boot IDs, DMI product UUIDs, instance IDs.
+	uuidRe = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
 	// key=value and key: value pairs whose key says secret.
 	secretKVRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|passwd|api[_-]?key|access[_-]?key|auth|credential|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`)
-	homeRe     = regexp.MustCompile(`/home/[^/\s:]+`)
+	homeRe     = regexp.MustCompile(`/(home|Users)/[^/\s:"'<>]+`)
 	// Long hex strings: machine IDs, boot IDs, container IDs.
 	longHexRe = regexp.MustCompile(`\b[0-9a-f]{32,64}\b`)
 )
@@ -79,12 +97,34 @@ var genericHostnames = map[string]bool{
 	"debian": true, "codespaces": true, "gitpod": true, "devcontainer": true, "buildkitsandbox": true,
 }
 
+// genericUsers are accounts that identify nobody, and words a report needs
+// intact: a user named "dev" must not turn "/dev/kmsg" into nonsense, one
+// named "gitpod" must not hide which web IDE this is.
+var genericUsers = map[string]bool{
+	"root": true, "nobody": true, "user": true, "dev": true, "admin": true, "test": true, "build": true,
+	"builder": true, "ubuntu": true, "debian": true, "fedora": true, "gitpod": true, "codespace": true,
+	"vscode": true, "coder": true, "node": true, "app": true, "runner": true, "docker": true, "podman": true,
+	"kube": true, "k3s": true, "sandbox": true, "ci": true, "proc": true, "sys": true, "run": true, "home": true,
+}
+
 // String redacts s.
 func (r *Redactor) String(s string) string {
 	s = jwtRe.ReplaceAllString(s, "REDACTED-TOKEN")
+	s = tokenPrefixRe.ReplaceAllString(s, "REDACTED-TOKEN")
 	s = userinfoRe.ReplaceAllString(s, "${1}REDACTED@")
+	s = queryRe.ReplaceAllString(s, "${1}REDACTED")
+	s = envKVRe.ReplaceAllString(s, "${1}=REDACTED")
+	s = bearerRe.ReplaceAllString(s, "${1}${2}REDACTED")
+	s = basicRe.ReplaceAllStringFunc(s, func(m string) string {
+		sub := basicRe.FindStringSubmatch(m)
+		if strings.ContainsAny(sub[2], "0123456789=+/") {
+			return sub[1] + "REDACTED"
+		}
+		return m
+	})
 	s = secretKVRe.ReplaceAllString(s, "${1}${2}REDACTED")
 	s = macRe.ReplaceAllStringFunc(s, r.mac)
+	s = uuidRe.ReplaceAllString(s, "00000000-0000-0000-0000-000000000000")
 	s = ipv4Re.ReplaceAllStringFunc(s, r.ipv4)
 	s = r.replaceIPv6(s)
 	s = homeRe.ReplaceAllString(s, "/home/user")
@@ -119,24 +159,46 @@ func nameChar(c byte) bool {
 	return c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-func (r *Redactor) ipv4(ip string) string {
-	m := ipv4Re.FindStringSubmatch(ip)
-	for _, part := range m[1:] {
+func (r *Redactor) ipv4(match string) string {
+	m := ipv4Re.FindStringSubmatch(match)
+	for _, part := range m[1:5] {
 		if len(part) > 1 && part[0] == '0' || atoi(part) > 255 {
-			return ip // a version number or similar, not an address
+			return match // a version number or similar, not an address
+		}
+	}
+	ip, suffix := match, ""
+	if m[5] != "" {
+		ip, suffix = match[:strings.IndexByte(match, '/')], "/"+m[5]
+		if isNetwork(m[1:5], atoi(m[5])) {
+			return match // a network (10.42.0.0/16), no one's address
 		}
 	}
 	switch {
 	case m[1] == "127", ip == "0.0.0.0", ip == "255.255.255.255",
-		m[1] == "192" && m[2] == "0" && m[3] == "2": // already TEST-NET-1
-		return ip
+		m[1] == "192" && m[2] == "0" && m[3] == "2",    // TEST-NET-1, the placeholders
+		m[1] == "198" && m[2] == "51" && m[3] == "100", // TEST-NET-2
+		m[1] == "203" && m[2] == "0" && m[3] == "113":  // TEST-NET-3 (launch's stand-in address)
+		return match
 	}
 	if p, ok := r.ipMap[ip]; ok {
-		return p
+		return p + suffix
 	}
 	p := fmt.Sprintf("192.0.2.%d", len(r.ipMap)%254+1)
 	r.ipMap[ip] = p
-	return p
+	return p + suffix
+}
+
+// isNetwork reports whether the address has no host bits under the prefix
+// length bits (and the prefix leaves some: /32 is one host).
+func isNetwork(octets []string, bits int) bool {
+	if bits < 1 || bits > 31 {
+		return false
+	}
+	var a uint32
+	for _, o := range octets {
+		a = a<<8 | uint32(atoi(o))
+	}
+	return a&(1<<(32-bits)-1) == 0
 }
 
 // replaceIPv6 replaces IPv6 addresses that stand on their own, not the
@@ -147,6 +209,12 @@ func (r *Redactor) replaceIPv6(s string) string {
 	for _, m := range ipv6Re.FindAllStringIndex(s, -1) {
 		if m[0] > 0 && (nameChar(s[m[0]-1]) || s[m[0]-1] == ':' || s[m[0]-1] == '.') {
 			continue
+		}
+		if m[1] < len(s) && s[m[1]] == '.' {
+			continue // the head of an IPv4 address (00:00:192.0.2.1)
+		}
+		if macOnlyRe.MatchString(s[m[0]:m[1]]) {
+			continue // a MAC address (or its placeholder), not IPv6
 		}
 		b.WriteString(s[last:m[0]])
 		b.WriteString(r.ipv6(s[m[0]:m[1]]))

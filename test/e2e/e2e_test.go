@@ -29,7 +29,7 @@ func kprobeBin(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(abs); err != nil {
-		t.Fatalf("%s is missing: run `make build engine images` first (%v)", abs, err)
+		t.Fatalf("%s is missing: run `make build engine images addons` first (%v)", abs, err)
 	}
 	return abs
 }
@@ -64,7 +64,7 @@ func (r run) kprobe(wantCode int, args ...string) (string, string) {
 // would, stop, and find the host unchanged.
 func TestLaunchVerifyStop(t *testing.T) {
 	if os.Getenv("KPROBE_E2E") != "1" {
-		t.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images` (CI does)")
+		t.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons` (CI does)")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end test needs root")
@@ -126,12 +126,32 @@ func TestLaunchVerifyStop(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
+	passed := map[string]bool{}
 	for _, c := range rep.Checks {
 		t.Logf("verify %-14s %-7s %s", c.Name, c.Outcome, c.Evidence)
 		if c.Outcome != "pass" {
 			t.Errorf("verify %s: %s: %s", c.Name, c.Outcome, c.Evidence)
 		}
+		passed[c.Name] = c.Outcome == "pass"
 	}
+	// Issue 7: launch deployed the cluster DNS and the default
+	// StorageClass (its "addons" phase), and verify proved both: a
+	// Service resolved by name, data kept across a pod's re-creation.
+	addonsDone := false
+	for _, p := range res.Phases {
+		addonsDone = addonsDone || p.Name == "addons" && p.Done
+	}
+	if !addonsDone {
+		t.Errorf("launch has no finished addons phase: %+v", res.Phases)
+	}
+	for _, name := range []string{"dns", "storage"} {
+		if !passed[name] {
+			t.Errorf("verify %s did not pass (or did not run)", name)
+		}
+	}
+
+	// Issue 7, stability: a 3-minute soak on the verified cluster.
+	soak(t, r.bin, dataDir)
 
 	// What the user came for: kubectl apply -f, and kubectl logs -f.
 	manifest := filepath.Join(t.TempDir(), "deployment.yaml")
@@ -193,5 +213,60 @@ spec:
 	after := hostcheck.Take(hostcheck.Options{Exe: r.bin})
 	if d := hostcheck.Diff(before, after); d != "" {
 		t.Fatalf("stop left the host changed:\n%s", d)
+	}
+}
+
+// soak runs `kprobe soak --duration 3m` (issue 7) and requires the
+// verdict ok: no restart, no failed probe, memory flat, nothing leaked,
+// with every part of the workload run (the add-ons give it a default
+// StorageClass).
+func soak(t *testing.T, bin, dataDir string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "soak.json")
+	// 3 minutes, plus the workload's start and the namespace's deletion.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "soak", "--data-dir", dataDir, "--duration", "3m", "--out", file)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	t.Logf("kprobe soak:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("kprobe soak: %v\nstderr:\n%s", err, errb.String())
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Verdict struct {
+			OK       bool `json:"ok"`
+			Criteria []struct{ Name, Outcome, Detail string }
+		} `json:"verdict"`
+		Workload []struct {
+			Name    string `json:"name"`
+			Ran     bool   `json:"ran"`
+			Skipped string `json:"skipped"`
+		} `json:"workload"`
+		Samples []json.RawMessage `json:"samples"`
+		Summary struct {
+			ScaleCycles, LogLines, Requests, Writes int
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verdict.OK {
+		t.Errorf("soak verdict not ok: %+v", res.Verdict.Criteria)
+	}
+	for _, p := range res.Workload {
+		if !p.Ran {
+			t.Errorf("soak workload %s did not run: %s", p.Name, p.Skipped)
+		}
+	}
+	// A sample every 5 s for 3 minutes, and a workload that did work.
+	s := res.Summary
+	if len(res.Samples) < 30 || s.ScaleCycles < 3 || s.LogLines < 150 || s.Requests < 150 || s.Writes < 20 {
+		t.Errorf("soak did too little: %d samples, summary %+v", len(res.Samples), s)
 	}
 }

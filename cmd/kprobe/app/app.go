@@ -144,6 +144,8 @@ Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
 		newLogsCommand(s),
 		newStopCommand(s),
 		newVerifyCommand(s),
+		newSoakCommand(s),
+		newReportCommand(s),
 		newSuperviseCommand(s),
 	)
 	for _, c := range root.Commands() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports/tui"
 )
 
 // DefaultClusterDataDir is where the kubernetes engine keeps its state.
@@ -24,8 +26,13 @@ const DefaultClusterDataDir = "/var/lib/kprobe"
 
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
+	forceRung                                                 bool
 	wait                                                      time.Duration
 	mergeKubeconfig                                           bool
+	tui, noTUI                                                bool
+	noAddons                                                  bool
+	simulateNodes                                             int
+	nodes                                                     int
 }
 
 func newLaunchCommand(s IOStreams) *cobra.Command {
@@ -60,7 +67,13 @@ that names the problem and the fix.`,
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
 	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into ~/.kube/config (the previous file is kept as config.bak)")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, or json for the launch result")
+	fl.BoolVar(&f.tui, "tui", false, "show the live view of the phases even where it would be off")
+	fl.BoolVar(&f.noTUI, "no-tui", false, "never show the live view: plain progress lines only")
+	fl.BoolVar(&f.noAddons, "no-addons", false, "kubernetes engine: deploy no cluster DNS (CoreDNS) and no default StorageClass (local-path-provisioner)")
+	fl.IntVar(&f.simulateNodes, "simulate-nodes", 0, "kubernetes engine: run kwok and add N simulated nodes (kprobe-sim-0..N-1) that pods are bound to but where no container runs; for testing manifests and Helm charts where no kubelet can run (T3)")
+	fl.IntVar(&f.nodes, "nodes", 1, "kubernetes engine: run N real nodes, node 0 on the host and kprobe-node-1..N-1 each in its own network namespace with its own containerd, kubelet and kube-proxy (docs/launch.md#several-nodes---nodes)")
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder (T0..T3) instead of the profile's verdict; only a lower rung than the verdict")
+	fl.BoolVar(&f.forceRung, "force-rung", false, "allow --rung above the verdict: for experiments in a sandbox prepared by hand (the ladder still steps down on known failures)")
 	return cmd
 }
 
@@ -88,6 +101,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.output != "text" && f.output != "json" {
 		return badInput("--output %q: use text or json", f.output)
 	}
+	if f.tui && (f.noTUI || f.output != "text") {
+		return badInput("--tui cannot be combined with --no-tui or --output %s", f.output)
+	}
 	if !filepath.IsAbs(f.dataDir) {
 		abs, err := filepath.Abs(f.dataDir)
 		if err != nil {
@@ -95,12 +111,24 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		}
 		f.dataDir = abs
 	}
+	if f.simulateNodes < 0 || f.simulateNodes > launch.MaxSimulatedNodes {
+		return badInput("--simulate-nodes %d: use 0 to %d", f.simulateNodes, launch.MaxSimulatedNodes)
+	}
 	if f.wait <= 0 {
 		return badInput("--wait must be positive")
+	}
+	if f.nodes < 1 || f.nodes > launch.MaxNodes {
+		return badInput("--nodes %d: use 1 to %d", f.nodes, launch.MaxNodes)
 	}
 	engine, err := pickEngine(f.engine, f.binDir)
 	if err != nil {
 		return err
+	}
+	if f.nodes > 1 && engine != adapters.EngineKubernetes {
+		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
+	}
+	if f.simulateNodes > 0 && engine != adapters.EngineKubernetes {
+		return badInput("--simulate-nodes runs kwok beside the kubernetes engine, not %s: add --engine kubernetes", engine)
 	}
 	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
 	p, err := profileFor(cmd, f.profile, f.dataDir)
@@ -112,8 +140,8 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		if !profiles.ValidRung(r) || r == profiles.T4 {
 			return badInput("--rung %q: use T0, T1, T2 or T3", f.rung)
 		}
-		if v := p.Verdict.Rung; v != "" && r < v {
-			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why)", r, v)
+		if v := p.Verdict.Rung; v != "" && r < v && !f.forceRung {
+			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why; --force-rung tries anyway)", r, v)
 		}
 	}
 	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: profiles.Rung(f.rung)})
@@ -127,6 +155,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	for _, st := range plan.Settings {
 		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", st.Component, st.Name+"="+st.Value, st.Reason, st.Rationale)
 	}
+	for _, sh := range plan.Shims {
+		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", "shim", sh.Name, sh.Reason, sh.Rationale)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -134,6 +165,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	o := launch.Options{
 		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self,
 		Progress: progressPrinter(s.ErrOut), Watch: launch.WatchSignatures,
+		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes,
 	}
 	run := launch.Upstream
 	if engine == adapters.EngineK3s {
@@ -141,14 +173,31 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	}
 	// The ladder: a failure whose log line is a known signature is
 	// retried with its remedy, or one rung lower; every attempt is kept.
-	attempts, err := launch.Ladder(cmd.Context(), p, o, launch.LadderOptions{
-		Engine: engine, Run: run, Diagnose: launch.DiagnoseLogs, Say: s.ErrOut,
-	}, plan.Rung)
+	lo := launch.LadderOptions{Engine: engine, Run: run, Diagnose: launch.DiagnoseLogs, Say: s.ErrOut}
+	var attempts []launch.Attempt
+	ladder := func(ctx context.Context, progress func(launch.Phase), say io.Writer) error {
+		o.Progress, lo.Say = progress, say
+		attempts, err = launch.Ladder(ctx, p, o, lo, plan.Rung)
+		return err
+	}
+	if tui.Wanted(f.tui, f.noTUI, cmd.Flags().Changed("output"), s.Out, s.ErrOut) {
+		// The live view draws on stderr, where the progress goes without it.
+		title := fmt.Sprintf("%s engine · %s · %s", engine, plan.Rung, f.dataDir)
+		err = tui.RunLaunch(cmd.Context(), tui.Terminal{In: s.In, Out: s.ErrOut, NoColor: !isColorTerminal(s.ErrOut)},
+			tui.LaunchOptions{Title: title}, o.Progress, s.ErrOut, ladder)
+	} else {
+		err = ladder(cmd.Context(), o.Progress, s.ErrOut)
+	}
 	var res *launch.Result
 	if len(attempts) > 0 {
 		res = attempts[len(attempts)-1].Result
 	}
-	if res != nil && len(res.Phases) > 0 {
+	var pe *launch.PreflightError
+	var me *launch.MissingError
+	// A launch refused by its preflight started nothing: the data dir's
+	// results are still those of the cluster that may be running there.
+	refused := errors.As(err, &pe) || errors.As(err, &me)
+	if res != nil && len(res.Phases) > 0 && !refused {
 		if err != nil {
 			res.Error = err.Error()
 		}
@@ -157,8 +206,6 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		}
 	}
 	if err != nil {
-		var pe *launch.PreflightError
-		var me *launch.MissingError
 		if errors.As(err, &pe) || errors.As(err, &me) {
 			return badInput("%v", err)
 		}
@@ -179,12 +226,38 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 			Attempts []launch.Attempt `json:"attempts"`
 		}{res, attempts})
 	}
+	for _, sh := range res.Shims {
+		switch {
+		case sh.Error != "":
+			fmt.Fprintf(s.ErrOut, "kprobe: shim %s not applied (went on without it): %s\n", sh.Name, sh.Error)
+		case !sh.Applied:
+			fmt.Fprintf(s.ErrOut, "kprobe: shim %s: in place already\n", sh.Name)
+		default:
+			fmt.Fprintf(s.ErrOut, "kprobe: shim %s applied: %s\n", sh.Name, strings.Join(sh.Notes, "; "))
+		}
+	}
 	api, _ := res.Timing("api")
 	if node, ok := res.Timing("node"); ok {
 		pod, _ := res.Timing("pod")
 		fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
 	} else {
 		fmt.Fprintf(s.ErrOut, "kprobe: control plane ready %.1fs after start (%s: no node, no pods; kubectl and helm --dry-run=server work)\n", api/1000, res.Rung)
+	}
+	if n := len(res.Nodes); n > 1 {
+		nodes, _ := res.Timing("nodes")
+		fmt.Fprintf(s.ErrOut, "kprobe: %d nodes Ready %.1fs after start: %s\n", n, nodes/1000, strings.Join(res.Nodes, ", "))
+	}
+	if len(res.SimulatedNodes) > 0 {
+		fmt.Fprintf(s.ErrOut, "kprobe: %s, kept Ready by kwok: %s\n", launch.SimulatedCount(res.SimulatedNodes), launch.SimulatedNote)
+	}
+	for _, p := range res.Phases {
+		switch {
+		case p.Name != "addons":
+		case p.Done && !strings.HasPrefix(p.Detail, "skipped"):
+			fmt.Fprintf(s.ErrOut, "kprobe: cluster DNS (CoreDNS) and the default StorageClass local-path available %.1fs after start\n", p.AtMS/1000)
+		default:
+			fmt.Fprintf(s.ErrOut, "kprobe: no cluster DNS and storage add-ons: %s\n", strings.TrimPrefix(p.Detail, "skipped: "))
+		}
 	}
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 	return nil
@@ -267,6 +340,12 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 			}
 			if st.Running {
 				fmt.Fprintf(s.Out, "API %s ready=%v, node ready=%v\n", st.Endpoint, st.APIReady, st.NodeReady)
+				if n := len(st.Nodes); n > 1 {
+					fmt.Fprintf(s.Out, "%d nodes, %d Ready: %s\n", n, st.NodesReady, strings.Join(st.Nodes, ", "))
+				}
+				if n := len(st.SimulatedNodes); n > 0 {
+					fmt.Fprintf(s.Out, "%s, %d of %d Ready (kwok): %s\n", launch.SimulatedCount(st.SimulatedNodes), st.SimulatedReady, n, launch.SimulatedNote)
+				}
 				if st.Kubeconfig != "" {
 					fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", st.Kubeconfig)
 				}
@@ -358,7 +437,7 @@ func newSuperviseCommand(s IOStreams) *cobra.Command {
 		Hidden: true,
 		Args:   noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return supervise.Run(cmd.Context(), dataDir, s.ErrOut)
+			return launch.RunSupervisor(cmd.Context(), dataDir, s.ErrOut)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the launch's data dir")

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/kprobe/kprobe/probes/suite"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
+	"github.com/kprobe/kprobe/reports/tui"
 )
 
 type scanFlags struct {
@@ -24,6 +26,7 @@ type scanFlags struct {
 	dataDir      string
 	fromCapture  string
 	verbose      bool
+	tui, noTUI   bool
 }
 
 func newScanCommand(s IOStreams) *cobra.Command {
@@ -62,6 +65,8 @@ control plane only, T4 nothing) this sandbox looks able to reach.`,
 	fl.StringVar(&f.dataDir, "data-dir", probes.DefaultDataDir, "the directory the engine will write (k3s --data-dir)")
 	fl.StringVar(&f.fromCapture, "from-capture", "", "replay a capture made by 'kprobe capture' instead of probing this machine")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every line of evidence and every fact")
+	fl.BoolVar(&f.tui, "tui", false, "show the live view even where it would be off (it is on by default on a terminal)")
+	fl.BoolVar(&f.noTUI, "no-tui", false, "never show the live view: plain output only")
 	return cmd
 }
 
@@ -78,26 +83,74 @@ func (f *scanFlags) options() probes.Options {
 
 // doScan runs (or replays) the suite and judges the result.
 func doScan(cmd *cobra.Command, f *scanFlags) (*scanOutcome, error) {
+	run, _, err := prepareScan(f)
+	if err != nil {
+		return nil, err
+	}
+	return run(cmd.Context(), nil), nil
+}
+
+// prepareScan checks the flags and readies the probes and their
+// environment; run scans, handing each finished probe to onResult.
+func prepareScan(f *scanFlags) (run func(ctx context.Context, onResult func(probes.Result)) *scanOutcome, ps []probes.Probe, err error) {
 	if f.timeout <= 0 {
-		return nil, badInput("--timeout must be positive, got %s", f.timeout)
+		return nil, nil, badInput("--timeout must be positive, got %s", f.timeout)
 	}
 	all := suite.All()
-	ps, err := probes.Select(all, f.options())
+	ps, err = probes.Select(all, f.options())
 	if err != nil {
-		return nil, badInput("%v", err)
+		return nil, nil, badInput("%v", err)
 	}
 	env := probes.LiveEnv(f.dataDir)
 	source := "live"
 	if f.fromCapture != "" {
 		env, err = capture.ReplayEnv(f.fromCapture, all)
 		if err != nil {
-			return nil, badInput("--from-capture: %v", err)
+			return nil, nil, badInput("--from-capture: %v", err)
 		}
 		source = f.fromCapture
 	}
-	sc := probes.Run(cmd.Context(), env, ps, f.options())
-	p := profiles.FromScan(sc, Version, time.Now())
-	return &scanOutcome{scan: sc, profile: p, report: reports.FromScan(sc, p, source)}, nil
+	return func(ctx context.Context, onResult func(probes.Result)) *scanOutcome {
+		o := f.options()
+		o.OnResult = onResult
+		sc := probes.Run(ctx, env, ps, o)
+		p := profiles.FromScan(sc, Version, time.Now())
+		return &scanOutcome{scan: sc, profile: p, report: reports.FromScan(sc, p, source)}
+	}, ps, nil
+}
+
+// saveProfile writes --write-profile, if asked.
+func (f *scanFlags) saveProfile(out *scanOutcome) error {
+	if f.writeProfile == "" {
+		return nil
+	}
+	return profiles.Save(f.writeProfile, out.profile, probes.SchemaOf(suite.All()))
+}
+
+// scanWithTUI runs the scan under the live view (reports/tui); the
+// profile is written by the scan's goroutine, never by the view.
+func scanWithTUI(ctx context.Context, s IOStreams, f *scanFlags, run func(context.Context, func(probes.Result)) *scanOutcome, ps []probes.Probe) (*scanOutcome, error) {
+	var out *scanOutcome
+	var saveErr error
+	source := "live"
+	if f.fromCapture != "" {
+		source = f.fromCapture
+	}
+	_, uiErr := tui.RunScan(ctx, tui.Terminal{In: s.In, Out: s.Out, NoColor: !isColorTerminal(s.Out)},
+		tui.ScanOptions{Probes: ps, Source: source},
+		func(ctx context.Context, onResult func(probes.Result)) tui.ScanDone {
+			out = run(ctx, onResult)
+			saveErr = f.saveProfile(out)
+			d := tui.ScanDone{Verdict: out.profile.Verdict, Identity: out.profile.Identity, Err: saveErr}
+			if saveErr == nil {
+				d.Profile = f.writeProfile
+			}
+			return d
+		})
+	if uiErr != nil {
+		fmt.Fprintf(s.ErrOut, "kprobe: the live view could not run (%v); plain output follows\n", uiErr)
+	}
+	return out, saveErr
 }
 
 func runScan(cmd *cobra.Command, s IOStreams, f *scanFlags) error {
@@ -106,15 +159,27 @@ func runScan(cmd *cobra.Command, s IOStreams, f *scanFlags) error {
 	default:
 		return badInput("--output %q: use text, json or toml", f.output)
 	}
-	out, err := doScan(cmd, f)
+	if f.tui && f.noTUI {
+		return badInput("--tui and --no-tui contradict each other")
+	}
+	if f.tui && f.output != "text" {
+		return badInput("--tui shows the text output; it cannot be combined with --output %s", f.output)
+	}
+	run, ps, err := prepareScan(f)
 	if err != nil {
 		return err
 	}
-	schema := probes.SchemaOf(suite.All())
+	var out *scanOutcome
+	if tui.Wanted(f.tui, f.noTUI, cmd.Flags().Changed("output"), s.Out) {
+		out, err = scanWithTUI(cmd.Context(), s, f, run, ps)
+	} else {
+		out = run(cmd.Context(), nil)
+		err = f.saveProfile(out)
+	}
+	if err != nil {
+		return fmt.Errorf("write profile: %w", err)
+	}
 	if f.writeProfile != "" {
-		if err := profiles.Save(f.writeProfile, out.profile, schema); err != nil {
-			return fmt.Errorf("write profile: %w", err)
-		}
 		fmt.Fprintf(s.ErrOut, "kprobe: profile written to %s\n", f.writeProfile)
 	}
 	switch f.output {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/adapters/verify"
+	"github.com/kprobe/kprobe/profiles"
 )
 
 func newVerifyCommand(s IOStreams) *cobra.Command {
@@ -27,8 +28,17 @@ reports pass, fail or skipped with the evidence:
   deployment     a Deployment's pod runs
   logs, exec     kubectl logs and kubectl exec (with stdin) work
   service        a ClusterIP Service routes from one pod to another
+  dns            a pod resolves that Service by name (cluster DNS) and reaches it
+  storage        a PVC of the default StorageClass keeps data when its pod is recreated
   helm-dry-run   helm install --dry-run=server validates a chart
   helm-install   helm install deploys a chart whose pod runs
+  nodes          with more than one real node (launch --nodes): pods on every node,
+                 pod to pod across nodes by pod IP, a Service answered from every node
+  simulated      after launch --simulate-nodes: a Deployment and a Helm release are
+                 bound to the kwok nodes and reported Running (no container runs)
+
+After a control-plane-only launch (rung T3) the pod checks are skipped and
+the control plane, kubectl and the Helm dry run are verified.
 
 It works in the namespace kprobe-verify and deletes it afterwards. Exit code 2
 when a check fails.`,
@@ -45,7 +55,17 @@ when a check fails.`,
 					fmt.Fprintf(s.Out, "%-7s %-14s %s\n", c.Outcome, c.Name, c.Evidence)
 				}
 			}
-			rep := verify.Run(cmd.Context(), verify.Options{Kubeconfig: kubeconfig, Timeout: timeout, Progress: progress})
+			// A T3 launch has no node: verify what a control plane offers.
+			cpOnly := false
+			var simulated []string
+			if res, err := launch.LoadResult(dataDir); err == nil {
+				cpOnly = res.Rung == string(profiles.T3)
+				simulated = res.SimulatedNodes
+			}
+			rep := verify.Run(cmd.Context(), verify.Options{Kubeconfig: kubeconfig, Timeout: timeout, Progress: progress, ControlPlaneOnly: cpOnly, SimulatedNodes: simulated})
+			if err := saveVerification(dataDir, kubeconfig, rep); err != nil {
+				fmt.Fprintf(s.ErrOut, "kprobe: could not save the verification for 'kprobe report': %v\n", err)
+			}
 			if output == "json" {
 				enc := json.NewEncoder(s.Out)
 				enc.SetIndent("", "  ")

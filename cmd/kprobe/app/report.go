@@ -1,0 +1,296 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/verify"
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/suite"
+	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports"
+	"github.com/kprobe/kprobe/reports/redact"
+)
+
+// reportClock stamps reports; tests replace it.
+var reportClock = time.Now
+
+type reportFlags struct {
+	input, dataDir, format, output string
+	scan, noRedact, redact         bool
+	hosts, users                   []string
+}
+
+func newReportCommand(s IOStreams) *cobra.Command {
+	f := &reportFlags{}
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Write a shareable report of this sandbox: text, Markdown, HTML or JSON, redacted",
+		Long: `report assembles everything kprobe knows about a sandbox into one report: the
+scan (facts, blockers and warnings with their fixes, the ladder verdict), the
+closest built-in profile, the plan, and, when a launch left them in --data-dir,
+the launch attempts and the last 'kprobe verify'.
+
+The scan is either run now (--scan, the default) or read from --input, the JSON
+written by 'kprobe scan -o json' or 'kprobe report --format json' ('-' reads
+stdin). Formats: text (the terminal, the default), md (Markdown), html (one
+self-contained page: inline CSS, no script, no external asset) and json.
+
+md, html and json are meant for sharing and are redacted unless --no-redact:
+host names, IP and MAC addresses, user names and home paths, tokens and
+credentials (in environment variables, URLs, JWTs) and machine IDs become
+placeholders. --redact redacts text too.
+
+'kprobe report merge' builds a compatibility matrix from several JSON reports.
+Exit codes: 0 written, 3 bad input (flags, an unreadable or foreign report).`,
+		Example: `  kprobe report --format html -o sandbox.html
+  kprobe scan -o json > scan.json; kprobe report --input scan.json --format md
+  kprobe report --input scan.json --data-dir /var/lib/kprobe --format json -o report.json
+  kprobe report merge gvisor.json podman.json userns.json --format html -o matrix.html`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runReport(cmd, s, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.input, "input", "", "read the scan from this JSON report ('kprobe scan -o json'; '-' for stdin) instead of scanning")
+	fl.BoolVar(&f.scan, "scan", false, "scan this sandbox now (the default without --input)")
+	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "a launch's data dir: its run/launch.json, run/attempts.json and run/verify.json go in the report")
+	fl.StringVarP(&f.format, "format", "f", "text", "text, md, html or json")
+	fl.StringVarP(&f.output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	addRedactFlags(cmd, f)
+	fl.BoolVar(&f.redact, "redact", false, "redact the text format too")
+	cmd.AddCommand(newReportMergeCommand(s))
+	return cmd
+}
+
+func addRedactFlags(cmd *cobra.Command, f *reportFlags) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.noRedact, "no-redact", false, "keep host names, addresses, users, tokens and machine IDs (md, html and json are redacted by default)")
+	fl.StringSliceVar(&f.hosts, "redact-host", nil, "also replace these host names (this machine's are always replaced)")
+	fl.StringSliceVar(&f.users, "redact-user", nil, "also replace these user names (this machine's are always replaced)")
+}
+
+func runReport(cmd *cobra.Command, s IOStreams, f *reportFlags) error {
+	switch f.format {
+	case "text", "md", "markdown", "html", "json":
+	default:
+		return badInput("--format %q: use text, md, html or json", f.format)
+	}
+	if f.input != "" && f.scan {
+		return badInput("--input and --scan exclude each other: read a report or scan now")
+	}
+	if f.noRedact && f.redact {
+		return badInput("--redact and --no-redact exclude each other")
+	}
+	if !filepath.IsAbs(f.dataDir) {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return badInput("--data-dir: %v", err)
+		}
+		f.dataDir = abs
+	}
+	schema := probes.SchemaOf(suite.All())
+	var r *reports.Report
+	planDir := f.dataDir
+	if f.input != "" {
+		var err error
+		if r, err = readReport(s, f.input, schema); err != nil {
+			return err
+		}
+		if !cmd.Flags().Changed("data-dir") {
+			planDir = "" // the scan may come from another machine
+		}
+	} else {
+		out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: f.dataDir})
+		if err != nil {
+			return err
+		}
+		r = out.report
+	}
+	prof := r.ScanProfile()
+	if bs, err := profiles.Builtins(); err == nil {
+		prof = r.MatchBuiltin(bs)
+	} else {
+		fmt.Fprintf(s.ErrOut, "kprobe: built-in profiles unavailable, no closest sandbox in the report: %v\n", err)
+	}
+	if prof.Verdict.Rung != profiles.T4 {
+		plan, err := adapters.Build(prof, adapters.Options{DataDir: planDir})
+		if err != nil {
+			return err
+		}
+		r.Plan = plan
+	}
+	run, err := reports.LoadRun(f.dataDir)
+	if err != nil {
+		return badInput("--data-dir: %v", err)
+	}
+	if run == nil && cmd.Flags().Changed("data-dir") {
+		fmt.Fprintf(s.ErrOut, "kprobe: no launch results in %s (run/launch.json, run/attempts.json, run/verify.json)\n", filepath.Join(f.dataDir, "run"))
+	}
+	r.AddRun(run)
+	r.Stamp(Version, reportClock())
+
+	redacting := f.redact || (!f.noRedact && f.format != "text")
+	if redacting {
+		red, err := localRedactor(f, r)
+		if err != nil {
+			return err
+		}
+		if r, err = r.Redact(red, schema); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	switch f.format {
+	case "md", "markdown":
+		err = reports.WriteMarkdown(&buf, r)
+	case "html":
+		err = reports.WriteHTML(&buf, r)
+	case "json":
+		err = reports.WriteJSON(&buf, r)
+	default:
+		err = reports.WriteText(&buf, r, reports.TextOptions{Color: f.output == "" && isColorTerminal(s.Out)})
+	}
+	if err != nil {
+		return err
+	}
+	return writeReport(s, f.output, buf.Bytes())
+}
+
+// readReport reads and decodes a JSON report; every failure is bad input.
+func readReport(s IOStreams, path string, schema probes.Schema) (*reports.Report, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(s.In)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, badInput("%v", err)
+	}
+	r, err := reports.Decode(data, schema)
+	if err != nil {
+		return nil, badInput("%s: %v", path, err)
+	}
+	return r, nil
+}
+
+// localRedactor removes this machine's host and user names, those of the
+// flags, and those home paths in rs give away.
+func localRedactor(f *reportFlags, rs ...*reports.Report) (*redact.Redactor, error) {
+	hosts, users := redact.Local("/")
+	return reports.NewRedactor(append(hosts, f.hosts...), append(users, f.users...), rs...)
+}
+
+// writeReport writes data to path atomically, or to stdout without one.
+func writeReport(s IOStreams, path string, data []byte) error {
+	if path == "" {
+		_, err := s.Out.Write(data)
+		return err
+	}
+	if err := profiles.WriteAtomic(path, data, false); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(s.ErrOut, "kprobe: report written to %s\n", path)
+	return nil
+}
+
+func newReportMergeCommand(s IOStreams) *cobra.Command {
+	f := &reportFlags{}
+	cmd := &cobra.Command{
+		Use:   "merge REPORT.json...",
+		Short: "Build a compatibility matrix from several JSON reports, one column per sandbox",
+		Long: `merge reads JSON reports ('kprobe scan -o json' or 'kprobe report --format json')
+and writes a compatibility matrix: one column per sandbox, named after its
+closest built-in profile (else its identity, else its file), and rows for the
+identity, the ladder verdict, the rung a launch reached and the verification
+when the reports have them, the capabilities, key facts and every blocker code.
+Columns are sorted by name, then file, so the matrix does not depend on the
+order of the arguments. The output is redacted unless --no-redact.`,
+		Example: `  kprobe report merge research/*.json --format md -o research/matrix.md`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return badInput("%s needs at least one JSON report", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runMerge(s, f, args) },
+	}
+	cmd.Flags().StringVarP(&f.format, "format", "f", "md", "md or html")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	addRedactFlags(cmd, f)
+	return cmd
+}
+
+func runMerge(s IOStreams, f *reportFlags, files []string) error {
+	switch f.format {
+	case "md", "markdown", "html":
+	default:
+		return badInput("--format %q: merge writes md or html", f.format)
+	}
+	schema := probes.SchemaOf(suite.All())
+	bs, berr := profiles.Builtins()
+	var named []reports.Named
+	var rs []*reports.Report
+	for _, path := range files {
+		r, err := readReport(s, path, schema)
+		if err != nil {
+			return err
+		}
+		if r.Profile == nil && berr == nil {
+			r.MatchBuiltin(bs)
+		}
+		rs = append(rs, r)
+		named = append(named, reports.Named{File: strings.TrimSuffix(filepath.Base(path), ".json"), Report: r})
+	}
+	if !f.noRedact {
+		red, err := localRedactor(f, rs...)
+		if err != nil {
+			return err
+		}
+		for i := range named {
+			if named[i].Report, err = named[i].Report.Redact(red, schema); err != nil {
+				return err
+			}
+		}
+	}
+	m := reports.Merge(named)
+	var buf bytes.Buffer
+	var err error
+	if f.format == "html" {
+		err = reports.WriteMatrixHTML(&buf, m)
+	} else {
+		err = reports.WriteMatrixMarkdown(&buf, m)
+	}
+	if err != nil {
+		return err
+	}
+	return writeReport(s, f.output, buf.Bytes())
+}
+
+// saveVerification keeps a verification next to the launch it checked
+// (DATA/run/verify.json) for 'kprobe report', when the kubeconfig is the
+// data dir's own and a launch wrote its run dir.
+func saveVerification(dataDir, kubeconfig string, rep *verify.Report) error {
+	if kubeconfig != launch.KubeconfigPath(dataDir) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Dir(reports.VerifyPath(dataDir))); err != nil {
+		return nil
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return profiles.WriteAtomic(reports.VerifyPath(dataDir), append(data, '\n'), false)
+}

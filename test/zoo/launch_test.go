@@ -1,0 +1,379 @@
+package zoo_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kprobe/kprobe/test/hostcheck"
+)
+
+// launchCase is a sandbox the cluster is launched in, and what it must
+// reach there. Reach is the rung the plan predicts; Why is the reason it
+// stops there, measured in the sandbox (research/launches/<name>.md).
+type launchCase struct {
+	Name    string `json:"name"`
+	Sandbox string `json:"sandbox"`
+	Reach   string `json:"reach"`
+	Why     string `json:"why"`
+	// DataDir is where the cluster lives inside the sandbox ("" for the
+	// default, /var/lib/kprobe, which each container has in its own
+	// rootfs); a leading $HOME is the sandbox user's home.
+	DataDir string `json:"dataDir,omitempty"`
+	// Wrap runs the launch under another command inside the sandbox
+	// (a nested user namespace), as a user would type it; {stage} is the
+	// directory with kprobe and the scripts of test/zoo.
+	Wrap string `json:"wrap,omitempty"`
+	// NodeReady: some attempt must have had its node Ready (a worker that
+	// registers before the ladder steps down).
+	NodeReady bool `json:"nodeReady,omitempty"`
+	// Pass are the verify checks that must pass.
+	Pass []string `json:"pass"`
+	// Flags are added to the launch command.
+	Flags []string `json:"flags,omitempty"`
+}
+
+var (
+	allChecks = []string{"control-plane", "kubectl", "deployment", "logs", "exec", "service", "dns", "storage", "helm-dry-run", "helm-install"}
+	cpChecks  = []string{"control-plane", "kubectl", "helm-dry-run"}
+)
+
+// launchCases are the sandboxes of issue 5, best first.
+var launchCases = []launchCase{
+	{Name: "runc-privileged", Sandbox: "runc-privileged", Reach: "T0", Pass: allChecks,
+		Why: "nothing is missing: every capability, rw cgroups, /dev/kmsg; / is private, so the rshared shim runs in the engine's mount namespace"},
+	{Name: "userns-root", Sandbox: "userns-root", Reach: "T1", DataDir: "/tmp/kprobe-zoo-userns", Pass: allChecks,
+		Why: "a user namespace: cgroups are not writable (no QoS cgroups, no container cgroups), /dev/kmsg is EPERM (kmsg shim), runc needs the runtime wrapper for unmapped ids; overlay and the bridge CNI work"},
+	{Name: "gvisor-run", Sandbox: "gvisor-run", Reach: "T3", Pass: cpChecks,
+		Why: "gVisor with a 9p root and Docker's capabilities: no CAP_SYS_ADMIN (no mount, so no container), an empty /sys/fs/cgroup, no CAP_NET_ADMIN (loopback only: the API server's endpoint reconciler is turned off)"},
+	{Name: "runc-docker", Sandbox: "runc-docker", Reach: "T3", Pass: cpChecks,
+		Why: "Docker's defaults: 14 capabilities without CAP_SYS_ADMIN, seccomp refuses mount and unshare, read-only cgroups: no container can start"},
+	{Name: "runc-docker-kwok", Sandbox: "runc-docker", Reach: "T3", Pass: []string{"control-plane", "kubectl", "helm-dry-run", "simulated"},
+		Flags: []string{"--simulate-nodes", "2"},
+		Why:   "as runc-docker, with 2 simulated nodes (kwok): a Deployment and a Helm release are bound to them and reported Running; no container runs"},
+	{Name: "gvisor-run-overlay", Sandbox: "gvisor-run-overlay", Reach: "T3", Pass: cpChecks,
+		Why: "gVisor with an in-memory overlay root: the same limits as gvisor-run (no CAP_SYS_ADMIN, no cgroups, loopback only); the data dir is no longer on 9p"},
+	{Name: "gvisor-do", Sandbox: "gvisor-do", Reach: "T3", DataDir: "/tmp/kprobe-zoo-gvisor-do", Pass: cpChecks,
+		Why: "runsc do: 37 capabilities, but gVisor has no cgroup controllers, no cgroup namespace and refuses recursive bind mounts: no container starts"},
+	{Name: "gvisor-do-worker", Sandbox: "gvisor-do", Reach: "T3", DataDir: "/tmp/kprobe-zoo-gvisor-worker", Pass: cpChecks, NodeReady: true,
+		Wrap:  "{stage}/gvisor-worker-prep.sh",
+		Flags: []string{"--rung", "T2", "--force-rung"},
+		Why:   "gVisor given its own cgroup v1 controllers, a CPU topology and a tmpfs /var/lib/kubelet (gvisor-worker-prep.sh), forced to T2: the kubelet registers and the node is Ready on 203.0.113.254 (an address on lo: gVisor's netstack takes addresses, not links) after the ladder's remedy for SIG-CGROUP-STATFS (and in some runs SIG-ROOTFS-CACHE first); then containerd cannot unpack the pause image (SIG-CONTAINERD-TMPMOUNT: EINVAL on recursive bind mounts) and the ladder steps down to T3"},
+	{Name: "gvisor-rootless", Sandbox: "gvisor-rootless", Reach: "T3", DataDir: "/tmp/kprobe-zoo-gvisor-rootless", Pass: cpChecks,
+		Why: "runsc --rootless do, started by an unprivileged user: gVisor's limits (no cgroup controllers, no container) in a sandbox that needs no root"},
+	{Name: "gvisor-run-shared", Sandbox: "gvisor-run-shared", Reach: "T3", Pass: cpChecks,
+		Why: "as gvisor-run, with --file-access=shared: etcd's data on a 9p root that the host may change underneath works too"},
+	{Name: "crun-docker", Sandbox: "crun-docker", Reach: "T3", Pass: cpChecks,
+		Why: "Docker's defaults under crun: as runc-docker"},
+	{Name: "runc-rootless", Sandbox: "runc-rootless", Reach: "T3", Pass: cpChecks,
+		Why: "runc spec --rootless: 3 capabilities, NoNewPrivs, a user namespace that maps one id and no way to nest one: no container"},
+	{Name: "podman", Sandbox: "podman", Reach: "T3", Pass: cpChecks,
+		Why: "root podman's defaults: 11 capabilities without CAP_SYS_ADMIN, its seccomp profile, read-only cgroups: no container can start"},
+	{Name: "podman-rootless", Sandbox: "podman-rootless", Reach: "T3", Pass: cpChecks,
+		Why: "rootless podman: the same limits inside a user namespace with a subuid map"},
+	{Name: "userns-user", Sandbox: "userns-user", Reach: "T3", DataDir: "$HOME/.kprobe", Pass: cpChecks,
+		Why: "a user namespace made by an unprivileged user, in the host's network namespace: the plan says T1, but the kubelet cannot create /var/lib/kubelet (SIG-KUBELET-VARLIB) and the ladder steps down to T3; the bridge CNI would need CAP_NET_ADMIN in the host's network namespace next"},
+	{Name: "bwrap", Sandbox: "bwrap", Reach: "T3", DataDir: "$HOME/.kprobe", Pass: cpChecks,
+		Why: "bubblewrap drops every capability and has no /sys: no cgroup mount, no container"},
+	{Name: "bwrap-nested-userns", Sandbox: "bwrap", Reach: "T3", DataDir: "$HOME/.kprobe", Pass: cpChecks,
+		Wrap: "unshare -UrmnpfC --mount-proc sh -c 'mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"' nest",
+		Why:  "a nested user namespace gives back the capabilities and a cgroup2 mount, so the plan says T1 and containers start; the kubelet then finds no CPU without /sys (SIG-NO-SYSFS-CPUS) and the ladder steps down to T3"},
+}
+
+// launchScript runs inside the sandbox: plan, launch, verify and stop,
+// then writes the evidence to stdout as a tar stream.
+const launchScript = `
+K=$1 B=$2 D=$3
+shift 3
+case $D in '$HOME'*) D=$HOME${D#'$HOME'} ;; esac
+E=$(mktemp -d) || exit 125
+mkdir -p "$E/run" "$E/logs"
+"$K" scan --output json >"$E/scan.json" 2>"$E/scan.log"
+"$K" plan --profile auto --data-dir "$D" --output json >"$E/plan.json" 2>"$E/plan.log"
+"$K" launch --profile auto --data-dir "$D" --bin-dir "$B/engine" --images-dir "$B/images" --wait 150s "$@" >"$E/launch.out" 2>"$E/launch.log"
+echo $? >"$E/launch.rc"
+"$K" verify --data-dir "$D" --output json >"$E/verify.json" 2>"$E/verify.log"
+echo $? >"$E/verify.rc"
+"$K" status --data-dir "$D" >"$E/status.txt" 2>&1
+"$K" report --input "$E/scan.json" --data-dir "$D" --format json -o "$E/report.json" 2>"$E/report.log"
+cp "$D"/run/launch.json "$D"/run/attempts.json "$E/run/" 2>/dev/null
+for f in "$D"/logs/*.log "$D"/logs/attempt-*/*.log; do
+	[ -f "$f" ] || continue
+	r=${f#"$D"/logs/}
+	mkdir -p "$E/logs/${r%/*}" && tail -n 300 "$f" >"$E/logs/$r"
+done
+"$K" stop --data-dir "$D" --purge >"$E/stop.log" 2>&1
+echo $? >"$E/stop.rc"
+tar -C "$E" -cf - .
+rm -rf "$E"
+`
+
+// TestLaunchInZoo launches a cluster inside the zoo's sandboxes with
+// `kprobe launch --profile auto`, verifies it, stops it, and checks it
+// reached the rung of launchCases. The evidence goes to
+// out/launch/<name>/ (and to KPROBE_ZOO_EVIDENCE/<name>/ when set, from
+// which test/zoo/launchreport writes research/launches/).
+func TestLaunchInZoo(t *testing.T) {
+	if os.Getenv("KPROBE_ZOO_LAUNCH") != "1" {
+		t.Skip("launching clusters in the zoo is opt-in: KPROBE_ZOO_LAUNCH=1 (make zoo-launch), as root, after make engine images")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("KPROBE_ZOO_LAUNCH=1 but not root: " + howToRun)
+	}
+	zoo, err := filepath.Abs("zoo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runZoo(t, 20*time.Minute, zoo, "setup"); err != nil {
+		t.Fatalf("zoo setup: %v\n%s", err, tail(out))
+	}
+	// Nothing may stay behind (as in TestZoo): registered first, so it
+	// runs after every other cleanup.
+	if os.Getenv("KPROBE_ZOO_HOSTCHECK") != "0" {
+		watch := hostcheck.Options{Dirs: []string{"/tmp", "/var/tmp", "/var/lib", "/run",
+			filepath.Join(envOr("KPROBE_ZOO_CACHE", "/var/cache/kprobe-zoo"), "run")}}
+		before := takeHost(watch)
+		t.Cleanup(func() {
+			if d := hostcheck.Diff(before, takeHost(watch)); d != "" {
+				t.Errorf("the launches left the host changed (KPROBE_ZOO_HOSTCHECK=0 if something else did):\n%s", d)
+			}
+		})
+	}
+	stage := stageBinaries(t)
+	outDir := filepath.Join(envOr("KPROBE_ZOO_OUT", "out"), "launch")
+	evidence := os.Getenv("KPROBE_ZOO_EVIDENCE")
+	only := os.Getenv("KPROBE_ZOO_LAUNCH_ONLY")
+	for _, c := range launchCases {
+		if only != "" && !strings.Contains(","+only+",", ","+c.Name+",") {
+			continue
+		}
+		// One at a time: a cluster takes both cores, and the sandboxes
+		// that share the host's file system share its fixed directories.
+		t.Run(c.Name, func(t *testing.T) {
+			files, err := launchIn(zoo, stage, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, dir := range []string{filepath.Join(outDir, c.Name), evidenceDir(evidence, c.Name)} {
+				if dir == "" {
+					continue
+				}
+				if err := writeEvidence(dir, c, files); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, p := range checkLaunch(c, files) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+func evidenceDir(root, name string) string {
+	if root == "" {
+		return ""
+	}
+	return filepath.Join(root, name)
+}
+
+// stageBinaries hard-links kprobe, the engine and the images into one
+// directory that the zoo binds read-only into each sandbox.
+func stageBinaries(t *testing.T) string {
+	t.Helper()
+	bin := kprobeBinary(t)
+	dir, err := os.MkdirTemp("", "kprobe-zoo-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	root := filepath.Dir(bin)
+	for _, d := range []string{"engine", "images"} {
+		if _, err := os.Stat(filepath.Join(root, d)); err != nil {
+			t.Fatalf("no %s next to %s: run make engine images first", d, bin)
+		}
+	}
+	cp := exec.Command("cp", "-a", "--link", bin, filepath.Join(root, "engine"), filepath.Join(root, "images"), dir)
+	if out, err := cp.CombinedOutput(); err != nil {
+		// Another file system: copy instead.
+		cp = exec.Command("cp", "-a", bin, filepath.Join(root, "engine"), filepath.Join(root, "images"), dir)
+		if out2, err2 := cp.CombinedOutput(); err2 != nil {
+			t.Fatalf("stage binaries: %v %s; %v %s", err, out, err2, out2)
+		}
+	}
+	// The scripts some cases wrap the launch in.
+	scripts, _ := filepath.Glob("*.sh")
+	for _, s := range scripts {
+		if out, err := exec.Command("cp", "-a", s, dir).CombinedOutput(); err != nil {
+			t.Fatalf("stage %s: %v %s", s, err, out)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// launchIn runs launchScript in the case's sandbox and returns the
+// evidence files by name.
+func launchIn(zoo, stage string, c launchCase) (map[string][]byte, error) {
+	dataDir := c.DataDir
+	if dataDir == "" {
+		dataDir = "/var/lib/kprobe"
+	}
+	inner := append([]string{"/bin/sh", "-c", launchScript, "launch", filepath.Join(stage, "kprobe"), stage, dataDir}, c.Flags...)
+	script := "exec " + shellJoin(inner)
+	if c.Wrap != "" {
+		script = strings.ReplaceAll(c.Wrap, "{stage}", stage) + " " + shellJoin(inner)
+	}
+	args := []string{"enter", c.Sandbox, "/bin/sh", "-c", script}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, zoo, args...)
+	cmd.Env = append(os.Environ(), "KPROBE_ZOO_BIN_DIR="+stage, "KPROBE_ZOO_HOST_USR=1")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	files, terr := untar(stdout.Bytes())
+	if err != nil || terr != nil {
+		return files, fmt.Errorf("zoo enter %s: %v (evidence: %v)\n%s", c.Sandbox, err, terr, tail(stderr.Bytes()))
+	}
+	return files, nil
+}
+
+// shellJoin quotes args for sh.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+func untar(b []byte) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return files, err
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return files, err
+		}
+		files[filepath.Clean(h.Name)] = data
+	}
+}
+
+// writeEvidence replaces dir with the evidence and the case itself.
+func writeEvidence(dir string, c launchCase, files map[string][]byte) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+	}
+	meta, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "case.json"), append(meta, '\n'), 0o644)
+}
+
+// checkLaunch compares the evidence with the case.
+func checkLaunch(c launchCase, files map[string][]byte) []string {
+	var problems []string
+	rc := func(name string) int {
+		n, err := strconv.Atoi(strings.TrimSpace(string(files[name])))
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	if n := rc("launch.rc"); n != 0 {
+		problems = append(problems, fmt.Sprintf("launch exited %d:\n%s", n, tail(files["launch.log"])))
+	}
+	var res struct {
+		Rung  string `json:"rung"`
+		Ready bool   `json:"ready"`
+	}
+	if err := json.Unmarshal(files["run/launch.json"], &res); err != nil {
+		problems = append(problems, "no run/launch.json: "+err.Error())
+	} else if res.Rung != c.Reach || !res.Ready {
+		problems = append(problems, fmt.Sprintf("reached %s (ready %v), want %s", res.Rung, res.Ready, c.Reach))
+	}
+	var plan struct {
+		Rung string `json:"rung"`
+	}
+	if err := json.Unmarshal(files["plan.json"], &plan); err != nil {
+		problems = append(problems, "plan.json: "+err.Error())
+	}
+	var ver struct {
+		Checks []struct{ Name, Outcome, Evidence string } `json:"checks"`
+	}
+	if err := json.Unmarshal(files["verify.json"], &ver); err != nil {
+		problems = append(problems, "verify.json: "+err.Error())
+	}
+	outcome := map[string]string{}
+	for _, ch := range ver.Checks {
+		outcome[ch.Name] = ch.Outcome + ": " + ch.Evidence
+	}
+	for _, name := range c.Pass {
+		if !strings.HasPrefix(outcome[name], "pass") {
+			problems = append(problems, fmt.Sprintf("verify %s: %q, want pass", name, outcome[name]))
+		}
+	}
+	if c.NodeReady {
+		var attempts []struct {
+			Result *struct {
+				Phases []struct {
+					Name string `json:"name"`
+					Done bool   `json:"done"`
+				} `json:"phases"`
+			} `json:"result"`
+		}
+		_ = json.Unmarshal(files["run/attempts.json"], &attempts)
+		ready := false
+		for _, a := range attempts {
+			if a.Result == nil {
+				continue
+			}
+			for _, p := range a.Result.Phases {
+				ready = ready || p.Name == "node" && p.Done
+			}
+		}
+		if !ready {
+			problems = append(problems, "no attempt had its node Ready")
+		}
+	}
+	if n := rc("stop.rc"); n != 0 {
+		problems = append(problems, fmt.Sprintf("stop exited %d:\n%s", n, files["stop.log"]))
+	}
+	return problems
+}
