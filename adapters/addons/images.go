@@ -1,7 +1,6 @@
 package addons
 
 import (
-	"debug/elf"
 	"fmt"
 	"io/fs"
 	"os"
@@ -62,20 +61,8 @@ func LocalPathImage(binary string) (images.Image, error) {
 	}, nil
 }
 
-// checkStatic refuses a binary that needs a dynamic loader: the images
-// have no libc.
 func checkStatic(binary string) error {
-	f, err := elf.Open(binary)
-	if err != nil {
-		return fmt.Errorf("%s: %w", binary, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked and the image has no libc: build it with CGO_ENABLED=0 (hack/addons/build.sh does)", binary)
-		}
-	}
-	return nil
+	return images.CheckStatic(binary, "build it with CGO_ENABLED=0 (hack/addons/build.sh does)")
 }
 
 // Archives returns the add-ons' image archives from dir, else from

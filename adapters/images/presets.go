@@ -98,8 +98,9 @@ func busyboxApplets(binary string) ([]string, error) {
 	return applets, nil
 }
 
-// checkStatic fails for a binary that needs a dynamic loader.
-func checkStatic(binary string) error {
+// CheckStatic fails for a binary that needs a dynamic loader: the images
+// have no libc. fix says how to get a static one.
+func CheckStatic(binary, fix string) error {
 	f, err := elf.Open(binary)
 	if err != nil {
 		return fmt.Errorf("%s: %w", binary, err)
@@ -107,8 +108,12 @@ func checkStatic(binary string) error {
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked and the image has no libc: use a static busybox (Debian: apt-get install busybox-static)", binary)
+			return fmt.Errorf("%s is dynamically linked and the image has no libc: %s", binary, fix)
 		}
 	}
 	return nil
+}
+
+func checkStatic(binary string) error {
+	return CheckStatic(binary, "use a static busybox (Debian: apt-get install busybox-static)")
 }
