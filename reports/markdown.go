@@ -134,6 +134,14 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 	}
 
+	if s := r.Soak; s != nil {
+		fmt.Fprintf(&b, "\n## Soak: %s\n\n%.0f s sampled every %.0f s (%d samples, in the JSON report).\n\n| criterion | outcome | detail |\n|---|---|---|\n",
+			passFail(s.Verdict.OK), s.ElapsedS, s.IntervalS, len(s.Samples))
+		for _, c := range s.Verdict.Criteria {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, c.Outcome, mdText(c.Detail))
+		}
+	}
+
 	b.WriteString("\n## Facts by domain\n")
 	for _, d := range v.Domains {
 		fmt.Fprintf(&b, "\n### %s (%s)\n\n| probe | status | summary |\n|---|---|---|\n", d.Name, d.Counts)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/soak"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
@@ -51,6 +52,9 @@ type Report struct {
 	Attempts []launch.Attempt `json:"attempts,omitempty"`
 	// Verification is the last `kprobe verify` (DATA/run/verify.json).
 	Verification *verify.Report `json:"verification,omitempty"`
+	// Soak is the last `kprobe soak` (DATA/run/soak.json): the samples
+	// and the verdict.
+	Soak *soak.Result `json:"soak,omitempty"`
 	// Redacted is set on a report whose identifying values were removed.
 	Redacted bool `json:"redacted,omitempty"`
 }
@@ -156,7 +160,7 @@ func (r *Report) AddRun(run *Run) {
 	if run == nil {
 		return
 	}
-	r.Launch, r.Attempts, r.Verification = run.Launch, run.Attempts, run.Verification
+	r.Launch, r.Attempts, r.Verification, r.Soak = run.Launch, run.Attempts, run.Verification, run.Soak
 	if run.Launch != nil && run.Launch.Plan != nil {
 		r.Plan = run.Launch.Plan
 	}

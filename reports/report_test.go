@@ -429,3 +429,30 @@ func TestLoadRun(t *testing.T) {
 		t.Errorf("a corrupt attempts.json: %v, want an error naming it", err)
 	}
 }
+
+// A soak saved in the data dir is part of the report, as JSON and in the
+// Markdown, with its verdict.
+func TestSoakInReport(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := `{"apiVersion":"kprobe.dev/soak/v1alpha1","kind":"SoakResult","engine":"kubernetes","elapsedS":180,"intervalS":5,` +
+		`"samples":[{},{}],"verdict":{"ok":true,"criteria":[{"name":"restarts","outcome":"pass","detail":"0 component restarts"}]}}`
+	if err := os.WriteFile(filepath.Join(dir, "run", "soak.json"), []byte(res), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, err := reports.LoadRun(dir)
+	if err != nil || run == nil || run.Soak == nil || !run.Soak.Verdict.OK {
+		t.Fatalf("LoadRun: %+v, %v", run, err)
+	}
+	r := &reports.Report{}
+	r.AddRun(run)
+	var b bytes.Buffer
+	if err := reports.WriteMarkdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "## Soak: passed") || !strings.Contains(b.String(), "| restarts | pass | 0 component restarts |") {
+		t.Errorf("markdown has no soak section:\n%s", b.String())
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/soak"
 	"github.com/kprobe/kprobe/adapters/verify"
 )
 
@@ -20,6 +21,8 @@ type Run struct {
 	Launch       *launch.Result
 	Attempts     []launch.Attempt
 	Verification *verify.Report
+	// Soak is the last `kprobe soak` (run/soak.json), its series and verdict.
+	Soak *soak.Result
 }
 
 // VerifyPath is where `kprobe verify` saves its report in a data dir.
@@ -51,6 +54,11 @@ func LoadRun(dataDir string) (*Run, error) {
 		return nil, err
 	} else if ok && !stale(VerifyPath(dataDir), run.Launch) {
 		run.Verification, found = &v, true
+	}
+	if s, err := soak.Load(dataDir); err == nil && !stale(soak.ResultPath(dataDir), run.Launch) {
+		run.Soak, found = s, true
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	if !found {
 		return nil, nil

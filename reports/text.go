@@ -173,6 +173,12 @@ func writeOutcome(b *strings.Builder, p palette, r *Report) {
 			fmt.Fprintf(b, "  %-7s %-14s %s\n", c.Outcome, c.Name, firstLine(c.Evidence))
 		}
 	}
+	if s := r.Soak; s != nil {
+		fmt.Fprintf(b, "\n%s %s over %.0f s, %d samples\n", p.bold("soak:"), passFail(s.Verdict.OK), s.ElapsedS, len(s.Samples))
+		for _, c := range s.Verdict.Criteria {
+			fmt.Fprintf(b, "  %-7s %-14s %s\n", c.Outcome, c.Name, firstLine(c.Detail))
+		}
+	}
 }
 
 func sortFindings(fs []probes.Finding) {
