@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/test/hostcheck"
 )
 
@@ -86,15 +87,8 @@ func TestLaunchVerifyStop(t *testing.T) {
 
 	out, stderr := r.kprobe(0, "launch", "--engine", "kubernetes", "--data-dir", dataDir, "--output", "json")
 	t.Log(stderr)
-	var res struct {
-		Ready      bool   `json:"ready"`
-		Kubeconfig string `json:"kubeconfig"`
-		Phases     []struct {
-			Name string  `json:"name"`
-			Done bool    `json:"done"`
-			AtMS float64 `json:"atMs"`
-		} `json:"phases"`
-	}
+	// What `kprobe launch -o json` prints: the launch's own result type.
+	var res launch.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Ready {
 		t.Fatalf("launch result %q: %v", out, err)
 	}

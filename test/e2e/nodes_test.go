@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/test/hostcheck"
 )
 
@@ -32,16 +33,8 @@ func TestLaunchNodesVerifyStop(t *testing.T) {
 
 	out, stderr := r.kprobe(0, "launch", "--engine", "kubernetes", "--data-dir", dataDir, "--nodes", "2", "--output", "json")
 	t.Log(stderr)
-	var res struct {
-		Ready      bool     `json:"ready"`
-		Kubeconfig string   `json:"kubeconfig"`
-		Nodes      []string `json:"nodes"`
-		Phases     []struct {
-			Name string  `json:"name"`
-			Done bool    `json:"done"`
-			AtMS float64 `json:"atMs"`
-		} `json:"phases"`
-	}
+	// What `kprobe launch -o json` prints: the launch's own result type.
+	var res launch.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Ready {
 		t.Fatalf("launch result %q: %v", out, err)
 	}
