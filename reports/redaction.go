@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/kprobe/kprobe/probes"
-	"github.com/kprobe/kprobe/reports/redact"
+	"github.com/kprobe/kprobe/probes/redact"
 )
 
 // NewRedactor returns the redactor for sharing rs: it removes the given

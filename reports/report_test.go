@@ -16,10 +16,10 @@ import (
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/probetest"
+	"github.com/kprobe/kprobe/probes/redact"
 	"github.com/kprobe/kprobe/probes/suite"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
-	"github.com/kprobe/kprobe/reports/redact"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -30,7 +30,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/kprobe/kprobe/probes"
-	"github.com/kprobe/kprobe/reports/redact"
+	"github.com/kprobe/kprobe/probes/redact"
 )
 
 // Provenance says where a capture comes from.

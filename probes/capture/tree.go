@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kprobe/kprobe/probes"
-	"github.com/kprobe/kprobe/reports/redact"
+	"github.com/kprobe/kprobe/probes/redact"
 )
 
 // maxFile bounds one copied file; probes read small kernel files.
