@@ -15,6 +15,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -207,17 +208,17 @@ func (a *recordActive) RunActive(ctx context.Context, p probes.Probe) (*probes.O
 }
 
 // Write stores what was recorded under dir, redacted. liveRoot is the OS
-// path the recorded relative paths are read from ("/").
+// path the recorded relative paths are read from ("/"). dir must be new or
+// an empty directory of the caller's (CheckDir): Write creates every file
+// itself, never follows a symlink out of dir and never deletes anything.
 func (r *Recorder) Write(dir, liveRoot string, prov Provenance) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	out, err := createDir(dir)
+	if err != nil {
 		return err
 	}
+	defer out.Close()
 	if prov.DataDir == "" {
 		prov.DataDir = r.inner.DataDir
-	}
-	rootDir := filepath.Join(dir, "root")
-	if err := os.RemoveAll(rootDir); err != nil {
-		return err
 	}
 	red := redact.New(hostnames(liveRoot), append(users(liveRoot), r.Users...))
 	paths := make([]string, 0, len(r.paths))
@@ -225,14 +226,14 @@ func (r *Recorder) Write(dir, liveRoot string, prov Provenance) error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	if err := copyTree(liveRoot, rootDir, paths, red); err != nil {
+	if err := copyTree(liveRoot, out, paths, red); err != nil {
 		return err
 	}
 	calls := map[string]call{}
 	for k, c := range r.calls {
 		calls[red.String(k)] = redactCall(k, c, red)
 	}
-	if err := writeJSON(filepath.Join(dir, "syscalls.json"), calls); err != nil {
+	if err := writeJSON(out, "syscalls.json", calls); err != nil {
 		return err
 	}
 	active := map[string]activeRecord{}
@@ -243,18 +244,17 @@ func (r *Recorder) Write(dir, liveRoot string, prov Provenance) error {
 		a.Err = red.String(a.Err)
 		active[id] = a
 	}
-	if err := writeJSON(filepath.Join(dir, "active.json"), active); err != nil {
+	if err := writeJSON(out, "active.json", active); err != nil {
 		return err
 	}
 	prov.Kernel = red.String(prov.Kernel)
 	prov.Command = red.String(prov.Command) // it may name the users to redact
 	prov.Note = red.String(prov.Note)
-	f, err := os.Create(filepath.Join(dir, "PROVENANCE.toml"))
-	if err != nil {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(prov); err != nil {
 		return err
 	}
-	defer f.Close()
-	return toml.NewEncoder(f).Encode(prov)
+	return writeNew(out, "PROVENANCE.toml", buf.Bytes())
 }
 
 func redactCall(key string, c call, red *redact.Redactor) call {
@@ -341,12 +341,12 @@ func redactEvidence(e *probes.Evidence, red *redact.Redactor) {
 	e.Errno = red.String(e.Errno)
 }
 
-func writeJSON(path string, v any) error {
+func writeJSON(root *os.Root, name string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	return writeNew(root, name, append(data, '\n'))
 }
 
 // hostnames are the names this machine answers to.

@@ -4,36 +4,41 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/bounded"
 	"github.com/kprobe/kprobe/probes/redact"
 )
-
-// maxFile bounds one copied file; probes read small kernel files.
-const maxFile = 1 << 20
 
 // acpiHeader is the length of an ACPI table header.
 const acpiHeader = 36
 
-// copyTree copies the recorded paths from liveRoot into dst: directories
-// with a placeholder per entry, files with their (redacted) content, and
-// namespace links as links. Paths that could not be read are recorded in
-// errors.json with their errno, so a replay fails the same way.
-func copyTree(liveRoot, dst string, paths []string, red *redact.Redactor) error {
+// treeDir is the directory of a capture that holds the copied files.
+const treeDir = "root"
+
+// copyTree copies the recorded paths from liveRoot into the capture out,
+// under treeDir: directories with a placeholder per entry, files with
+// their (redacted) content, and namespace links as links. Paths that could
+// not be read are recorded in errors.json with their errno, so a replay
+// fails the same way.
+func copyTree(liveRoot string, out *os.Root, paths []string, red *redact.Redactor) error {
+	if err := out.Mkdir(treeDir, 0o755); err != nil {
+		return err
+	}
 	errs := map[string]string{}
 	for _, p := range paths {
-		if p == "." || strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+		if p == "." || !fs.ValidPath(p) {
 			continue
 		}
 		src := filepath.Join(liveRoot, p)
-		out := filepath.Join(dst, p)
+		dst := path.Join(treeDir, p)
 		li, err := os.Lstat(src)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
@@ -43,9 +48,13 @@ func copyTree(liveRoot, dst string, paths []string, red *redact.Redactor) error 
 		}
 		if li.Mode()&fs.ModeSymlink != 0 {
 			if target, err := os.Readlink(src); err == nil && isMagicLink(target) {
-				_ = os.MkdirAll(filepath.Dir(out), 0o755)
-				_ = os.Remove(out)
-				if err := os.Symlink(target, out); err != nil {
+				if err := out.MkdirAll(path.Dir(dst), 0o755); err != nil {
+					return err
+				}
+				if _, err := out.Lstat(dst); err == nil {
+					continue // already there as an entry of a listed directory
+				}
+				if err := out.Symlink(target, dst); err != nil {
 					return err
 				}
 				continue
@@ -57,22 +66,22 @@ func copyTree(liveRoot, dst string, paths []string, red *redact.Redactor) error 
 			continue
 		}
 		if fi.IsDir() {
-			if err := copyDirListing(src, out); err != nil {
+			if err := copyDirListing(src, out, dst); err != nil {
 				errs[p] = probes.ErrorText(err)
 			}
 			continue
 		}
 		if !fi.Mode().IsRegular() {
 			// A device or socket: its presence is what a probe saw.
-			if err := placeholder(out); err != nil {
+			if err := placeholder(out, dst); err != nil {
 				return err
 			}
 			continue
 		}
-		data, err := readLimited(src)
+		data, err := bounded.ReadFile(src, bounded.Limit(p))
 		if err != nil {
 			errs[p] = probes.ErrorText(err)
-			if err := placeholder(out); err != nil {
+			if err := placeholder(out, dst); err != nil {
 				return err
 			}
 			continue
@@ -80,54 +89,59 @@ func copyTree(liveRoot, dst string, paths []string, red *redact.Redactor) error 
 		if strings.HasPrefix(p, "sys/firmware/acpi/tables/") && len(data) >= acpiHeader {
 			// Keep only the standard ACPI table header: signature and OEM
 			// IDs name the hypervisor; the body can carry serial numbers.
-			data = data[:acpiHeader]
-			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, data, 0o644); err != nil {
+			if err := writeFile(out, dst, data[:acpiHeader]); err != nil {
 				return err
 			}
 			continue
 		}
 		if strings.HasSuffix(p, ".gz") || !utf8.Valid(data) {
 			// Binary files (/proc/config.gz): probes only look for them.
-			if err := placeholder(out); err != nil {
+			if err := placeholder(out, dst); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(out, []byte(redactFile(p, string(data), red)), 0o644); err != nil {
+		if err := writeFile(out, dst, []byte(redactFile(p, string(data), red))); err != nil {
 			return err
 		}
 	}
-	if err := keepEmptyDirs(dst); err != nil {
+	if err := keepEmptyDirs(out); err != nil {
 		return err
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	data, _ := json.MarshalIndent(errs, "", "  ")
-	return os.WriteFile(filepath.Join(filepath.Dir(dst), "errors.json"), append(data, '\n'), 0o644)
+	return writeNew(out, "errors.json", append(data, '\n'))
+}
+
+// writeFile writes a copied file, replacing the placeholder a directory
+// listing left for it. Only a placeholder is replaced: an empty regular
+// file this capture wrote.
+func writeFile(out *os.Root, name string, data []byte) error {
+	if fi, err := out.Lstat(name); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		if err := out.Remove(name); err != nil {
+			return err
+		}
+	}
+	return writeNew(out, name, data)
 }
 
 // KeepFile marks a directory that was empty when captured: git keeps no
 // empty directory, and "/var/lib/kubelet exists" is a fact. Replays hide it.
 const KeepFile = ".kprobe-keep"
 
-func keepEmptyDirs(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+func keepEmptyDirs(out *os.Root) error {
+	return fs.WalkDir(out.FS(), treeDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return err
 		}
-		ents, err := os.ReadDir(p)
+		ents, err := fs.ReadDir(out.FS(), p)
 		if err != nil {
 			return err
 		}
 		if len(ents) == 0 {
-			return os.WriteFile(filepath.Join(p, KeepFile), nil, 0o644)
+			return writeNew(out, path.Join(p, KeepFile), nil)
 		}
 		return nil
 	})
@@ -138,28 +152,16 @@ func isMagicLink(target string) bool {
 	return strings.Contains(target, ":[") || strings.HasPrefix(target, "anon_inode:")
 }
 
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, maxFile))
-}
-
-func placeholder(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(path); err == nil {
+func placeholder(out *os.Root, name string) error {
+	if _, err := out.Lstat(name); err == nil {
 		return nil
 	}
-	return os.WriteFile(path, nil, 0o644)
+	return writeNew(out, name, nil)
 }
 
 // copyDirListing recreates a directory with one placeholder per entry.
-func copyDirListing(src, out string) error {
-	if err := os.MkdirAll(out, 0o755); err != nil {
+func copyDirListing(src string, out *os.Root, dst string) error {
+	if err := out.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(src)
@@ -167,31 +169,31 @@ func copyDirListing(src, out string) error {
 		return err
 	}
 	for _, e := range ents {
-		s, o := filepath.Join(src, e.Name()), filepath.Join(out, e.Name())
-		if _, err := os.Lstat(o); err == nil {
+		s, o := filepath.Join(src, e.Name()), path.Join(dst, e.Name())
+		if _, err := out.Lstat(o); err == nil {
 			continue
 		}
 		if e.Type()&fs.ModeSymlink != 0 {
 			if target, err := os.Readlink(s); err == nil && isMagicLink(target) {
-				if err := os.Symlink(target, o); err != nil {
+				if err := out.Symlink(target, o); err != nil {
 					return err
 				}
 				continue
 			}
 			if fi, err := os.Stat(s); err == nil && fi.IsDir() {
-				if err := os.Mkdir(o, 0o755); err != nil {
+				if err := out.Mkdir(o, 0o755); err != nil {
 					return err
 				}
 				continue
 			}
 		}
 		if e.IsDir() {
-			if err := os.Mkdir(o, 0o755); err != nil {
+			if err := out.Mkdir(o, 0o755); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := os.WriteFile(o, nil, 0o644); err != nil {
+		if err := writeNew(out, o, nil); err != nil {
 			return err
 		}
 	}

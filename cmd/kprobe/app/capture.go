@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -23,7 +24,8 @@ func newCaptureCommand(s IOStreams) *cobra.Command {
 		Long: `capture runs the whole probe suite and copies exactly the files the passive probes
 read (redacted: host names, IP and MAC addresses, user names, home paths, secrets
 in the environment), the answers of every syscall they made and the results of
-the active probes into DIR. 'kprobe scan --from-capture DIR' replays it, so
+the active probes into DIR, which must be new or an empty directory of yours (capture never
+deletes or overwrites what it did not write). 'kprobe scan --from-capture DIR' replays it, so
 anyone can see what kprobe concludes about a sandbox they are not in.`,
 		Example: `  kprobe capture /tmp/my-sandbox
   kprobe scan --from-capture /tmp/my-sandbox
@@ -31,8 +33,9 @@ anyone can see what kprobe concludes about a sandbox they are not in.`,
 		Args: exactArgs(1, "the directory to write the capture to"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-				return badInput("%s exists and is not a directory", dir)
+			// Checked before the probes run, and again by Write.
+			if err := capture.CheckDir(dir); err != nil {
+				return badInput("%v", err)
 			}
 			if timeout <= 0 {
 				return badInput("--timeout must be positive")
@@ -55,6 +58,10 @@ anyone can see what kprobe concludes about a sandbox they are not in.`,
 				DataDir:  live.DataDir, Note: note,
 			}
 			if err := rec.Write(dir, "/", prov); err != nil {
+				var de *capture.DirError
+				if errors.As(err, &de) {
+					return badInput("%v", err)
+				}
 				return fmt.Errorf("write capture: %w", err)
 			}
 			fmt.Fprintf(s.Out, "captured %d probes into %s; replay with: kprobe scan --from-capture %s\n", len(sc.Results), dir, dir)
