@@ -16,6 +16,8 @@ import (
 
 	"github.com/moby/sys/reexec"
 	"golang.org/x/sys/unix"
+
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 const childName = "kprobe-active-probe"
@@ -137,7 +139,7 @@ func childMain(all []Probe) int {
 		// propagate anyway, and probes unmount what they mount.
 		_ = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
 	}
-	env := &Env{Root: os.DirFS("/"), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
+	env := &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	obs, err := p.Run(ctx, env)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io/fs"
 	"os"
+
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 // Env is everything a probe may look at. Probes never touch the host
@@ -34,7 +36,7 @@ func LiveEnv(dataDir string) *Env {
 		dataDir = DefaultDataDir
 	}
 	return &Env{
-		Root:    os.DirFS("/"),
+		Root:    bounded.Wrap(os.DirFS("/")),
 		Sys:     LiveSys(),
 		DataDir: dataDir,
 		Active:  &ChildRunner{DataDir: dataDir},

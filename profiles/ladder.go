@@ -2,6 +2,8 @@ package profiles
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/kprobe/kprobe/probes"
@@ -51,6 +53,9 @@ type Requirement struct {
 	Check func(f probes.Facts) (met probes.Tri, detail string)
 	// Fix says what environment change would meet it.
 	Fix string
+	// Facts are the fact keys Check reads: a profile without them cannot
+	// be judged (MissingFacts).
+	Facts []string
 }
 
 // Unmet is a requirement a rung does not meet, or could not verify.
@@ -124,7 +129,7 @@ func anyOf(keys ...string) func(probes.Facts) (probes.Tri, string) {
 // possible when its requirements and those of every rung below it hold.
 // Unknown facts never rule a rung out; they are listed as unverified.
 var Ladder = []Requirement{
-	{Rung: T3, Name: "at least 1 GiB of memory", Fix: "give the sandbox at least 2 GiB of memory",
+	{Rung: T3, Name: "at least 1 GiB of memory", Facts: []string{"res.memory_bytes"}, Fix: "give the sandbox at least 2 GiB of memory",
 		Check: func(f probes.Facts) (probes.Tri, string) {
 			m, ok := f.Int("res.memory_bytes")
 			if !ok {
@@ -132,7 +137,7 @@ var Ladder = []Requirement{
 			}
 			return probes.TriOf(m >= 1<<30), "res.memory_bytes=" + strconv.FormatInt(m>>20, 10) + "MiB"
 		}},
-	{Rung: T3, Name: "a loopback interface", Fix: "run the sandbox with a network namespace that has lo up",
+	{Rung: T3, Name: "a loopback interface", Facts: []string{"net.interfaces"}, Fix: "run the sandbox with a network namespace that has lo up",
 		Check: func(f probes.Facts) (probes.Tri, string) {
 			ifs, ok := f["net.interfaces"]
 			if !ok {
@@ -145,7 +150,7 @@ var Ladder = []Requirement{
 			}
 			return probes.No, "no lo in net.interfaces"
 		}},
-	{Rung: T2, Name: "a container can start", Check: func(f probes.Facts) (probes.Tri, string) {
+	{Rung: T2, Name: "a container can start", Facts: []string{"container.best"}, Check: func(f probes.Facts) (probes.Tri, string) {
 		best := f.String("container.best")
 		switch best {
 		case "":
@@ -155,9 +160,9 @@ var Ladder = []Requirement{
 		}
 		return probes.Yes, "container.best=" + best
 	}, Fix: "run the sandbox with CAP_SYS_ADMIN (docker run --privileged) or allow user namespaces; otherwise only the control plane can run"},
-	{Rung: T2, Name: "mount namespaces", Check: anyOf("ns.mount", "ns.userns_mount"),
+	{Rung: T2, Name: "mount namespaces", Facts: []string{"ns.mount", "ns.userns_mount"}, Check: anyOf("ns.mount", "ns.userns_mount"),
 		Fix: "allow unshare(CLONE_NEWNS) (drop the seccomp filter that blocks it, or grant CAP_SYS_ADMIN)"},
-	{Rung: T1, Name: "iptables usable (kube-proxy, network policy)", Check: func(f probes.Facts) (probes.Tri, string) {
+	{Rung: T1, Name: "iptables usable (kube-proxy, network policy)", Facts: []string{"net.iptables_backend"}, Check: func(f probes.Facts) (probes.Tri, string) {
 		b := f.String("net.iptables_backend")
 		switch b {
 		case "":
@@ -167,21 +172,21 @@ var Ladder = []Requirement{
 		}
 		return probes.Yes, "net.iptables_backend=" + b
 	}, Fix: "grant CAP_NET_ADMIN and install iptables; without it kprobe disables kube-proxy and network policy (T2)"},
-	{Rung: T1, Name: "veth and bridge links for pod networking", Check: allOf("net.veth", "net.bridge"),
+	{Rung: T1, Name: "veth and bridge links for pod networking", Facts: []string{"net.veth", "net.bridge"}, Check: allOf("net.veth", "net.bridge"),
 		Fix: "grant CAP_NET_ADMIN so the bridge CNI can create veth pairs and a bridge"},
-	{Rung: T0, Name: "overlay mountable on the data dir", Check: allOf("overlay.mount_datadir"),
+	{Rung: T0, Name: "overlay mountable on the data dir", Facts: []string{"overlay.mount_datadir"}, Check: allOf("overlay.mount_datadir"),
 		Fix: "put the data dir on ext4, xfs or tmpfs, or use fuse-overlayfs/native snapshotters (T1)"},
-	{Rung: T0, Name: "vxlan links (flannel's default backend)", Check: allOf("net.vxlan"),
+	{Rung: T0, Name: "vxlan links (flannel's default backend)", Facts: []string{"net.vxlan"}, Check: allOf("net.vxlan"),
 		Fix: "load the vxlan module on the host, or use --flannel-backend=host-gw (T1)"},
-	{Rung: T0, Name: "/dev/kmsg readable", Check: allOf("dev.kmsg_readable"),
+	{Rung: T0, Name: "/dev/kmsg readable", Facts: []string{"dev.kmsg_readable"}, Check: allOf("dev.kmsg_readable"),
 		Fix: "pass /dev/kmsg into the sandbox (docker run --device /dev/kmsg), or use kprobe's /dev/kmsg shim (T1)"},
-	{Rung: T0, Name: "cgroups writable", Check: allOf("cgroups.writable"),
+	{Rung: T0, Name: "cgroups writable", Facts: []string{"cgroups.writable"}, Check: allOf("cgroups.writable"),
 		Fix: "delegate a writable cgroup to the sandbox (cgroup v2 with Delegate=yes, or --cgroupns=private with rw cgroupfs)"},
-	{Rung: T0, Name: "kubelet can stat its root filesystem", Check: allOf("fs.datadir.kubelet_stats"),
+	{Rung: T0, Name: "kubelet can stat its root filesystem", Facts: []string{"fs.datadir.kubelet_stats"}, Check: allOf("fs.datadir.kubelet_stats"),
 		Fix: "put the kubelet's root dir on a block-device filesystem; otherwise set local-storage-capacity-isolation=false (T1)"},
-	{Rung: T0, Name: "/ can be made rshared", Check: anyOf("mount.rshared_possible"),
+	{Rung: T0, Name: "/ can be made rshared", Facts: []string{"mount.rshared_possible"}, Check: anyOf("mount.rshared_possible"),
 		Fix: "run mount --make-rshared / before starting the cluster (T1 does this in a private mount namespace)"},
-	{Rung: T0, Name: "not inside a user namespace", Check: func(f probes.Facts) (probes.Tri, string) {
+	{Rung: T0, Name: "not inside a user namespace", Facts: []string{"priv.userns"}, Check: func(f probes.Facts) (probes.Tri, string) {
 		v := f.Tri("priv.userns")
 		switch v {
 		case probes.Yes:
@@ -191,6 +196,22 @@ var Ladder = []Requirement{
 		}
 		return probes.Unknown, "priv.userns=unknown"
 	}, Fix: "run as real root; in a user namespace kprobe enables KubeletInUserNamespace (T1)"},
+}
+
+// MissingFacts returns the fact keys the ladder reads that f lacks,
+// sorted. A fact whose value is unknown is there: a probe looked. A
+// missing one would be taken for "no blocker" and plan T0.
+func MissingFacts(f probes.Facts) []string {
+	var out []string
+	for _, req := range Ladder {
+		for _, k := range req.Facts {
+			if _, ok := f[k]; !ok && !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func rungIndex(r Rung) int {

@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 // APIVersion and Kind head every profile file.
@@ -211,9 +212,10 @@ func Encode(p *Profile) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Load reads and validates a profile file.
+// Load reads and validates a profile file: at most bounded.Profile bytes
+// of a regular file (a profile is untrusted input).
 func Load(path string, schema probes.Schema) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := bounded.ReadFile(path, bounded.Profile)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +225,18 @@ func Load(path string, schema probes.Schema) (*Profile, error) {
 		ve.Path = path
 	}
 	return p, err
+}
+
+// Plannable refuses a profile that lacks facts the ladder reads
+// (MissingFacts): judged without them, every rung would look possible and
+// the plan would be T0. A partial scan's profile (--only) is valid, but
+// not plannable.
+func Plannable(p *Profile) error {
+	missing := MissingFacts(p.Facts)
+	if len(missing) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: []string{fmt.Sprintf("facts: missing %s (a plan needs every fact the fallback ladder checks)", strings.Join(missing, ", "))}}
 }
 
 // Save writes a profile atomically. The encoded bytes are decoded and

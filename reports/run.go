@@ -11,6 +11,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/adapters/soak"
 	"github.com/kprobe/kprobe/adapters/verify"
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 // Run is what a launch left in its data dir: the last attempt
@@ -75,7 +76,7 @@ func stale(path string, last *launch.Result) bool {
 
 // readJSON decodes path into v; ok is false when the file does not exist.
 func readJSON(path string, v any) (ok bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := bounded.ReadFile(path, bounded.RunRecord)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}

@@ -34,11 +34,15 @@ var ErrTooLarge = errors.New("larger than kprobe reads")
 // ErrNotRegular is returned for anything but a regular file.
 var ErrNotRegular = errors.New("not a regular file")
 
-// Limit is the limit for a /proc or /sys file probes read, by its name.
+// Limit is the limit for a file of a capture or the live root, by its
+// name: a capture's own records, a mount table, or any other /proc or /sys
+// file.
 func Limit(name string) int64 {
 	switch path.Base(name) {
 	case "mountinfo", "mounts":
 		return Mountinfo
+	case "syscalls.json", "active.json", "errors.json", "PROVENANCE.toml":
+		return CaptureJSON
 	}
 	return KernelFile
 }

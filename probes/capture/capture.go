@@ -31,6 +31,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/bounded"
 	"github.com/kprobe/kprobe/probes/redact"
 )
 
@@ -353,7 +354,7 @@ func writeJSON(root *os.Root, name string, v any) error {
 func hostnames(root string) []string {
 	var out []string
 	for _, p := range []string{"proc/sys/kernel/hostname", "etc/hostname"} {
-		if b, err := os.ReadFile(filepath.Join(root, p)); err == nil {
+		if b, err := bounded.ReadFile(filepath.Join(root, p), bounded.KernelFile); err == nil {
 			out = append(out, strings.TrimSpace(string(b)))
 		}
 	}
@@ -365,7 +366,7 @@ func hostnames(root string) []string {
 
 // users are the login names of people (uid >= 1000) in /etc/passwd.
 func users(root string) []string {
-	b, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
+	b, err := bounded.ReadFile(filepath.Join(root, "etc/passwd"), bounded.KernelFile)
 	if err != nil {
 		return nil
 	}

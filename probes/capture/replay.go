@@ -3,34 +3,45 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 // ReplayEnv loads a capture directory as an Env: passive probes read its
 // files and syscall answers, active probes get their recorded observation.
+// A capture is untrusted input: every file is read bounded (regular
+// files, probes/bounded limits) and no symlink leads out of dir.
 func ReplayEnv(dir string, all []probes.Probe) (*probes.Env, error) {
+	meta, err := bounded.Dir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a kprobe capture: %v", dir, err)
+	}
+	defer meta.Close()
 	var prov Provenance
-	if _, err := toml.DecodeFile(filepath.Join(dir, "PROVENANCE.toml"), &prov); err != nil {
+	if err := readCaptureFile(meta, "PROVENANCE.toml", func(data []byte) error {
+		_, err := toml.Decode(string(data), &prov)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("%s is not a kprobe capture (PROVENANCE.toml: %v); make one with 'kprobe capture DIR'", dir, err)
 	}
 	calls := map[string]call{}
-	if err := readJSON(filepath.Join(dir, "syscalls.json"), &calls); err != nil {
+	if err := readJSON(meta, "syscalls.json", &calls); err != nil {
 		return nil, err
 	}
 	active := map[string]activeRecord{}
-	if err := readJSON(filepath.Join(dir, "active.json"), &active); err != nil {
+	if err := readJSON(meta, "active.json", &active); err != nil {
 		return nil, err
 	}
 	errs := map[string]string{}
-	if err := readJSON(filepath.Join(dir, "errors.json"), &errs); err != nil && !os.IsNotExist(err) {
+	if err := readJSON(meta, "errors.json", &errs); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	byID := map[string]probes.Probe{}
@@ -41,8 +52,12 @@ func ReplayEnv(dir string, all []probes.Probe) (*probes.Env, error) {
 	if dataDir == "" {
 		dataDir = probes.DefaultDataDir
 	}
+	tree, err := bounded.Dir(filepath.Join(dir, treeDir))
+	if err != nil {
+		return nil, fmt.Errorf("capture is missing %s: %v", treeDir, err)
+	}
 	return &probes.Env{
-		Root:    &errFS{inner: os.DirFS(filepath.Join(dir, "root")), errs: errs},
+		Root:    &errFS{inner: tree, errs: errs},
 		Sys:     &replaySys{calls: calls},
 		DataDir: dataDir,
 		Active:  &replayActive{records: active, probes: byID},
@@ -50,18 +65,32 @@ func ReplayEnv(dir string, all []probes.Probe) (*probes.Env, error) {
 	}, nil
 }
 
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+// readCaptureFile reads one file of the capture's top level (no symlink
+// out of it, at most bounded.CaptureJSON bytes) and decodes it.
+func readCaptureFile(meta *bounded.FS, name string, decode func([]byte) error) error {
+	f, err := meta.Open(name)
 	if err != nil {
-		if os.IsNotExist(err) && filepath.Base(path) != "errors.json" {
-			return fmt.Errorf("capture is missing %s", filepath.Base(path))
-		}
 		return err
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+	defer f.Close()
+	data, err := bounded.ReadAll(f, bounded.CaptureJSON)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
+	return decode(data)
+}
+
+func readJSON(meta *bounded.FS, name string, v any) error {
+	err := readCaptureFile(meta, name, func(data []byte) error {
+		if err := json.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("%s: %v", name, err)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) && name != "errors.json" {
+		return fmt.Errorf("capture is missing %s", name)
+	}
+	return err
 }
 
 // errFS answers recorded errors (EACCES, EPERM...) for the paths that

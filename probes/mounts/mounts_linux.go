@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -17,6 +16,8 @@ import (
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/filesystems"
 	"github.com/kprobe/kprobe/probes/procfs"
+
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 const opTrial = "mounts.trial"
@@ -88,7 +89,7 @@ var errNotShared = errors.New("not_shared")
 
 // rootIsShared checks in mountinfo that / now has a peer group.
 func rootIsShared() error {
-	raw, err := fs.ReadFile(os.DirFS("/"), "proc/self/mountinfo")
+	raw, err := bounded.ReadFile("/proc/self/mountinfo", bounded.Mountinfo)
 	if err != nil {
 		return err
 	}

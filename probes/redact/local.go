@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"github.com/kprobe/kprobe/probes/bounded"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -13,11 +14,11 @@ import (
 // (uid >= 1000 in /etc/passwd) with, for this machine, the current user.
 func Local(root string) (hostnames, users []string) {
 	for _, p := range []string{"proc/sys/kernel/hostname", "etc/hostname"} {
-		if b, err := os.ReadFile(filepath.Join(root, p)); err == nil {
+		if b, err := bounded.ReadFile(filepath.Join(root, p), bounded.KernelFile); err == nil {
 			hostnames = append(hostnames, strings.TrimSpace(string(b)))
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(root, "etc/passwd")); err == nil {
+	if b, err := bounded.ReadFile(filepath.Join(root, "etc/passwd"), bounded.KernelFile); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Split(line, ":")
 			if len(f) > 2 && len(f[2]) >= 4 && f[2] != "65534" {

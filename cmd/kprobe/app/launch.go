@@ -83,7 +83,14 @@ that names the problem and the fix.`,
 // free space and overlay support decide the snapshotter and more.
 func profileFor(cmd *cobra.Command, path, dataDir string) (*profiles.Profile, error) {
 	if path != "auto" {
-		return loadProfile(path)
+		p, err := loadProfile(path)
+		if err != nil || strings.HasPrefix(path, profiles.BuiltinPrefix) {
+			return p, err
+		}
+		if err := profiles.Plannable(p); err != nil {
+			return nil, badInput("%v\nwrite a whole profile with 'kprobe scan --write-profile %s'", err, path)
+		}
+		return p, nil
 	}
 	out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: dataDir})
 	if err != nil {

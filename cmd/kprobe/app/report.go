@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/bounded"
 	"github.com/kprobe/kprobe/probes/redact"
 	"github.com/kprobe/kprobe/probes/suite"
 	"github.com/kprobe/kprobe/profiles"
@@ -171,9 +171,9 @@ func readReport(s IOStreams, path string, schema probes.Schema) (*reports.Report
 	var data []byte
 	var err error
 	if path == "-" {
-		data, err = io.ReadAll(s.In)
+		data, err = bounded.ReadAll(s.In, bounded.Report)
 	} else {
-		data, err = os.ReadFile(path)
+		data, err = bounded.ReadFile(path, bounded.Report)
 	}
 	if err != nil {
 		return nil, badInput("%v", err)
