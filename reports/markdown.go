@@ -19,20 +19,20 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "# kprobe report: %s\n\n", mdText(v.Title))
 	fmt.Fprintf(&b, "%s.\n\n", mdText(strings.Join(v.Meta, " · ")))
 
-	fmt.Fprintf(&b, "## Verdict: %s\n\n%s.", r.Verdict.Rung, mdText(r.Verdict.Title))
+	fmt.Fprintf(&b, "## Verdict: %s\n\n%s.", mdText(string(r.Verdict.Rung)), mdText(r.Verdict.Title))
 	if v.Launched != "" {
 		fmt.Fprintf(&b, " The %s.", mdText(v.Launched))
 	}
 	b.WriteString("\n\n| rung | state | what it gives | what rules it out |\n|---|---|---|---|\n")
 	for _, l := range v.Ladder {
-		state := l.State
+		state := mdText(l.State)
 		if l.Launch != "" {
-			state += ", launch " + l.Launch
+			state += ", launch " + mdText(l.Launch)
 		}
 		if l.State == "verdict" {
 			state = "**" + state + "**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", l.Rung, state, mdText(l.Title), mdUnmet(l))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdText(string(l.Rung)), state, mdText(l.Title), mdUnmet(l))
 	}
 	for _, l := range v.Ladder {
 		if len(l.Unverified) > 0 {
@@ -53,21 +53,21 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 
 	b.WriteString("\n## Capabilities\n\n| capability | |\n|---|---|\n")
 	for _, c := range v.Caps {
-		fmt.Fprintf(&b, "| %s | %s |\n", c.Name, c.Value)
+		fmt.Fprintf(&b, "| %s | %s |\n", mdText(c.Name), c.Value)
 	}
 
 	if m := r.Profile; m != nil {
 		b.WriteString("\n## Closest known sandbox\n\n")
 		if m.Matched {
-			fmt.Fprintf(&b, "`builtin:%s`, score %.2f.", m.Name, m.Score)
+			fmt.Fprintf(&b, "`builtin:%s`, score %.2f.", mdCode(m.Name), m.Score)
 			if m.Verdict.Rung != r.Verdict.Rung {
-				fmt.Fprintf(&b, " With it the verdict is %s (the scan alone says %s).", m.Verdict.Rung, r.Verdict.Rung)
+				fmt.Fprintf(&b, " With it the verdict is %s (the scan alone says %s).", mdText(string(m.Verdict.Rung)), mdText(string(r.Verdict.Rung)))
 			}
 			if len(m.Filled) > 0 {
 				fmt.Fprintf(&b, " Taken from it because the scan did not observe them: %s.", mdText(strings.Join(m.Filled, ", ")))
 			}
 		} else {
-			fmt.Fprintf(&b, "None is close enough: the nearest, `builtin:%s`, scores %.2f (below %.2f); plans use the scan alone.", m.Name, m.Score, profiles.MinMatchScore)
+			fmt.Fprintf(&b, "None is close enough: the nearest, `builtin:%s`, scores %.2f (below %.2f); plans use the scan alone.", mdCode(m.Name), m.Score, profiles.MinMatchScore)
 		}
 		b.WriteString("\n")
 		for _, why := range m.Why {
@@ -87,7 +87,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		if engine == "" {
 			engine = "decided at launch"
 		}
-		fmt.Fprintf(&b, "\n## Plan (%s)\n\nEngine %s, rung %s, runtime %s", what, mdText(engine), p.Rung, mdText(p.Runtime))
+		fmt.Fprintf(&b, "\n## Plan (%s)\n\nEngine %s, rung %s, runtime %s", what, mdText(engine), mdText(string(p.Rung)), mdText(p.Runtime))
 		if p.DataDir != "" {
 			fmt.Fprintf(&b, ", data dir `%s`", mdCode(p.DataDir))
 		}
@@ -97,13 +97,13 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		} else {
 			b.WriteString("| component | setting | reason | why |\n|---|---|---|---|\n")
 			for _, s := range p.Settings {
-				fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", s.Component, mdCode(s.Name+"="+s.Value), s.Reason, mdText(s.Rationale))
+				fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", mdText(string(s.Component)), mdCode(s.Name+"="+s.Value), mdText(string(s.Reason)), mdText(s.Rationale))
 			}
 		}
 		if len(p.Shims) > 0 {
 			b.WriteString("\n| shim | reason | why |\n|---|---|---|\n")
 			for _, s := range p.Shims {
-				fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Name, s.Reason, mdText(s.Rationale))
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", mdText(s.Name), mdText(string(s.Reason)), mdText(s.Rationale))
 			}
 		}
 	}
@@ -114,23 +114,23 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			ended := ""
 			switch {
 			case a.Code != "":
-				ended = fmt.Sprintf("`%s` %s log: `%s`", a.Code, mdText(a.Component), mdCode(a.Line))
+				ended = fmt.Sprintf("`%s` %s log: `%s`", mdCode(string(a.Code)), mdText(a.Component), mdCode(a.Line))
 			case a.Error != "":
 				ended = mdText(a.Error)
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", a.N, a.Rung, a.Outcome, a.Took, mdText(a.Remedies), ended, fixCell(a.Fix))
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", a.N, mdText(string(a.Rung)), mdText(a.Outcome), mdText(a.Took), mdText(a.Remedies), ended, fixCell(a.Fix))
 		}
 	}
 	if len(v.Phases) > 0 {
 		b.WriteString("\n| phase | done | at | took | detail |\n|---|---|---|---|---|\n")
 		for _, p := range v.Phases {
-			fmt.Fprintf(&b, "| %s | %s | %.2f s | %.2f s | %s |\n", p.Name, yesNo(p.Done), p.AtMS/1000, p.TookMS/1000, mdText(p.Detail))
+			fmt.Fprintf(&b, "| %s | %s | %.2f s | %.2f s | %s |\n", mdText(p.Name), yesNo(p.Done), p.AtMS/1000, p.TookMS/1000, mdText(p.Detail))
 		}
 	}
 	if vr := r.Verification; vr != nil {
 		fmt.Fprintf(&b, "\n## Verification: %s\n\n| check | outcome | criterion | evidence |\n|---|---|---|---|\n", passFail(vr.Passed))
 		for _, c := range vr.Checks {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Name, c.Outcome, mdText(c.Criterion), mdText(c.Evidence))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdText(c.Name), mdText(string(c.Outcome)), mdText(c.Criterion), mdText(c.Evidence))
 		}
 	}
 
@@ -138,24 +138,24 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "\n## Soak: %s\n\n%.0f s sampled every %.0f s (%d samples, in the JSON report).\n\n| criterion | outcome | detail |\n|---|---|---|\n",
 			passFail(s.Verdict.OK), s.ElapsedS, s.IntervalS, len(s.Samples))
 		for _, c := range s.Verdict.Criteria {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, c.Outcome, mdText(c.Detail))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", mdText(c.Name), mdText(string(c.Outcome)), mdText(c.Detail))
 		}
 	}
 
 	b.WriteString("\n## Facts by domain\n")
 	for _, d := range v.Domains {
-		fmt.Fprintf(&b, "\n### %s (%s)\n\n| probe | status | summary |\n|---|---|---|\n", d.Name, d.Counts)
+		fmt.Fprintf(&b, "\n### %s (%s)\n\n| probe | status | summary |\n|---|---|---|\n", mdText(d.Name), mdText(d.Counts))
 		for _, res := range d.Results {
-			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", res.ID, res.Status, mdText(OneLine(res)))
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", mdCode(res.ID), mdText(string(res.Status)), mdText(OneLine(res)))
 		}
 		if len(d.Facts) > 0 {
 			b.WriteString("\n| fact | value |\n|---|---|\n")
 			for _, f := range d.Facts {
-				fmt.Fprintf(&b, "| `%s` | %s |\n", f.Key, mdText(f.Value))
+				fmt.Fprintf(&b, "| `%s` | %s |\n", mdCode(f.Key), mdText(f.Value))
 			}
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, terminalSafe(b.String(), false))
 	return err
 }
 
@@ -170,7 +170,7 @@ func mdFindings(b *strings.Builder, fs []findingRow) {
 		if s := f.Evidence.String(); s != "" {
 			ev = "`" + mdCode(s) + "`"
 		}
-		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", f.Code, summary, ev, fixCell(f.Fix))
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", mdCode(string(f.Code)), summary, ev, fixCell(f.Fix))
 	}
 }
 

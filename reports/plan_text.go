@@ -90,7 +90,7 @@ func WritePlanText(w io.Writer, plan *adapters.Plan, src PlanText, o TextOptions
 			fmt.Fprintf(&b, "  - %s\n", n)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, terminalSafe(b.String(), o.Color))
 	return err
 }
 

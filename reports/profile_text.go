@@ -64,6 +64,6 @@ func WriteProfileText(w io.Writer, p *profiles.Profile, o TextOptions) error {
 	}
 	writeVerdict(&b, pal, p.Verdict)
 	fmt.Fprintf(&b, "\n%d facts recorded; 'kprobe scan --from-capture' or the TOML itself show them all.\n", len(p.Facts))
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, terminalSafe(b.String(), o.Color))
 	return err
 }

@@ -104,7 +104,7 @@ func WriteText(w io.Writer, r *Report, o TextOptions) error {
 	}
 	writeVerdict(&b, p, r.Verdict)
 	writeOutcome(&b, p, r)
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, terminalSafe(b.String(), o.Color))
 	return err
 }
 
