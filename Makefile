@@ -4,6 +4,7 @@
 #   make test     install and build what the tests need, then run them all (as root):
 #                 unit and live tests, the sandbox zoo, and a real cluster end to end
 #   make test-short  unit tests only, no cluster, no zoo
+#   make fuzz     every fuzz target for FUZZTIME (1s) each, under a memory limit
 #   make engine   build the upstream Kubernetes components, helm and kwok (for
 #                 launch --simulate-nodes) into bin/engine and install etcd,
 #                 containerd, runc and the CNI plugins
@@ -35,7 +36,7 @@ ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busyb
 # What only the tests use: headless Chromium renders the HTML report (reports/).
 TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-deps test-short zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench lint docs deps apt engine engine-deps images addons clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench lint docs deps apt engine engine-deps images addons clean
 
 all: build
 
@@ -81,7 +82,7 @@ addons:
 
 # Three runs, one after another: the live tests watch the host for
 # leftovers, so no cluster or sandbox may run beside them.
-test: deps test-deps build engine images addons
+test: deps test-deps build engine images addons fuzz
 	$(GO) test -p 1 -count=1 ./...
 	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/e2e/
 	KPROBE_ZOO=1 KPROBE_ZOO_LAUNCH=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 40m -v ./test/zoo/
@@ -107,6 +108,11 @@ zoo-launch-report: build
 
 zoo-fixtures: build
 	KPROBE_BIN=$(BIN)/kprobe test/zoo/capture-all.sh
+
+# Every reader of untrusted input has a fuzz target; hack/fuzz.sh runs
+# them all (about 2-3 min on 2 cores) and fails past 256 MiB of memory.
+fuzz:
+	GO=$(GO) hack/fuzz.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...

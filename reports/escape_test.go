@@ -86,3 +86,37 @@ func withoutCodeSpans(s string) string {
 	}
 	return b.String()
 }
+
+// FuzzDecode: any JSON a user passes to report --input decodes or is
+// refused, and what decodes renders without a terminal escape in text and
+// without raw HTML in Markdown.
+func FuzzDecode(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "golden", "userns-root.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte(`{"apiVersion":"` + reports.APIVersion + `","kind":"` + reports.Kind + `","facts":{"a":[1,{"b":2}]},"results":[{"id":"\u001b]0;x\u0007"}]}`))
+	f.Add([]byte(`{"apiVersion":null}`))
+	schema := probes.SchemaOf(suite.All())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := reports.Decode(data, schema)
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		if err := reports.WriteText(&b, r, reports.TextOptions{Verbose: true}); err != nil {
+			return
+		}
+		if strings.ContainsAny(b.String(), "\x1b\x07\x00") {
+			t.Fatalf("text passes a control character through:\n%q", b.String())
+		}
+		b.Reset()
+		if err := reports.WriteMarkdown(&b, r); err != nil {
+			return
+		}
+		if strings.ContainsAny(b.String(), "\x1b\x07\x00") {
+			t.Fatalf("Markdown passes a control character through:\n%q", b.String())
+		}
+	})
+}

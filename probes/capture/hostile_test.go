@@ -116,3 +116,46 @@ func TestReplayIsBounded(t *testing.T) {
 		t.Errorf("kernel.version from an 8 GiB file: %v", sc.Facts["kernel.version"])
 	}
 }
+
+// FuzzReplayEnv: whatever a capture's records and mount table hold, the
+// replay loads or refuses it, and the probes that read them run.
+func FuzzReplayEnv(f *testing.F) {
+	fixture := filepath.Join("..", "testdata", "sandboxes", "host")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(fixture, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	f.Add(read("PROVENANCE.toml"), read("syscalls.json"), read("active.json"), read("root/proc/self/mountinfo"))
+	f.Add([]byte("name = 1"), []byte(`{"uname":{"result":[1,2]}}`), []byte(`{"overlay":{"observation":{"facts":{"x":[[[]]]}}}}`), []byte("1 2 3"))
+	all := suite.All()
+	var some []probes.Probe
+	for _, p := range all {
+		switch p.ID() {
+		case "kernel", "mounts", "overlay", "identity":
+			some = append(some, p)
+		}
+	}
+	f.Fuzz(func(t *testing.T, prov, calls, active, mountinfo []byte) {
+		dir := t.TempDir()
+		for name, data := range map[string][]byte{
+			"PROVENANCE.toml": prov, "syscalls.json": calls, "active.json": active,
+			"root/proc/self/mountinfo": mountinfo, "root/proc/version": []byte("Linux version 6.1.0\n"),
+		} {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env, err := capture.ReplayEnv(dir, all)
+		if err != nil {
+			return
+		}
+		probes.Run(context.Background(), env, some, probes.Options{})
+	})
+}

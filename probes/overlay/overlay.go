@@ -61,7 +61,7 @@ func ParseFilesystems(text string) map[string]bool {
 		switch {
 		case len(f) == 1 && f[0] != "nodev":
 			out[f[0]] = true
-		case len(f) == 2 && f[0] == "nodev":
+		case len(f) == 2 && f[0] == "nodev" && f[1] != "nodev":
 			out[f[1]] = true
 		}
 	}
