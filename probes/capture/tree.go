@@ -224,15 +224,16 @@ func hexAddr(s string) string {
 	case len(addr) == 8 && strings.HasSuffix(addr, "7F"): // 127.x
 	case addr == "00000000000000000000000001000000": // ::1
 	case len(addr) == 8:
-		addr = "010200C0" // 192.0.2.1
+		addr = "010000F0" // 240.0.0.1, the redactor's placeholder range
 	default:
-		addr = "B80D0120000000000000000001000000" // 2001:db8::1
+		addr = "00000001000000000000000001000000" // 100::1, likewise
 	}
 	return addr + ":" + port
 }
 
 // redactRoute replaces non-zero destinations and gateways in
-// /proc/net/route (little-endian hex) by TEST-NET-1 addresses.
+// /proc/net/route (little-endian hex) by placeholder addresses in
+// 240.0.0.0/4, which no machine has.
 func redactRoute(data string) string {
 	lines := strings.Split(data, "\n")
 	for i, l := range lines {
@@ -242,7 +243,7 @@ func redactRoute(data string) string {
 		}
 		for _, col := range []int{1, 2} {
 			if f[col] != "00000000" {
-				f[col] = fmt.Sprintf("%02X0200C0", col)
+				f[col] = fmt.Sprintf("%02X0000F0", col)
 			}
 		}
 		lines[i] = strings.Join(f, "\t")

@@ -18,20 +18,27 @@ type Redactor struct {
 	ipMap   map[string]string // original -> placeholder
 	macMap  map[string]string
 	replace map[string]string // literal -> placeholder for words
+	inPaths map[string]bool   // words also replaced as a path component
+	next4   int               // IPv4 placeholders handed out
+	next6   int               // IPv6 placeholders handed out
 }
 
 // New returns a Redactor that also replaces the given host names and user
 // names wherever they appear as words.
 func New(hostnames, users []string) *Redactor {
-	r := &Redactor{ipMap: map[string]string{}, macMap: map[string]string{}, replace: map[string]string{}}
+	r := &Redactor{ipMap: map[string]string{}, macMap: map[string]string{}, replace: map[string]string{}, inPaths: map[string]bool{}}
 	for i, h := range uniq(hostnames) {
-		if len(h) >= 4 && !genericHostnames[h] {
+		if len(h) >= 2 && !genericHostnames[h] {
 			r.replace[h] = fmt.Sprintf("host%d", i+1)
+			// A short host name (db1) is no path component: /proc/sys/vm
+			// stays with a host named vm.
+			r.inPaths[h] = len(h) >= 4
 		}
 	}
 	for i, u := range uniq(users) {
 		if len(u) >= 2 && !genericUsers[u] {
 			r.replace[u] = fmt.Sprintf("user%d", i+1)
+			r.inPaths[u] = true // /srv/bob
 		}
 	}
 	for w := range r.replace {
@@ -65,7 +72,7 @@ var (
 	// A JWT: three base64url parts, the first one a JSON header.
 	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}`)
 	// user:password@ in URLs.
-	userinfoRe = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@`)
+	userinfoRe = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:\x00]{1,256}(:[^@\s\x00]{0,256})?@`)
 	// Query parameters of URLs that carry credentials (?token=, &sig=,
 	// &X-Amz-Signature=, ?code=...).
 	queryRe = regexp.MustCompile(`(?i)([?&][A-Za-z0-9_.-]*(?:token|sig|signature|key|secret|auth|code|pass|credential|session|jwt)[A-Za-z0-9_.-]*=)[^&\s#"'<>]+`)
@@ -79,11 +86,18 @@ var (
 	// Environment entries (KEY=value) whose name says the value is
 	// secret or points at infrastructure: proxies carry credentials (one
 	// web IDE's HTTP_PROXY holds a JWT).
-	envKVRe = regexp.MustCompile(`\b([A-Z][A-Z0-9_]*(?:PROXY|TOKEN|SECRET|PASSWORD|PASSWD|_KEY|APIKEY|AUTH|CREDENTIALS?|COOKIE|SESSION|_PAT)[A-Z0-9_]*)=([^\s"',;]+)`)
+	envKVRe = regexp.MustCompile(`\b([A-Z0-9_]*(?:PROXY|TOKEN|SECRET|PASS|_PWD|_KEY|APIKEY|AUTH|CREDENTIALS?|COOKIE|SESSION|_PAT|WEBHOOK)[A-Z0-9_]*|[a-z_]*_proxy)=([^\s"',;&\x00]+)`)
+	// Webhook URLs carry their secret in the path.
+	webhookRe = regexp.MustCompile(`(?i)(https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)|[a-z0-9.-]*discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+/webhook(?:s)?)/)[^\s"'<>\x00]+`)
+	// PEM private keys, to their END line or the end of the text.
+	pemRe = regexp.MustCompile(`(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
+	// Command-line flags whose name says secret, with their value as the
+	// next word (--token VALUE); --token=VALUE is secretKVRe's.
+	flagRe = regexp.MustCompile(`(?i)(^|\s)(--?[a-z0-9-]*(?:token|secret|passw(?:or)?d|pass|pwd|api-?key|auth|credential)[a-z0-9-]*)(\s+)([^\s-][^\s\x00]*)`)
 	// UUIDs: boot IDs, DMI product UUIDs, instance IDs.
 	uuidRe = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
 	// key=value and key: value pairs whose key says secret.
-	secretKVRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|passwd|api[_-]?key|access[_-]?key|auth|credential|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`)
+	secretKVRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|passwd|passphrase|api[_-]?key|access[_-]?key|auth|credential|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&\x00]+)`)
 	homeRe     = regexp.MustCompile(`/(home|Users)/[^/\s:"'<>]+`)
 	// Long hex strings: machine IDs, boot IDs, container IDs.
 	longHexRe = regexp.MustCompile(`\b[0-9a-f]{32,64}\b`)
@@ -109,7 +123,9 @@ var genericUsers = map[string]bool{
 
 // String redacts s.
 func (r *Redactor) String(s string) string {
+	s = pemRe.ReplaceAllString(s, "${1}\nREDACTED\n${2}")
 	s = jwtRe.ReplaceAllString(s, "REDACTED-TOKEN")
+	s = webhookRe.ReplaceAllString(s, "${1}REDACTED")
 	s = tokenPrefixRe.ReplaceAllString(s, "REDACTED-TOKEN")
 	s = userinfoRe.ReplaceAllString(s, "${1}REDACTED@")
 	s = queryRe.ReplaceAllString(s, "${1}REDACTED")
@@ -123,6 +139,7 @@ func (r *Redactor) String(s string) string {
 		return m
 	})
 	s = secretKVRe.ReplaceAllString(s, "${1}${2}REDACTED")
+	s = flagRe.ReplaceAllStringFunc(s, redactFlag)
 	s = macRe.ReplaceAllStringFunc(s, r.mac)
 	s = uuidRe.ReplaceAllString(s, "00000000-0000-0000-0000-000000000000")
 	s = ipv4Re.ReplaceAllStringFunc(s, r.ipv4)
@@ -130,13 +147,13 @@ func (r *Redactor) String(s string) string {
 	s = homeRe.ReplaceAllString(s, "/home/user")
 	s = longHexRe.ReplaceAllString(s, "0000000000000000")
 	for _, w := range r.words {
-		s = replaceWord(s, w, r.replace[w])
+		s = replaceWord(s, w, r.replace[w], r.inPaths[w])
 	}
 	return s
 }
 
 // replaceWord replaces w where it is not part of a longer name.
-func replaceWord(s, w, by string) string {
+func replaceWord(s, w, by string, inPaths bool) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, w)
@@ -145,7 +162,8 @@ func replaceWord(s, w, by string) string {
 			return b.String()
 		}
 		end := i + len(w)
-		if (i == 0 || !nameChar(s[i-1])) && (end == len(s) || !nameChar(s[end])) {
+		short := !inPaths
+		if (i == 0 || !nameChar(s[i-1]) && !(short && isPathChar(s[i-1]))) && (end == len(s) || !nameChar(s[end]) && !(short && isPathChar(s[end]))) {
 			b.WriteString(s[:i])
 			b.WriteString(by)
 		} else {
@@ -153,6 +171,24 @@ func replaceWord(s, w, by string) string {
 		}
 		s = s[end:]
 	}
+}
+
+func isPathChar(c byte) bool { return c == '/' }
+
+// redactFlag redacts the value of a secret-named flag, but not of one
+// that names a file or directory holding the secret (--token-file PATH).
+func redactFlag(m string) string {
+	sub := flagRe.FindStringSubmatch(m)
+	name := strings.ToLower(sub[2])
+	for _, suffix := range []string{"-file", "-path", "-dir", "-hash", "-ttl"} {
+		if strings.HasSuffix(name, suffix) {
+			return m
+		}
+	}
+	if sub[4] == "REDACTED" {
+		return m
+	}
+	return sub[1] + sub[2] + sub[3] + "REDACTED"
 }
 
 func nameChar(c byte) bool {
@@ -175,15 +211,20 @@ func (r *Redactor) ipv4(match string) string {
 	}
 	switch {
 	case m[1] == "127", ip == "0.0.0.0", ip == "255.255.255.255",
-		m[1] == "192" && m[2] == "0" && m[3] == "2",    // TEST-NET-1, the placeholders
-		m[1] == "198" && m[2] == "51" && m[3] == "100", // TEST-NET-2
-		m[1] == "203" && m[2] == "0" && m[3] == "113":  // TEST-NET-3 (launch's stand-in address)
+		m[1] == "240",                                // the placeholders
+		ip == "203.0.113.254", ip == "203.0.113.255": // launch's stand-in address and its peer (hoststate), kprobe's own
 		return match
 	}
 	if p, ok := r.ipMap[ip]; ok {
 		return p + suffix
 	}
-	p := fmt.Sprintf("192.0.2.%d", len(r.ipMap)%254+1)
+	// 240.0.0.0/4 is reserved and never a machine's address, so a
+	// placeholder cannot be mistaken for (or collide with) a real one;
+	// documentation ranges are real addresses of some machines (a VM's
+	// 192.0.2.2) and are redacted like any other.
+	n := r.next4 + 1
+	r.next4++
+	p := fmt.Sprintf("240.%d.%d.%d", n>>16&255, n>>8&255, n&255)
 	r.ipMap[ip] = p
 	return p + suffix
 }
@@ -226,7 +267,7 @@ func (r *Redactor) replaceIPv6(s string) string {
 
 func (r *Redactor) ipv6(ip string) string {
 	l := strings.ToLower(ip)
-	if l == "::1" || strings.HasPrefix(l, "fe80:") || strings.HasPrefix(l, "2001:db8:") {
+	if l == "::1" || strings.HasPrefix(l, "fe80:") || strings.HasPrefix(l, "100::") {
 		return ip
 	}
 	if strings.Count(l, ":") < 2 {
@@ -235,20 +276,23 @@ func (r *Redactor) ipv6(ip string) string {
 	if p, ok := r.ipMap[l]; ok {
 		return p
 	}
-	p := fmt.Sprintf("2001:db8::%x", len(r.ipMap)+1)
+	// 100::/64 is discard-only (RFC 6666): no machine's address.
+	r.next6++
+	p := fmt.Sprintf("100::%x", r.next6)
 	r.ipMap[l] = p
 	return p
 }
 
 func (r *Redactor) mac(m string) string {
 	l := strings.ToLower(m)
-	if l == "00:00:00:00:00:00" || l == "ff:ff:ff:ff:ff:ff" || strings.HasPrefix(l, "02:00:00:00:00:") {
+	if l == "00:00:00:00:00:00" || l == "ff:ff:ff:ff:ff:ff" || strings.HasPrefix(l, "02:00:00:00:") {
 		return m
 	}
 	if p, ok := r.macMap[l]; ok {
 		return p
 	}
-	p := fmt.Sprintf("02:00:00:00:00:%02x", len(r.macMap)%255+1)
+	n := len(r.macMap) + 1
+	p := fmt.Sprintf("02:00:00:00:%02x:%02x", n>>8&255, n&255)
 	r.macMap[l] = p
 	return p
 }
@@ -262,7 +306,7 @@ func atoi(s string) int {
 }
 
 // sensitiveEnv matches environment variable names whose values are secret.
-var sensitiveEnv = regexp.MustCompile(`(?i)(token|secret|passw|api_?key|access_?key|auth|credential|cookie|session|private|_pat$|^pat_|proxy)`)
+var sensitiveEnv = regexp.MustCompile(`(?i)(token|secret|pass|_pwd$|api_?key|access_?key|auth|credential|cookie|session|private|_pat$|^pat_|proxy|webhook)`)
 
 // Env redacts a KEY=VALUE environment entry: sensitive values are removed
 // entirely, the rest go through String.

@@ -84,8 +84,8 @@ func TestCredentialsAndIDs(t *testing.T) {
 		"key AKIAIOSFODNN7EXAMPLE and glpat-abcdefghijklmnopqrst":          "key REDACTED-TOKEN and REDACTED-TOKEN",
 		"boot_id 6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d":                     "boot_id 00000000-0000-0000-0000-000000000000",
 		"ether 52-54-00-ab-cd-ef":                                          "ether 02:00:00:00:00:01",
-		"cluster-cidr=10.42.0.0/16 service 10.43.0.0/16 node 10.42.0.5/24": "cluster-cidr=10.42.0.0/16 service 10.43.0.0/16 node 192.0.2.1/24",
-		"ip addr add 203.0.113.254/31 dev dummy0 via 198.51.100.1":         "ip addr add 203.0.113.254/31 dev dummy0 via 198.51.100.1",
+		"cluster-cidr=10.42.0.0/16 service 10.43.0.0/16 node 10.42.0.5/24": "cluster-cidr=10.42.0.0/16 service 10.43.0.0/16 node 240.0.0.1/24",
+		"ip addr add 203.0.113.254/31 dev dummy0 via 198.51.100.1":         "ip addr add 203.0.113.254/31 dev dummy0 via 240.0.0.1",
 		"/Users/carol/src and /home/dave":                                  "/home/user/src and /home/user",
 	} {
 		if got := New(nil, nil).String(in); got != want {
@@ -119,7 +119,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"10.1.1.1":"key stays","facts":{"net.interfaces":["eth0 192.0.2.1/24"],"res.memory_bytes":25232932864},` +
+	want := `{"10.1.1.1":"key stays","facts":{"net.interfaces":["eth0 240.0.0.1/24"],"res.memory_bytes":25232932864},` +
 		`"results":[{"evidence":[{"excerpt":"TOKEN=REDACTED"}],"n":null,"ok":true,"summary":"on host1"}]}`
 	if string(out) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", out, want)
