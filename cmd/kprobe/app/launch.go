@@ -88,7 +88,11 @@ func profileFor(cmd *cobra.Command, path, dataDir string) (*profiles.Profile, er
 			return p, err
 		}
 		if err := profiles.Plannable(p); err != nil {
-			return nil, badInput("%v\nwrite a whole profile with 'kprobe scan --write-profile %s'", err, path)
+			var ve *profiles.ValidationError
+			if errors.As(err, &ve) {
+				ve.Path = path
+			}
+			return nil, badInput("%v\nwrite a whole profile with 'kprobe scan --write-profile %s', or plan for a built-in one with --profile builtin:NAME", err, path)
 		}
 		return p, nil
 	}

@@ -181,16 +181,18 @@ func TestPlanHasNoSideEffect(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Setenv("HOME", home)
-	t.Setenv("TMPDIR", tmp)
-	t.Chdir(work)
-	data, err := profiles.BuiltinTOML("rootless-userns")
+	// A whole profile file (plan refuses one without the ladder's
+	// facts), written from a captured sandbox before the tree is taken.
+	capture, err := filepath.Abs(filepath.Join("..", "..", "..", "probes", "testdata", "sandboxes", "podman-rootless"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("HOME", home)
+	t.Setenv("TMPDIR", tmp)
+	t.Chdir(work)
 	file := filepath.Join(work, "sandbox.toml")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
+	if code, _, errOut := runKprobe("scan", "--from-capture", capture, "--write-profile", file); code != ExitOK && code != ExitBlockers {
+		t.Fatalf("scan --write-profile: exit %d\n%s", code, errOut)
 	}
 	dataDir := filepath.Join(root, "cluster")
 	before := tree(t, root, true)
