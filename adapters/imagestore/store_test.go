@@ -38,6 +38,9 @@ func openStore(t testing.TB, o Options) *Store {
 	t.Helper()
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
+		// Roots keep read-only directories, which a non-root user must
+		// make writable before the test's cleanup can delete them.
+		t.Cleanup(func() { removeTree(o.Dir) })
 	}
 	s, err := Open(o)
 	if err != nil {

@@ -54,6 +54,10 @@ type unpacker struct {
 	// thisLayer holds the paths the current layer wrote, which an opaque
 	// whiteout in the same layer must keep.
 	thisLayer map[string]bool
+	// parents caches resolved parent directories (entry dir -> path). A
+	// resolution stays right until a directory is removed (directories
+	// are never moved), so any removal of one clears it.
+	parents map[string]string
 }
 
 func newUnpacker(root string, maxBytes, maxEntries int64) *unpacker {
@@ -62,6 +66,7 @@ func newUnpacker(root string, maxBytes, maxEntries int64) *unpacker {
 		euid: os.Geteuid(), egid: os.Getegid(),
 		chownRefused: map[[2]int]bool{},
 		dirs:         map[string]*tar.Header{},
+		parents:      map[string]string{},
 	}
 }
 
@@ -168,7 +173,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			}
 		}
 		u.dirs[rel] = hdr
-		return u.owner(target, rel, hdr)
+		return u.owner(target, rel, hdr, false)
 	}
 
 	if err := u.remove(target); err != nil {
@@ -225,7 +230,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	default:
 		return nil // sockets and unknown types carry no content
 	}
-	if err := u.owner(target, rel, hdr); err != nil {
+	if err := u.owner(target, rel, hdr, true); err != nil {
 		return err
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
@@ -267,6 +272,17 @@ func (u *unpacker) inRoot(rel string) (string, error) {
 // mkdirParent resolves dir inside the root and creates what is missing
 // of it (0755, as docker does for directories a layer does not list).
 func (u *unpacker) mkdirParent(dir string) (string, error) {
+	if p, ok := u.parents[dir]; ok {
+		return p, nil
+	}
+	p, err := u.resolveDir(dir)
+	if err == nil {
+		u.parents[dir] = p
+	}
+	return p, err
+}
+
+func (u *unpacker) resolveDir(dir string) (string, error) {
 	p, err := securejoin.SecureJoin(u.root, dir)
 	if err != nil {
 		return "", err
@@ -359,6 +375,10 @@ func (u *unpacker) remove(p string) error {
 	if err := removeTree(p); err != nil {
 		return err
 	}
+	if err != nil || st.IsDir() || st.Mode()&fs.ModeSymlink != 0 {
+		// A resolved parent may have gone through this directory or symlink.
+		clear(u.parents)
+	}
 	rel := u.relOf(p)
 	if err == nil && !st.IsDir() {
 		// The common case (a file replaced by a later layer) costs no scan.
@@ -398,10 +418,12 @@ func (u *unpacker) forget(rel string) {
 
 // owner applies the entry's uid/gid, or records them where chown is
 // refused (not root, or an ID outside this user namespace).
-func (u *unpacker) owner(target, rel string, hdr *tar.Header) error {
+func (u *unpacker) owner(target, rel string, hdr *tar.Header, fresh bool) error {
 	ids := [2]int{hdr.Uid, hdr.Gid}
-	if ids == [2]int{u.euid, u.egid} && u.euid != 0 {
-		return nil // already ours
+	if fresh && ids == [2]int{u.euid, u.egid} {
+		// A new entry is already ours: no directory has its setgid bit
+		// until finish, so nothing inherits another group.
+		return nil
 	}
 	if !u.chownRefused[ids] {
 		err := os.Lchown(target, hdr.Uid, hdr.Gid)
