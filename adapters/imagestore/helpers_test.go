@@ -203,6 +203,21 @@ func (r *testRegistry) push(t testing.TB, repoTag string, img v1.Image) string {
 	return ref.String()
 }
 
+// pushIndex writes a multi-platform index as ref ("REPO:TAG").
+func (r *testRegistry) pushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) string {
+	t.Helper()
+	ref, err := name.ParseReference(r.host + "/" + repoTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: r.ca.pool}
+	if err := remote.WriteIndex(ref, idx, remote.WithTransport(tr)); err != nil {
+		t.Fatal(err)
+	}
+	return ref.String()
+}
+
 // testProxy is an HTTP CONNECT proxy that demands basic proxy credentials
 // and resolves registryHost to loopback.
 type testProxy struct {

@@ -9,11 +9,14 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -279,5 +282,30 @@ func TestConcurrentEnsure(t *testing.T) {
 		if n != 1 {
 			t.Errorf("layer %s downloaded %d times, want once", d, n)
 		}
+	}
+}
+
+// TestPullIndex: a multi-platform index resolves to this machine's image,
+// and Digest is the index's (what the registry serves for the tag).
+func TestPullIndex(t *testing.T) {
+	ca := newTestCA(t)
+	reg := newTestRegistry(t, ca, "", "")
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: appImage(t, other), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: other}}},
+		mutate.IndexAddendum{Add: appImage(t, runtime.GOARCH), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
+	)
+	ref := reg.pushIndex(t, "multi:v1", idx)
+	s := openStore(t, Options{CABundle: string(ca.pem)})
+	img, err := s.Ensure(context.Background(), ref, corev1.PullIfNotPresent, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	if readRoot(t, img, "etc/version") != runtime.GOARCH || img.Digest != d.String() {
+		t.Errorf("got %s (%s), want this platform's image of index %s", readRoot(t, img, "etc/version"), img.Digest, d)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -202,6 +203,11 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		}
 	case tar.TypeLink:
 		src, err := u.resolveLink(hdr.Linkname)
+		if errors.Is(err, fs.ErrNotExist) && slices.Contains(u.unkept.Devices, "/"+clean(hdr.Linkname)) {
+			// A link to a device node mknod refused is left out as well.
+			u.unkept.Devices = append(u.unkept.Devices, "/"+rel)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
