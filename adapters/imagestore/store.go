@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -50,6 +51,11 @@ type Store struct {
 	extraCAs []byte
 	tr       http.RoundTripper
 	unpacks  singleflight.Group
+
+	// metas caches images/*.json by image ID: a published image never
+	// changes, and a non-root unpack's ownership record can be large.
+	mu    sync.Mutex
+	metas map[string]*imageMeta
 }
 
 // Image is an image present in the store.
@@ -59,12 +65,14 @@ type Image struct {
 	Root   string    // read-only unpacked root filesystem, shared by every container of this image
 	Config v1.Config // Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts
 
-	ID string // config digest: the key of Root, the same for a pulled and a loaded copy
+	ID   string // config digest: the key of Root, the same for a pulled and a loaded copy
+	Size int64  // bytes of the uncompressed layers (the node status' image size)
 	// Unkept lists what the unpack could not reproduce as the layers say:
 	// ownership where chown was refused (the process is not root, or the
 	// ID is outside its user namespace), device nodes where mknod was
 	// refused. nil when everything was kept. Runtimes that map IDs (a user
-	// namespace) or fake them read ownership from here.
+	// namespace) or fake them read ownership from here. Shared between the
+	// Images of one ID: read it, do not change it.
 	Unkept *Unkept
 }
 
@@ -129,7 +137,7 @@ func Open(o Options) (*Store, error) {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	s := &Store{o: o}
+	s := &Store{o: o, metas: map[string]*imageMeta{}}
 	if o.CABundle != "" {
 		pem := []byte(o.CABundle)
 		if !strings.Contains(o.CABundle, "-----BEGIN") {
@@ -209,11 +217,19 @@ func (s *Store) image(id string) (*Image, error) {
 		}
 		return nil, err
 	}
-	var m imageMeta
-	if err := readJSON(s.metaPath(id), &m); err != nil {
-		return nil, fmt.Errorf("image %s: %w", id, err)
+	s.mu.Lock()
+	m := s.metas[id]
+	s.mu.Unlock()
+	if m == nil {
+		m = new(imageMeta)
+		if err := readJSON(s.metaPath(id), m); err != nil {
+			return nil, fmt.Errorf("image %s: %w", id, err)
+		}
+		s.mu.Lock()
+		s.metas[id] = m
+		s.mu.Unlock()
 	}
-	img := &Image{ID: id, Root: root, Config: m.Config.Config}
+	img := &Image{ID: id, Root: root, Config: m.Config.Config, Size: m.Size}
 	if !m.Unkept.empty() {
 		img.Unkept = m.Unkept
 	}
@@ -281,7 +297,9 @@ func defaultPolicy(ref name.Reference) corev1.PullPolicy {
 // it. pullSecrets are the raw .dockerconfigjson (or legacy .dockercfg)
 // bytes of the pod's imagePullSecrets; they are tried before the docker
 // config. p, if not nil, is called as layers download. Errors are
-// *PullError. Concurrent Ensures of one image download and unpack it once.
+// *PullError. Concurrent Ensures of one image download and unpack it once;
+// they share the first caller's download, so its ctx ending ends theirs
+// too (they fail and may be retried).
 func (s *Store) Ensure(ctx context.Context, ref string, policy corev1.PullPolicy, pullSecrets [][]byte, p Progress) (*Image, error) {
 	r, err := s.parseRef(ref)
 	if err != nil {
@@ -334,7 +352,7 @@ func writeJSON(storeDir, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Join(storeDir, "tmp"), "json-*")
+	f, err := os.CreateTemp(filepath.Join(storeDir, "tmp"), fmt.Sprintf("json-%d-*", os.Getpid()))
 	if err != nil {
 		return err
 	}

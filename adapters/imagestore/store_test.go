@@ -95,7 +95,7 @@ func TestPullTLSDockerConfig(t *testing.T) {
 	if got := readRoot(t, img, "etc/version"); got != "v1" {
 		t.Errorf("etc/version = %q, want the upper layer's v1", got)
 	}
-	if img.Ref != ref || !strings.HasPrefix(img.Digest, "sha256:") || img.Config.WorkingDir != "/srv" || img.Config.Cmd[0] != "/bin/app" {
+	if img.Ref != ref || !strings.HasPrefix(img.Digest, "sha256:") || img.Config.WorkingDir != "/srv" || img.Config.Cmd[0] != "/bin/app" || img.Size == 0 {
 		t.Errorf("image = %+v", img)
 	}
 	if last[0] == 0 || last[0] != last[1] {
@@ -243,7 +243,8 @@ func TestPullErrors(t *testing.T) {
 	if err := os.WriteFile(s.metaPath(img.ID), []byte("{broken"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Ensure(ctx, ref, corev1.PullIfNotPresent, nil, nil); reason(err) != ReasonImageInspectError {
+	s2 := openStore(t, Options{Dir: s.o.Dir}) // a fresh process reads the record
+	if _, err := s2.Ensure(ctx, ref, corev1.PullIfNotPresent, nil, nil); reason(err) != ReasonImageInspectError {
 		t.Errorf("broken record: %v", err)
 	}
 }
@@ -307,5 +308,24 @@ func TestPullIndex(t *testing.T) {
 	d, _ := idx.Digest()
 	if readRoot(t, img, "etc/version") != runtime.GOARCH || img.Digest != d.String() {
 		t.Errorf("got %s (%s), want this platform's image of index %s", readRoot(t, img, "etc/version"), img.Digest, d)
+	}
+}
+
+// TestInsecureRegistries: only listed registries may be reached over plain
+// HTTP (loopback ones always may, as go-containerregistry allows).
+func TestInsecureRegistries(t *testing.T) {
+	s := openStore(t, Options{InsecureRegistries: []string{"registry.kprobe.test:5000"}})
+	for ref, want := range map[string]string{
+		"registry.kprobe.test:5000/app:1": "http",
+		"registry.kprobe.test:5001/app:1": "https",
+		"registry.kprobe.test/app:1":      "https",
+	} {
+		r, err := s.parseRef(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Context().Scheme(); got != want {
+			t.Errorf("%s: scheme %s, want %s", ref, got, want)
+		}
 	}
 }
