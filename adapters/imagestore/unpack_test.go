@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -268,6 +269,11 @@ func TestNonRoot(t *testing.T) {
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	b, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		// In a user namespace that maps root alone, nobody does not exist.
+		t.Skipf("cannot start a child as nobody here: %v", err)
+	}
 	if err != nil || !strings.Contains(string(b), "--- PASS: TestNonRoot") {
 		t.Fatalf("child as nobody: %v\n%s", err, b)
 	}
