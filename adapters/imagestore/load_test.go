@@ -128,3 +128,45 @@ func TestLoadLayoutAndDockerArchive(t *testing.T) {
 		t.Error("loading a non-archive succeeded")
 	}
 }
+
+// TestRemove: a root shared by two names survives the removal of one, and
+// goes with the last; a container root made from it stays.
+func TestRemove(t *testing.T) {
+	s := openStore(t, Options{})
+	img := appImage(t, "rm")
+	for _, ref := range []string{"registry.kprobe.test/app:a", "registry.kprobe.test/app:b"} {
+		if err := s.importImage(context.Background(), img, ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _ := s.List()
+	root := list[0].Root
+	ctr := filepath.Join(t.TempDir(), "ctr")
+	if err := s.NewRoot(&list[0], ctr); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove("registry.kprobe.test/app:a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("shared root removed with one of its names: %v", err)
+	}
+	if err := s.Remove("registry.kprobe.test/app:b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Errorf("root still there: %v", err)
+	}
+	if l, err := s.List(); err != nil || len(l) != 0 {
+		t.Errorf("List = %v %v", l, err)
+	}
+	if _, err := s.Ensure(context.Background(), "registry.kprobe.test/app:b", corev1.PullNever, nil, nil); reason(err) != ReasonErrImageNeverPull {
+		t.Errorf("Ensure after Remove: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(ctr, "etc/version")); err != nil || string(b) != "rm" {
+		t.Errorf("container root after Remove: %q %v", b, err)
+	}
+	if err := s.Remove("registry.kprobe.test/app:b"); err == nil {
+		t.Error("removing an absent image succeeded")
+	}
+}

@@ -396,3 +396,46 @@ func (s *Store) cleanTmp() {
 		removeTree(filepath.Join(s.o.Dir, "tmp", e.Name()))
 	}
 }
+
+// Remove forgets ref and, when no other reference names the same image,
+// deletes its unpacked root (container roots are copies: running
+// containers keep theirs). The root is first renamed into tmp/, so a
+// half-deleted root is never taken for a complete one.
+func (s *Store) Remove(ref string) error {
+	r, err := s.parseRef(ref)
+	if err != nil {
+		return err
+	}
+	var rec record
+	if err := readJSON(s.refPath(r.Name()), &rec); err != nil {
+		return err
+	}
+	if err := os.Remove(s.refPath(r.Name())); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(filepath.Join(s.o.Dir, "refs"))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		var other record
+		if readJSON(filepath.Join(s.o.Dir, "refs", e.Name()), &other) == nil && other.ID == rec.ID {
+			return nil // still named
+		}
+	}
+	tmp, err := s.tmpDir("remove")
+	if err != nil {
+		return err
+	}
+	defer removeTree(tmp)
+	if err := os.Rename(s.rootPath(rec.ID), filepath.Join(tmp, "rootfs")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.metas, rec.ID)
+	s.mu.Unlock()
+	if err := os.Remove(s.metaPath(rec.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
