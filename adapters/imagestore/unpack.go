@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -214,7 +215,12 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		// link(2) does not follow a symlink at src: the link is to the
 		// symlink itself, which stays inside the root.
 		if err := os.Link(src, target); err != nil {
-			return err
+			if !linkRefused(err) {
+				return err
+			}
+			// The filesystem has no hard links (some 9p and FUSE ones):
+			// an independent copy keeps the content.
+			return copyForLink(src, target)
 		}
 		return nil // a hard link shares its source's owner, mode and times
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
@@ -244,7 +250,62 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 	}
-	return setTimes(target, hdr.ModTime)
+	if err := setTimes(target, hdr.ModTime); err != nil && hdr.Typeflag != tar.TypeSymlink {
+		return err // a symlink's times are cosmetic, and not every filesystem sets them
+	}
+	return nil
+}
+
+func linkRefused(err error) bool {
+	for _, e := range []error{unix.EPERM, unix.ENOTSUP, unix.EOPNOTSUPP, unix.EXDEV, unix.EMLINK, unix.ENOSYS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyForLink makes target a copy of src (a regular file or a symlink,
+// never followed) with its mode, owner where chown works, and mtime.
+func copyForLink(src, target string) error {
+	st, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if st.Mode()&fs.ModeSymlink != 0 {
+		l, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(l, target)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("cannot copy %s for a hard link: %v", src, st.Mode())
+	}
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		out.Chown(int(sys.Uid), int(sys.Gid)) // as the source: refused exactly where the source's was
+	}
+	if err := out.Chmod(st.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return setTimes(target, st.ModTime())
 }
 
 // relOf is target's path relative to the root.

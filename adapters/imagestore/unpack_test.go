@@ -333,3 +333,34 @@ func nonRootChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCopyForLink: where a filesystem refuses hard links, the link becomes
+// a copy with the source's content, mode and mtime; a symlink stays one.
+func TestCopyForLink(t *testing.T) {
+	root, _ := unpackLayers(t, tarBytes(t, tent{name: "f", body: "data", typ: tar.TypeReg, mode: 0o4751}, symlink("s", "/etc/passwd")))
+	if err := copyForLink(filepath.Join(root, "f"), filepath.Join(root, "g")); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Stat(filepath.Join(root, "f"))
+	g, err := os.Stat(filepath.Join(root, "g"))
+	if err != nil || os.SameFile(f, g) || g.Mode() != f.Mode() || !g.ModTime().Equal(mtime) || readFile(t, root, "g") != "data" {
+		t.Errorf("copy: %v %v (source %v)", g, err, f)
+	}
+	if err := copyForLink(filepath.Join(root, "s"), filepath.Join(root, "t")); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := os.Readlink(filepath.Join(root, "t")); l != "/etc/passwd" {
+		t.Errorf("symlink copy -> %q", l)
+	}
+	if !linkRefused(&os.LinkError{Err: syscall.EPERM}) || linkRefused(&os.LinkError{Err: syscall.ENOENT}) {
+		t.Error("linkRefused misclassifies")
+	}
+}
+
+func readFile(t *testing.T, root, p string) string {
+	b, err := os.ReadFile(filepath.Join(root, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
