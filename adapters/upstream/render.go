@@ -36,6 +36,12 @@ type Certs struct {
 	KubeletClientCert, KubeletClientKey   string // apiserver -> kubelet
 	KubeletServingCert, KubeletServingKey string
 	SAPub, SAKey                          string
+	// etcd's own CA and certificates (adapters/pki): every etcd port is
+	// TLS with client-certificate authentication.
+	EtcdCA                                          string
+	EtcdServerCert, EtcdServerKey                   string
+	EtcdPeerCert, EtcdPeerKey                       string
+	APIServerEtcdClientCert, APIServerEtcdClientKey string
 	AdminKubeconfig, ControllerManagerKubeconfig, SchedulerKubeconfig,
 	KubeletKubeconfig, KubeProxyKubeconfig string
 }
@@ -141,8 +147,8 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
 		})
 	}
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort+1)
+	etcdURL := fmt.Sprintf("https://127.0.0.1:%d", c.EtcdPort)
+	peerURL := fmt.Sprintf("https://127.0.0.1:%d", c.EtcdPort+1)
 	r.Processes = append(r.Processes,
 		supervise.Process{
 			Name: "etcd", Path: c.Bin.Etcd,
@@ -151,12 +157,21 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				"--listen-client-urls=" + etcdURL, "--advertise-client-urls=" + etcdURL,
 				"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
 				"--initial-cluster=kprobe=" + peerURL,
-				fmt.Sprintf("--listen-metrics-urls=http://127.0.0.1:%d", c.EtcdPort+2),
+				// Every port TLS with client certificates of etcd's own CA
+				// (adapters/pki): etcd holds every Secret, and a local user
+				// must not reach it. No metrics listener: it would be
+				// plain HTTP.
+				"--cert-file=" + c.Certs.EtcdServerCert, "--key-file=" + c.Certs.EtcdServerKey,
+				"--client-cert-auth", "--trusted-ca-file=" + c.Certs.EtcdCA,
+				"--peer-cert-file=" + c.Certs.EtcdPeerCert, "--peer-key-file=" + c.Certs.EtcdPeerKey,
+				"--peer-client-cert-auth", "--peer-trusted-ca-file=" + c.Certs.EtcdCA,
 			},
 			// The supervisor stops in reverse order, so etcd goes after the
 			// apiserver: an apiserver whose store vanished first takes
 			// minutes to exit and keeps its port (real-cluster.md).
-			Ready: supervise.Ready{HTTP: etcdURL + "/health", Timeout: 30 * time.Second}, MaxRestarts: 3,
+			// /health needs a client certificate now, so readiness is the
+			// open port; the API server's /readyz checks etcd itself.
+			Ready: supervise.Ready{TCP: fmt.Sprintf("127.0.0.1:%d", c.EtcdPort), Timeout: 30 * time.Second}, MaxRestarts: 3,
 		},
 		supervise.Process{
 			Name: "kube-apiserver", Path: c.Bin.APIServer,
@@ -243,6 +258,8 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 func apiserverArgs(c Config, etcdURL string) []string {
 	return []string{
 		"--etcd-servers=" + etcdURL,
+		"--etcd-cafile=" + c.Certs.EtcdCA,
+		"--etcd-certfile=" + c.Certs.APIServerEtcdClientCert, "--etcd-keyfile=" + c.Certs.APIServerEtcdClientKey,
 		"--bind-address=0.0.0.0", fmt.Sprintf("--secure-port=%d", c.APIPort),
 		"--advertise-address=" + c.NodeIP,
 		"--service-cluster-ip-range=" + c.ServiceCIDR,

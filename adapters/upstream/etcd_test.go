@@ -1,0 +1,187 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kprobe/kprobe/adapters/pki"
+)
+
+// certsOf maps a PKI bundle onto the paths Render takes.
+func certsOf(b *pki.Bundle) Certs {
+	return Certs{
+		CA: b.CA.Cert, CAKey: b.CA.Key,
+		APIServerCert: b.APIServer.Cert, APIServerKey: b.APIServer.Key,
+		EtcdCA:         b.EtcdCA.Cert,
+		EtcdServerCert: b.EtcdServer.Cert, EtcdServerKey: b.EtcdServer.Key,
+		EtcdPeerCert: b.EtcdPeer.Cert, EtcdPeerKey: b.EtcdPeer.Key,
+		APIServerEtcdClientCert: b.APIServerEtcdClient.Cert, APIServerEtcdClientKey: b.APIServerEtcdClient.Key,
+	}
+}
+
+// freePortPair finds a port p with p+1 also free on 127.0.0.1 (etcd's
+// client and peer ports), away from a cluster's fixed 2379/2380.
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port pair")
+	return 0
+}
+
+// TestEtcdRefusesUnauthenticatedClients runs the real etcd with the flags
+// Render gives it and the certificates adapters/pki issues, and talks to
+// it as any local user could (issue 11: etcd answered plain HTTP on
+// 127.0.0.1:2379 and 2380, so any local user read Secrets and wrote
+// keys). Plain HTTP, TLS without a client certificate and TLS with a
+// certificate of the cluster CA are all refused, on the client port and
+// the peer port; the API server's etcd client certificate writes and
+// reads a key.
+func TestEtcdRefusesUnauthenticatedClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	etcd, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("etcd is not installed (apt-get install etcd-server)")
+	}
+	dir := t.TempDir()
+	b, err := pki.Ensure(filepath.Join(dir, "pki"), pki.Options{NodeName: "kprobe-node", NodeIP: net.ParseIP("192.0.2.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig()
+	c.DataDir, c.Bin.Etcd, c.Certs = dir, etcd, certsOf(b)
+	c.EtcdPort = freePortPair(t)
+	r, err := Render(plans["control-plane"], c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.Processes[0]
+	if p.Name != "etcd" {
+		t.Fatalf("first process %s, want etcd", p.Name)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.Path, p.Args...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("etcd log:\n%s", logs.String())
+		}
+	}()
+
+	client := fmt.Sprintf("127.0.0.1:%d", c.EtcdPort)
+	peer := fmt.Sprintf("127.0.0.1:%d", c.EtcdPort+1)
+	caPool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(b.EtcdCA.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPool.AppendCertsFromPEM(caPEM)
+	httpsClient := func(pair *pki.Pair) *http.Client {
+		cfg := &tls.Config{RootCAs: caPool, ServerName: "127.0.0.1"}
+		if pair != nil {
+			cert, err := tls.LoadX509KeyPair(pair.Cert, pair.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	}
+	put := func(cl *http.Client, scheme, hostport string) (int, string, error) {
+		// etcd's v3 JSON gateway: key "kprobe" = value "x", base64.
+		resp, err := cl.Post(scheme+"://"+hostport+"/v3/kv/put", "application/json", strings.NewReader(`{"key":"a3Byb2Jl","value":"eA=="}`))
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		return resp.StatusCode, body.String(), nil
+	}
+
+	// Wait until etcd answers the API server's certificate (or, as before
+	// issue 11, anyone over plain HTTP).
+	apiserver := httpsClient(&b.APIServerEtcdClient)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, err := put(apiserver, "https", client)
+		if err == nil && code == http.StatusOK {
+			break
+		}
+		if code, _, err := put(http.DefaultClient, "http", client); err == nil && code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd did not answer in 30 s: %d %v", code, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	clusterCAClient := httpsClient(&b.Admin)
+	for _, hp := range []string{client, peer} {
+		if code, body, err := put(http.DefaultClient, "http", hp); err == nil && code == http.StatusOK {
+			t.Errorf("%s: plain HTTP, no credentials: wrote a key (%s)", hp, body)
+		}
+		if code, body, err := put(httpsClient(nil), "https", hp); err == nil {
+			t.Errorf("%s: TLS without a client certificate answered %d %s", hp, code, body)
+		}
+		// The admin certificate of the cluster CA: what an approved CSR
+		// would give anyone.
+		if code, body, err := put(clusterCAClient, "https", hp); err == nil {
+			t.Errorf("%s: TLS with a certificate of the cluster CA answered %d %s", hp, code, body)
+		}
+	}
+	// The API server's certificate writes and reads.
+	if code, body, err := put(apiserver, "https", client); err != nil || code != http.StatusOK {
+		t.Fatalf("the API server's etcd client certificate cannot write a key: %d %s %v", code, body, err)
+	}
+	resp, err := apiserver.Post("https://"+client+"/v3/kv/range", "application/json", strings.NewReader(`{"key":"a3Byb2Jl"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(body.String(), `"value":"eA=="`) {
+		t.Errorf("range as the API server: %s", body.String())
+	}
+	// Nothing else listens: no plain-HTTP metrics port.
+	if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.EtcdPort+2), time.Second); err == nil {
+		conn.Close()
+		for _, a := range p.Args {
+			if strings.Contains(a, fmt.Sprint(c.EtcdPort+2)) {
+				t.Errorf("etcd listens on %d too (%s)", c.EtcdPort+2, a)
+			}
+		}
+	}
+}
