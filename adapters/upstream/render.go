@@ -48,12 +48,17 @@ type Certs struct {
 
 // Config is everything Render needs besides the plan.
 type Config struct {
-	DataDir     string
-	Bin         Binaries
-	Certs       Certs
-	NodeName    string
-	NodeIP      string
-	APIPort     int
+	DataDir  string
+	Bin      Binaries
+	Certs    Certs
+	NodeName string
+	NodeIP   string
+	APIPort  int
+	// BindAddress is kube-apiserver's --bind-address; default 127.0.0.1.
+	// A specific address other than loopback is also the one the API
+	// server advertises (the kubernetes Service's endpoint), so that pods
+	// reach it there.
+	BindAddress string
 	EtcdPort    int
 	ServiceCIDR string
 	PodCIDR     string
@@ -83,6 +88,12 @@ func (c *Config) defaults() error {
 	}
 	if c.APIPort == 0 {
 		c.APIPort = 6443
+	}
+	if c.BindAddress == "" {
+		c.BindAddress = "127.0.0.1"
+	}
+	if net.ParseIP(c.BindAddress) == nil {
+		return fmt.Errorf("bind address %q is not an IP address", c.BindAddress)
 	}
 	if c.EtcdPort == 0 {
 		c.EtcdPort = 2379
@@ -125,6 +136,39 @@ func shortHash(s string) string {
 	return fmt.Sprintf("%08x", h)
 }
 
+// APIHost is where local clients reach the API server bound to bind:
+// the address itself, or loopback when it binds every address.
+func APIHost(bind string) string {
+	if ip := net.ParseIP(bind); ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+// advertiseAddress is the API server's --advertise-address: the bind
+// address when it is a specific one pods can reach, else the node's.
+func (c *Config) advertiseAddress() string {
+	if ip := net.ParseIP(c.BindAddress); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		return c.BindAddress
+	}
+	return c.NodeIP
+}
+
+// AuthenticationConfig is kube-apiserver's --authentication-config:
+// anonymous requests only to the health endpoints, every other request
+// needs credentials (--anonymous-auth=false would refuse the health
+// checks of probes and load balancers as well).
+const AuthenticationConfig = `# Written by kprobe launch: anonymous requests reach the health endpoints only.
+apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous:
+  enabled: true
+  conditions:
+  - path: /livez
+  - path: /readyz
+  - path: /healthz
+`
+
 // Render turns a plan into files and processes.
 func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	if err := c.defaults(); err != nil {
@@ -132,6 +176,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	}
 	r := &Rendered{Files: map[string]string{}, Socket: ContainerdSocket(c.DataDir)}
 	agent := !plan.Has("disable-agent")
+	r.Files[c.path("apiserver", "authentication-config.yaml")] = AuthenticationConfig
 	if agent {
 		r.Files[c.path("containerd", "config.toml")] = containerdConfig(plan, c, r.Socket)
 		// Masquerading needs the iptables nat table, which a plan without
@@ -176,7 +221,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 		supervise.Process{
 			Name: "kube-apiserver", Path: c.Bin.APIServer,
 			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
-			Ready:       supervise.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/readyz", c.APIPort), Timeout: 90 * time.Second},
+			Ready:       supervise.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
 			MaxRestarts: 3, StopTimeout: 15 * time.Second,
 		},
 		supervise.Process{
@@ -239,7 +284,9 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 					"--hostname-override=" + c.NodeName,
 					"--proxy-mode=iptables",
 					"--cluster-cidr=" + c.PodCIDR,
-					"--metrics-bind-address=127.0.0.1:10249",
+					// No metrics server: it answers /metrics, /configz
+					// and /flagz to anyone, without authentication.
+					"--metrics-port=0",
 					"--healthz-bind-address=127.0.0.1:10256",
 					// Leave the host's conntrack sysctls alone, as k3s does:
 					// 0 means "do not change" for each of them.
@@ -260,8 +307,9 @@ func apiserverArgs(c Config, etcdURL string) []string {
 		"--etcd-servers=" + etcdURL,
 		"--etcd-cafile=" + c.Certs.EtcdCA,
 		"--etcd-certfile=" + c.Certs.APIServerEtcdClientCert, "--etcd-keyfile=" + c.Certs.APIServerEtcdClientKey,
-		"--bind-address=0.0.0.0", fmt.Sprintf("--secure-port=%d", c.APIPort),
-		"--advertise-address=" + c.NodeIP,
+		"--bind-address=" + c.BindAddress, fmt.Sprintf("--secure-port=%d", c.APIPort),
+		"--advertise-address=" + c.advertiseAddress(),
+		"--authentication-config=" + c.path("apiserver", "authentication-config.yaml"),
 		"--service-cluster-ip-range=" + c.ServiceCIDR,
 		"--client-ca-file=" + c.Certs.CA,
 		"--tls-cert-file=" + c.Certs.APIServerCert, "--tls-private-key-file=" + c.Certs.APIServerKey,
