@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kprobe/kprobe/adapters/pki"
+	"github.com/kprobe/kprobe/adapters/supervise"
 )
 
 // certsOf maps a PKI bundle onto the paths Render takes.
@@ -83,21 +85,7 @@ func TestEtcdRefusesUnauthenticatedClients(t *testing.T) {
 	if p.Name != "etcd" {
 		t.Fatalf("first process %s, want etcd", p.Name)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Path, p.Args...)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("etcd log:\n%s", logs.String())
-		}
-	}()
+	start(t, p)
 
 	client := fmt.Sprintf("127.0.0.1:%d", c.EtcdPort)
 	peer := fmt.Sprintf("127.0.0.1:%d", c.EtcdPort+1)
@@ -183,5 +171,116 @@ func TestEtcdRefusesUnauthenticatedClients(t *testing.T) {
 				t.Errorf("etcd listens on %d too (%s)", c.EtcdPort+2, a)
 			}
 		}
+	}
+}
+
+// start runs p until the test ends, and shows its log if the test fails.
+func start(t *testing.T, p supervise.Process) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, p.Path, p.Args...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", p.Name, logs.String())
+		}
+	})
+}
+
+// TestAPIServerAnonymousHealthOnly runs the real etcd and kube-apiserver
+// with Render's flags: a request without credentials reaches /livez,
+// /readyz and /healthz and nothing else (issue 11: anonymous auth was on
+// and the API bound every address), and the admin certificate reads
+// Secrets.
+func TestAPIServerAnonymousHealthOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and kube-apiserver")
+	}
+	etcd, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("etcd is not installed (apt-get install etcd-server)")
+	}
+	apiserver, err := exec.LookPath("kube-apiserver")
+	if err != nil {
+		t.Skip("kube-apiserver is not on PATH (make engine; PATH=$PWD/bin/engine:$PATH)")
+	}
+	dir := t.TempDir()
+	b, err := pki.Ensure(filepath.Join(dir, "pki"), pki.Options{NodeName: "kprobe-node", NodeIP: net.ParseIP("192.0.2.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig()
+	c.DataDir, c.Bin.Etcd, c.Bin.APIServer, c.Certs = dir, etcd, apiserver, certsOf(b)
+	c.Certs.SAPub, c.Certs.SAKey = b.ServiceAccountPub, b.ServiceAccountKey
+	c.Certs.KubeletClientCert, c.Certs.KubeletClientKey = b.APIServerKubeletClient.Cert, b.APIServerKubeletClient.Key
+	c.EtcdPort = freePortPair(t)
+	c.APIPort = freePortPair(t)
+	r, err := Render(plans["control-plane"], c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, content := range r.Files {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Processes[0].Name != "etcd" || r.Processes[1].Name != "kube-apiserver" {
+		t.Fatalf("processes %s, %s", r.Processes[0].Name, r.Processes[1].Name)
+	}
+	if !slices.Contains(r.Processes[1].Args, "--bind-address=127.0.0.1") {
+		t.Errorf("a control plane alone binds %v", r.Processes[1].Args)
+	}
+	start(t, r.Processes[0])
+	start(t, r.Processes[1])
+
+	api := fmt.Sprintf("https://127.0.0.1:%d", c.APIPort)
+	anon := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // a stranger: no trust, no credentials
+	get := func(cl *http.Client, path string) (int, error) {
+		resp, err := cl.Get(api + path)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		code, err := get(anon, "/readyz")
+		if err == nil && code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz without credentials: %d %v", code, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for _, p := range []string{"/livez", "/healthz", "/readyz?verbose"} {
+		if code, err := get(anon, p); err != nil || code != http.StatusOK {
+			t.Errorf("%s without credentials: %d %v, want 200", p, code, err)
+		}
+	}
+	for _, p := range []string{"/version", "/api", "/apis", "/metrics", "/openapi/v2", "/api/v1/namespaces/kube-system/secrets", "/.well-known/openid-configuration"} {
+		if code, err := get(anon, p); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d %v, want 401", p, code, err)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(b.Admin.Cert, b.Admin.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}}}}
+	if code, err := get(admin, "/api/v1/namespaces/kube-system/secrets"); err != nil || code != http.StatusOK {
+		t.Errorf("secrets as admin: %d %v, want 200", code, err)
 	}
 }
