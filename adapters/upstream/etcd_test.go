@@ -221,6 +221,11 @@ func TestAPIServerAnonymousHealthOnly(t *testing.T) {
 	c.Certs.KubeletClientCert, c.Certs.KubeletClientKey = b.APIServerKubeletClient.Cert, b.APIServerKubeletClient.Key
 	c.EtcdPort = freePortPair(t)
 	c.APIPort = freePortPair(t)
+	kcs, err := b.WriteKubeconfigs(filepath.Join(dir, "kubeconfigs"), fmt.Sprintf("https://127.0.0.1:%d", c.APIPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Certs.ControllerManagerKubeconfig, c.Certs.SchedulerKubeconfig = kcs.ControllerManager, kcs.Scheduler
 	r, err := Render(plans["control-plane"], c)
 	if err != nil {
 		t.Fatal(err)
@@ -282,5 +287,46 @@ func TestAPIServerAnonymousHealthOnly(t *testing.T) {
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}}}}
 	if code, err := get(admin, "/api/v1/namespaces/kube-system/secrets"); err != nil || code != http.StatusOK {
 		t.Errorf("secrets as admin: %d %v, want 200", code, err)
+	}
+
+	// The controller-manager and the scheduler authenticate through the
+	// API server: a stranger gets their health endpoints and nothing else.
+	for _, p := range r.Processes[2:4] {
+		path, err := exec.LookPath(p.Name)
+		if err != nil {
+			t.Logf("%s is not on PATH: not checked", p.Name)
+			continue
+		}
+		p.Path = path
+		port := freePortPair(t)
+		p.Args = append(slices.Clone(p.Args), fmt.Sprintf("--secure-port=%d", port))
+		start(t, p)
+		base := fmt.Sprintf("https://127.0.0.1:%d", port)
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			resp, err := anon.Get(base + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s /healthz: %v", p.Name, err)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		for _, path := range []string{"/metrics", "/configz", "/flagz", "/statusz", "/debug/pprof/", "/version"} {
+			resp, err := anon.Get(base + path)
+			if err != nil {
+				t.Errorf("%s %s: %v", p.Name, path, err)
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode < 400 {
+				t.Errorf("%s %s without credentials: %d", p.Name, path, resp.StatusCode)
+			}
+			t.Logf("%s %s without credentials: %d", p.Name, path, resp.StatusCode)
+		}
 	}
 }
