@@ -284,9 +284,11 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 					"--hostname-override=" + c.NodeName,
 					"--proxy-mode=iptables",
 					"--cluster-cidr=" + c.PodCIDR,
-					// No metrics server: it answers /metrics, /configz
-					// and /flagz to anyone, without authentication.
-					"--metrics-port=0",
+					// kube-proxy's metrics server has no authentication
+					// (/metrics, /configz, /flagz, read-only) and cannot be
+					// turned off in v1.37: an empty address fails its
+					// validation ("must be IP:port"). Loopback only.
+					"--metrics-bind-address=127.0.0.1:10249",
 					"--healthz-bind-address=127.0.0.1:10256",
 					// Leave the host's conntrack sysctls alone, as k3s does:
 					// 0 means "do not change" for each of them.
