@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,8 +56,18 @@ type InstallOptions struct {
 	Dir string
 	// Arch is a GOARCH; default runtime.GOARCH.
 	Arch string
-	// BaseURL overrides DefaultBaseURL (tests, mirrors).
+	// BaseURL overrides DefaultBaseURL (tests, mirrors): where the binary
+	// is downloaded from, <base>/<version>/<asset>.
 	BaseURL string
+	// ChecksumBaseURL is where the release's sha256sum-<arch>.txt is
+	// read from, laid out like BaseURL; default DefaultBaseURL, the
+	// release's publisher. It must be another server than BaseURL unless
+	// BaseURL is the publisher itself: a mirror that serves a tampered
+	// binary serves a matching checksum file too.
+	ChecksumBaseURL string
+	// Insecure allows plain-HTTP URLs (and redirects to them); without it
+	// every download is HTTPS.
+	Insecure bool
 	// Client does the downloads; default http.DefaultClient (which honours
 	// HTTP_PROXY/HTTPS_PROXY).
 	Client *http.Client
@@ -135,15 +146,12 @@ func download(ctx context.Context, o InstallOptions, dest string) error {
 	if err != nil {
 		return err
 	}
-	base := strings.TrimRight(o.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
+	base, sumsBase, err := sources(o)
+	if err != nil {
+		return err
 	}
-	client := o.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	sumsURL := base + "/" + o.Version + "/" + sumsName
+	client := httpsOnly(o.Client, o.Insecure)
+	sumsURL := sumsBase + "/" + o.Version + "/" + sumsName
 	var sums bytes.Buffer
 	if _, err := get(ctx, client, sumsURL, o.Version, &sums, nil); err != nil {
 		return err
@@ -166,6 +174,68 @@ func download(ctx context.Context, o InstallOptions, dest string) error {
 	}, func(got string) error {
 		return fmt.Errorf("%s: sha256 %s does not match %s in %s; the download is corrupt or was tampered with, nothing was installed", binURL, got, want, sumsURL)
 	})
+}
+
+// sources returns the binary's and the checksum file's base URLs, checked:
+// HTTPS unless o.Insecure, and two servers unless the binary comes from
+// the publisher (DefaultBaseURL).
+func sources(o InstallOptions) (base, sumsBase string, err error) {
+	base = strings.TrimRight(o.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	sumsBase = strings.TrimRight(o.ChecksumBaseURL, "/")
+	if sumsBase == "" {
+		sumsBase = DefaultBaseURL
+	}
+	bu, err := checkURL("the base URL", base, o.Insecure)
+	if err != nil {
+		return "", "", err
+	}
+	su, err := checkURL("the checksum base URL", sumsBase, o.Insecure)
+	if err != nil {
+		return "", "", err
+	}
+	if base != DefaultBaseURL && strings.EqualFold(bu.Host, su.Host) {
+		return "", "", inputErrorf("the checksum file would come from %s, the server the binary comes from: a server that alters the binary alters its checksum too; take the checksum from another source (the release itself by default, or --checksum-base-url)", bu.Host)
+	}
+	return base, sumsBase, nil
+}
+
+func checkURL(what, s string, insecure bool) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, inputErrorf("%s %q is not an http(s) URL", what, s)
+	case u.Scheme == "http" && !insecure:
+		return nil, inputErrorf("%s %s is plain HTTP, which anyone on the path can alter: use https, or --insecure to accept that", what, s)
+	}
+	return u, nil
+}
+
+// httpsOnly returns a copy of client (default http.DefaultClient) that
+// refuses redirects to plain HTTP unless insecure.
+func httpsOnly(client *http.Client, insecure bool) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	c := *client
+	if insecure {
+		return &c
+	}
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return inputErrorf("%s redirects to plain HTTP (%s): refused without --insecure", via[len(via)-1].URL, req.URL.Redacted())
+		}
+		if client.CheckRedirect != nil {
+			return client.CheckRedirect(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
 
 // installFile copies a local binary, verified when a checksum file is

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,15 +60,39 @@ func (rel *release) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-func newRelease(t *testing.T, version string, bin []byte, sums string) (*release, *httptest.Server) {
+// mirror is two real HTTPS servers on loopback serving one release: the
+// binary's server (URL, a mirror) and the publisher the checksum file is
+// taken from.
+type mirror struct {
+	URL       string
+	publisher *httptest.Server
+	client    *http.Client
+}
+
+func newMirror(t *testing.T, bins, sums http.Handler) *mirror {
+	t.Helper()
+	b := httptest.NewTLSServer(bins) // listens on 127.0.0.1
+	p := httptest.NewTLSServer(sums)
+	t.Cleanup(b.Close)
+	t.Cleanup(p.Close)
+	// httptest's TLS servers share one certificate: either client trusts both.
+	return &mirror{URL: b.URL, publisher: p, client: b.Client()}
+}
+
+// opts points o at the mirror for the binary and the publisher for the
+// checksum file.
+func (m *mirror) opts(o InstallOptions) InstallOptions {
+	o.BaseURL, o.ChecksumBaseURL, o.Client = m.URL, m.publisher.URL, m.client
+	return o
+}
+
+func newRelease(t *testing.T, version string, bin []byte, sums string) (*release, *mirror) {
 	t.Helper()
 	rel := &release{files: map[string][]byte{
 		"/" + version + "/k3s":                 bin,
 		"/" + version + "/sha256sum-amd64.txt": []byte(sums),
 	}, truncate: map[string]int{}}
-	srv := httptest.NewServer(rel) // listens on 127.0.0.1
-	t.Cleanup(srv.Close)
-	return rel, srv
+	return rel, newMirror(t, rel, rel)
 }
 
 func sumsFile(entries ...string) string {
@@ -108,9 +133,9 @@ func TestDownloadVerifiesAndInstalls(t *testing.T) {
 	))
 	dir := filepath.Join(t.TempDir(), "bin") // created on demand
 	var progress bytes.Buffer
-	path, err := InstallK3s(context.Background(), InstallOptions{
-		Version: version, Dir: dir, Arch: "amd64", BaseURL: srv.URL + "/", Progress: &progress,
-	})
+	path, err := InstallK3s(context.Background(), srv.opts(InstallOptions{
+		Version: version, Dir: dir, Arch: "amd64", Progress: &progress,
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +174,9 @@ func TestDownloadArm64AssetNames(t *testing.T) {
 		"/" + version + "/k3s-arm64":           bin,
 		"/" + version + "/sha256sum-arm64.txt": []byte(sumsFile(digest(bin), "k3s-arm64")),
 	}}
-	srv := httptest.NewServer(rel)
-	defer srv.Close()
+	srv := newMirror(t, rel, rel)
 	dir := t.TempDir()
-	path, err := InstallK3s(context.Background(), InstallOptions{Version: version, Dir: dir, Arch: "arm64", BaseURL: srv.URL})
+	path, err := InstallK3s(context.Background(), srv.opts(InstallOptions{Version: version, Dir: dir, Arch: "arm64"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +248,7 @@ func TestDownloadFailures(t *testing.T) {
 			if c.arch != "" {
 				arch = c.arch
 			}
-			_, err := InstallK3s(context.Background(), InstallOptions{Version: v, Dir: dir, Arch: arch, BaseURL: srv.URL})
+			_, err := InstallK3s(context.Background(), srv.opts(InstallOptions{Version: v, Dir: dir, Arch: arch}))
 			if err == nil {
 				t.Fatal("install succeeded")
 			}
@@ -246,12 +270,90 @@ func TestDownloadFailures(t *testing.T) {
 	}
 }
 
+// TestDownloadTrustsThePublisherNotTheMirror: a mirror that serves a
+// tampered binary with a checksum file to match (issue 11: the checksum
+// came from the binary's own server) is caught by the publisher's file.
+func TestDownloadTrustsThePublisherNotTheMirror(t *testing.T) {
+	real, tampered := fakeELF(62, 4096), fakeELF(62, 4096)
+	tampered[100] ^= 0xff
+	mirrorFiles := &release{files: map[string][]byte{
+		"/" + version + "/k3s":                 tampered,
+		"/" + version + "/sha256sum-amd64.txt": []byte(sumsFile(digest(tampered), "k3s")),
+	}}
+	publisher := &release{files: map[string][]byte{
+		"/" + version + "/sha256sum-amd64.txt": []byte(sumsFile(digest(real), "k3s")),
+	}}
+	m := newMirror(t, mirrorFiles, publisher)
+	dir := t.TempDir()
+	_, err := InstallK3s(context.Background(), m.opts(InstallOptions{Version: version, Dir: dir, Arch: "amd64"}))
+	if err == nil || !strings.Contains(err.Error(), "does not match "+digest(real)) {
+		t.Fatalf("tampered binary: %v, want a checksum mismatch against the publisher's digest", err)
+	}
+	if l := leftovers(t, dir); len(l) > 0 {
+		t.Errorf("installed or left %v", l)
+	}
+	if slices.Contains(mirrorFiles.requests, "/"+version+"/sha256sum-amd64.txt") {
+		t.Errorf("read the mirror's own checksum file: %v", mirrorFiles.requests)
+	}
+
+	// The checksum from the binary's own server is refused outright.
+	o := m.opts(InstallOptions{Version: version, Dir: dir, Arch: "amd64"})
+	o.ChecksumBaseURL = m.URL + "/other/path"
+	if _, err := InstallK3s(context.Background(), o); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "the server the binary comes from") {
+		t.Errorf("checksum from the mirror: %v", err)
+	}
+}
+
+// TestDownloadHTTPSOnly: plain HTTP, for the binary, the checksum or a
+// redirect, is refused without Insecure, before any request.
+func TestDownloadHTTPSOnly(t *testing.T) {
+	bin := fakeELF(62, 100)
+	rel := &release{files: map[string][]byte{
+		"/" + version + "/k3s":                 bin,
+		"/" + version + "/sha256sum-amd64.txt": []byte(sumsFile(digest(bin), "k3s")),
+	}}
+	plainBin, plainSums := httptest.NewServer(rel), httptest.NewServer(rel)
+	defer plainBin.Close()
+	defer plainSums.Close()
+	m := newMirror(t, rel, rel)
+	for name, o := range map[string]InstallOptions{
+		"binary":   {BaseURL: plainBin.URL, ChecksumBaseURL: m.publisher.URL, Client: m.client},
+		"checksum": {BaseURL: m.URL, ChecksumBaseURL: plainSums.URL, Client: m.client},
+	} {
+		o.Version, o.Dir, o.Arch = version, t.TempDir(), "amd64"
+		_, err := InstallK3s(context.Background(), o)
+		if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "plain HTTP") {
+			t.Errorf("%s over plain HTTP: %v", name, err)
+		}
+	}
+	if len(rel.requests) != 0 {
+		t.Errorf("requests made: %v", rel.requests)
+	}
+
+	// An HTTPS mirror that redirects to plain HTTP.
+	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plainBin.URL+r.URL.Path, http.StatusFound)
+	})
+	r := newMirror(t, redirect, rel)
+	_, err := InstallK3s(context.Background(), r.opts(InstallOptions{Version: version, Dir: t.TempDir(), Arch: "amd64"}))
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "redirects to plain HTTP") {
+		t.Errorf("redirect to plain HTTP: %v", err)
+	}
+
+	// --insecure accepts plain HTTP (still from two servers).
+	dir := t.TempDir()
+	if _, err := InstallK3s(context.Background(), InstallOptions{Version: version, Dir: dir, Arch: "amd64",
+		BaseURL: plainBin.URL, ChecksumBaseURL: plainSums.URL, Insecure: true}); err != nil {
+		t.Errorf("with Insecure: %v", err)
+	}
+}
+
 func TestDownloadCancelled(t *testing.T) {
 	bin := fakeELF(62, 10)
 	_, srv := newRelease(t, version, bin, sumsFile(digest(bin), "k3s"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := InstallK3s(ctx, InstallOptions{Version: version, Dir: t.TempDir(), Arch: "amd64", BaseURL: srv.URL})
+	_, err := InstallK3s(ctx, srv.opts(InstallOptions{Version: version, Dir: t.TempDir(), Arch: "amd64"}))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}

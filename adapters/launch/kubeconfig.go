@@ -49,3 +49,13 @@ func MergeKubeconfig(clusterConfig string) (string, error) {
 	}
 	return target, writeAtomic(target, data, 0o600)
 }
+
+// apiEndpoint is the API server URL of a kubeconfig ("" when unreadable):
+// the address the API server binds, which launch chose (APIBindAddress).
+func apiEndpoint(kubeconfig string) string {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return ""
+	}
+	return cfg.Host
+}

@@ -43,6 +43,9 @@ type Options struct {
 	// Nodes is how many real nodes run (nodes.go): node 0 on the host,
 	// the others in their own network namespaces. 0 or 1: one node.
 	Nodes int
+	// BindAddress is kube-apiserver's --bind-address; "" lets
+	// APIBindAddress choose the narrowest one that works.
+	BindAddress string
 }
 
 // Phase is one step of a launch with its timing from the start.
@@ -392,22 +395,35 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		}
 		bins.Runc = w
 	}
-	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP), ExtraSANs: nodesSANs(o)})
+	bind, why, err := APIBindAddress(o, plan, nodeIP)
 	if err != nil {
 		return nil, err
 	}
-	kcs, err := bundle.WriteKubeconfigs(filepath.Join(o.DataDir, "kubeconfigs"), "https://127.0.0.1:6443")
+	plan.Notes = append(plan.Notes, why)
+	sans := nodesSANs(o)
+	if ip := net.ParseIP(bind); !ip.IsUnspecified() {
+		sans = append(sans, bind)
+	}
+	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP), ExtraSANs: sans})
+	if err != nil {
+		return nil, err
+	}
+	kcs, err := bundle.WriteKubeconfigs(filepath.Join(o.DataDir, "kubeconfigs"), "https://"+net.JoinHostPort(upstream.APIHost(bind), "6443"))
 	if err != nil {
 		return nil, err
 	}
 	r, err := upstream.Render(plan, upstream.Config{
-		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP,
+		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind,
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,
 			KubeletClientCert: bundle.APIServerKubeletClient.Cert, KubeletClientKey: bundle.APIServerKubeletClient.Key,
 			KubeletServingCert: bundle.KubeletServing.Cert, KubeletServingKey: bundle.KubeletServing.Key,
 			SAPub: bundle.ServiceAccountPub, SAKey: bundle.ServiceAccountKey,
+			EtcdCA:         bundle.EtcdCA.Cert,
+			EtcdServerCert: bundle.EtcdServer.Cert, EtcdServerKey: bundle.EtcdServer.Key,
+			EtcdPeerCert: bundle.EtcdPeer.Cert, EtcdPeerKey: bundle.EtcdPeer.Key,
+			APIServerEtcdClientCert: bundle.APIServerEtcdClient.Cert, APIServerEtcdClientKey: bundle.APIServerEtcdClient.Key,
 			AdminKubeconfig: kcs.Admin, ControllerManagerKubeconfig: kcs.ControllerManager,
 			SchedulerKubeconfig: kcs.Scheduler, KubeletKubeconfig: kcs.Kubelet, KubeProxyKubeconfig: kcs.KubeProxy,
 		},
@@ -446,6 +462,39 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	return r, nil
+}
+
+// APIBindAddress is the address kube-apiserver binds, and why, for the
+// plan's notes. o.BindAddress when given; otherwise the narrowest that
+// works: loopback for a control plane alone (T3, or no address but
+// loopback), the node's address when pods run (they reach the API
+// through the kubernetes Service, whose endpoint is the API server's
+// advertised address, and an advertised address cannot be loopback), and
+// the host's end of the nodes' bridge for --nodes N (the workers and
+// their pods reach it there). Never every address unless asked.
+func APIBindAddress(o Options, plan *adapters.Plan, nodeIP string) (string, string, error) {
+	multi := o.Nodes > 1 && !plan.Has("disable-agent")
+	if o.BindAddress != "" {
+		ip := net.ParseIP(o.BindAddress)
+		if ip == nil {
+			return "", "", &PreflightError{[]string{fmt.Sprintf("--bind-address %q is not an IP address", o.BindAddress)}}
+		}
+		if multi && !ip.IsUnspecified() && o.BindAddress != upstream.NodeAddress(0) {
+			return "", "", &PreflightError{[]string{fmt.Sprintf("--bind-address %s with --nodes %d: the workers reach the API server at %s; pass --bind-address %s (the default) or 0.0.0.0",
+				o.BindAddress, o.Nodes, upstream.NodeAddress(0), upstream.NodeAddress(0))}}
+		}
+		return o.BindAddress, fmt.Sprintf("kube-apiserver binds %s (--bind-address); anonymous requests reach /livez, /readyz and /healthz only", o.BindAddress), nil
+	}
+	var bind, why string
+	switch {
+	case multi:
+		bind, why = upstream.NodeAddress(0), "the host's end of the nodes' bridge, where the workers and their pods reach it"
+	case plan.Has("disable-agent") || nodeIP == "127.0.0.1":
+		bind, why = "127.0.0.1", "loopback: no pod runs here"
+	default:
+		bind, why = nodeIP, "the node's address: pods reach the API through the kubernetes Service, whose endpoint it is, and it cannot be loopback"
+	}
+	return bind, fmt.Sprintf("kube-apiserver binds %s (%s; --bind-address changes it); anonymous requests reach /livez, /readyz and /healthz only", bind, why), nil
 }
 
 // loopbackOnly is the setting a control plane gets in a network namespace

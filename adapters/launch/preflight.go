@@ -12,9 +12,9 @@ import (
 )
 
 // UpstreamPorts are the ports the kubernetes engine listens on: the API,
-// etcd (client, peer, metrics), the kubelet, controller-manager,
-// scheduler and kube-proxy.
-var UpstreamPorts = []int{6443, 2379, 2380, 2381, 10248, 10250, 10257, 10259, 10249, 10256}
+// etcd (client, peer), the kubelet, controller-manager, scheduler and
+// kube-proxy.
+var UpstreamPorts = []int{6443, 2379, 2380, 10248, 10250, 10257, 10259, 10249, 10256}
 
 // PreflightError is a clear "cannot start" with the fix.
 type PreflightError struct{ Problems []string }

@@ -212,7 +212,7 @@ func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 	if !s.Running {
 		return s, nil
 	}
-	s.Endpoint = "https://127.0.0.1:6443"
+	s.Endpoint = apiEndpoint(filepath.Join(dataDir, "kubeconfigs", pki.AdminConf))
 	if _, err := os.Stat(KubeconfigPath(dataDir)); err == nil {
 		s.Kubeconfig = KubeconfigPath(dataDir)
 	}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -30,7 +31,8 @@ const (
 	// (another process, a restored snapshot) still accepts a fresh certificate.
 	backdate = 5 * time.Minute
 
-	caCommonName = "kprobe-ca"
+	caCommonName     = "kprobe-ca"
+	etcdCACommonName = "kprobe-etcd-ca"
 )
 
 // PEM block types written and read.
@@ -207,8 +209,8 @@ func checkValidity(cert *x509.Certificate, now time.Time, window time.Duration) 
 }
 
 // checkCA says why cert/key cannot serve as the CA, or "".
-func checkCA(cert *x509.Certificate, key crypto.Signer, now time.Time, window time.Duration) string {
-	name := nameCA + ".crt: "
+func checkCA(caName string, cert *x509.Certificate, key crypto.Signer, now time.Time, window time.Duration) string {
+	name := caName + ".crt: "
 	if !cert.BasicConstraintsValid || !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return name + "not a CA certificate"
 	}
@@ -229,16 +231,20 @@ func checkLeaf(cert *x509.Certificate, key crypto.Signer, ca *x509.Certificate, 
 	_, err := cert.Verify(x509.VerifyOptions{
 		Roots:       roots,
 		CurrentTime: now,
-		KeyUsages:   []x509.ExtKeyUsage{s.usage},
+		KeyUsages:   s.usages(),
 	})
 	if err != nil {
-		return name + "does not verify against " + nameCA + ".crt: " + err.Error()
+		return name + "does not verify against " + s.caFile() + ": " + err.Error()
 	}
 	if r := checkValidity(cert, now, window); r != "" {
 		return name + r
 	}
-	if len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != s.usage || len(cert.UnknownExtKeyUsage) != 0 {
-		return name + "extended key usage is not exactly " + usageName(s.usage)
+	if want := s.usages(); !slices.Equal(cert.ExtKeyUsage, want) || len(cert.UnknownExtKeyUsage) != 0 {
+		var names []string
+		for _, u := range want {
+			names = append(names, usageName(u))
+		}
+		return name + "extended key usage is not exactly " + strings.Join(names, ", ")
 	}
 	if got, want := subjectString(cert.Subject.CommonName, cert.Subject.Organization), subjectString(s.cn, s.org); got != want {
 		return fmt.Sprintf("%ssubject %s, want %s", name, got, want)
@@ -342,7 +348,7 @@ func writePair(p Pair, certPEM, keyPEM []byte) error {
 	return writeAtomic(p.Cert, certPEM, modeCert)
 }
 
-func (e *ensurer) issueCA() (*x509.Certificate, crypto.Signer, error) {
+func (e *ensurer) issueCA(p Pair, cn string) (*x509.Certificate, crypto.Signer, error) {
 	key, keyPEM, err := newKey(KeyECDSAP256)
 	if err != nil {
 		return nil, nil, err
@@ -353,7 +359,7 @@ func (e *ensurer) issueCA() (*x509.Certificate, crypto.Signer, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: caCommonName},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             e.now.Add(-backdate),
 		NotAfter:              e.now.Add(e.o.CAValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -365,7 +371,7 @@ func (e *ensurer) issueCA() (*x509.Certificate, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writePair(e.b.CA, certPEM, keyPEM); err != nil {
+	if err := writePair(p, certPEM, keyPEM); err != nil {
 		return nil, nil, err
 	}
 	return cert, key, nil
@@ -387,7 +393,7 @@ func (e *ensurer) issueLeaf(ca *x509.Certificate, caKey crypto.Signer, s leafSpe
 		// A leaf never outlives its CA.
 		NotAfter:    minTime(e.now.Add(e.o.Validity), ca.NotAfter),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{s.usage},
+		ExtKeyUsage: s.usages(),
 		DNSNames:    s.dns,
 		// "CA:FALSE", critical, as kubeadm's leaves have.
 		BasicConstraintsValid: true,

@@ -14,9 +14,18 @@
 //	kube-proxy.crt/.key                 CN=system:kube-proxy
 //	kubelet-serving.crt/.key            kubelet serving, CN=system:node:<node>, O=system:nodes
 //	sa.key sa.pub                       service-account signing key pair
+//	etcd-ca.crt etcd-ca.key             etcd's own CA (CN=kprobe-etcd-ca): only its leaves open etcd
+//	etcd-server.crt/.key                etcd client port, CN=kprobe-etcd, SANs localhost, 127.0.0.1
+//	etcd-peer.crt/.key                  etcd peer port, same subject and SANs
+//	apiserver-etcd-client.crt/.key      CN=kube-apiserver-etcd-client, kube-apiserver's etcd client
+//
+// etcd gets a CA of its own because the controller-manager signs approved
+// certificate signing requests with the cluster CA: a certificate anyone
+// could obtain that way must not open etcd, which holds every Secret.
 //
 // Client certificates carry ExtKeyUsage clientAuth only, serving certificates
-// (apiserver, kubelet-serving) serverAuth only; leaves are CA:FALSE and never
+// (apiserver, kubelet-serving) serverAuth only; etcd-server and etcd-peer
+// both (etcd dials itself with them); leaves are CA:FALSE and never
 // outlive the CA. The apiserver's SANs are kubernetes, kubernetes.default,
 // kubernetes.default.svc, kubernetes.default.svc.<ClusterDomain>, localhost,
 // the node name, 127.0.0.1, the first address of each service CIDR

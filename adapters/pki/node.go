@@ -39,7 +39,7 @@ func (b *Bundle) EnsureNode(dir string, o Options) (*NodeBundle, error) {
 		return nil, err
 	}
 	if reason == "" {
-		reason = checkCA(caCert, caKey, o.now(), 0)
+		reason = checkCA(nameCA, caCert, caKey, o.now(), 0)
 	}
 	if reason != "" {
 		return nil, fmt.Errorf("pki: the cluster CA in %s is not usable (%s): Ensure first", b.Dir, reason)

@@ -99,6 +99,21 @@ type Bundle struct {
 	KubeProxy              Pair // kube-proxy.conf
 	KubeletServing         Pair // kubelet --tls-cert-file / --tls-private-key-file
 
+	// EtcdCA is etcd's own CA (etcd-ca.crt), apart from the cluster CA:
+	// the controller-manager signs approved CSRs with the cluster CA, and
+	// such a certificate must not open etcd. etcd --trusted-ca-file and
+	// --peer-trusted-ca-file, kube-apiserver --etcd-cafile.
+	EtcdCA Pair
+	// EtcdServer is etcd's client-port serving certificate, serverAuth
+	// and clientAuth (--cert-file / --key-file).
+	EtcdServer Pair
+	// EtcdPeer is etcd's peer certificate, serverAuth and clientAuth
+	// (--peer-cert-file / --peer-key-file).
+	EtcdPeer Pair
+	// APIServerEtcdClient is kube-apiserver's etcd client certificate
+	// (--etcd-certfile / --etcd-keyfile).
+	APIServerEtcdClient Pair
+
 	// ServiceAccountKey is sa.key: kube-apiserver
 	// --service-account-signing-key-file and kube-controller-manager
 	// --service-account-private-key-file.
@@ -123,6 +138,10 @@ const (
 	nameKubelet                = "kubelet-client"
 	nameKubeProxy              = "kube-proxy"
 	nameKubeletServing         = "kubelet-serving"
+	nameEtcdCA                 = "etcd-ca"
+	nameEtcdServer             = "etcd-server"
+	nameEtcdPeer               = "etcd-peer"
+	nameAPIServerEtcdClient    = "apiserver-etcd-client"
 	fileSAKey                  = "sa.key"
 	fileSAPub                  = "sa.pub"
 )
@@ -134,6 +153,8 @@ const (
 	SchedulerUser              = "system:kube-scheduler"
 	KubeProxyUser              = "system:kube-proxy"
 	APIServerKubeletClientUser = "kube-apiserver-kubelet-client"
+	APIServerEtcdClientUser    = "kube-apiserver-etcd-client"
+	EtcdUser                   = "kprobe-etcd"
 	MastersGroup               = "system:masters"
 	NodesGroup                 = "system:nodes"
 )
@@ -152,8 +173,30 @@ type leafSpec struct {
 	cn    string
 	org   []string
 	usage x509.ExtKeyUsage
-	dns   []string     // sorted, lowercase
-	ips   []netip.Addr // sorted, unmapped
+	// etcd says the leaf is issued by the etcd CA, not the cluster CA.
+	etcd bool
+	// both adds clientAuth to a serverAuth usage: an etcd peer both
+	// serves and dials, and etcd's JSON gateway dials etcd's own gRPC
+	// port with the serving certificate (as kubeadm's etcd certificates).
+	both bool
+	dns  []string     // sorted, lowercase
+	ips  []netip.Addr // sorted, unmapped
+}
+
+// caFile names the certificate's CA file, for messages.
+func (s leafSpec) caFile() string {
+	if s.etcd {
+		return nameEtcdCA + ".crt"
+	}
+	return nameCA + ".crt"
+}
+
+// usages are the certificate's extended key usages.
+func (s leafSpec) usages() []x509.ExtKeyUsage {
+	if s.both {
+		return []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	return []x509.ExtKeyUsage{s.usage}
 }
 
 // Ensure creates, or reuses when still right, the cluster PKI under dir
@@ -179,12 +222,20 @@ func Ensure(dir string, o Options) (*Bundle, error) {
 		Kubelet:                pairOf(dir, nameKubelet),
 		KubeProxy:              pairOf(dir, nameKubeProxy),
 		KubeletServing:         pairOf(dir, nameKubeletServing),
+		EtcdCA:                 pairOf(dir, nameEtcdCA),
+		EtcdServer:             pairOf(dir, nameEtcdServer),
+		EtcdPeer:               pairOf(dir, nameEtcdPeer),
+		APIServerEtcdClient:    pairOf(dir, nameAPIServerEtcdClient),
 		ServiceAccountKey:      filepath.Join(dir, fileSAKey),
 		ServiceAccountPub:      filepath.Join(dir, fileSAPub),
 	}
 	e := &ensurer{b: b, o: o, now: o.now()}
 
-	ca, caKey, err := e.ensureCA()
+	ca, caKey, err := e.ensureCA(nameCA, b.CA, caCommonName)
+	if err != nil {
+		return nil, err
+	}
+	etcdCA, etcdCAKey, err := e.ensureCA(nameEtcdCA, b.EtcdCA, etcdCACommonName)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +257,18 @@ func Ensure(dir string, o Options) (*Bundle, error) {
 	}
 	for _, s := range leaves {
 		if err := e.ensureLeaf(ca, caKey, s); err != nil {
+			return nil, err
+		}
+	}
+	// etcd listens on loopback only (adapters/upstream).
+	etcdDNS := sortedDNS([]string{"localhost"})
+	etcdIPs := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	for _, s := range []leafSpec{
+		{name: nameEtcdServer, pair: b.EtcdServer, cn: EtcdUser, usage: server, etcd: true, both: true, dns: etcdDNS, ips: etcdIPs},
+		{name: nameEtcdPeer, pair: b.EtcdPeer, cn: EtcdUser, usage: server, etcd: true, both: true, dns: etcdDNS, ips: etcdIPs},
+		{name: nameAPIServerEtcdClient, pair: b.APIServerEtcdClient, cn: APIServerEtcdClientUser, usage: client, etcd: true},
+	} {
+		if err := e.ensureLeaf(etcdCA, etcdCAKey, s); err != nil {
 			return nil, err
 		}
 	}
@@ -365,10 +428,9 @@ func (e *ensurer) record(name, reason string) {
 	e.b.Changes = append(e.b.Changes, Change{Name: name, Reason: reason})
 }
 
-// ensureCA returns the CA certificate and key, reusing ca.crt/ca.key when
-// right and replacing both otherwise.
-func (e *ensurer) ensureCA() (*x509.Certificate, crypto.Signer, error) {
-	p := e.b.CA
+// ensureCA returns a CA certificate and key, reusing p when right and
+// replacing both files otherwise.
+func (e *ensurer) ensureCA(name string, p Pair, cn string) (*x509.Certificate, crypto.Signer, error) {
 	cert, key, reason, err := loadPair(p)
 	if err != nil {
 		return nil, nil, err
@@ -377,13 +439,13 @@ func (e *ensurer) ensureCA() (*x509.Certificate, crypto.Signer, error) {
 		// The CA is renewed no later than a leaf would be, so that a leaf
 		// clamped to the CA's expiry is never itself due for renewal.
 		window := max(renewWindow(e.o.CAValidity), renewWindow(e.o.Validity))
-		reason = checkCA(cert, key, e.now, window)
+		reason = checkCA(name, cert, key, e.now, window)
 	}
 	if reason == "" {
 		return cert, key, fixModes(p)
 	}
-	e.record(nameCA, reason)
-	cert, key, err = e.issueCA()
+	e.record(name, reason)
+	cert, key, err = e.issueCA(p, cn)
 	return cert, key, err
 }
 

@@ -61,6 +61,10 @@ var allFiles = []string{
 	"kubelet-client.crt", "kubelet-client.key",
 	"kube-proxy.crt", "kube-proxy.key",
 	"kubelet-serving.crt", "kubelet-serving.key",
+	"etcd-ca.crt", "etcd-ca.key",
+	"etcd-server.crt", "etcd-server.key",
+	"etcd-peer.crt", "etcd-peer.key",
+	"apiserver-etcd-client.crt", "apiserver-etcd-client.key",
 	"sa.key", "sa.pub",
 }
 
@@ -70,6 +74,7 @@ func pairs(b *Bundle) map[string]Pair {
 		"ca": b.CA, "apiserver": b.APIServer, "apiserver-kubelet-client": b.APIServerKubeletClient,
 		"admin": b.Admin, "kube-controller-manager": b.ControllerManager, "kube-scheduler": b.Scheduler,
 		"kubelet-client": b.Kubelet, "kube-proxy": b.KubeProxy, "kubelet-serving": b.KubeletServing,
+		"etcd-ca": b.EtcdCA, "etcd-server": b.EtcdServer, "etcd-peer": b.EtcdPeer, "apiserver-etcd-client": b.APIServerEtcdClient,
 	}
 }
 
@@ -197,8 +202,8 @@ func TestEnsureCreatesVerifiableChains(t *testing.T) {
 	if !slices.Equal(names, sorted(allFiles...)) {
 		t.Errorf("files %v, want %v", names, sorted(allFiles...))
 	}
-	if len(b.Changes) != 11 {
-		t.Errorf("Changes %v, want 9 pairs and sa.key, sa.pub", b.Changes)
+	if len(b.Changes) != 15 {
+		t.Errorf("Changes %v, want 13 pairs and sa.key, sa.pub", b.Changes)
 	}
 	for _, c := range b.Changes {
 		if c.Reason != "missing" {
@@ -368,8 +373,8 @@ func TestEnsureRegeneratesOnOptionChange(t *testing.T) {
 
 func TestEnsureRenewsNearExpiry(t *testing.T) {
 	t.Parallel()
-	leaves := []string{"admin", "apiserver", "apiserver-kubelet-client", "kube-controller-manager",
-		"kube-proxy", "kube-scheduler", "kubelet-client", "kubelet-serving"}
+	leaves := []string{"admin", "apiserver", "apiserver-etcd-client", "apiserver-kubelet-client", "etcd-peer", "etcd-server",
+		"kube-controller-manager", "kube-proxy", "kube-scheduler", "kubelet-client", "kubelet-serving"}
 	tests := []struct {
 		name  string
 		after time.Duration // clock moved forward by this much
@@ -378,7 +383,7 @@ func TestEnsureRenewsNearExpiry(t *testing.T) {
 		{"leaves outside window", DefaultValidity - RenewBefore - 24*time.Hour, nil},
 		{"leaves inside window", DefaultValidity - RenewBefore + 24*time.Hour, leaves},
 		{"leaves expired", DefaultValidity + time.Hour, leaves},
-		{"CA inside window", DefaultCAValidity - RenewBefore + 24*time.Hour, append([]string{"ca"}, leaves...)},
+		{"CA inside window", DefaultCAValidity - RenewBefore + 24*time.Hour, append([]string{"ca", "etcd-ca"}, leaves...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -419,8 +424,8 @@ func TestEnsureRenewsShortCertOnDisk(t *testing.T) {
 		t.Fatalf("20-day certificates renewed under their own options: %v", b.Changes)
 	}
 	b := ensure(t, dir, testOptions())
-	if len(b.Changes) != 8 || b.Changes[0].Name != "apiserver" || !strings.Contains(b.Changes[0].Reason, "renewal window 720h0m0s") {
-		t.Errorf("Changes %v, want the 8 leaves, expiring within 720h", b.Changes)
+	if len(b.Changes) != 11 || b.Changes[0].Name != "apiserver" || !strings.Contains(b.Changes[0].Reason, "renewal window 720h0m0s") {
+		t.Errorf("Changes %v, want the 11 leaves, expiring within 720h", b.Changes)
 	}
 	if na := readCert(t, b.Admin.Cert).NotAfter; time.Until(na) < DefaultValidity-time.Hour {
 		t.Errorf("renewed admin.crt expires %v, want in a year", na)
@@ -443,8 +448,8 @@ func TestEnsureShortValidityIsStable(t *testing.T) {
 	// Past half of the leaf validity the leaves renew; the CA is renewed
 	// too, because its own window is at least the leaves'.
 	o.now = func() time.Time { return time.Now().Add(100 * time.Minute) }
-	if b := ensure(t, dir, o); len(b.Changes) != 9 {
-		t.Errorf("after 100m: Changes %v, want the CA and 8 leaves", b.Changes)
+	if b := ensure(t, dir, o); len(b.Changes) != 13 {
+		t.Errorf("after 100m: Changes %v, want the two CAs and 11 leaves", b.Changes)
 	}
 }
 
@@ -452,6 +457,7 @@ func TestEnsureReplacesDamagedFiles(t *testing.T) {
 	t.Parallel()
 	leaves := []string{"admin", "apiserver", "apiserver-kubelet-client", "kube-controller-manager",
 		"kube-proxy", "kube-scheduler", "kubelet-client", "kubelet-serving"}
+	etcdLeaves := []string{"apiserver-etcd-client", "etcd-peer", "etcd-server"}
 	garbage := "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
 	foreignKey, _, err := newKey(KeyECDSAP256)
 	if err != nil {
@@ -485,6 +491,13 @@ func TestEnsureReplacesDamagedFiles(t *testing.T) {
 		// reissued from it. This is how a caller supplies its own CA.
 		{"foreign CA", foreignCA, leaves, "apiserver.crt: does not verify against ca.crt"},
 		{"leaf of a foreign CA", foreignLeaf("admin"), []string{"admin"}, "does not verify against ca.crt"},
+		// etcd has its own CA: replacing it reissues etcd's leaves only,
+		// and a certificate of the cluster CA is no etcd certificate.
+		{"garbage etcd CA", write("etcd-ca.crt", "garbage"), append([]string{"etcd-ca"}, etcdLeaves...), "etcd-ca.crt: no PEM block"},
+		{"etcd client of the cluster CA", func(t *testing.T, dir string) {
+			copyFile("admin.crt", "apiserver-etcd-client.crt")(t, dir)
+			copyFile("admin.key", "apiserver-etcd-client.key")(t, dir)
+		}, []string{"apiserver-etcd-client"}, "apiserver-etcd-client.crt: does not verify against etcd-ca.crt"},
 		{"garbage sa.key", write("sa.key", "garbage"), []string{"sa.key", "sa.pub"}, "sa.key: no PEM block"},
 		{"garbage sa.pub", write("sa.pub", "garbage"), []string{"sa.pub"}, "sa.pub: no PEM block"},
 		{"foreign sa.pub", write("sa.pub", publicPEM(foreignKey)), []string{"sa.pub"}, "does not match sa.key"},

@@ -36,18 +36,29 @@ type Certs struct {
 	KubeletClientCert, KubeletClientKey   string // apiserver -> kubelet
 	KubeletServingCert, KubeletServingKey string
 	SAPub, SAKey                          string
+	// etcd's own CA and certificates (adapters/pki): every etcd port is
+	// TLS with client-certificate authentication.
+	EtcdCA                                          string
+	EtcdServerCert, EtcdServerKey                   string
+	EtcdPeerCert, EtcdPeerKey                       string
+	APIServerEtcdClientCert, APIServerEtcdClientKey string
 	AdminKubeconfig, ControllerManagerKubeconfig, SchedulerKubeconfig,
 	KubeletKubeconfig, KubeProxyKubeconfig string
 }
 
 // Config is everything Render needs besides the plan.
 type Config struct {
-	DataDir     string
-	Bin         Binaries
-	Certs       Certs
-	NodeName    string
-	NodeIP      string
-	APIPort     int
+	DataDir  string
+	Bin      Binaries
+	Certs    Certs
+	NodeName string
+	NodeIP   string
+	APIPort  int
+	// BindAddress is kube-apiserver's --bind-address; default 127.0.0.1.
+	// A specific address other than loopback is also the one the API
+	// server advertises (the kubernetes Service's endpoint), so that pods
+	// reach it there.
+	BindAddress string
 	EtcdPort    int
 	ServiceCIDR string
 	PodCIDR     string
@@ -77,6 +88,12 @@ func (c *Config) defaults() error {
 	}
 	if c.APIPort == 0 {
 		c.APIPort = 6443
+	}
+	if c.BindAddress == "" {
+		c.BindAddress = "127.0.0.1"
+	}
+	if net.ParseIP(c.BindAddress) == nil {
+		return fmt.Errorf("bind address %q is not an IP address", c.BindAddress)
 	}
 	if c.EtcdPort == 0 {
 		c.EtcdPort = 2379
@@ -119,6 +136,39 @@ func shortHash(s string) string {
 	return fmt.Sprintf("%08x", h)
 }
 
+// APIHost is where local clients reach the API server bound to bind:
+// the address itself, or loopback when it binds every address.
+func APIHost(bind string) string {
+	if ip := net.ParseIP(bind); ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+// advertiseAddress is the API server's --advertise-address: the bind
+// address when it is a specific one pods can reach, else the node's.
+func (c *Config) advertiseAddress() string {
+	if ip := net.ParseIP(c.BindAddress); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		return c.BindAddress
+	}
+	return c.NodeIP
+}
+
+// AuthenticationConfig is kube-apiserver's --authentication-config:
+// anonymous requests only to the health endpoints, every other request
+// needs credentials (--anonymous-auth=false would refuse the health
+// checks of probes and load balancers as well).
+const AuthenticationConfig = `# Written by kprobe launch: anonymous requests reach the health endpoints only.
+apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous:
+  enabled: true
+  conditions:
+  - path: /livez
+  - path: /readyz
+  - path: /healthz
+`
+
 // Render turns a plan into files and processes.
 func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	if err := c.defaults(); err != nil {
@@ -126,6 +176,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	}
 	r := &Rendered{Files: map[string]string{}, Socket: ContainerdSocket(c.DataDir)}
 	agent := !plan.Has("disable-agent")
+	r.Files[c.path("apiserver", "authentication-config.yaml")] = AuthenticationConfig
 	if agent {
 		r.Files[c.path("containerd", "config.toml")] = containerdConfig(plan, c, r.Socket)
 		// Masquerading needs the iptables nat table, which a plan without
@@ -141,8 +192,8 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
 		})
 	}
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", c.EtcdPort+1)
+	etcdURL := fmt.Sprintf("https://127.0.0.1:%d", c.EtcdPort)
+	peerURL := fmt.Sprintf("https://127.0.0.1:%d", c.EtcdPort+1)
 	r.Processes = append(r.Processes,
 		supervise.Process{
 			Name: "etcd", Path: c.Bin.Etcd,
@@ -151,17 +202,26 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				"--listen-client-urls=" + etcdURL, "--advertise-client-urls=" + etcdURL,
 				"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
 				"--initial-cluster=kprobe=" + peerURL,
-				fmt.Sprintf("--listen-metrics-urls=http://127.0.0.1:%d", c.EtcdPort+2),
+				// Every port TLS with client certificates of etcd's own CA
+				// (adapters/pki): etcd holds every Secret, and a local user
+				// must not reach it. No metrics listener: it would be
+				// plain HTTP.
+				"--cert-file=" + c.Certs.EtcdServerCert, "--key-file=" + c.Certs.EtcdServerKey,
+				"--client-cert-auth", "--trusted-ca-file=" + c.Certs.EtcdCA,
+				"--peer-cert-file=" + c.Certs.EtcdPeerCert, "--peer-key-file=" + c.Certs.EtcdPeerKey,
+				"--peer-client-cert-auth", "--peer-trusted-ca-file=" + c.Certs.EtcdCA,
 			},
 			// The supervisor stops in reverse order, so etcd goes after the
 			// apiserver: an apiserver whose store vanished first takes
 			// minutes to exit and keeps its port (real-cluster.md).
-			Ready: supervise.Ready{HTTP: etcdURL + "/health", Timeout: 30 * time.Second}, MaxRestarts: 3,
+			// /health needs a client certificate now, so readiness is the
+			// open port; the API server's /readyz checks etcd itself.
+			Ready: supervise.Ready{TCP: fmt.Sprintf("127.0.0.1:%d", c.EtcdPort), Timeout: 30 * time.Second}, MaxRestarts: 3,
 		},
 		supervise.Process{
 			Name: "kube-apiserver", Path: c.Bin.APIServer,
 			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
-			Ready:       supervise.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/readyz", c.APIPort), Timeout: 90 * time.Second},
+			Ready:       supervise.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
 			MaxRestarts: 3, StopTimeout: 15 * time.Second,
 		},
 		supervise.Process{
@@ -224,6 +284,10 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 					"--hostname-override=" + c.NodeName,
 					"--proxy-mode=iptables",
 					"--cluster-cidr=" + c.PodCIDR,
+					// kube-proxy's metrics server has no authentication
+					// (/metrics, /configz, /flagz, read-only) and cannot be
+					// turned off in v1.37: an empty address fails its
+					// validation ("must be IP:port"). Loopback only.
 					"--metrics-bind-address=127.0.0.1:10249",
 					"--healthz-bind-address=127.0.0.1:10256",
 					// Leave the host's conntrack sysctls alone, as k3s does:
@@ -243,8 +307,11 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 func apiserverArgs(c Config, etcdURL string) []string {
 	return []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=0.0.0.0", fmt.Sprintf("--secure-port=%d", c.APIPort),
-		"--advertise-address=" + c.NodeIP,
+		"--etcd-cafile=" + c.Certs.EtcdCA,
+		"--etcd-certfile=" + c.Certs.APIServerEtcdClientCert, "--etcd-keyfile=" + c.Certs.APIServerEtcdClientKey,
+		"--bind-address=" + c.BindAddress, fmt.Sprintf("--secure-port=%d", c.APIPort),
+		"--advertise-address=" + c.advertiseAddress(),
+		"--authentication-config=" + c.path("apiserver", "authentication-config.yaml"),
 		"--service-cluster-ip-range=" + c.ServiceCIDR,
 		"--client-ca-file=" + c.Certs.CA,
 		"--tls-cert-file=" + c.Certs.APIServerCert, "--tls-private-key-file=" + c.Certs.APIServerKey,

@@ -192,7 +192,7 @@ registerWithTaints:
 				"--hostname-override=" + name,
 				"--proxy-mode=iptables",
 				"--cluster-cidr=" + nc.PodCIDR,
-				"--metrics-bind-address=127.0.0.1:10249",
+				"--metrics-bind-address=127.0.0.1:10249", // the node's own loopback: see Render
 				"--healthz-bind-address=" + nc.NodeIP + ":10256",
 				"--conntrack-max-per-core=0",
 				"--conntrack-tcp-timeout-established=0s",

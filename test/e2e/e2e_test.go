@@ -144,6 +144,10 @@ func TestLaunchVerifyStop(t *testing.T) {
 		}
 	}
 
+	// Issue 11: as nobody, no port or socket of the cluster serves a
+	// request without credentials, but the health endpoints.
+	checkListeners(t, dataDir)
+
 	// Issue 7, stability: a 3-minute soak on the verified cluster.
 	soak(t, r.bin, dataDir)
 

@@ -45,8 +45,12 @@ verified, so an interrupted install never leaves a half-written k3s.
 --version V downloads k3s release V from github.com/k3s-io/k3s (the asset for
 this machine's architecture: k3s on amd64, k3s-arm64 on arm64, k3s-armhf on arm)
 together with the release's sha256sum-<arch>.txt, and installs the binary only
-if its sha256 is the one that file lists. It honours HTTPS_PROXY; --base-url
-points it at a mirror laid out like the release downloads.
+if its sha256 is the one that file lists. It honours HTTPS_PROXY and
+SSL_CERT_FILE; --base-url points it at a mirror laid out like the release
+downloads. The checksum file still comes from the release itself (or from
+--checksum-base-url, laid out the same way), never from the mirror: a mirror
+that alters the binary could alter its checksum file too. Every download is
+HTTPS, redirects included, unless --insecure is given.
 
 --from FILE installs a k3s binary you already have (air-gapped machines, or a
 download made elsewhere). With --sha256-file F it is checked first: F may be a
@@ -70,9 +74,8 @@ download).`,
 				return badInput("--sha256-file goes with --from; a --version download is checked against the release's own sha256sum file")
 			case cmd.Flags().Changed("base-url") && o.From != "":
 				return badInput("--base-url goes with --version; --from installs a local file")
-			}
-			if u, err := url.Parse(o.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return badInput("--base-url %q is not an http(s) URL", o.BaseURL)
+			case (o.Insecure || o.ChecksumBaseURL != "") && o.From != "":
+				return badInput("--insecure and --checksum-base-url go with --version; --from installs a local file")
 			}
 			o.Progress = s.ErrOut
 			path, err := install.InstallK3s(cmd.Context(), o)
@@ -98,6 +101,8 @@ download).`,
 	f.StringVar(&o.From, "from", "", "install this local k3s binary instead of downloading one")
 	f.StringVar(&o.SHA256File, "sha256-file", "", "with --from: verify the file against this checksum file first")
 	f.StringVar(&o.Dir, "dir", "", "directory to install k3s into (default: the directory kprobe is in)")
-	f.StringVar(&o.BaseURL, "base-url", install.DefaultBaseURL, "with --version: download from this mirror of k3s's release downloads (<base-url>/<version>/<asset>)")
+	f.StringVar(&o.BaseURL, "base-url", install.DefaultBaseURL, "with --version: download the binary from this mirror of k3s's release downloads (<base-url>/<version>/<asset>)")
+	f.StringVar(&o.ChecksumBaseURL, "checksum-base-url", "", "with --version: read sha256sum-<arch>.txt from <checksum-base-url>/<version>/, a server other than --base-url's (default: the k3s release itself)")
+	f.BoolVar(&o.Insecure, "insecure", false, "with --version: allow plain-HTTP URLs and redirects, which anyone on the network path can alter")
 	return cmd
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -16,8 +19,9 @@ import (
 )
 
 // k3sRelease serves a fake k3s release for this machine's architecture
-// on 127.0.0.1 and returns its base URL.
-func k3sRelease(t *testing.T, version string, bin []byte, sum string) string {
+// on 127.0.0.1, over HTTPS (trusted through SSL_CERT_FILE, as a mirror
+// with a private CA would be) unless plain, and returns its base URL.
+func k3sRelease(t *testing.T, version string, bin []byte, sum string, plain bool) string {
 	t.Helper()
 	names, ok := map[string][2]string{
 		"amd64": {"k3s", "sha256sum-amd64.txt"},
@@ -31,16 +35,59 @@ func k3sRelease(t *testing.T, version string, bin []byte, sum string) string {
 		"/" + version + "/" + asset: bin,
 		"/" + version + "/" + sums:  []byte(fmt.Sprintf("%s  %s\n", sum, asset)),
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, ok := files[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
 		w.Write(b)
-	}))
+	})
+	if plain {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// runKprobeTrusting runs kprobe ARGS as a process of its own (this test
+// binary under the name kprobe, see TestMain) that trusts httptest's
+// certificate through SSL_CERT_FILE, as a mirror with a private CA would
+// be trusted: Go reads SSL_CERT_FILE once per process.
+func runKprobeTrusting(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	cert := httptest.NewUnstartedServer(nil)
+	cert.StartTLS()
+	cert.Close()
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "kprobe")
+	if err := os.Symlink(self, link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(link, args...)
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+ca, "NO_COLOR=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
 }
 
 // fakeK3s is an ELF header for this machine and some bytes.
@@ -66,8 +113,13 @@ func runKprobe(args ...string) (code int, stdout, stderr string) {
 func TestInstallK3sCommand(t *testing.T) {
 	const version = "v1.32.2+k3s1"
 	bin := fakeK3s()
-	base := k3sRelease(t, version, bin, sha(bin))
-	badBase := k3sRelease(t, version, bin, strings.Repeat("0", 64))
+	// The binary from a mirror, its checksum from the publisher (another
+	// server), as `install k3s` requires.
+	base := k3sRelease(t, version, bin, sha(bin), false)
+	publisher := k3sRelease(t, version, bin, sha(bin), false)
+	badPublisher := k3sRelease(t, version, bin, strings.Repeat("0", 64), false)
+	plainBase := k3sRelease(t, version, bin, sha(bin), true)
+	plainPublisher := k3sRelease(t, version, bin, sha(bin), true)
 	tmp := t.TempDir()
 	local := filepath.Join(tmp, "k3s-local")
 	if err := os.WriteFile(local, bin, 0o644); err != nil {
@@ -89,12 +141,21 @@ func TestInstallK3sCommand(t *testing.T) {
 		stdout string
 		stderr []string
 	}{
-		{"download", []string{"install", "k3s", "--version", version, "--base-url", base, "--dir", filepath.Join(tmp, "a")},
+		{"download", []string{"install", "k3s", "--version", version, "--base-url", base, "--checksum-base-url", publisher, "--dir", filepath.Join(tmp, "a")},
 			0, "installed " + filepath.Join(tmp, "a", "k3s") + "\n", []string{"downloading " + base + "/" + version + "/", "downloaded 1020 bytes"}},
-		{"download mismatch", []string{"install", "k3s", "--version", version, "--base-url", badBase, "--dir", filepath.Join(tmp, "b")},
+		{"download mismatch", []string{"install", "k3s", "--version", version, "--base-url", base, "--checksum-base-url", badPublisher, "--dir", filepath.Join(tmp, "b")},
 			1, "", []string{"sha256 " + sha(bin) + " does not match " + strings.Repeat("0", 64)}},
-		{"unknown version", []string{"install", "k3s", "--version", "v1.0.0+k3s9", "--base-url", base, "--dir", filepath.Join(tmp, "c")},
+		{"unknown version", []string{"install", "k3s", "--version", "v1.0.0+k3s9", "--base-url", base, "--checksum-base-url", publisher, "--dir", filepath.Join(tmp, "c")},
 			3, "", []string{"404 Not Found; is v1.0.0+k3s9 a k3s release?"}},
+		{"checksum from the mirror", []string{"install", "k3s", "--version", version, "--base-url", base, "--checksum-base-url", base + "/sums", "--dir", filepath.Join(tmp, "c")},
+			3, "", []string{"the server the binary comes from"}},
+		{"plain http", []string{"install", "k3s", "--version", version, "--base-url", plainBase, "--checksum-base-url", publisher, "--dir", filepath.Join(tmp, "c")},
+			3, "", []string{"is plain HTTP", "--insecure"}},
+		{"plain http checksum", []string{"install", "k3s", "--version", version, "--base-url", base, "--checksum-base-url", plainPublisher, "--dir", filepath.Join(tmp, "c")},
+			3, "", []string{"is plain HTTP"}},
+		{"insecure", []string{"install", "k3s", "--version", version, "--base-url", plainBase, "--checksum-base-url", plainPublisher, "--insecure", "--dir", filepath.Join(tmp, "g")},
+			0, "installed " + filepath.Join(tmp, "g", "k3s") + "\n", nil},
+		{"insecure with from", []string{"install", "k3s", "--from", local, "--insecure"}, 3, "", []string{"--insecure and --checksum-base-url go with --version"}},
 		{"not a tag", []string{"install", "k3s", "--version", "latest", "--base-url", base, "--dir", filepath.Join(tmp, "c")},
 			3, "", []string{`"latest" is not a k3s release tag`}},
 		{"from verified", []string{"install", "k3s", "--from", local, "--sha256-file", goodSums, "--dir", filepath.Join(tmp, "d")},
@@ -114,7 +175,7 @@ func TestInstallK3sCommand(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, stdout, stderr := runKprobe(c.args...)
+			code, stdout, stderr := runKprobeTrusting(t, c.args...)
 			if code != c.code {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, stdout, stderr)
 			}

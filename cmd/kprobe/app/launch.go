@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,7 @@ type launchFlags struct {
 	noAddons                                                  bool
 	simulateNodes                                             int
 	nodes                                                     int
+	bindAddress                                               string
 }
 
 func newLaunchCommand(s IOStreams) *cobra.Command {
@@ -72,6 +74,7 @@ that names the problem and the fix.`,
 	fl.BoolVar(&f.noAddons, "no-addons", false, "kubernetes engine: deploy no cluster DNS (CoreDNS) and no default StorageClass (local-path-provisioner)")
 	fl.IntVar(&f.simulateNodes, "simulate-nodes", 0, "kubernetes engine: run kwok and add N simulated nodes (kprobe-sim-0..N-1) that pods are bound to but where no container runs; for testing manifests and Helm charts where no kubelet can run (T3)")
 	fl.IntVar(&f.nodes, "nodes", 1, "kubernetes engine: run N real nodes, node 0 on the host and kprobe-node-1..N-1 each in its own network namespace with its own containerd, kubelet and kube-proxy (docs/launch.md#several-nodes---nodes)")
+	fl.StringVar(&f.bindAddress, "bind-address", "", "kubernetes engine: the address kube-apiserver listens on (0.0.0.0 for every address); by default the narrowest that works: 127.0.0.1 for a control plane alone, the node's address when pods run (they reach the API through the kubernetes Service, which cannot point at loopback), the host's end of the nodes' bridge with --nodes")
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder (T0..T3) instead of the profile's verdict; only a lower rung than the verdict")
 	fl.BoolVar(&f.forceRung, "force-rung", false, "allow --rung above the verdict: for experiments in a sandbox prepared by hand (the ladder still steps down on known failures)")
 	return cmd
@@ -135,6 +138,12 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.bindAddress != "" && net.ParseIP(f.bindAddress) == nil {
+		return badInput("--bind-address %q is not an IP address", f.bindAddress)
+	}
+	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
+		return badInput("--bind-address sets the kubernetes engine's API server, not %s: add --engine kubernetes", engine)
+	}
 	if f.nodes > 1 && engine != adapters.EngineKubernetes {
 		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
 	}
@@ -176,7 +185,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	o := launch.Options{
 		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self,
 		Progress: progressPrinter(s.ErrOut), Watch: launch.WatchSignatures,
-		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes,
+		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress,
 	}
 	run := launch.Upstream
 	if engine == adapters.EngineK3s {
