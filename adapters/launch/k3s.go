@@ -131,6 +131,11 @@ func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {
 	if err := snap.Save(snapshotPath(dataDir)); err != nil {
 		return err
 	}
+	// The kubelet inside k3s sets its kernel tunables as well: set them
+	// first, through the journal, so that stop restores them.
+	if _, _, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) }); err != nil {
+		return err
+	}
 	files := map[string][]byte{r.ConfigPath: r.Config}
 	if r.ContainerdTemplatePath != "" {
 		files[r.ContainerdTemplatePath] = r.ContainerdTemplate

@@ -385,6 +385,10 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if err := snap.Save(snapshotPath(o.DataDir)); err != nil {
 		return nil, err
 	}
+	protect, err := applyKernelTunables(plan, snap, o.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	if hasShim(plan, "runtime-wrapper") {
 		w, err := writeRuntimeWrapper(o, bins.Runc)
 		if err != nil {
@@ -401,7 +405,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	r, err := upstream.Render(plan, upstream.Config{
-		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP,
+		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, ProtectKernelDefaults: protect,
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,
@@ -446,6 +450,19 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	return r, nil
+}
+
+// applyKernelTunables sets the kubelet's kernel tunables through the host
+// journal (stop restores them) before any kubelet starts, and says
+// whether the kubelet can be told to only check them. A control plane
+// without a kubelet changes none.
+func applyKernelTunables(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir string) (bool, error) {
+	if plan.Has("disable-agent") {
+		return false, nil
+	}
+	all, notes, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) })
+	plan.Notes = append(plan.Notes, notes...)
+	return all, err
 }
 
 // loopbackOnly is the setting a control plane gets in a network namespace

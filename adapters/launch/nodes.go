@@ -244,7 +244,7 @@ func prepareWorkers(ctx context.Context, plan *adapters.Plan, o Options, c upstr
 			// Undo at once what the network setup made (the snapshot
 			// predates it); stop would do the same.
 			if snap, lerr := hoststate.Load(snapshotPath(o.DataDir)); lerr == nil {
-				_, _ = snap.Undo(context.WithoutCancel(ctx), hoststate.Scope{DataDir: o.DataDir, Bridge: upstream.BridgeName})
+				_, _ = snap.Undo(context.WithoutCancel(ctx), hostScope(o.DataDir))
 			}
 		}
 	}()

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/supervise"
@@ -78,20 +79,31 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		undoErrs = append(undoErrs, err)
 	}
 	if snap, err := hoststate.Load(snapshotPath(dataDir)); err == nil {
-		done, errs := snap.Undo(ctx, hoststate.Scope{DataDir: dataDir, Bridge: upstream.BridgeName})
+		sc := hostScope(dataDir)
+		done, errs := snap.Undo(ctx, sc)
 		for _, d := range done {
 			say("  %s", d)
 		}
-		undoErrs = errs
-		if len(errs) == 0 {
+		undoErrs = append(undoErrs, errs...)
+		// The journal's own check: what is still changed is reported,
+		// whatever Undo thought it did.
+		left := snap.Leftovers(ctx, sc)
+		for _, l := range left {
+			undoErrs = append(undoErrs, errors.New("not undone: "+l))
+		}
+		if len(errs)+len(left) == 0 {
 			_ = os.Remove(snapshotPath(dataDir))
 		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		undoErrs = append(undoErrs, fmt.Errorf("the host journal %s cannot be read, nothing on the host was undone: %w", snapshotPath(dataDir), err))
 	}
 	// Last, as they came first: the tmpfs data dir and the cgroup moves.
 	if err := undoShims(ctx, hostJournal(dataDir), say); err != nil {
 		undoErrs = append(undoErrs, err)
 	}
-	if purge {
+	if purge && len(undoErrs) > 0 {
+		say("kept %s: it holds the host journal that a second `kprobe stop --purge --data-dir %s` retries from", dataDir, dataDir)
+	} else if purge {
 		if err := os.RemoveAll(dataDir); err != nil {
 			undoErrs = append(undoErrs, fmt.Errorf("purge %s: %w", dataDir, err))
 		} else {
@@ -102,10 +114,27 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		}
 	}
 	if len(undoErrs) > 0 {
-		return fmt.Errorf("stopped, but could not undo everything: %w", errors.Join(undoErrs...))
+		var lines []string
+		for _, e := range undoErrs {
+			lines = append(lines, "  - "+e.Error())
+		}
+		return fmt.Errorf("%w:\n%s", ErrNotUndone, strings.Join(lines, "\n"))
 	}
 	say("stopped")
 	return nil
+}
+
+// ErrNotUndone: the processes stopped but the host is not as it was
+// before the launch; the error lists what is left.
+var ErrNotUndone = errors.New("stopped, but could not undo everything")
+
+// hostScope says which new host objects are this data dir's cluster's.
+func hostScope(dataDir string) hoststate.Scope {
+	sc := hoststate.Scope{DataDir: dataDir, Bridge: upstream.BridgeName, CNINetwork: upstream.CNINetwork}
+	if spec, err := supervise.ReadSpec(dataDir); err == nil && spec.Engine == adapters.EngineK3s {
+		sc.CNINetwork = "cbr0" // k3s's flannel CNI network
+	}
+	return sc
 }
 
 // nodeName is the node a launch registered.
