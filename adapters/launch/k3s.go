@@ -39,9 +39,11 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 
 	end := t.begin("preflight", "k3s binary, ports, data dir")
 	bin, err := findK3s(o.BinDir)
+	var lock *os.File
 	if err == nil {
-		err = Preflight(o.DataDir, []int{6443, 10250})
+		lock, err = Preflight(o.DataDir, []int{6443, 10250})
 	}
+	defer closeLock(lock)
 	end(err)
 	if err != nil {
 		return res, err
@@ -68,7 +70,7 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 		return res, undoHostShims(ctx, o.DataDir, err)
 	}
 	end = t.begin("supervisor", "start k3s server")
-	_, err = detach(o)
+	_, err = detach(o, lock)
 	end(err)
 	if err != nil {
 		return res, err

@@ -147,9 +147,12 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if !agent {
 		err = controlPlaneOnly(err)
 	}
+	var lock *os.File
 	if err == nil {
-		err = Preflight(o.DataDir, UpstreamPorts)
+		lock, err = Preflight(o.DataDir, UpstreamPorts)
 	}
+	// Held until the supervisor, which inherits it, runs.
+	defer closeLock(lock)
 	var pauseTar, busyboxTar string
 	if err == nil && agent {
 		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
@@ -182,7 +185,7 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	}
 
 	end = t.begin("supervisor", "start the processes")
-	if _, err := detach(o); err != nil {
+	if _, err := detach(o, lock); err != nil {
 		end(err)
 		return res, err
 	}
@@ -255,6 +258,12 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 		return res, leftRunning(err, o.DataDir)
 	}
 	return finish(res, kc)
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // finish writes the user's kubeconfig and marks the launch ready.

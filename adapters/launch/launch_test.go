@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kprobe/kprobe/adapters/supervise"
 )
 
 func TestWaitForStopsOnFailureOrDeadline(t *testing.T) {
@@ -57,48 +56,80 @@ func TestLogTail(t *testing.T) {
 	}
 }
 
+func preflightErr(dir string, ports []int) error {
+	lock, err := Preflight(dir, ports)
+	if lock != nil {
+		lock.Close()
+	}
+	return err
+}
+
 func TestPreflight(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data")
 	l, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	err = Preflight(dir, []int{port})
+	err = preflightErr(dir, []int{port})
 	var pe *PreflightError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "is in use") {
 		t.Fatalf("a port in use: %v", err)
 	}
-	if err := Preflight("relative/dir", nil); err == nil || !strings.Contains(err.Error(), "absolute path") {
+	if err := preflightErr("relative/dir", nil); err == nil || !strings.Contains(err.Error(), "absolute path") {
 		t.Fatalf("a relative data dir: %v", err)
 	}
-	file := filepath.Join(dir, "file")
+	for _, bad := range []string{"", "/"} {
+		if err := preflightErr(bad, nil); !errors.As(err, &pe) {
+			t.Fatalf("--data-dir %q accepted: %v", bad, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Preflight(file, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if err := preflightErr(file, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("a data dir that is a file: %v", err)
 	}
-	broken := filepath.Join(dir, "broken")
-	if err := os.MkdirAll(broken, 0o755); err != nil {
+	// A directory with files kprobe did not write is not a data dir.
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := preflightErr(foreign, nil); err == nil || !strings.Contains(err.Error(), "did not write") {
+		t.Fatalf("a directory of someone else's: %v", err)
+	}
+	broken := filepath.Join(t.TempDir(), "broken")
+	if err := preflightErr(broken, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(broken, "pki"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Preflight(broken, nil); err == nil || !strings.Contains(err.Error(), "broken") {
+	if err := preflightErr(broken, nil); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("a broken data dir: %v", err)
 	}
-	lock, err := supervise.Lock(filepath.Join(dir, "running"))
+	if err := preflightErr(filepath.Join(t.TempDir(), "fresh"), nil); err != nil {
+		t.Fatalf("a fresh data dir: %v", err)
+	}
+}
+
+// The finding: two launches of one data dir both printed "ready". The
+// first preflight's lock is held until its supervisor takes it over, so
+// the second fails at once, even before any supervisor runs.
+func TestSecondLaunchOfADataDirFailsAtOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	first, err := Preflight(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
-	if err := Preflight(filepath.Join(dir, "running"), nil); err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Fatalf("a running cluster: %v", err)
+	var pe *PreflightError
+	if err := preflightErr(dir, nil); !errors.As(err, &pe) || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second launch while the first starts: %v", err)
 	}
-	if err := Preflight(filepath.Join(dir, "fresh"), nil); err != nil {
-		t.Fatalf("a fresh data dir: %v", err)
+	first.Close()
+	if err := preflightErr(dir, nil); err != nil {
+		t.Fatalf("after the first launch let go: %v", err)
 	}
 }

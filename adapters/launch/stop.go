@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/supervise"
@@ -31,6 +32,13 @@ var ErrNotRunning = supervise.ErrNotRunning
 // data dir is removed too. Every action is reported on out.
 func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error {
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	// Only a data dir kprobe made is stopped or purged: its state names
+	// the processes stop signals and its journal what stop undoes.
+	if err := datadir.Check(dataDir); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (%s does not exist)", ErrNotRunning, dataDir)
+	} else if err != nil {
+		return err
+	}
 	st, err := supervise.ReadState(dataDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -104,7 +112,7 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 	if purge && len(undoErrs) > 0 {
 		say("kept %s: it holds the host journal that a second `kprobe stop --purge --data-dir %s` retries from", dataDir, dataDir)
 	} else if purge {
-		if err := os.RemoveAll(dataDir); err != nil {
+		if err := datadir.Purge(dataDir); err != nil {
 			undoErrs = append(undoErrs, fmt.Errorf("purge %s: %w", dataDir, err))
 		} else {
 			say("removed %s", dataDir)

@@ -53,6 +53,34 @@ func Lock(dataDir string) (*os.File, error) {
 	return f, nil
 }
 
+// takeLock takes over the lock the launch passed down (LockFDEnv), after
+// checking that it is this data dir's lock file; without one it takes the
+// lock itself.
+func takeLock(dataDir string) (*os.File, error) {
+	v := os.Getenv(LockFDEnv)
+	if v == "" {
+		return Lock(dataDir)
+	}
+	os.Unsetenv(LockFDEnv) // not for the components
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q: not a descriptor", LockFDEnv, v)
+	}
+	f := os.NewFile(uintptr(fd), Layout{dataDir}.LockPath())
+	var got, want unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil || unix.Stat(Layout{dataDir}.LockPath(), &want) != nil || got.Dev != want.Dev || got.Ino != want.Ino {
+		f.Close()
+		return nil, fmt.Errorf("descriptor %d is not the lock of %s", fd, dataDir)
+	}
+	unix.CloseOnExec(fd)
+	// The same open file description: the lock is ours already.
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dataDir, err)
+	}
+	return f, nil
+}
+
 // Locked reports whether a supervisor holds the data dir's lock.
 func Locked(dataDir string) bool {
 	f, err := Lock(dataDir)
@@ -67,7 +95,7 @@ func Locked(dataDir string) bool {
 // then stops every process in reverse order. It returns an error when a
 // process failed to start or become ready.
 func Run(ctx context.Context, dataDir string, log io.Writer) error {
-	lock, err := Lock(dataDir)
+	lock, err := takeLock(dataDir)
 	if err != nil {
 		return err
 	}
@@ -349,10 +377,17 @@ func terminate(pid int, timeout time.Duration) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
+// LockFDEnv names the environment variable that tells a supervisor which
+// inherited descriptor is its data dir's lock, taken by the launch.
+const LockFDEnv = "KPROBE_SUPERVISOR_LOCK_FD"
+
 // Detach starts `exe args...` as a detached supervisor (its own session,
 // output to logPath) and returns its PID without waiting for it. attr,
-// when not nil, adds to how it starts (a new mount namespace).
-func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr) (int, error) {
+// when not nil, adds to how it starts (a new mount namespace). lock, when
+// not nil, is the data dir's lock the caller holds: the supervisor
+// inherits it, so the lock is never free between the launch's preflight
+// and the supervisor's end.
+func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr, lock *os.File) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
@@ -365,6 +400,10 @@ func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr
 	}
 	attr.Setsid = true
 	cmd.SysProcAttr = attr
+	if lock != nil {
+		cmd.ExtraFiles = []*os.File{lock} // fd 3
+		cmd.Env = append(os.Environ(), LockFDEnv+"=3")
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/probes"
@@ -104,13 +105,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.tui && (f.noTUI || f.output != "text") {
 		return badInput("--tui cannot be combined with --no-tui or --output %s", f.output)
 	}
-	if !filepath.IsAbs(f.dataDir) {
-		abs, err := filepath.Abs(f.dataDir)
-		if err != nil {
-			return badInput("--data-dir: %v", err)
-		}
-		f.dataDir = abs
+	dir, err := dataDirFlag(f.dataDir)
+	if err != nil {
+		return err
 	}
+	f.dataDir = dir
 	if f.simulateNodes < 0 || f.simulateNodes > launch.MaxSimulatedNodes {
 		return badInput("--simulate-nodes %d: use 0 to %d", f.simulateNodes, launch.MaxSimulatedNodes)
 	}
@@ -303,6 +302,23 @@ func pickEngine(want, binDir string) (string, error) {
 	return "", badInput("no engine is installed:\n  k3s: %v\n  kubernetes: %v", k3sErr, upErr)
 }
 
+// dataDirFlag makes --data-dir absolute and refuses what must never be a
+// data dir ("", /, the home directory, a symlink): adapters/datadir.
+func dataDirFlag(dir string) (string, error) {
+	if dir != "" && !filepath.IsAbs(dir) {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return "", badInput("--data-dir: %v", err)
+		}
+		dir = abs
+	}
+	dir, err := datadir.Validate(dir)
+	if err != nil {
+		return "", badInput("%v", err)
+	}
+	return dir, nil
+}
+
 func newStatusCommand(s IOStreams) *cobra.Command {
 	var dataDir, output string
 	cmd := &cobra.Command{
@@ -376,7 +392,8 @@ iptables chains, kubepods cgroups and sysctls. --purge also removes the data dir
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Minute)
 			defer cancel()
 			err := launch.Stop(ctx, dataDir, purge, s.ErrOut)
-			if errors.Is(err, launch.ErrNotRunning) {
+			var de *datadir.Error
+			if errors.Is(err, launch.ErrNotRunning) || errors.Is(err, datadir.ErrNotMarked) || errors.As(err, &de) {
 				return badInput("%v", err)
 			}
 			return err
