@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 func TestWaitForStopsOnFailureOrDeadline(t *testing.T) {
