@@ -34,6 +34,11 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // K3s launches `k3s server` with the plan rendered as k3s's config.yaml,
 // under the same supervisor, and waits for the same readiness.
 func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
+	res, err := k3sLaunch(ctx, plan, o)
+	return res, interrupted(ctx, res, o.DataDir, err)
+}
+
+func k3sLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	ctx, cancel, res, t := begin(ctx, adapters.EngineK3s, plan, o)
 	defer cancel()
 
@@ -75,7 +80,7 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	failed := make(chan error, 2)
+	failed := newFailure()
 	go watchSupervisor(ctx, o.DataDir, failed)
 	watchLogs(ctx, o, failed)
 	end = t.begin("api", "k3s writes its kubeconfig and /readyz answers")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -138,6 +139,31 @@ func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kube
 // supervisor started, the cluster is left running for `kprobe logs` and
 // `kprobe stop`; the error says so.
 func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
+	res, err := upstreamLaunch(ctx, plan, o)
+	return res, interrupted(ctx, res, o.DataDir, err)
+}
+
+// interrupted stops what a launch started when the user interrupted it
+// (Ctrl+C, SIGTERM: the command's context is cancelled), so that no
+// half-started cluster and no host change is left behind. A launch that
+// its preflight refused started nothing, and another launch's cluster
+// is not touched.
+func interrupted(parent context.Context, res *Result, dataDir string, err error) error {
+	if err == nil || parent.Err() == nil || res == nil {
+		return err
+	}
+	if _, ok := res.Timing("preflight"); !ok {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 2*time.Minute)
+	defer cancel()
+	if serr := Stop(sctx, dataDir, false, io.Discard); serr != nil && !errors.Is(serr, ErrNotRunning) {
+		return fmt.Errorf("interrupted (%v), and stopping what the launch started failed: %w", context.Cause(parent), serr)
+	}
+	return fmt.Errorf("interrupted: stopped what the launch had started and undid its host changes (%v)", context.Cause(parent))
+}
+
+func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	ctx, cancel, res, t := begin(ctx, adapters.EngineKubernetes, plan, o)
 	defer cancel()
 
@@ -190,7 +216,7 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 		return res, err
 	}
 	end(nil)
-	failed := make(chan error, 2)
+	failed := newFailure()
 	go watchSupervisor(ctx, o.DataDir, failed)
 	watchLogs(ctx, o, failed)
 
@@ -282,7 +308,7 @@ func finish(res *Result, adminKubeconfig string) (*Result, error) {
 }
 
 // importImages imports the archives as soon as containerd answers.
-func importImages(ctx context.Context, t *tracker, failed <-chan error, ctr, socket string, archives []string, done chan<- error) {
+func importImages(ctx context.Context, t *tracker, failed *failure, ctr, socket string, archives []string, done chan<- error) {
 	end := t.begin("images", "import pause and busybox into containerd")
 	err := waitFor(ctx, failed, func() error {
 		c, e := net.Dial("unix", socket)
@@ -485,7 +511,7 @@ var loopbackOnly = adapters.Setting{
 }
 
 // watchLogs forwards the first signature the watcher reports.
-func watchLogs(ctx context.Context, o Options, failed chan<- error) {
+func watchLogs(ctx context.Context, o Options, failed *failure) {
 	if o.Watch == nil {
 		return
 	}
@@ -494,10 +520,7 @@ func watchLogs(ctx context.Context, o Options, failed chan<- error) {
 		select {
 		case err, ok := <-hits:
 			if ok && err != nil {
-				select {
-				case failed <- err:
-				default:
-				}
+				failed.set(err)
 			}
 		case <-ctx.Done():
 		}
@@ -529,7 +552,7 @@ func writeRuntimeWrapper(o Options, runc string) (string, error) {
 
 // watchSupervisor reports the first failed process (or a dead supervisor)
 // on failed.
-func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
+func watchSupervisor(ctx context.Context, dataDir string, failed *failure) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	seen := false
@@ -546,28 +569,44 @@ func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
 		seen = true
 		for _, p := range st.Processes {
 			if p.Status == supervise.Failed || p.Status == supervise.Exited {
-				failed <- fmt.Errorf("%s exited (code %d)%s", p.Name, p.ExitCode, logTail(p.Log, 8))
+				failed.set(fmt.Errorf("%s exited (code %d) while the cluster started%s", p.Name, p.ExitCode, logTail(p.Log, 8)))
 				return
 			}
 		}
 		if st.Phase == "failed" || (seen && !st.Alive()) {
-			failed <- fmt.Errorf("the supervisor stopped (phase %s); see %s", st.Phase, filepath.Join(dataDir, "logs", "supervisor.log"))
+			failed.set(fmt.Errorf("the supervisor stopped (phase %s)%s", st.Phase, logTail(filepath.Join(dataDir, "logs", "supervisor.log"), 8)))
 			return
 		}
 	}
 }
 
+// failure is the first reason a launch cannot become ready, seen by
+// every phase that waits: a channel read by one waiter would leave the
+// others waiting the whole --wait.
+type failure struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+func newFailure() *failure { return &failure{done: make(chan struct{})} }
+
+// set records err unless a failure is recorded already.
+func (f *failure) set(err error) {
+	f.once.Do(func() { f.err = err; close(f.done) })
+}
+
 // waitFor polls check until it succeeds, the supervisor reports a
 // failure, or ctx ends (then the last error says what it waited for).
-func waitFor(ctx context.Context, failed <-chan error, check func() error) error {
+func waitFor(ctx context.Context, failed *failure, check func() error) error {
 	var last error
 	for {
 		if last = check(); last == nil {
 			return nil
 		}
 		select {
-		case err := <-failed:
-			return err
+		case <-failed.done:
+			return failed.err
 		case <-ctx.Done():
 			return fmt.Errorf("gave up waiting (%v): %w", ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
@@ -575,17 +614,53 @@ func waitFor(ctx context.Context, failed <-chan error, check func() error) error
 	}
 }
 
-// logTail returns the last n lines of a log, indented, for error messages.
+// logTail returns the last n lines of a log that say something, indented,
+// for error messages: a Go program's goroutine dump (etcd panics with
+// one) is left out, its "panic:" line kept. At most the last 64 KiB are
+// read.
 func logTail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) == 0 {
+	lines := causeLines(path, n)
+	if len(lines) == 0 {
 		return ""
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
 	return "; last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
+}
+
+func causeLines(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	const window = 64 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > window {
+		_, _ = f.Seek(fi.Size()-window, io.SeekStart)
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, window))
+	var keep []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(l) == "" || stackFrame(l) {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return keep
+}
+
+// stackFrame matches the lines of a Go goroutine dump: the goroutine
+// header, "pkg.func(args)" lines, their indented file:line lines and
+// "created by".
+func stackFrame(l string) bool {
+	switch {
+	case strings.HasPrefix(l, "\t"), strings.HasPrefix(l, "goroutine "), strings.HasPrefix(l, "created by "):
+		return true
+	case !strings.Contains(l, " ") && strings.HasSuffix(l, ")") && strings.Contains(l, "("):
+		return true
+	}
+	return false
 }
 
 // NodeIP is the IPv4 address of the default route's interface, or

@@ -525,14 +525,14 @@ func readyWorker(ctx context.Context, t *tracker, cl *client, cerr error, ctr st
 
 // waitWorkers waits until every worker is done and records all the
 // nodes in the result.
-func waitWorkers(ctx context.Context, failed <-chan error, w *workers, res *Result) error {
+func waitWorkers(ctx context.Context, failed *failure, w *workers, res *Result) error {
 	if w.n == 0 {
 		return nil
 	}
 	select {
 	case <-w.done:
-	case err := <-failed:
-		return err
+	case <-failed.done:
+		return failed.err
 	case <-ctx.Done():
 		return fmt.Errorf("gave up waiting for the worker nodes: %w", ctx.Err())
 	}

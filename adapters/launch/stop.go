@@ -44,7 +44,9 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		return err
 	}
 	if st == nil {
-		if !purge {
+		// No supervisor ever ran; a launch stopped before it (an
+		// interrupted one) may still have journaled host changes.
+		if !purge && !fileExists(snapshotPath(dataDir)) && !fileExists(hostJournal(dataDir)) {
 			return fmt.Errorf("%w (%s has no run/state.json)", ErrNotRunning, dataDir)
 		}
 	} else {
@@ -247,6 +249,15 @@ func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 		}
 	}
 	if !s.Running {
+		switch st.Phase {
+		case "stopped", "failed":
+		default:
+			// It died without stopping (killed, crashed): its state
+			// still says what it was doing then.
+			s.Phase = "supervisor gone (was " + st.Phase + ")"
+			s.Problem = fmt.Sprintf("the supervisor (pid %d) is gone: nothing restarts a component that dies; `kprobe stop --data-dir %s` stops what is left and undoes the host changes",
+				st.SupervisorPID, dataDir)
+		}
 		return s, nil
 	}
 	s.Endpoint = "https://127.0.0.1:6443"

@@ -303,10 +303,22 @@ func (s *Supervisor) startAndWait(p Process) error {
 	}
 }
 
-// watch waits for a process and restarts it after an unexpected exit, up
-// to MaxRestarts times. first receives the first exit.
+// Restart back-off, as the kubelet's for containers (shorter: a local
+// cluster): the first restart after BackoffBase, doubling up to
+// BackoffMax; a process that ran BackoffReset is back to BackoffBase.
+var (
+	BackoffBase  = time.Second
+	BackoffMax   = 30 * time.Second
+	BackoffReset = time.Minute
+)
+
+// watch waits for a process and, after an unexpected exit, restarts it
+// with back-off until the supervisor stops (unless NoRestart). first
+// receives the first exit.
 func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
 	defer s.wg.Done()
+	delay := BackoffBase
+	started := time.Now()
 	for {
 		err := cmd.Wait()
 		code := cmd.ProcessState.ExitCode()
@@ -318,28 +330,47 @@ func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
 		case first <- err:
 		default:
 		}
-		var restarts int
 		s.update(p.Name, func(ps *ProcessState) {
 			ps.Status, ps.ExitCode, ps.Error = Exited, code, fmt.Sprint(err)
-			restarts = ps.Restarts
 		})
-		s.logf("%s exited: %v", p.Name, err)
-		if restarts >= p.MaxRestarts {
+		if p.NoRestart {
+			s.logf("%s exited: %v; not restarted", p.Name, err)
 			s.update(p.Name, func(ps *ProcessState) { ps.Status = Failed })
 			return
 		}
+		if time.Since(started) >= BackoffReset {
+			delay = BackoffBase
+		}
+		s.logf("%s exited: %v; restarting in %s", p.Name, err, delay)
 		select {
 		case <-s.stopping:
+			s.update(p.Name, func(ps *ProcessState) { ps.Status = Stopped })
 			return
-		case <-time.After(time.Second):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, BackoffMax)
 		next, serr := s.start(p)
 		if serr != nil {
-			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.Error = Failed, serr.Error() })
-			return
+			// Kept trying: a missing binary may come back.
+			s.logf("%v", serr)
+			s.update(p.Name, func(ps *ProcessState) { ps.Restarts++; ps.Status, ps.Error = Exited, serr.Error() })
+			cmd = nil
+			for cmd == nil {
+				select {
+				case <-s.stopping:
+					return
+				case <-time.After(delay):
+				}
+				delay = min(2*delay, BackoffMax)
+				if next, serr = s.start(p); serr == nil {
+					cmd = next
+				}
+			}
+		} else {
+			cmd = next
 		}
+		started = time.Now()
 		s.update(p.Name, func(ps *ProcessState) { ps.Restarts++; ps.Status = Running })
-		cmd = next
 	}
 }
 

@@ -333,7 +333,13 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 			if output == "json" {
 				enc := json.NewEncoder(s.Out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+				if !st.Running {
+					return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+				}
+				return nil
 			}
 			if st.Engine == "" {
 				fmt.Fprintf(s.Out, "no cluster was launched from %s\n", dataDir)
@@ -368,8 +374,14 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				if st.Problem != "" {
 					fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
 				}
+				return nil
 			}
-			return nil
+			if st.Problem != "" {
+				fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
+			}
+			// Not running is not "ok": scripts that check the exit code
+			// must not take a dead cluster for a live one.
+			return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
