@@ -573,6 +573,10 @@ func watchSupervisor(ctx context.Context, dataDir string, failed *failure) {
 				return
 			}
 		}
+		if p := st.Process(st.Cause); p != nil {
+			failed.set(fmt.Errorf("%s failed while the cluster started (%s)%s", p.Name, p.Error, logTail(p.Log, 8)))
+			return
+		}
 		if st.Phase == "failed" || (seen && !st.Alive()) {
 			failed.set(fmt.Errorf("the supervisor stopped (phase %s)%s", st.Phase, logTail(filepath.Join(dataDir, "logs", "supervisor.log"), 8)))
 			return

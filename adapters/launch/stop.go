@@ -40,6 +40,13 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		return err
 	}
 	st, err := supervise.ReadState(dataDir)
+	// A supervisor that holds the lock but has written no state yet is
+	// starting (a launch interrupted right after it detached it): wait
+	// for its state, then stop it like any other.
+	for i := 0; errors.Is(err, os.ErrNotExist) && i < 100 && supervise.Locked(dataDir); i++ {
+		time.Sleep(100 * time.Millisecond)
+		st, err = supervise.ReadState(dataDir)
+	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

@@ -150,6 +150,10 @@ func TestProcessThatDiesBeforeReadyFailsTheStart(t *testing.T) {
 	if st.Phase != "failed" {
 		t.Errorf("phase %s", st.Phase)
 	}
+	// The launch reads the cause to show that process's own log lines.
+	if st.Cause != "broken" {
+		t.Errorf("cause %q, want broken", st.Cause)
+	}
 }
 
 func TestStopKillsWhatACrashedSupervisorLeft(t *testing.T) {

@@ -208,6 +208,16 @@ func (s *Supervisor) setPhase(p string) {
 	s.save()
 }
 
+// setCause records the first process that failed the start.
+func (s *Supervisor) setCause(name string) {
+	s.mu.Lock()
+	if s.state.Cause == "" {
+		s.state.Cause = name
+	}
+	s.mu.Unlock()
+	s.save()
+}
+
 func (s *Supervisor) isStopping() bool {
 	select {
 	case <-s.stopping:
@@ -292,12 +302,14 @@ func (s *Supervisor) startAndWait(p Process) error {
 		}
 		select {
 		case werr := <-exited:
+			s.setCause(p.Name)
 			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.Name, werr, s.l.Log(p.Name))
 		case <-s.stopping:
 			return fmt.Errorf("stopped while waiting for %s", p.Name)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
+			s.setCause(p.Name)
 			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.timeout(), p.Ready, err, s.l.Log(p.Name))
 		}
 	}
