@@ -22,27 +22,27 @@ import (
 	"github.com/kprobe/kprobe/probes/procfs"
 )
 
-// Sysctls the components flip: the bridge plugin sets ip_forward,
-// kube-proxy route_localnet and bridge-nf-call-iptables.
-var Sysctls = []string{
-	"net/ipv4/ip_forward",
-	"net/ipv4/conf/all/route_localnet",
-	"net/bridge/bridge-nf-call-iptables",
-	"net/bridge/bridge-nf-call-ip6tables",
-}
-
 // Snapshot is the host as it was before a launch.
 type Snapshot struct {
-	Taken   time.Time           `json:"taken"`
-	Sysctls map[string]string   `json:"sysctls"`
-	Chains  map[string][]string `json:"chains"` // "filter" -> chain names
-	Links   []string            `json:"links"`
-	Netns   []string            `json:"netns"`
-	Mounts  []string            `json:"mounts"`
-	Cgroups []string            `json:"cgroups"`
+	Taken time.Time `json:"taken"`
+	// Sysctls are ClusterSysctls' values before the launch.
+	Sysctls map[string]string `json:"sysctls"`
+	// KernelSet is what launch itself wrote (ApplyKubeletSysctls).
+	KernelSet map[string]string `json:"kernelSet,omitempty"`
+	// Chains are the chains of each table, by command: "iptables" ->
+	// "filter" -> names. Tables are the tables that existed.
+	Chains  map[string]map[string][]string `json:"chains"`
+	Tables  map[string][]string            `json:"tables"`
+	Links   []string                       `json:"links"`
+	Netns   []string                       `json:"netns"`
+	Mounts  []string                       `json:"mounts"`
+	Cgroups []string                       `json:"cgroups"`
 	// Dirs are the fixed host directories the components create, and
 	// whether each existed.
 	Dirs map[string]bool `json:"dirs"`
+	// Entries are the entries of the per-container directories that
+	// existed (dirs.go).
+	Entries map[string][]string `json:"entries,omitempty"`
 	// LoopbackDown records that launch brought lo up (a fresh network
 	// namespace starts with it down: etcd then gets "network is
 	// unreachable" on 127.0.0.1); stop sets it down again.
@@ -125,36 +125,32 @@ func (s *Snapshot) LoopbackUp(ctx context.Context) error {
 	return nil
 }
 
-// FixedDirs are written by containerd, libcni and the kubelet whatever
-// their configuration says (research/real-cluster.md).
-var FixedDirs = []string{
-	"/run/containerd", "/run/netns", "/var/lib/cni", "/var/log/containers",
-	"/var/log/pods", "/var/lib/kubelet", "/etc/cni",
-}
-
 // Take records the host's current state.
 func Take(ctx context.Context) (*Snapshot, error) {
-	s := &Snapshot{Taken: time.Now(), Sysctls: map[string]string{}, Chains: map[string][]string{}}
-	for _, k := range Sysctls {
-		if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
-			s.Sysctls[k] = strings.TrimSpace(string(b))
+	s := &Snapshot{Taken: time.Now(), Sysctls: map[string]string{}, Chains: map[string]map[string][]string{}, Tables: map[string][]string{}}
+	for _, k := range ClusterSysctls() {
+		if v, err := readSysctl(k); err == nil {
+			s.Sysctls[k] = v
 		}
 	}
-	for _, t := range []string{"filter", "nat", "mangle"} {
-		chains, err := listChains(ctx, t)
-		if err == nil {
-			s.Chains[t] = chains
+	for _, bin := range iptablesBins {
+		tables, err := listTables(ctx, bin)
+		if err != nil {
+			continue // no such command: the cluster cannot use it either
+		}
+		s.Tables[bin] = tables
+		s.Chains[bin] = map[string][]string{}
+		for _, t := range iptablesTables {
+			if chains, err := listChains(ctx, bin, t); err == nil {
+				s.Chains[bin][t] = chains
+			}
 		}
 	}
 	s.Links = listDir("/sys/class/net")
 	s.Netns = listDir("/run/netns")
 	s.Mounts = mountpoints()
 	s.Cgroups = kubepodsCgroups()
-	s.Dirs = map[string]bool{}
-	for _, d := range FixedDirs {
-		_, err := os.Stat(d)
-		s.Dirs[d] = err == nil
-	}
+	s.takeDirs()
 	return s, nil
 }
 
@@ -187,6 +183,9 @@ type Scope struct {
 	DataDir string
 	// Bridge is the CNI bridge's name.
 	Bridge string
+	// CNINetwork is the CNI network's name (libcni names its cached
+	// results after it).
+	CNINetwork string
 }
 
 // Undo reverts what appeared since the snapshot within scope and returns
@@ -238,8 +237,13 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 		}
 		note("deleted link %s", l)
 	}
-	for table, oldChains := range s.Chains {
-		d, e := removeChains(ctx, table, set(oldChains))
+	for _, bin := range sortedKeys(s.Chains) {
+		for _, table := range sortedKeys(s.Chains[bin]) {
+			d, e := removeChains(ctx, bin, table, set(s.Chains[bin][table]))
+			done = append(done, d...)
+			errs = append(errs, e...)
+		}
+		d, e := removeTables(ctx, bin, set(s.Tables[bin]))
 		done = append(done, d...)
 		errs = append(errs, e...)
 	}
@@ -260,18 +264,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	if removed > 0 {
 		note("removed %d kubepods cgroups", removed)
 	}
-	// The fixed directories that did not exist, when nothing but empty
-	// directories is left in them.
-	for d, existed := range s.Dirs {
-		if existed || !onlyEmptyDirs(d) {
-			continue
-		}
-		if err := os.RemoveAll(d); err != nil {
-			fail(err)
-			continue
-		}
-		note("removed %s (empty but for sockets)", d)
-	}
+	s.undoDirs(sc, note, fail)
 	if s.LoopbackAddr != "" {
 		if out, err := exec.CommandContext(ctx, "ip", "addr", "del", s.LoopbackAddr+"/32", "dev", "lo").CombinedOutput(); err != nil {
 			fail(fmt.Errorf("ip addr del %s/32 dev lo: %v: %s", s.LoopbackAddr, err, bytes.TrimSpace(out)))
@@ -286,18 +279,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 			note("set lo down again")
 		}
 	}
-	for k, v := range s.Sysctls {
-		p := "/proc/sys/" + k
-		cur, err := os.ReadFile(p)
-		if err != nil || strings.TrimSpace(string(cur)) == v {
-			continue
-		}
-		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-			fail(fmt.Errorf("restore %s=%s: %w", k, v, err))
-			continue
-		}
-		note("restored %s=%s", strings.ReplaceAll(k, "/", "."), v)
-	}
+	s.restoreSysctls(note, fail)
 	return done, errs
 }
 
@@ -311,25 +293,6 @@ func ours(m string, sc Scope) bool {
 	}
 	// Sockets of data dirs whose path is too long (upstream.ContainerdSocket).
 	return strings.HasPrefix(m, "/run/kprobe-")
-}
-
-// onlyEmptyDirs reports whether dir exists and holds nothing but
-// directories and sockets (the kubelet leaves device-plugins/kubelet.sock
-// behind): no file or mount point is lost by removing it.
-func onlyEmptyDirs(dir string) bool {
-	if _, err := os.Stat(dir); err != nil {
-		return false
-	}
-	mounts := set(mountpoints())
-	empty := true
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || mounts[p] || !d.IsDir() && d.Type()&os.ModeSocket == 0 {
-			empty = false
-			return filepath.SkipAll
-		}
-		return nil
-	})
-	return empty
 }
 
 func set(l []string) map[string]bool {
@@ -378,106 +341,6 @@ func kubepodsCgroups() []string {
 			}
 			return nil
 		})
-	}
-	return out
-}
-
-func listChains(ctx context.Context, table string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-S").Output()
-	if err != nil {
-		return nil, err
-	}
-	var chains []string
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 && (f[0] == "-N" || f[0] == "-P") {
-			chains = append(chains, f[1])
-		}
-	}
-	return chains, nil
-}
-
-// clusterChain matches the chains the kubelet, kube-proxy and the CNI
-// plugins create, and launch's own for the nodes' network.
-func clusterChain(c string) bool {
-	return strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-") || strings.HasPrefix(c, ChainPrefix)
-}
-
-// removeChains deletes the cluster's chains that appeared since the
-// snapshot, with every rule that jumps to them.
-func removeChains(ctx context.Context, table string, old map[string]bool) (done []string, errs []error) {
-	out, err := exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-S").Output()
-	if err != nil {
-		return nil, []error{fmt.Errorf("iptables -t %s -S: %w", table, err)}
-	}
-	var gone []string
-	isGone := map[string]bool{}
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 && f[0] == "-N" && !old[f[1]] && clusterChain(f[1]) {
-			gone = append(gone, f[1])
-			isGone[f[1]] = true
-		}
-	}
-	if len(gone) == 0 {
-		return nil, nil
-	}
-	// Rules in surviving chains that jump to a chain being removed.
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 || f[0] != "-A" || isGone[f[1]] {
-			continue
-		}
-		for i := 2; i+1 < len(f); i++ {
-			if (f[i] == "-j" || f[i] == "-g") && isGone[f[i+1]] {
-				args := append([]string{"-w", "-t", table, "-D"}, splitRule(l)[1:]...)
-				if o, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
-					errs = append(errs, fmt.Errorf("iptables %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(o)))
-				}
-				break
-			}
-		}
-	}
-	for _, c := range gone {
-		_ = exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-F", c).Run()
-	}
-	for _, c := range gone {
-		if o, err := exec.CommandContext(ctx, "iptables", "-w", "-t", table, "-X", c).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("iptables -t %s -X %s: %v: %s", table, c, err, bytes.TrimSpace(o)))
-			continue
-		}
-		done = append(done, fmt.Sprintf("deleted iptables chain %s/%s", table, c))
-	}
-	return done, errs
-}
-
-// splitRule splits an iptables -S line into arguments: iptables quotes
-// an argument with spaces ("name: \"kprobe\" id: ...") and escapes the
-// quotes inside it with a backslash.
-func splitRule(l string) []string {
-	var out []string
-	var cur strings.Builder
-	inQ, started := false, false
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		switch {
-		case inQ && c == '\\' && i+1 < len(l):
-			i++
-			cur.WriteByte(l[i])
-		case c == '"':
-			inQ, started = !inQ, true
-		case c == ' ' && !inQ:
-			if cur.Len() > 0 || started {
-				out = append(out, cur.String())
-				cur.Reset()
-				started = false
-			}
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	if cur.Len() > 0 || started {
-		out = append(out, cur.String())
 	}
 	return out
 }

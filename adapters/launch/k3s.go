@@ -34,14 +34,21 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // K3s launches `k3s server` with the plan rendered as k3s's config.yaml,
 // under the same supervisor, and waits for the same readiness.
 func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
+	res, err := k3sLaunch(ctx, plan, o)
+	return res, interrupted(ctx, res, o.DataDir, err)
+}
+
+func k3sLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	ctx, cancel, res, t := begin(ctx, adapters.EngineK3s, plan, o)
 	defer cancel()
 
 	end := t.begin("preflight", "k3s binary, ports, data dir")
 	bin, err := findK3s(o.BinDir)
+	var lock *os.File
 	if err == nil {
-		err = Preflight(o.DataDir, []int{6443, 10250})
+		lock, err = Preflight(o.DataDir, []int{6443, 10250})
 	}
+	defer closeLock(lock)
 	end(err)
 	if err != nil {
 		return res, err
@@ -68,12 +75,12 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 		return res, undoHostShims(ctx, o.DataDir, err)
 	}
 	end = t.begin("supervisor", "start k3s server")
-	_, err = detach(o)
+	_, err = detach(o, lock)
 	end(err)
 	if err != nil {
 		return res, err
 	}
-	failed := make(chan error, 2)
+	failed := newFailure()
 	go watchSupervisor(ctx, o.DataDir, failed)
 	watchLogs(ctx, o, failed)
 	end = t.begin("api", "k3s writes its kubeconfig and /readyz answers")
@@ -129,6 +136,11 @@ func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {
 		return err
 	}
 	if err := snap.Save(snapshotPath(dataDir)); err != nil {
+		return err
+	}
+	// The kubelet inside k3s sets its kernel tunables as well: set them
+	// first, through the journal, so that stop restores them.
+	if _, _, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) }); err != nil {
 		return err
 	}
 	files := map[string][]byte{r.ConfigPath: r.Config}

@@ -263,7 +263,7 @@ func syncSimulated(ctx context.Context, t *tracker, cl *client, o Options, realN
 
 // waitSimulated waits until kwok has made every simulated node Ready and
 // records them in the result.
-func waitSimulated(ctx context.Context, t *tracker, failed <-chan error, cl *client, o Options, res *Result) error {
+func waitSimulated(ctx context.Context, t *tracker, failed *failure, cl *client, o Options, res *Result) error {
 	if o.SimulateNodes == 0 {
 		return nil
 	}

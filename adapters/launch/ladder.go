@@ -93,6 +93,10 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 			return attempts, nil
 		}
 		a.Error = err.Error()
+		if ctx.Err() != nil { // interrupted: no next attempt
+			attempts = append(attempts, a)
+			return attempts, err
+		}
 		var d *Diagnosis
 		if !errors.As(err, &d) && lo.Diagnose != nil {
 			d = lo.Diagnose(o.DataDir + "/logs")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -141,6 +142,31 @@ func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kube
 // supervisor started, the cluster is left running for `kprobe logs` and
 // `kprobe stop`; the error says so.
 func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
+	res, err := upstreamLaunch(ctx, plan, o)
+	return res, interrupted(ctx, res, o.DataDir, err)
+}
+
+// interrupted stops what a launch started when the user interrupted it
+// (Ctrl+C, SIGTERM: the command's context is cancelled), so that no
+// half-started cluster and no host change is left behind. A launch that
+// its preflight refused started nothing, and another launch's cluster
+// is not touched.
+func interrupted(parent context.Context, res *Result, dataDir string, err error) error {
+	if err == nil || parent.Err() == nil || res == nil {
+		return err
+	}
+	if _, ok := res.Timing("preflight"); !ok {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 2*time.Minute)
+	defer cancel()
+	if serr := Stop(sctx, dataDir, false, io.Discard); serr != nil && !errors.Is(serr, ErrNotRunning) {
+		return fmt.Errorf("interrupted (%v), and stopping what the launch started failed: %w", context.Cause(parent), serr)
+	}
+	return fmt.Errorf("interrupted: stopped what the launch had started and undid its host changes (%v)", context.Cause(parent))
+}
+
+func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	ctx, cancel, res, t := begin(ctx, adapters.EngineKubernetes, plan, o)
 	defer cancel()
 
@@ -150,9 +176,12 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if !agent {
 		err = controlPlaneOnly(err)
 	}
+	var lock *os.File
 	if err == nil {
-		err = Preflight(o.DataDir, UpstreamPorts)
+		lock, err = Preflight(o.DataDir, UpstreamPorts)
 	}
+	// Held until the supervisor, which inherits it, runs.
+	defer closeLock(lock)
 	var pauseTar, busyboxTar string
 	if err == nil && agent {
 		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
@@ -185,12 +214,12 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	}
 
 	end = t.begin("supervisor", "start the processes")
-	if _, err := detach(o); err != nil {
+	if _, err := detach(o, lock); err != nil {
 		end(err)
 		return res, err
 	}
 	end(nil)
-	failed := make(chan error, 2)
+	failed := newFailure()
 	go watchSupervisor(ctx, o.DataDir, failed)
 	watchLogs(ctx, o, failed)
 
@@ -260,6 +289,12 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	return finish(res, kc)
 }
 
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
 // finish writes the user's kubeconfig and marks the launch ready.
 func finish(res *Result, adminKubeconfig string) (*Result, error) {
 	res.Shims = append(res.Shims, nsShimOutcomes(res.DataDir)...)
@@ -276,7 +311,7 @@ func finish(res *Result, adminKubeconfig string) (*Result, error) {
 }
 
 // importImages imports the archives as soon as containerd answers.
-func importImages(ctx context.Context, t *tracker, failed <-chan error, ctr, socket string, archives []string, done chan<- error) {
+func importImages(ctx context.Context, t *tracker, failed *failure, ctr, socket string, archives []string, done chan<- error) {
 	end := t.begin("images", "import pause and busybox into containerd")
 	err := waitFor(ctx, failed, func() error {
 		c, e := net.Dial("unix", socket)
@@ -388,6 +423,10 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if err := snap.Save(snapshotPath(o.DataDir)); err != nil {
 		return nil, err
 	}
+	protect, err := applyKernelTunables(plan, snap, o.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	if hasShim(plan, "runtime-wrapper") {
 		w, err := writeRuntimeWrapper(o, bins.Runc)
 		if err != nil {
@@ -413,7 +452,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	r, err := upstream.Render(plan, upstream.Config{
-		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind,
+		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind, ProtectKernelDefaults: protect,
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,
@@ -497,6 +536,19 @@ func APIBindAddress(o Options, plan *adapters.Plan, nodeIP string) (string, stri
 	return bind, fmt.Sprintf("kube-apiserver binds %s (%s; --bind-address changes it); anonymous requests reach /livez, /readyz and /healthz only", bind, why), nil
 }
 
+// applyKernelTunables sets the kubelet's kernel tunables through the host
+// journal (stop restores them) before any kubelet starts, and says
+// whether the kubelet can be told to only check them. A control plane
+// without a kubelet changes none.
+func applyKernelTunables(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir string) (bool, error) {
+	if plan.Has("disable-agent") {
+		return false, nil
+	}
+	all, notes, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) })
+	plan.Notes = append(plan.Notes, notes...)
+	return all, err
+}
+
 // loopbackOnly is the setting a control plane gets in a network namespace
 // where no address but loopback can be had (gVisor with --network=none and
 // no CAP_NET_ADMIN).
@@ -508,7 +560,7 @@ var loopbackOnly = adapters.Setting{
 }
 
 // watchLogs forwards the first signature the watcher reports.
-func watchLogs(ctx context.Context, o Options, failed chan<- error) {
+func watchLogs(ctx context.Context, o Options, failed *failure) {
 	if o.Watch == nil {
 		return
 	}
@@ -517,10 +569,7 @@ func watchLogs(ctx context.Context, o Options, failed chan<- error) {
 		select {
 		case err, ok := <-hits:
 			if ok && err != nil {
-				select {
-				case failed <- err:
-				default:
-				}
+				failed.set(err)
 			}
 		case <-ctx.Done():
 		}
@@ -552,7 +601,7 @@ func writeRuntimeWrapper(o Options, runc string) (string, error) {
 
 // watchSupervisor reports the first failed process (or a dead supervisor)
 // on failed.
-func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
+func watchSupervisor(ctx context.Context, dataDir string, failed *failure) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	seen := false
@@ -569,28 +618,48 @@ func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
 		seen = true
 		for _, p := range st.Processes {
 			if p.Status == supervise.Failed || p.Status == supervise.Exited {
-				failed <- fmt.Errorf("%s exited (code %d)%s", p.Name, p.ExitCode, logTail(p.Log, 8))
+				failed.set(fmt.Errorf("%s exited (code %d) while the cluster started%s", p.Name, p.ExitCode, logTail(p.Log, 8)))
 				return
 			}
 		}
+		if p := st.Process(st.Cause); p != nil {
+			failed.set(fmt.Errorf("%s failed while the cluster started (%s)%s", p.Name, p.Error, logTail(p.Log, 8)))
+			return
+		}
 		if st.Phase == "failed" || (seen && !st.Alive()) {
-			failed <- fmt.Errorf("the supervisor stopped (phase %s); see %s", st.Phase, filepath.Join(dataDir, "logs", "supervisor.log"))
+			failed.set(fmt.Errorf("the supervisor stopped (phase %s)%s", st.Phase, logTail(filepath.Join(dataDir, "logs", "supervisor.log"), 8)))
 			return
 		}
 	}
 }
 
+// failure is the first reason a launch cannot become ready, seen by
+// every phase that waits: a channel read by one waiter would leave the
+// others waiting the whole --wait.
+type failure struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+func newFailure() *failure { return &failure{done: make(chan struct{})} }
+
+// set records err unless a failure is recorded already.
+func (f *failure) set(err error) {
+	f.once.Do(func() { f.err = err; close(f.done) })
+}
+
 // waitFor polls check until it succeeds, the supervisor reports a
 // failure, or ctx ends (then the last error says what it waited for).
-func waitFor(ctx context.Context, failed <-chan error, check func() error) error {
+func waitFor(ctx context.Context, failed *failure, check func() error) error {
 	var last error
 	for {
 		if last = check(); last == nil {
 			return nil
 		}
 		select {
-		case err := <-failed:
-			return err
+		case <-failed.done:
+			return failed.err
 		case <-ctx.Done():
 			return fmt.Errorf("gave up waiting (%v): %w", ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
@@ -598,17 +667,53 @@ func waitFor(ctx context.Context, failed <-chan error, check func() error) error
 	}
 }
 
-// logTail returns the last n lines of a log, indented, for error messages.
+// logTail returns the last n lines of a log that say something, indented,
+// for error messages: a Go program's goroutine dump (etcd panics with
+// one) is left out, its "panic:" line kept. At most the last 64 KiB are
+// read.
 func logTail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) == 0 {
+	lines := causeLines(path, n)
+	if len(lines) == 0 {
 		return ""
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
 	return "; last lines of " + path + ":\n    " + strings.Join(lines, "\n    ")
+}
+
+func causeLines(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	const window = 64 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > window {
+		_, _ = f.Seek(fi.Size()-window, io.SeekStart)
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, window))
+	var keep []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(l) == "" || stackFrame(l) {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return keep
+}
+
+// stackFrame matches the lines of a Go goroutine dump: the goroutine
+// header, "pkg.func(args)" lines, their indented file:line lines and
+// "created by".
+func stackFrame(l string) bool {
+	switch {
+	case strings.HasPrefix(l, "\t"), strings.HasPrefix(l, "goroutine "), strings.HasPrefix(l, "created by "):
+		return true
+	case !strings.Contains(l, " ") && strings.HasSuffix(l, ")") && strings.Contains(l, "("):
+		return true
+	}
+	return false
 }
 
 // NodeIP is the IPv4 address of the default route's interface, or

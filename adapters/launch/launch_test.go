@@ -14,7 +14,7 @@ import (
 )
 
 func TestWaitForStopsOnFailureOrDeadline(t *testing.T) {
-	failed := make(chan error, 1)
+	failed := newFailure()
 	calls := 0
 	err := waitFor(context.Background(), failed, func() error {
 		calls++
@@ -26,14 +26,18 @@ func TestWaitForStopsOnFailureOrDeadline(t *testing.T) {
 	if err != nil || calls != 3 {
 		t.Fatalf("waitFor = %v after %d calls", err, calls)
 	}
-	failed <- errors.New("kubelet exited (code 1)")
-	err = waitFor(context.Background(), failed, func() error { return errors.New("node not Ready") })
-	if err == nil || !strings.Contains(err.Error(), "kubelet exited") {
-		t.Fatalf("a failed process must end the wait: %v", err)
+	failed.set(errors.New("kubelet exited (code 1)"))
+	// Every waiter sees the failure, not just the first (the finding: a
+	// phase waited the whole --wait after another had taken the error).
+	for i := 0; i < 3; i++ {
+		err = waitFor(context.Background(), failed, func() error { return errors.New("node not Ready") })
+		if err == nil || !strings.Contains(err.Error(), "kubelet exited") {
+			t.Fatalf("waiter %d: a failed process must end the wait: %v", i, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	err = waitFor(ctx, make(chan error), func() error { return errors.New("/readyz: 500") })
+	err = waitFor(ctx, newFailure(), func() error { return errors.New("/readyz: 500") })
 	if err == nil || !strings.Contains(err.Error(), "gave up waiting") || !strings.Contains(err.Error(), "/readyz: 500") {
 		t.Fatalf("a deadline must say what it waited for: %v", err)
 	}
@@ -55,50 +59,152 @@ func TestLogTail(t *testing.T) {
 	if logTail(filepath.Join(t.TempDir(), "missing"), 3) != "" {
 		t.Error("a missing log must give no tail")
 	}
+	// etcd on a full disk: its cause, then a goroutine dump.
+	etcd := filepath.Join(t.TempDir(), "etcd.log")
+	dump := `{"level":"info","msg":"starting an etcd server"}
+{"level":"fatal","msg":"failed to start etcd","error":"write /data/member/wal/0.tmp: no space left on device"}
+panic: write /data/member/wal/0.tmp: no space left on device
+
+goroutine 1 [running]:
+go.etcd.io/etcd/server/v3/wal.Create(0xc0001a2000, {0xc00012a0f0, 0x1c})
+	/go/src/go.etcd.io/etcd/server/wal/wal.go:170 +0x5c5
+main.main()
+	/go/src/go.etcd.io/etcd/main.go:40 +0x25
+created by go.etcd.io/etcd/server/v3/embed.StartEtcd in goroutine 1
+	/go/src/embed/etcd.go:120 +0x1f
+`
+	if err := os.WriteFile(etcd, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got = logTail(etcd, 3)
+	if !strings.Contains(got, "no space left on device") || strings.Contains(got, "goroutine") || strings.Contains(got, "wal.go:170") || strings.Contains(got, "main.main()") {
+		t.Fatalf("logTail of a Go panic = %q", got)
+	}
+}
+
+func preflightErr(dir string, ports []int) error {
+	lock, err := Preflight(dir, ports)
+	if lock != nil {
+		lock.Close()
+	}
+	return err
 }
 
 func TestPreflight(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "data")
 	l, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	err = Preflight(dir, []int{port})
+	err = preflightErr(dir, []int{port})
 	var pe *PreflightError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "is in use") {
 		t.Fatalf("a port in use: %v", err)
 	}
-	if err := Preflight("relative/dir", nil); err == nil || !strings.Contains(err.Error(), "absolute path") {
+	if err := preflightErr("relative/dir", nil); err == nil || !strings.Contains(err.Error(), "absolute path") {
 		t.Fatalf("a relative data dir: %v", err)
 	}
-	file := filepath.Join(dir, "file")
+	for _, bad := range []string{"", "/"} {
+		if err := preflightErr(bad, nil); !errors.As(err, &pe) {
+			t.Fatalf("--data-dir %q accepted: %v", bad, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Preflight(file, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if err := preflightErr(file, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("a data dir that is a file: %v", err)
 	}
-	broken := filepath.Join(dir, "broken")
-	if err := os.MkdirAll(broken, 0o755); err != nil {
+	// A directory with files kprobe did not write is not a data dir.
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := preflightErr(foreign, nil); err == nil || !strings.Contains(err.Error(), "did not write") {
+		t.Fatalf("a directory of someone else's: %v", err)
+	}
+	broken := filepath.Join(t.TempDir(), "broken")
+	if err := preflightErr(broken, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(broken, "pki"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Preflight(broken, nil); err == nil || !strings.Contains(err.Error(), "broken") {
+	if err := preflightErr(broken, nil); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Fatalf("a broken data dir: %v", err)
 	}
-	lock, err := supervise.Lock(filepath.Join(dir, "running"))
+	if err := preflightErr(filepath.Join(t.TempDir(), "fresh"), nil); err != nil {
+		t.Fatalf("a fresh data dir: %v", err)
+	}
+}
+
+// The finding: two launches of one data dir both printed "ready". The
+// first preflight's lock is held until its supervisor takes it over, so
+// the second fails at once, even before any supervisor runs.
+func TestSecondLaunchOfADataDirFailsAtOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	first, err := Preflight(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
-	if err := Preflight(filepath.Join(dir, "running"), nil); err == nil || !strings.Contains(err.Error(), "already running") {
-		t.Fatalf("a running cluster: %v", err)
+	var pe *PreflightError
+	if err := preflightErr(dir, nil); !errors.As(err, &pe) || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second launch while the first starts: %v", err)
 	}
-	if err := Preflight(filepath.Join(dir, "fresh"), nil); err != nil {
-		t.Fatalf("a fresh data dir: %v", err)
+	first.Close()
+	if err := preflightErr(dir, nil); err != nil {
+		t.Fatalf("after the first launch let go: %v", err)
+	}
+}
+
+// The finding: after the supervisor was killed, status said exit 0 and
+// "running" processes that nothing watched any more.
+func TestStatusSaysTheSupervisorIsGone(t *testing.T) {
+	dir := t.TempDir()
+	st := supervise.State{SupervisorPID: 1<<22 - 1, SupervisorStartTick: 1, Engine: "kubernetes", DataDir: dir, Phase: "running",
+		Processes: []supervise.ProcessState{{Name: "etcd", PID: 1<<22 - 2, StartTick: 1, Status: supervise.Running}}}
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(filepath.Join(dir, "run", "state.json"), &st); err != nil {
+		t.Fatal(err)
+	}
+	s, err := GetStatus(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Running || !strings.Contains(s.Problem, "supervisor (pid 4194303) is gone") || !strings.Contains(s.Phase, "supervisor gone") {
+		t.Fatalf("status of a dead supervisor: %+v", s)
+	}
+	if p := s.Processes[0]; p.Status != supervise.Exited {
+		t.Fatalf("a process that is gone shows as %s", p.Status)
+	}
+}
+
+// Ctrl+C after the preflight stops what the launch started; a launch
+// that its preflight refused touches nothing (another launch's cluster).
+func TestInterruptedLaunchStopsWhatItStarted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	refused := &Result{Phases: []Phase{{Name: "preflight", Done: false}}}
+	base := errors.New("context canceled")
+	if err := interrupted(ctx, refused, t.TempDir(), base); err != base {
+		t.Fatalf("a refused launch: %v", err)
+	}
+	if err := interrupted(context.Background(), &Result{Phases: []Phase{{Name: "preflight", Done: true}}}, t.TempDir(), base); err != base {
+		t.Fatalf("not interrupted: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	lock, err := Preflight(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	err = interrupted(ctx, &Result{Phases: []Phase{{Name: "preflight", Done: true}}}, dir, base)
+	if err == nil || !strings.Contains(err.Error(), "interrupted: stopped what the launch had started") {
+		t.Fatalf("an interrupted launch: %v", err)
 	}
 }

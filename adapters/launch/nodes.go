@@ -244,7 +244,7 @@ func prepareWorkers(ctx context.Context, plan *adapters.Plan, o Options, c upstr
 			// Undo at once what the network setup made (the snapshot
 			// predates it); stop would do the same.
 			if snap, lerr := hoststate.Load(snapshotPath(o.DataDir)); lerr == nil {
-				_, _ = snap.Undo(context.WithoutCancel(ctx), hoststate.Scope{DataDir: o.DataDir, Bridge: upstream.BridgeName})
+				_, _ = snap.Undo(context.WithoutCancel(ctx), hostScope(o.DataDir))
 			}
 		}
 	}()
@@ -525,14 +525,14 @@ func readyWorker(ctx context.Context, t *tracker, cl *client, cerr error, ctr st
 
 // waitWorkers waits until every worker is done and records all the
 // nodes in the result.
-func waitWorkers(ctx context.Context, failed <-chan error, w *workers, res *Result) error {
+func waitWorkers(ctx context.Context, failed *failure, w *workers, res *Result) error {
 	if w.n == 0 {
 		return nil
 	}
 	select {
 	case <-w.done:
-	case err := <-failed:
-		return err
+	case <-failed.done:
+		return failed.err
 	case <-ctx.Done():
 		return fmt.Errorf("gave up waiting for the worker nodes: %w", ctx.Err())
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/supervise"
 )
 
@@ -23,23 +24,30 @@ func (e *PreflightError) Error() string {
 	return "cannot launch:\n  - " + strings.Join(e.Problems, "\n  - ")
 }
 
-// Preflight checks, before anything starts, that no launch runs from the
-// data dir, that the data dir is usable and that the ports are free.
-func Preflight(dataDir string, ports []int) error {
+// Preflight checks, before anything starts, that the data dir is one
+// kprobe made (or may make), that no launch runs from it and that the
+// ports are free. It returns the data dir's lock, taken: the launch holds
+// it until it hands it to the supervisor (detach), which holds it for its
+// life, so that a second launch of the same data dir fails at once.
+func Preflight(dataDir string, ports []int) (*os.File, error) {
 	var problems []string
-	if !filepath.IsAbs(dataDir) {
-		return &PreflightError{[]string{fmt.Sprintf("--data-dir %q must be an absolute path", dataDir)}}
-	}
-	if supervise.Locked(dataDir) {
-		pid := 0
-		if st, err := supervise.ReadState(dataDir); err == nil {
-			pid = st.SupervisorPID
-		}
-		return &PreflightError{[]string{fmt.Sprintf("a cluster is already running from %s (supervisor pid %d): see `kprobe status --data-dir %s`, or `kprobe stop --data-dir %s` first",
-			dataDir, pid, dataDir, dataDir)}}
+	if _, err := datadir.Validate(dataDir); err != nil {
+		return nil, &PreflightError{[]string{err.Error()}}
 	}
 	if err := checkDataDir(dataDir); err != nil {
-		problems = append(problems, err.Error())
+		return nil, &PreflightError{[]string{err.Error()}}
+	}
+	lock, err := supervise.Lock(dataDir)
+	if errors.Is(err, supervise.ErrLocked) {
+		who := "another kprobe launch is starting it"
+		if st, err := supervise.ReadState(dataDir); err == nil && st.Alive() {
+			who = fmt.Sprintf("supervisor pid %d", st.SupervisorPID)
+		}
+		return nil, &PreflightError{[]string{fmt.Sprintf("a cluster is already running from %s (%s): see `kprobe status --data-dir %s`, or `kprobe stop --data-dir %s` first",
+			dataDir, who, dataDir, dataDir)}}
+	}
+	if err != nil {
+		return nil, &PreflightError{[]string{fmt.Sprintf("data dir %s cannot be locked: %v", dataDir, err)}}
 	}
 	for _, p := range ports {
 		if err := portFree(p); err != nil {
@@ -47,17 +55,19 @@ func Preflight(dataDir string, ports []int) error {
 		}
 	}
 	if len(problems) > 0 {
-		return &PreflightError{problems}
+		lock.Close()
+		return nil, &PreflightError{problems}
 	}
-	return nil
+	return lock, nil
 }
 
 func checkDataDir(dir string) error {
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return fmt.Errorf("data dir %s exists and is not a directory: pass another --data-dir", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("data dir %s cannot be created: %v", dir, err)
+	// Only a directory kprobe made (or an empty one it adopts) is used.
+	if err := datadir.Create(dir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(dir, ".kprobe-write-test-*")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/shims"
 	"github.com/kprobe/kprobe/adapters/supervise"
 )
@@ -93,6 +94,10 @@ func hostShimsPhase(ctx context.Context, t *tracker, plan *adapters.Plan, o Opti
 	end := t.begin("shims", strings.Join(host, ", "))
 	var err error
 	res.Shims, err = applyHostShims(ctx, o.DataDir, host)
+	if err == nil && hasShimName(host, "tmpfs-datadir") {
+		// A tmpfs now covers the data dir: mark it as kprobe's too.
+		err = datadir.Mark(o.DataDir)
+	}
 	end(err)
 	return err
 }
@@ -108,7 +113,7 @@ func undoHostShims(ctx context.Context, dataDir string, err error) error {
 
 // detach starts the supervisor, in a new mount namespace when its spec
 // has namespace shims to apply.
-func detach(o Options) (int, error) {
+func detach(o Options, lock *os.File) (int, error) {
 	spec, err := supervise.ReadSpec(o.DataDir)
 	if err != nil {
 		return 0, err
@@ -118,7 +123,7 @@ func detach(o Options) (int, error) {
 		attr = shims.NamespaceAttr()
 	}
 	return supervise.Detach(o.Self, []string{"supervise", "--data-dir", o.DataDir},
-		filepath.Join(o.DataDir, "logs", "supervisor.log"), attr)
+		filepath.Join(o.DataDir, "logs", "supervisor.log"), attr, lock)
 }
 
 // nsShimOutcomes reads what the supervisor's namespace shims did.
@@ -183,4 +188,13 @@ func undoShims(ctx context.Context, path string, say func(string, ...any)) error
 		return err
 	}
 	return nil
+}
+
+func hasShimName(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/supervise"
@@ -30,12 +32,28 @@ var ErrNotRunning = supervise.ErrNotRunning
 // data dir is removed too. Every action is reported on out.
 func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error {
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	// Only a data dir kprobe made is stopped or purged: its state names
+	// the processes stop signals and its journal what stop undoes.
+	if err := datadir.Check(dataDir); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w (%s does not exist)", ErrNotRunning, dataDir)
+	} else if err != nil {
+		return err
+	}
 	st, err := supervise.ReadState(dataDir)
+	// A supervisor that holds the lock but has written no state yet is
+	// starting (a launch interrupted right after it detached it): wait
+	// for its state, then stop it like any other.
+	for i := 0; errors.Is(err, os.ErrNotExist) && i < 100 && supervise.Locked(dataDir); i++ {
+		time.Sleep(100 * time.Millisecond)
+		st, err = supervise.ReadState(dataDir)
+	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	if st == nil {
-		if !purge {
+		// No supervisor ever ran; a launch stopped before it (an
+		// interrupted one) may still have journaled host changes.
+		if !purge && !fileExists(snapshotPath(dataDir)) && !fileExists(hostJournal(dataDir)) {
 			return fmt.Errorf("%w (%s has no run/state.json)", ErrNotRunning, dataDir)
 		}
 	} else {
@@ -78,21 +96,32 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		undoErrs = append(undoErrs, err)
 	}
 	if snap, err := hoststate.Load(snapshotPath(dataDir)); err == nil {
-		done, errs := snap.Undo(ctx, hoststate.Scope{DataDir: dataDir, Bridge: upstream.BridgeName})
+		sc := hostScope(dataDir)
+		done, errs := snap.Undo(ctx, sc)
 		for _, d := range done {
 			say("  %s", d)
 		}
-		undoErrs = errs
-		if len(errs) == 0 {
+		undoErrs = append(undoErrs, errs...)
+		// The journal's own check: what is still changed is reported,
+		// whatever Undo thought it did.
+		left := snap.Leftovers(ctx, sc)
+		for _, l := range left {
+			undoErrs = append(undoErrs, errors.New("not undone: "+l))
+		}
+		if len(errs)+len(left) == 0 {
 			_ = os.Remove(snapshotPath(dataDir))
 		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		undoErrs = append(undoErrs, fmt.Errorf("the host journal %s cannot be read, nothing on the host was undone: %w", snapshotPath(dataDir), err))
 	}
 	// Last, as they came first: the tmpfs data dir and the cgroup moves.
 	if err := undoShims(ctx, hostJournal(dataDir), say); err != nil {
 		undoErrs = append(undoErrs, err)
 	}
-	if purge {
-		if err := os.RemoveAll(dataDir); err != nil {
+	if purge && len(undoErrs) > 0 {
+		say("kept %s: it holds the host journal that a second `kprobe stop --purge --data-dir %s` retries from", dataDir, dataDir)
+	} else if purge {
+		if err := datadir.Purge(dataDir); err != nil {
 			undoErrs = append(undoErrs, fmt.Errorf("purge %s: %w", dataDir, err))
 		} else {
 			say("removed %s", dataDir)
@@ -102,10 +131,27 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		}
 	}
 	if len(undoErrs) > 0 {
-		return fmt.Errorf("stopped, but could not undo everything: %w", errors.Join(undoErrs...))
+		var lines []string
+		for _, e := range undoErrs {
+			lines = append(lines, "  - "+e.Error())
+		}
+		return fmt.Errorf("%w:\n%s", ErrNotUndone, strings.Join(lines, "\n"))
 	}
 	say("stopped")
 	return nil
+}
+
+// ErrNotUndone: the processes stopped but the host is not as it was
+// before the launch; the error lists what is left.
+var ErrNotUndone = errors.New("stopped, but could not undo everything")
+
+// hostScope says which new host objects are this data dir's cluster's.
+func hostScope(dataDir string) hoststate.Scope {
+	sc := hoststate.Scope{DataDir: dataDir, Bridge: upstream.BridgeName, CNINetwork: upstream.CNINetwork}
+	if spec, err := supervise.ReadSpec(dataDir); err == nil && spec.Engine == adapters.EngineK3s {
+		sc.CNINetwork = "cbr0" // k3s's flannel CNI network
+	}
+	return sc
 }
 
 // nodeName is the node a launch registered.
@@ -210,6 +256,15 @@ func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 		}
 	}
 	if !s.Running {
+		switch st.Phase {
+		case "stopped", "failed":
+		default:
+			// It died without stopping (killed, crashed): its state
+			// still says what it was doing then.
+			s.Phase = "supervisor gone (was " + st.Phase + ")"
+			s.Problem = fmt.Sprintf("the supervisor (pid %d) is gone: nothing restarts a component that dies; `kprobe stop --data-dir %s` stops what is left and undoes the host changes",
+				st.SupervisorPID, dataDir)
+		}
 		return s, nil
 	}
 	s.Endpoint = apiEndpoint(filepath.Join(dataDir, "kubeconfigs", pki.AdminConf))

@@ -16,7 +16,7 @@ func PrivateNS() error { return ErrUnsupported }
 // DefaultSysctls is KubeletSysctls off Linux.
 func DefaultSysctls() map[string]string {
 	m := map[string]string{}
-	for k, v := range KubeletSysctls {
+	for k, v := range KubeletSysctls() {
 		m[k] = v
 	}
 	return m

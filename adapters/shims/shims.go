@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kprobe/kprobe/probes/sysctls"
 )
 
 // Scope says in which mount namespace a shim may run.
@@ -92,16 +94,8 @@ func (e *Env) logf(format string, args ...any) {
 }
 
 // KubeletSysctls are the values the kubelet sets at start (or demands with
-// protect-kernel-defaults): pkg/kubelet/cm/container_manager_linux.go
-// setupKernelTunables.
-var KubeletSysctls = map[string]string{
-	"vm.overcommit_memory":      "1",
-	"vm.panic_on_oom":           "0",
-	"kernel.panic":              "10",
-	"kernel.panic_on_oops":      "1",
-	"kernel.keys.root_maxkeys":  "1000000",
-	"kernel.keys.root_maxbytes": "25000000",
-}
+// protect-kernel-defaults): probes/sysctls.KubeletTunables, the one list.
+func KubeletSysctls() map[string]string { return sysctls.KubeletValues() }
 
 // Shim is one named, reversible change.
 type Shim struct {

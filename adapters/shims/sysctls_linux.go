@@ -32,7 +32,7 @@ import (
 // the highest bit of this process's capability bounding set).
 func DefaultSysctls() map[string]string {
 	m := map[string]string{}
-	for k, v := range KubeletSysctls {
+	for k, v := range KubeletSysctls() {
 		m[k] = v
 	}
 	m["kernel.cap_last_cap"] = strconv.Itoa(lastCap())

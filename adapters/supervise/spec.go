@@ -35,7 +35,12 @@ type Process struct {
 	Ready Ready    `json:"ready"`
 	// StopTimeout is how long SIGTERM is given before SIGKILL; 0 means 10 s.
 	StopTimeout time.Duration `json:"stopTimeout,omitempty"`
-	// MaxRestarts bounds restarts after an unexpected exit.
+	// NoRestart: an unexpected exit is final (the process is Failed).
+	// Every other process is restarted with back-off until stop.
+	NoRestart bool `json:"noRestart,omitempty"`
+	// MaxRestarts is no longer read: restarts go on, with back-off, until
+	// stop (as the kubelet restarts containers). Kept so that renderers
+	// and saved specs that set it still build and decode.
 	MaxRestarts int `json:"maxRestarts,omitempty"`
 	// NoWait starts the next process without waiting for this one to be
 	// ready (it retries its dependencies by itself); its readiness is still

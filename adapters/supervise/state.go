@@ -43,7 +43,10 @@ type State struct {
 	StartedAt           time.Time `json:"startedAt"`
 	// Phase is what the supervisor is doing: starting, running, stopping,
 	// stopped or failed.
-	Phase     string         `json:"phase"`
+	Phase string `json:"phase"`
+	// Cause names the process whose exit or readiness failure made the
+	// supervisor give up the start (phase failed).
+	Cause     string         `json:"cause,omitempty"`
 	Processes []ProcessState `json:"processes"`
 }
 

@@ -150,6 +150,10 @@ func TestProcessThatDiesBeforeReadyFailsTheStart(t *testing.T) {
 	if st.Phase != "failed" {
 		t.Errorf("phase %s", st.Phase)
 	}
+	// The launch reads the cause to show that process's own log lines.
+	if st.Cause != "broken" {
+		t.Errorf("cause %q, want broken", st.Cause)
+	}
 }
 
 func TestStopKillsWhatACrashedSupervisorLeft(t *testing.T) {
@@ -174,23 +178,52 @@ func TestStopKillsWhatACrashedSupervisorLeft(t *testing.T) {
 	_ = stop()
 }
 
-func TestRestartAfterUnexpectedExit(t *testing.T) {
+// The finding: a component that died after its few restarts stayed dead.
+// The supervisor restarts it with back-off until stop, as a kubelet would.
+func TestRestartsWithBackoffUntilStop(t *testing.T) {
+	old := BackoffBase
+	BackoffBase = 100 * time.Millisecond
+	defer func() { BackoffBase = old }()
 	dir := t.TempDir()
 	addr := freePort(t)
 	p := helper(t, "flaky", "listen:"+addr)
-	p.MaxRestarts = 1
+	p.MaxRestarts = 1 // no longer a bound
 	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
 	defer stop()
 	st := waitPhase(t, dir, "running")
-	first := *st.Process("flaky")
-	terminate(first.PID, time.Second)
-	deadline := time.Now().Add(10 * time.Second)
+	for want := 1; want <= 3; want++ {
+		prev := *st.Process("flaky")
+		terminate(prev.PID, time.Second)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, _ = ReadState(dir)
+			if ps := st.Process("flaky"); ps.Restarts == want && ps.PID != prev.PID && ps.Status == Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("restart %d did not happen: %+v", want, st.Process("flaky"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func TestNoRestartIsFinal(t *testing.T) {
+	dir := t.TempDir()
+	addr := freePort(t)
+	p := helper(t, "holder", "listen:"+addr)
+	p.NoRestart = true
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
+	defer stop()
+	st := waitPhase(t, dir, "running")
+	terminate(st.Process("holder").PID, time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		st, _ = ReadState(dir)
-		if ps := st.Process("flaky"); ps.Restarts == 1 && ps.PID != first.PID && ps.Status == Running {
+		if ps := st.Process("holder"); ps.Status == Failed {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("not restarted: %+v", st.Process("flaky"))
+	t.Fatalf("a NoRestart process: %+v", st.Process("holder"))
 }

@@ -53,6 +53,34 @@ func Lock(dataDir string) (*os.File, error) {
 	return f, nil
 }
 
+// takeLock takes over the lock the launch passed down (LockFDEnv), after
+// checking that it is this data dir's lock file; without one it takes the
+// lock itself.
+func takeLock(dataDir string) (*os.File, error) {
+	v := os.Getenv(LockFDEnv)
+	if v == "" {
+		return Lock(dataDir)
+	}
+	os.Unsetenv(LockFDEnv) // not for the components
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q: not a descriptor", LockFDEnv, v)
+	}
+	f := os.NewFile(uintptr(fd), Layout{dataDir}.LockPath())
+	var got, want unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil || unix.Stat(Layout{dataDir}.LockPath(), &want) != nil || got.Dev != want.Dev || got.Ino != want.Ino {
+		f.Close()
+		return nil, fmt.Errorf("descriptor %d is not the lock of %s", fd, dataDir)
+	}
+	unix.CloseOnExec(fd)
+	// The same open file description: the lock is ours already.
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dataDir, err)
+	}
+	return f, nil
+}
+
 // Locked reports whether a supervisor holds the data dir's lock.
 func Locked(dataDir string) bool {
 	f, err := Lock(dataDir)
@@ -67,7 +95,7 @@ func Locked(dataDir string) bool {
 // then stops every process in reverse order. It returns an error when a
 // process failed to start or become ready.
 func Run(ctx context.Context, dataDir string, log io.Writer) error {
-	lock, err := Lock(dataDir)
+	lock, err := takeLock(dataDir)
 	if err != nil {
 		return err
 	}
@@ -180,6 +208,16 @@ func (s *Supervisor) setPhase(p string) {
 	s.save()
 }
 
+// setCause records the first process that failed the start.
+func (s *Supervisor) setCause(name string) {
+	s.mu.Lock()
+	if s.state.Cause == "" {
+		s.state.Cause = name
+	}
+	s.mu.Unlock()
+	s.save()
+}
+
 func (s *Supervisor) isStopping() bool {
 	select {
 	case <-s.stopping:
@@ -264,21 +302,35 @@ func (s *Supervisor) startAndWait(p Process) error {
 		}
 		select {
 		case werr := <-exited:
+			s.setCause(p.Name)
 			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.Name, werr, s.l.Log(p.Name))
 		case <-s.stopping:
 			return fmt.Errorf("stopped while waiting for %s", p.Name)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
+			s.setCause(p.Name)
 			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.timeout(), p.Ready, err, s.l.Log(p.Name))
 		}
 	}
 }
 
-// watch waits for a process and restarts it after an unexpected exit, up
-// to MaxRestarts times. first receives the first exit.
+// Restart back-off, as the kubelet's for containers (shorter: a local
+// cluster): the first restart after BackoffBase, doubling up to
+// BackoffMax; a process that ran BackoffReset is back to BackoffBase.
+var (
+	BackoffBase  = time.Second
+	BackoffMax   = 30 * time.Second
+	BackoffReset = time.Minute
+)
+
+// watch waits for a process and, after an unexpected exit, restarts it
+// with back-off until the supervisor stops (unless NoRestart). first
+// receives the first exit.
 func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
 	defer s.wg.Done()
+	delay := BackoffBase
+	started := time.Now()
 	for {
 		err := cmd.Wait()
 		code := cmd.ProcessState.ExitCode()
@@ -290,28 +342,47 @@ func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
 		case first <- err:
 		default:
 		}
-		var restarts int
 		s.update(p.Name, func(ps *ProcessState) {
 			ps.Status, ps.ExitCode, ps.Error = Exited, code, fmt.Sprint(err)
-			restarts = ps.Restarts
 		})
-		s.logf("%s exited: %v", p.Name, err)
-		if restarts >= p.MaxRestarts {
+		if p.NoRestart {
+			s.logf("%s exited: %v; not restarted", p.Name, err)
 			s.update(p.Name, func(ps *ProcessState) { ps.Status = Failed })
 			return
 		}
+		if time.Since(started) >= BackoffReset {
+			delay = BackoffBase
+		}
+		s.logf("%s exited: %v; restarting in %s", p.Name, err, delay)
 		select {
 		case <-s.stopping:
+			s.update(p.Name, func(ps *ProcessState) { ps.Status = Stopped })
 			return
-		case <-time.After(time.Second):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, BackoffMax)
 		next, serr := s.start(p)
 		if serr != nil {
-			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.Error = Failed, serr.Error() })
-			return
+			// Kept trying: a missing binary may come back.
+			s.logf("%v", serr)
+			s.update(p.Name, func(ps *ProcessState) { ps.Restarts++; ps.Status, ps.Error = Exited, serr.Error() })
+			cmd = nil
+			for cmd == nil {
+				select {
+				case <-s.stopping:
+					return
+				case <-time.After(delay):
+				}
+				delay = min(2*delay, BackoffMax)
+				if next, serr = s.start(p); serr == nil {
+					cmd = next
+				}
+			}
+		} else {
+			cmd = next
 		}
+		started = time.Now()
 		s.update(p.Name, func(ps *ProcessState) { ps.Restarts++; ps.Status = Running })
-		cmd = next
 	}
 }
 
@@ -349,10 +420,17 @@ func terminate(pid int, timeout time.Duration) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
 
+// LockFDEnv names the environment variable that tells a supervisor which
+// inherited descriptor is its data dir's lock, taken by the launch.
+const LockFDEnv = "KPROBE_SUPERVISOR_LOCK_FD"
+
 // Detach starts `exe args...` as a detached supervisor (its own session,
 // output to logPath) and returns its PID without waiting for it. attr,
-// when not nil, adds to how it starts (a new mount namespace).
-func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr) (int, error) {
+// when not nil, adds to how it starts (a new mount namespace). lock, when
+// not nil, is the data dir's lock the caller holds: the supervisor
+// inherits it, so the lock is never free between the launch's preflight
+// and the supervisor's end.
+func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr, lock *os.File) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, err
@@ -365,6 +443,10 @@ func Detach(exe string, args []string, logPath string, attr *syscall.SysProcAttr
 	}
 	attr.Setsid = true
 	cmd.SysProcAttr = attr
+	if lock != nil {
+		cmd.ExtraFiles = []*os.File{lock} // fd 3
+		cmd.Env = append(os.Environ(), LockFDEnv+"=3")
+	}
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}

@@ -20,6 +20,9 @@ const (
 	DefaultNodeName    = "kprobe-node"
 	PauseImage         = "registry.k8s.io/pause:3.10.1"
 	BridgeName         = "kprobe0"
+	// CNINetwork names the pods' CNI network (libcni caches results
+	// under /var/lib/cni/results as <network>-<container>-<ifname>).
+	CNINetwork = "kprobe"
 )
 
 // Binaries are the resolved paths of every program the engine runs.
@@ -65,6 +68,11 @@ type Config struct {
 	ClusterDNS  string
 	// ResolvConf is the kubelet's resolv.conf for pods.
 	ResolvConf string
+	// ProtectKernelDefaults: launch has set the kubelet's kernel tunables
+	// itself (hoststate.ApplyKubeletSysctls), so the kubelet only checks
+	// them (protectKernelDefaults) instead of writing them behind the
+	// host journal's back.
+	ProtectKernelDefaults bool
 }
 
 // Rendered is what a launch writes and runs.
@@ -412,7 +420,7 @@ func tomlValue(v string) string {
 func cniConfig(c Config, masquerade bool) string {
 	conf := map[string]any{
 		"cniVersion": "0.4.0",
-		"name":       "kprobe",
+		"name":       CNINetwork,
 		"plugins": []any{
 			map[string]any{
 				"type": "bridge", "bridge": BridgeName, "isGateway": true, "ipMasq": masquerade, "hairpinMode": true,
@@ -458,6 +466,7 @@ authentication:
     clientCAFile: %s
 authorization:
   mode: Webhook
+protectKernelDefaults: %t
 `, c.NodeIP, sock, c.path("logs", "pods"), c.path("kubelet", "volume-plugins"), c.ClusterDNS, c.ResolvConf,
-		c.Certs.KubeletServingCert, c.Certs.KubeletServingKey, c.Certs.CA)
+		c.Certs.KubeletServingCert, c.Certs.KubeletServingKey, c.Certs.CA, c.ProtectKernelDefaults)
 }

@@ -159,7 +159,7 @@ registerWithTaints:
 			Ready: supervise.Ready{File: ready, Timeout: 10 * time.Second},
 			// A new holder would be a new mount namespace, without the
 			// mounts the node's kubelet made: fail instead.
-			MaxRestarts: 0, StopTimeout: 2 * time.Second,
+			NoRestart: true, StopTimeout: 2 * time.Second,
 		},
 		{
 			Name: name + ".containerd", Path: c.Bin.Containerd, JoinNamespacesOf: holder,

@@ -82,6 +82,18 @@ var KubeletTunables = []Tunable{
 	{"kernel.keys.root_maxbytes", 25000000},
 }
 
+// KubeletValues maps each of KubeletTunables to its value as the kubelet
+// writes it. KubeletTunables is the one list of the kubelet's sysctls:
+// the probes, the fake-sysctls shim, the launch's host journal and the
+// host check all read it.
+func KubeletValues() map[string]string {
+	m := make(map[string]string, len(KubeletTunables))
+	for _, t := range KubeletTunables {
+		m[t.Name] = strconv.FormatInt(t.Want, 10)
+	}
+	return m
+}
+
 // Path is the path of a sysctl relative to "/": "proc/sys/vm/overcommit_memory".
 func Path(name string) string { return "proc/sys/" + strings.ReplaceAll(name, ".", "/") }
 

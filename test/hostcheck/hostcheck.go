@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kprobe/kprobe/adapters/hoststate"
 )
 
 // State is one snapshot.
@@ -55,12 +57,14 @@ func Take(o Options) State {
 			s.add("iptables", bin+" "+fmt.Sprintf("%x", sha256.Sum256([]byte(stripCounters(string(out))))))
 		}
 	}
-	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables", "vm/overcommit_memory", "kernel/panic"} {
+	// Every sysctl and fixed directory of the launch's host journal
+	// (adapters/hoststate), so what stop must undo is what is checked.
+	for _, k := range hoststate.ClusterSysctls() {
 		if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
 			s.add("sysctls", k+"="+strings.TrimSpace(string(b)))
 		}
 	}
-	for _, d := range append([]string{"/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/lib/kubelet", "/etc/cni", "/run/netns"}, o.Dirs...) {
+	for _, d := range append(append([]string(nil), hoststate.FixedDirs...), o.Dirs...) {
 		if _, err := os.Stat(d); err == nil {
 			s.add("dirs", d)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/probes"
@@ -118,13 +119,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.tui && (f.noTUI || f.output != "text") {
 		return badInput("--tui cannot be combined with --no-tui or --output %s", f.output)
 	}
-	if !filepath.IsAbs(f.dataDir) {
-		abs, err := filepath.Abs(f.dataDir)
-		if err != nil {
-			return badInput("--data-dir: %v", err)
-		}
-		f.dataDir = abs
+	dir, err := dataDirFlag(f.dataDir)
+	if err != nil {
+		return err
 	}
+	f.dataDir = dir
 	if f.simulateNodes < 0 || f.simulateNodes > launch.MaxSimulatedNodes {
 		return badInput("--simulate-nodes %d: use 0 to %d", f.simulateNodes, launch.MaxSimulatedNodes)
 	}
@@ -323,6 +322,23 @@ func pickEngine(want, binDir string) (string, error) {
 	return "", badInput("no engine is installed:\n  k3s: %v\n  kubernetes: %v", k3sErr, upErr)
 }
 
+// dataDirFlag makes --data-dir absolute and refuses what must never be a
+// data dir ("", /, the home directory, a symlink): adapters/datadir.
+func dataDirFlag(dir string) (string, error) {
+	if dir != "" && !filepath.IsAbs(dir) {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return "", badInput("--data-dir: %v", err)
+		}
+		dir = abs
+	}
+	dir, err := datadir.Validate(dir)
+	if err != nil {
+		return "", badInput("%v", err)
+	}
+	return dir, nil
+}
+
 func newStatusCommand(s IOStreams) *cobra.Command {
 	var dataDir, output string
 	cmd := &cobra.Command{
@@ -337,7 +353,13 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 			if output == "json" {
 				enc := json.NewEncoder(s.Out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+				if !st.Running {
+					return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+				}
+				return nil
 			}
 			if st.Engine == "" {
 				fmt.Fprintf(s.Out, "no cluster was launched from %s\n", dataDir)
@@ -372,8 +394,14 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				if st.Problem != "" {
 					fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
 				}
+				return nil
 			}
-			return nil
+			if st.Problem != "" {
+				fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
+			}
+			// Not running is not "ok": scripts that check the exit code
+			// must not take a dead cluster for a live one.
+			return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
@@ -396,7 +424,8 @@ iptables chains, kubepods cgroups and sysctls. --purge also removes the data dir
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Minute)
 			defer cancel()
 			err := launch.Stop(ctx, dataDir, purge, s.ErrOut)
-			if errors.Is(err, launch.ErrNotRunning) {
+			var de *datadir.Error
+			if errors.Is(err, launch.ErrNotRunning) || errors.Is(err, datadir.ErrNotMarked) || errors.As(err, &de) {
 				return badInput("%v", err)
 			}
 			return err

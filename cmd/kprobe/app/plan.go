@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -77,13 +76,11 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 			return badInput("--rung %q: use T0, T1, T2 or T3", f.rung)
 		}
 	}
-	if !filepath.IsAbs(f.dataDir) {
-		abs, err := filepath.Abs(f.dataDir)
-		if err != nil {
-			return badInput("--data-dir: %v", err)
-		}
-		f.dataDir = abs
+	dir, err := dataDirFlag(f.dataDir)
+	if err != nil {
+		return err
 	}
+	f.dataDir = dir
 	p, err := profileFor(cmd, f.profile, f.dataDir)
 	if err != nil {
 		return err
