@@ -141,8 +141,10 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	ctx, cancel, res, t := begin(ctx, adapters.EngineKubernetes, plan, o)
 	defer cancel()
 
-	agent := !plan.Has("disable-agent")
-	end := t.begin("preflight", "binaries, images, ports, data dir")
+	// agent: a kubelet and containerd run (T0-T2); processPods: kprobe's
+	// node agent runs pods as processes instead (TP); neither: T3.
+	agent, processPods := plan.Worker(), plan.ProcessPods()
+	end := t.begin("preflight", preflightDetail(agent, processPods))
 	bins, ctr, err := FindUpstream(o.BinDir)
 	if !agent {
 		err = controlPlaneOnly(err)
@@ -151,8 +153,11 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 		err = Preflight(o.DataDir, UpstreamPorts)
 	}
 	var pauseTar, busyboxTar string
-	if err == nil && agent {
+	if err == nil && (agent || processPods) {
 		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
+	}
+	if err == nil && processPods {
+		err = processPodsPreflight(o)
 	}
 	if err == nil && o.SimulateNodes > 0 {
 		_, err = FindKwok(o.BinDir)
@@ -163,6 +168,10 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	end(err)
 	if err != nil {
 		return res, err
+	}
+	if processPods {
+		// The node agent preloads the archives of this directory.
+		o.ImagesDir = filepath.Dir(busyboxTar)
 	}
 
 	if err := hostShimsPhase(ctx, t, plan, o, res); err != nil {
@@ -217,7 +226,7 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	if err != nil {
 		return res, leftRunning(err, o.DataDir)
 	}
-	if !agent {
+	if !agent && !processPods {
 		// T3: the control plane is the whole cluster (with kwok's nodes).
 		if err := waitSimulated(ctx, t, failed, cl, o, res); err != nil {
 			return res, leftRunning(err, o.DataDir)
@@ -299,8 +308,37 @@ func importImages(ctx context.Context, t *tracker, failed <-chan error, ctr, soc
 	done <- err
 }
 
+// preflightDetail says what the preflight looks for at the plan's rung.
+func preflightDetail(agent, processPods bool) string {
+	switch {
+	case agent:
+		return "binaries, images, ports, data dir"
+	case processPods:
+		return "control plane binaries, the kprobe executable for the node agent, images, ports, data dir"
+	}
+	return "control plane binaries, ports, data dir"
+}
+
+// processPodsPreflight checks what the node agent needs at TP: the kprobe
+// executable it runs as, and one node (worker nodes are T0-T2's).
+func processPodsPreflight(o Options) error {
+	var problems []string
+	if o.Self == "" {
+		problems = append(problems, "process pods (TP) run kprobe's node agent, but the kprobe executable is unknown")
+	} else if fi, err := os.Stat(o.Self); err != nil || fi.IsDir() {
+		problems = append(problems, fmt.Sprintf("process pods (TP) run kprobe's node agent from %s, which is not a file: %v", o.Self, err))
+	}
+	if o.Nodes > 1 {
+		problems = append(problems, fmt.Sprintf("--nodes %d: process pods (TP) run one node; drop --nodes, or pass --no-process-pods for a control plane only", o.Nodes))
+	}
+	if len(problems) > 0 {
+		return &PreflightError{problems}
+	}
+	return nil
+}
+
 // controlPlaneOnly keeps, of the programs FindUpstream missed, those a
-// control-plane-only (T3) launch needs.
+// launch without a kubelet (TP, T3) needs.
 func controlPlaneOnly(err error) error {
 	var me *MissingError
 	if !errors.As(err, &me) {
@@ -402,6 +440,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	}
 	r, err := upstream.Render(plan, upstream.Config{
 		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP,
+		Self: o.Self, ImagesDir: o.ImagesDir,
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,
