@@ -147,7 +147,7 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	end := t.begin("preflight", preflightDetail(agent, processPods))
 	bins, ctr, err := FindUpstream(o.BinDir)
 	if !agent {
-		err = controlPlaneOnly(err)
+		err = ControlPlaneOnly(err)
 	}
 	if err == nil {
 		err = Preflight(o.DataDir, UpstreamPorts)
@@ -337,9 +337,9 @@ func processPodsPreflight(o Options) error {
 	return nil
 }
 
-// controlPlaneOnly keeps, of the programs FindUpstream missed, those a
-// launch without a kubelet (TP, T3) needs.
-func controlPlaneOnly(err error) error {
+// ControlPlaneOnly keeps, of the programs FindUpstream missed, those a
+// launch without a kubelet (TP, T3) needs: nil when it can run.
+func ControlPlaneOnly(err error) error {
 	var me *MissingError
 	if !errors.As(err, &me) {
 		return err

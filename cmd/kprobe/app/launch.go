@@ -305,7 +305,9 @@ func pickEngine(want, binDir string) (string, error) {
 		}
 		return want, nil
 	case adapters.EngineKubernetes:
-		if upErr != nil {
+		// The rungs without a kubelet (TP, T3) need the control plane
+		// only; the launch's preflight names what a worker rung misses.
+		if upErr != nil && launch.ControlPlaneOnly(upErr) != nil {
 			return "", badInput("%v", upErr)
 		}
 		return want, nil
