@@ -68,13 +68,13 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 		return res, undoHostShims(ctx, o.DataDir, err)
 	}
 	end = t.begin("supervisor", "start k3s server")
-	_, err = detach(o)
+	pid, err := detach(o)
 	end(err)
 	if err != nil {
 		return res, err
 	}
 	failed := make(chan error, 2)
-	go watchSupervisor(ctx, o.DataDir, failed)
+	go watchSupervisor(ctx, o.DataDir, pid, failed)
 	watchLogs(ctx, o, failed)
 	end = t.begin("api", "k3s writes its kubeconfig and /readyz answers")
 	err = waitFor(ctx, failed, func() error { _, e := os.Stat(kubeconfig); return e })

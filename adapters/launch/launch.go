@@ -191,13 +191,14 @@ func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, err
 	}
 
 	end = t.begin("supervisor", "start the processes")
-	if _, err := detach(o); err != nil {
+	pid, err := detach(o)
+	if err != nil {
 		end(err)
 		return res, err
 	}
 	end(nil)
 	failed := make(chan error, 2)
-	go watchSupervisor(ctx, o.DataDir, failed)
+	go watchSupervisor(ctx, o.DataDir, pid, failed)
 	watchLogs(ctx, o, failed)
 
 	// Images go in as soon as containerd answers, while the control
@@ -541,8 +542,10 @@ func writeRuntimeWrapper(o Options, runc string) (string, error) {
 }
 
 // watchSupervisor reports the first failed process (or a dead supervisor)
-// on failed.
-func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
+// on failed. It reads only the state of the supervisor with pid: the
+// state file of a previous attempt of the ladder (whose processes exited)
+// stays until the new supervisor writes its own.
+func watchSupervisor(ctx context.Context, dataDir string, pid int, failed chan<- error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	seen := false
@@ -553,7 +556,7 @@ func watchSupervisor(ctx context.Context, dataDir string, failed chan<- error) {
 		case <-tick.C:
 		}
 		st, err := supervise.ReadState(dataDir)
-		if err != nil {
+		if err != nil || (pid > 0 && st.SupervisorPID != pid) {
 			continue
 		}
 		seen = true
