@@ -29,6 +29,9 @@ const (
 	// same name: snapshotter, flannel-backend, disable-agent,
 	// disable-kube-proxy, disable-network-policy, disable, data-dir.
 	Cluster Component = "cluster"
+	// NodeAgent settings are flags of kprobe's process-pod node agent
+	// (kprobe node-agent), which runs at TP instead of a kubelet.
+	NodeAgent Component = "node-agent"
 )
 
 // Setting is one engine-neutral configuration choice.
@@ -86,6 +89,13 @@ func (p *Plan) Has(name string) bool {
 	return ok && v == "true"
 }
 
+// ProcessPods reports whether the plan runs pods as processes (TP): the
+// node agent instead of a kubelet, containerd and runc.
+func (p *Plan) ProcessPods() bool { return p.Rung == profiles.TP }
+
+// Worker reports whether the plan runs a kubelet and containerd.
+func (p *Plan) Worker() bool { return !p.Has("disable-agent") && !p.ProcessPods() }
+
 // For returns the settings of one component in a stable order.
 func (p *Plan) For(c Component) []Setting {
 	var out []Setting
@@ -104,6 +114,26 @@ type Options struct {
 	// Rung plans for this rung instead of the profile's verdict: the
 	// launcher steps down the ladder with it.
 	Rung profiles.Rung
+	// NoProcessPods keeps the ladder off TP (launch --no-process-pods).
+	NoProcessPods bool
+}
+
+// Allows reports whether the ladder may plan rung r: TP runs beside the
+// kubernetes engine only (k3s brings its own agent) and not with
+// NoProcessPods.
+func (o Options) Allows(r profiles.Rung) bool {
+	if r != profiles.TP {
+		return true
+	}
+	return !o.NoProcessPods && o.Engine != EngineK3s
+}
+
+// whyNot says why Allows refuses TP.
+func (o Options) whyNot() string {
+	if o.NoProcessPods {
+		return "--no-process-pods"
+	}
+	return "process pods run beside the kubernetes engine only (--engine kubernetes), not k3s"
 }
 
 // Build plans a launch for a profile: pure, with no side effect.
@@ -124,9 +154,14 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 	}
 	if o.Rung != "" {
 		if !profiles.ValidRung(o.Rung) {
-			return nil, fmt.Errorf("rung %q is not one of T0..T4", o.Rung)
+			return nil, fmt.Errorf("rung %q is not one of %v", o.Rung, profiles.Rungs)
 		}
 		plan.Rung = o.Rung
+	}
+	if !o.Allows(plan.Rung) {
+		// The rung below TP is T3.
+		plan.Notes = append(plan.Notes, fmt.Sprintf("%s instead of %s: %s", profiles.T3, plan.Rung, o.whyNot()))
+		plan.Rung = profiles.T3
 	}
 	seen := map[string]int{}
 	for _, r := range Rules {

@@ -1,6 +1,8 @@
 package adapters
 
 import (
+	"slices"
+
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/kernel"
 	"github.com/kprobe/kprobe/probes/sysctls"
@@ -72,7 +74,7 @@ const (
 // Rung sets the rules apply to.
 var (
 	// rungsRunning: something runs (the control plane at least).
-	rungsRunning = []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.T3}
+	rungsRunning = []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.TP, profiles.T3}
 	// rungsWorker: a kubelet and containerd run.
 	rungsWorker = []profiles.Rung{profiles.T0, profiles.T1, profiles.T2}
 	// rungsNetworked: flannel, kube-proxy and network policy run too.
@@ -233,6 +235,31 @@ func sysctlsNeedFaking(f probes.Facts) bool {
 // a spec that asks for one ("cgroup namespaces aren't enabled in the
 // kernel"): gVisor (no /proc/self/ns/cgroup) and Linux before 4.6.
 var noCgroupNamespace = anyOf(triIs("kernel.emulated", probes.Yes), kernelBelow(4, 6))
+
+// userNamespaceRoot: a new user namespace can be made, root mapped in it
+// and a mount namespace created inside: the node agent's "userns"
+// isolation (user + mount namespaces, the image root as / inside).
+var userNamespaceRoot = allOf(triIs("ns.user_map_root", probes.Yes), triIs("ns.userns_mount", probes.Yes))
+
+// noUserNamespaceRoot: one of the three is known to fail.
+var noUserNamespaceRoot = anyOf(triIs("ns.user", probes.No), triIs("ns.user_map_root", probes.No), triIs("ns.userns_mount", probes.No))
+
+// hasCap holds when the effective capability list (priv.caps, by
+// moby/sys/capability name) is known and names c; lacksCap when it is
+// known and does not.
+func hasCap(c string) cond {
+	return func(f probes.Facts) bool {
+		_, known := f["priv.caps"]
+		return known && slices.Contains(f.List("priv.caps"), c)
+	}
+}
+
+func lacksCap(c string) cond {
+	return func(f probes.Facts) bool {
+		_, known := f["priv.caps"]
+		return known && !slices.Contains(f.List("priv.caps"), c)
+	}
+}
 
 func layoutIs(values ...string) cond { return stringIn("cgroups.layout", values...) }
 
@@ -597,6 +624,62 @@ var Rules = []Rule{
 		},
 		Rationale: "T2 runs the worker without kube-proxy, network policy or flannel (no usable iptables)",
 		Source:    "research prior-art.md §0 fallback ladder",
+	},
+	{
+		// No kubelet, containerd, runc, CNI or kube-proxy: kprobe's node
+		// agent (kprobe node-agent, adapters/upstream) registers the node
+		// and runs each container as a process of the sandbox.
+		Code:  "R-TP-PROCESS-PODS",
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(Cluster, "disable-agent", "true"),
+			set(Cluster, "disable-kube-proxy", "true"),
+			set(Cluster, "disable-network-policy", "true"),
+			set(Cluster, "flannel-backend", "none"),
+		},
+		Rationale: "TP runs no kubelet, containerd, runc, CNI or kube-proxy: kprobe's node agent runs each pod's containers as processes of the sandbox, on the host network, with no isolation between pods and the sandbox",
+		Source:    "issue #13; shared/research/process-pods.md; prior art virtual-kubelet/systemk",
+	},
+	// How the node agent gives a container its image root; the last that
+	// holds wins: a user namespace, else chroot, else none (said plainly).
+	{
+		Code:  "R-TP-ISOLATION-AUTO",
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(NodeAgent, "isolation", "auto"),
+		},
+		Rationale: "the facts do not tell whether a user namespace or chroot works here: the node agent tries a user namespace, then chroot, when it starts",
+		Source:    "shared/research/process-pods.md",
+	},
+	{
+		Code:  "R-TP-ISOLATION-NONE",
+		When:  allOf(noUserNamespaceRoot, lacksCap("sys_chroot")),
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(NodeAgent, "isolation", "none"),
+		},
+		Rationale: "no user namespace with root mapped and no CAP_SYS_CHROOT: a container cannot get its image as /, so only images whose program is a static binary run (their files resolved under the image root, no root change)",
+		Source:    "shared/research/process-pods.md (runc-rootless: chroot EPERM, uid_map write EPERM)",
+	},
+	{
+		Code:  "R-TP-ISOLATION-CHROOT",
+		When:  hasCap("sys_chroot"),
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(NodeAgent, "isolation", "chroot"),
+		},
+		Rationale: "CAP_SYS_CHROOT is effective: each container runs chrooted into its image root (no user or mount namespace)",
+		Source:    "shared/research/process-pods.md (runc-docker: chroot works, unshare EPERM under seccomp)",
+	},
+	{
+		Code:  "R-TP-ISOLATION-USERNS",
+		When:  userNamespaceRoot,
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(NodeAgent, "isolation", "userns"),
+		},
+		Rationale: "a user namespace with root mapped and a mount namespace inside it can be created: each container gets its image root as / there, without privilege",
+		Source:    "shared/research/process-pods.md (gvisor-run, podman, bwrap, userns-user); namespaces probe ns.user_map_root, ns.userns_mount",
 	},
 	{
 		// The packaged components would only sit Pending without a node,

@@ -286,9 +286,46 @@ var ruleCases = map[string]ruleCase{
 		},
 	},
 	// Rung rules: their "fact set" is the rung.
-	"R-T2-NO-PROXY":  {rung: profiles.T2, fires: []probes.Facts{{}}},
-	"R-T3-AGENTLESS": {rung: profiles.T3, fires: []probes.Facts{{}}},
+	"R-T2-NO-PROXY":     {rung: profiles.T2, fires: []probes.Facts{{}}},
+	"R-TP-PROCESS-PODS": {rung: profiles.TP, fires: []probes.Facts{{}}},
+	"R-T3-AGENTLESS":    {rung: profiles.T3, fires: []probes.Facts{{}}},
+	// The node agent's isolation: a user namespace, else chroot, else none.
+	"R-TP-ISOLATION-AUTO": {
+		rung:  profiles.TP,
+		fires: []probes.Facts{{}},
+		quiet: []probes.Facts{userNSRoot, {"priv.caps": []string{"sys_chroot"}}, {"ns.user": no, "priv.caps": []string{"kill"}}},
+	},
+	"R-TP-ISOLATION-NONE": {
+		rung: profiles.TP,
+		// runc-rootless: 3 caps, uid_map cannot be written.
+		fires: []probes.Facts{
+			{"ns.user_map_root": no, "priv.caps": []string{"kill", "net_bind_service", "audit_write"}},
+			{"ns.user": no, "priv.caps": []string{}},
+		},
+		quiet: []probes.Facts{
+			{"ns.user": no, "priv.caps": []string{"sys_chroot"}},
+			merge(userNSRoot, probes.Facts{"priv.caps": []string{}}),
+		},
+	},
+	"R-TP-ISOLATION-CHROOT": {
+		rung:  profiles.TP,
+		fires: []probes.Facts{{"priv.caps": []string{"chown", "sys_chroot"}}, {"ns.userns_mount": no, "priv.caps": []string{"sys_chroot"}}},
+		// A user namespace matters only when it works.
+		optional: []string{"ns.userns_mount"},
+		quiet:    []probes.Facts{{"priv.caps": []string{"chown"}}, merge(userNSRoot, probes.Facts{"priv.caps": []string{"sys_chroot"}})},
+	},
+	"R-TP-ISOLATION-USERNS": {
+		rung:  profiles.TP,
+		fires: []probes.Facts{userNSRoot, merge(userNSRoot, probes.Facts{"priv.caps": []string{"sys_chroot"}})},
+		quiet: []probes.Facts{{"ns.user_map_root": no, "ns.userns_mount": yes}, {"ns.user_map_root": yes, "ns.userns_mount": no}},
+		// Holds without the capability list.
+		optional: []string{"priv.caps"},
+	},
 }
+
+// userNSRoot: root can be mapped in a new user namespace with a mount
+// namespace inside (gvisor-run, podman, bwrap).
+var userNSRoot = probes.Facts{"ns.user_map_root": yes, "ns.userns_mount": yes}
 
 func TestEveryRuleHasCases(t *testing.T) {
 	codes := map[string]bool{}
@@ -358,7 +395,7 @@ func TestRulesApplyOnlyWhereTheirComponentRuns(t *testing.T) {
 		if len(c.fires) == 0 {
 			continue
 		}
-		for _, rung := range []profiles.Rung{profiles.T3, profiles.T4} {
+		for _, rung := range []profiles.Rung{profiles.TP, profiles.T3, profiles.T4} {
 			p := build(t, c.fires[0], rung)
 			for _, s := range p.Settings {
 				switch s.Component {
@@ -375,6 +412,13 @@ func TestRulesApplyOnlyWhereTheirComponentRuns(t *testing.T) {
 		for _, s := range build(t, c.fires[0], profiles.T2).Settings {
 			if s.Component == adapters.KubeProxy {
 				t.Errorf("%s: kube-proxy setting %s at T2, where kube-proxy is off", r.Code, s)
+			}
+		}
+		for _, rung := range profiles.Rungs {
+			for _, s := range build(t, c.fires[0], rung).Settings {
+				if s.Component == adapters.NodeAgent && rung != profiles.TP {
+					t.Errorf("%s: node agent setting %s at %s, where no node agent runs", r.Code, s, rung)
+				}
 			}
 		}
 	}
@@ -500,6 +544,24 @@ var t3Only = zooWant{
 	absent: []string{"kubelet/fail-cgroupv1", "containerd/restrict_oom_score_adj", "cluster/snapshotter", "cluster/data-dir"},
 }
 
+// tpOnly: process pods, the control plane and the node agent.
+var tpOnly = zooWant{
+	settings: map[string]string{"cluster/disable-agent": "true", "cluster/disable-kube-proxy": "true",
+		"cluster/disable-network-policy": "true", "cluster/flannel-backend": "none"},
+	absent: []string{"kubelet/fail-cgroupv1", "containerd/restrict_oom_score_adj", "cluster/snapshotter", "cluster/disable"},
+	shims:  []string{},
+}
+
+func tpWith(isolation string) zooWant {
+	w := tpOnly
+	w.settings = with(tpOnly.settings, map[string]string{"node-agent/isolation": isolation})
+	return w
+}
+
+// dockerCaps: Docker's default capability set (CapEff a80425fb).
+var dockerCaps = []string{"chown", "dac_override", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+	"net_bind_service", "net_raw", "sys_chroot", "mknod", "audit_write", "setfcap"}
+
 var t2Networking = map[string]string{"cluster/disable-kube-proxy": "true", "cluster/disable-network-policy": "true", "cluster/flannel-backend": "none"}
 
 func with(base map[string]string, more map[string]string) map[string]string {
@@ -605,11 +667,12 @@ var zoo = []zooSandbox{
 	},
 	{
 		// runsc do: the host's / under an in-memory overlay.
-		name: "gvisor-do", verdict: profiles.T3,
+		name: "gvisor-do", verdict: profiles.TP,
 		facts: merge(gvisorFacts, probes.Facts{"fs.datadir.type": "overlay", "fs.datadir.fstype_statfs": "overlay",
-			"dev.mknod_whiteout": no, "fs.datadir.kubelet_stats": nil, "fs.kubelet.kubelet_stats": nil}),
+			"dev.mknod_whiteout": no, "fs.datadir.kubelet_stats": nil, "fs.kubelet.kubelet_stats": nil, "ns.user_map_root": yes}),
 		want: map[profiles.Rung]zooWant{
 			profiles.T3: t3Only,
+			profiles.TP: tpWith("userns"),
 			// What a worker would need if gVisor let one start.
 			profiles.T1: {
 				settings: map[string]string{
@@ -628,14 +691,20 @@ var zoo = []zooSandbox{
 	{
 		// runsc run with a Docker-like spec: 9p root, 13 capabilities,
 		// legacy iptables without nat or matches.
-		name: "gvisor-run", verdict: profiles.T3,
+		name: "gvisor-run", verdict: profiles.TP,
 		facts: merge(gvisorFacts, probes.Facts{
 			"fs.datadir.type": "9p", "fs.datadir.fstype_statfs": "9p", "priv.cap_sys_resource": no,
+			"ns.user_map_root": yes, "priv.caps": dockerCaps,
 			"overlay.mount_datadir": no, "overlay.mount_tmpfs": no, "overlay.fuse_overlayfs": no, "ns.mount": yes,
 			"net.iptables_backend": "legacy", "net.iptables_nat": no, "net.iptables_comment": no,
 			"net.iptables_conntrack": no, "net.iptables_addrtype": no,
 		}),
 		want: map[profiles.Rung]zooWant{
+			profiles.TP: {
+				settings: with(tpOnly.settings, map[string]string{"cluster/data-dir": adapters.TmpfsDataDir, "node-agent/isolation": "userns"}),
+				absent:   tpOnly.absent,
+				shims:    []string{"tmpfs-datadir"},
+			},
 			profiles.T3: {
 				settings: with(t3Only.settings, map[string]string{"cluster/data-dir": adapters.TmpfsDataDir}),
 				absent:   []string{"kubelet/fail-cgroupv1", "cluster/snapshotter"},
@@ -654,39 +723,42 @@ var zoo = []zooSandbox{
 	},
 	{
 		// bwrap --unshare-all as uid 1001: no capabilities, tmpfs root, no /sys.
-		name: "bwrap", verdict: profiles.T3,
+		name: "bwrap", verdict: profiles.TP,
 		facts: merge(merge(hostFacts, readOnlySysctls), probes.Facts{
 			"priv.userns": yes, "priv.cap_sys_resource": no, "cgroups.layout": "none", "cgroups.writable": no,
 			"container.best": "none", "ns.mount": no, "dev.kmsg_readable": no, "dev.fuse": no,
 			"overlay.mount_datadir": no, "overlay.mount_tmpfs": no,
 			"fs.datadir.type": "tmpfs", "fs.datadir.fstype_statfs": "tmpfs", "fs.datadir.kubelet_stats": no,
 			"fs.kubelet.kubelet_stats": no, "mount.rshared_possible": nil,
+			"ns.user_map_root": yes, "priv.caps": []string{},
 		}),
-		want: map[profiles.Rung]zooWant{profiles.T3: t3Only},
+		want: map[profiles.Rung]zooWant{profiles.T3: t3Only, profiles.TP: tpWith("userns")},
 	},
 	{
 		// Docker-default-like runc: 14 caps, seccomp, read-only cgroupfs and /proc/sys.
-		name: "runc-docker", verdict: profiles.T3,
+		name: "runc-docker", verdict: profiles.TP,
 		facts: merge(merge(hostFacts, readOnlySysctls), probes.Facts{
 			"cgroups.layout": "v1", "cgroups.writable": no, "container.best": "none", "ns.mount": no, "ns.userns_mount": no,
 			"dev.kmsg_readable": no, "dev.fuse": no, "overlay.fuse_overlayfs": no,
 			"overlay.mount_datadir": no, "overlay.mount_tmpfs": no, "mount.rshared_possible": nil,
 			"net.iptables_backend": "none", "net.vxlan": no, "net.veth": no, "net.bridge": no,
 			"net.iptables_nat": no, "net.iptables_comment": no, "net.iptables_conntrack": no, "net.iptables_addrtype": no,
+			"ns.user": no, "ns.user_map_root": no, "priv.caps": dockerCaps,
 		}),
-		want: map[profiles.Rung]zooWant{profiles.T3: t3Only},
+		want: map[profiles.Rung]zooWant{profiles.T3: t3Only, profiles.TP: tpWith("chroot")},
 	},
 	{
 		// Root podman: 11 caps, overlay root, read-only cgroupfs.
-		name: "podman", verdict: profiles.T3,
+		name: "podman", verdict: profiles.TP,
 		facts: merge(merge(hostFacts, readOnlySysctls), probes.Facts{
 			"cgroups.layout": "v1", "cgroups.writable": no, "container.best": "none", "ns.mount": no,
 			"dev.kmsg_readable": no, "dev.fuse": no, "overlay.fuse_overlayfs": no,
 			"overlay.mount_datadir": no, "overlay.mount_tmpfs": no,
 			"fs.datadir.type": "overlay", "fs.datadir.fstype_statfs": "overlay", "dev.mknod_whiteout": no,
 			"fs.datadir.kubelet_stats": nil, "fs.kubelet.kubelet_stats": nil, "mount.rshared_possible": nil,
+			"ns.user_map_root": yes, "priv.caps": []string{"chown", "dac_override", "fowner", "fsetid", "kill", "net_bind_service", "setfcap", "setgid", "setpcap", "setuid", "sys_chroot"},
 		}),
-		want: map[profiles.Rung]zooWant{profiles.T3: t3Only},
+		want: map[profiles.Rung]zooWant{profiles.T3: t3Only, profiles.TP: tpWith("userns")},
 	},
 }
 
@@ -758,7 +830,7 @@ func renderUpstream(t *testing.T, p *adapters.Plan) *upstream.Rendered {
 	t.Helper()
 	up := *p
 	up.Engine = adapters.EngineKubernetes
-	r, err := upstream.Render(&up, upstream.Config{DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2"})
+	r, err := upstream.Render(&up, upstream.Config{DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2", Self: "/usr/local/bin/kprobe"})
 	if err != nil {
 		t.Fatalf("upstream render of %v: %v", p.Settings, err)
 	}
@@ -788,8 +860,12 @@ func hasArg(args []string, a string) bool {
 // component, its command line or files.
 func checkRendered(t *testing.T, p *adapters.Plan) {
 	t.Helper()
-	kr := renderK3s(t, p)
 	ur := renderUpstream(t, p)
+	if p.ProcessPods() {
+		checkProcessPods(t, p, ur)
+		return
+	}
+	kr := renderK3s(t, p)
 	kcfg := string(kr.Config)
 	agent := !p.Has("disable-agent")
 	ucontainerd := ur.Files["/var/lib/kprobe/containerd/config.toml"]
@@ -844,11 +920,45 @@ func checkRendered(t *testing.T, p *adapters.Plan) {
 			t.Errorf("setting %s has a component no renderer knows", s)
 		}
 	}
+	if args := processArgs(ur, "node-agent"); args != nil {
+		t.Errorf("upstream starts the node agent at %s: %v", p.Rung, args)
+	}
 	if p.Has("disable-kube-proxy") && processArgs(ur, "kube-proxy") != nil {
 		t.Error("upstream still starts kube-proxy with disable-kube-proxy")
 	}
 	if !agent && processArgs(ur, "kubelet") != nil {
 		t.Error("upstream still starts the kubelet with disable-agent")
+	}
+}
+
+// checkProcessPods checks a TP plan: k3s refuses it, the upstream engine
+// runs the node agent with its settings and no worker component.
+func checkProcessPods(t *testing.T, p *adapters.Plan, ur *upstream.Rendered) {
+	t.Helper()
+	kp := *p
+	kp.Engine = adapters.EngineK3s
+	if _, err := k3s.Render(&kp, k3s.Options{K3sVersion: "v1.32.2+k3s1"}); err == nil {
+		t.Error("k3s rendered a process-pod plan")
+	}
+	args := processArgs(ur, "node-agent")
+	if args == nil {
+		t.Fatalf("no node agent at %s", p.Rung)
+	}
+	for _, s := range p.Settings {
+		switch s.Component {
+		case adapters.NodeAgent:
+			if !hasArg(args, "--"+s.Name+"="+s.Value) {
+				t.Errorf("node agent args lack %s: %v", s, args)
+			}
+		case adapters.Cluster:
+		default:
+			t.Errorf("%s at %s, where only the control plane and the node agent run", s, p.Rung)
+		}
+	}
+	for _, n := range []string{"kubelet", "containerd", "kube-proxy"} {
+		if processArgs(ur, n) != nil {
+			t.Errorf("%s runs at %s", n, p.Rung)
+		}
 	}
 }
 
@@ -868,7 +978,7 @@ func TestEverySettingRenders(t *testing.T) {
 		t.Run(r.Code, func(t *testing.T) { checkRendered(t, p) })
 	}
 	for _, sb := range zoo {
-		for _, rung := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.T3} {
+		for _, rung := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.TP, profiles.T3} {
 			t.Run(sb.name+"/"+string(rung), func(t *testing.T) { checkRendered(t, zooPlan(t, sb, rung)) })
 		}
 	}
@@ -919,7 +1029,7 @@ func TestCapturedSandboxPlans(t *testing.T) {
 		g := goldenPlan{Verdict: prof.Verdict.Rung, Rung: p.Rung, Runtime: p.Runtime}
 		g.Settings, g.Shims = goldenItems(p)
 		below := false
-		for _, r := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.T3} {
+		for _, r := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.TP, profiles.T3} {
 			if r == p.Rung {
 				below = true
 				continue

@@ -16,21 +16,45 @@ const (
 	T0 Rung = "T0" // full: overlayfs snapshotter, flannel vxlan, kube-proxy, network policy
 	T1 Rung = "T1" // degraded worker: shims and workarounds
 	T2 Rung = "T2" // worker without kube-proxy, network policy or flannel
+	// TP runs pods as processes of the sandbox: the control plane and
+	// kprobe's node agent, no kubelet, containerd, runc, CNI or kube-proxy.
+	TP Rung = "TP"
 	T3 Rung = "T3" // control plane only
 	T4 Rung = "T4" // not possible here
 )
 
 // Rungs lists the ladder from the top.
-var Rungs = []Rung{T0, T1, T2, T3, T4}
+var Rungs = []Rung{T0, T1, T2, TP, T3, T4}
 
 // RungTitle says what a rung gives the user.
 var RungTitle = map[Rung]string{
 	T0: "full cluster (overlayfs, flannel vxlan, kube-proxy, network policy)",
 	T1: "degraded worker (fallback snapshotter, shims, host-gw networking)",
 	T2: "worker without kube-proxy, network policy or flannel",
+	TP: "process pods: pods run as processes of the sandbox (no isolation between pods and the sandbox, host network)",
 	T3: "control plane only (kubectl and helm --dry-run=server work, no pods run)",
 	T4: "nothing: the control plane cannot run here",
 }
+
+// GivesUp says in one line what a rung gives up against a full cluster;
+// "" for the rungs whose title already says it.
+var GivesUp = map[Rung]string{
+	TP: "no isolation between pods and the sandbox, host network for every pod, no Service addresses and no NetworkPolicy (issue #14)",
+}
+
+// Index is r's position on the ladder, best first; an unknown rung sorts
+// after T4. Compare rungs with it, never as strings ("TP" > "T3").
+func Index(r Rung) int {
+	for i, x := range Rungs {
+		if x == r {
+			return i
+		}
+	}
+	return len(Rungs)
+}
+
+// Above reports whether a is a higher (better) rung than b.
+func Above(a, b Rung) bool { return Index(a) < Index(b) }
 
 // ValidRung reports whether r names a rung.
 func ValidRung(r Rung) bool {
@@ -214,26 +238,20 @@ func MissingFacts(f probes.Facts) []string {
 	return out
 }
 
-func rungIndex(r Rung) int {
-	for i, x := range Rungs {
-		if x == r {
-			return i
-		}
-	}
-	return len(Rungs)
-}
-
 // Judge runs the ladder over facts.
 func Judge(f probes.Facts) Verdict {
 	var checks []RungCheck
 	best := T4
 	// Walk from T3 up to T0; a rung is possible only if the one below is.
+	// TP needs nothing beyond T3: a process runs wherever the control
+	// plane does, and the facts only choose its isolation (adapters rule
+	// R-TP-ISOLATION-...).
 	belowOK := true
-	for i := rungIndex(T3); i >= 0; i-- {
+	for i := Index(T3); i >= 0; i-- {
 		r := Rungs[i]
 		rc := RungCheck{Rung: r}
 		for _, req := range Ladder {
-			if rungIndex(req.Rung) < i {
+			if Index(req.Rung) < i {
 				continue // needed only by rungs above r
 			}
 			met, detail := req.Check(f)

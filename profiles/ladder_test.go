@@ -27,9 +27,11 @@ func TestJudgeLadder(t *testing.T) {
 		{"no /dev/kmsg", probes.Facts{"dev.kmsg_readable": probes.No}, T1},
 		{"user namespace", probes.Facts{"priv.userns": probes.Yes}, T1},
 		{"no iptables", probes.Facts{"net.iptables_backend": "none"}, T2},
-		{"no container", probes.Facts{"container.best": "none"}, T3},
+		// No container: pods run as processes (TP), not just the control plane.
+		{"no container", probes.Facts{"container.best": "none"}, TP},
+		{"no mount namespace", probes.Facts{"ns.mount": probes.No, "ns.userns_mount": probes.No}, TP},
 		{"gVisor-like", probes.Facts{"container.best": "none", "net.iptables_backend": "none",
-			"dev.kmsg_readable": probes.No, "overlay.mount_datadir": probes.No}, T3},
+			"dev.kmsg_readable": probes.No, "overlay.mount_datadir": probes.No}, TP},
 		{"tiny memory", probes.Facts{"res.memory_bytes": int64(256 << 20)}, T4},
 		{"no loopback", probes.Facts{"net.interfaces": []string{"eth0"}}, T4},
 		// A blind spot is never a blocker.
@@ -50,7 +52,7 @@ func TestJudgeLadder(t *testing.T) {
 				t.Fatalf("rung %s, want %s; checks %+v", v.Rung, c.want, v.Checks)
 			}
 			for _, rc := range v.Checks {
-				above := rc.Rung < c.want
+				above := Above(rc.Rung, c.want)
 				if above && (rc.Possible || len(rc.Blockers) == 0) {
 					t.Errorf("%s above the verdict must list its blockers: %+v", rc.Rung, rc)
 				}
@@ -60,5 +62,20 @@ func TestJudgeLadder(t *testing.T) {
 	v := Judge(probes.Facts{})
 	if v.Rung != T0 || len(v.Checks[0].Unverified) != len(Ladder) {
 		t.Errorf("no facts: every requirement is unverified, none blocks: %+v", v)
+	}
+}
+
+func TestRungOrder(t *testing.T) {
+	want := []Rung{T0, T1, T2, TP, T3, T4}
+	for i := 1; i < len(want); i++ {
+		if !Above(want[i-1], want[i]) || Above(want[i], want[i-1]) {
+			t.Errorf("%s must be above %s", want[i-1], want[i])
+		}
+	}
+	if !Above(TP, T3) || !ValidRung(TP) || RungTitle[TP] == "" || GivesUp[TP] == "" {
+		t.Errorf("TP: title %q, gives up %q", RungTitle[TP], GivesUp[TP])
+	}
+	if Above("T9", T4) {
+		t.Error("an unknown rung sorts last")
 	}
 }

@@ -76,7 +76,7 @@ func BuiltinProfilesReference(bs []*profiles.Profile) []byte {
 		fmt.Fprintf(&b, "- **recognised by:** %s\n", strings.Join(ids, ", "))
 		fmt.Fprintf(&b, "- **verdict:** %s, %s\n", p.Verdict.Rung, p.Verdict.Title)
 		for _, c := range p.Verdict.Checks {
-			if c.Rung < p.Verdict.Rung && len(c.Blockers) > 0 {
+			if profiles.Above(c.Rung, p.Verdict.Rung) && len(c.Blockers) > 0 {
 				var names []string
 				for _, u := range c.Blockers {
 					names = append(names, u.Requirement)

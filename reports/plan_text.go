@@ -34,6 +34,9 @@ func WritePlanText(w io.Writer, plan *adapters.Plan, src PlanText, o TextOptions
 	}
 	fmt.Fprintf(&b, "\n  %-9s %s\n", "engine", engine)
 	fmt.Fprintf(&b, "  %-9s %s — %s\n", "rung", p.bold(string(plan.Rung)), profiles.RungTitle[plan.Rung])
+	if g := profiles.GivesUp[plan.Rung]; g != "" {
+		fmt.Fprintf(&b, "  %-9s %s\n", "gives up", g)
+	}
 	if plan.DataDir != "" {
 		fmt.Fprintf(&b, "  %-9s %s\n", "data dir", plan.DataDir)
 	}
@@ -104,7 +107,7 @@ func writeRungsAbove(b *strings.Builder, p palette, v profiles.Verdict, rung pro
 	}
 	var above []profiles.Rung
 	for i := len(profiles.Rungs) - 1; i >= 0; i-- {
-		if r := profiles.Rungs[i]; r < rung && r != profiles.T4 {
+		if r := profiles.Rungs[i]; profiles.Above(r, rung) && r != profiles.T4 {
 			above = append(above, r)
 		}
 	}

@@ -75,13 +75,13 @@ func k3sLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, er
 		return res, undoHostShims(ctx, o.DataDir, err)
 	}
 	end = t.begin("supervisor", "start k3s server")
-	_, err = detach(o, lock)
+	pid, err := detach(o, lock)
 	end(err)
 	if err != nil {
 		return res, err
 	}
 	failed := newFailure()
-	go watchSupervisor(ctx, o.DataDir, failed)
+	go watchSupervisor(ctx, o.DataDir, pid, failed)
 	watchLogs(ctx, o, failed)
 	end = t.begin("api", "k3s writes its kubeconfig and /readyz answers")
 	err = waitFor(ctx, failed, func() error { _, e := os.Stat(kubeconfig); return e })

@@ -7,10 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/signatures"
 	"github.com/kprobe/kprobe/profiles"
 )
 
@@ -48,6 +48,8 @@ type Attempt struct {
 // LadderOptions tune the fallback ladder.
 type LadderOptions struct {
 	Engine string
+	// NoProcessPods keeps the ladder off TP (launch --no-process-pods).
+	NoProcessPods bool
 	// MaxAttempts bounds the restarts; 0 means 4.
 	MaxAttempts int
 	// Diagnose reads the logs of a failed attempt; nil diagnoses nothing
@@ -59,11 +61,27 @@ type LadderOptions struct {
 	Run func(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error)
 }
 
-// Ladder launches, and when an attempt fails with a known signature,
-// applies its remedy and retries the same rung, or steps down one rung,
-// until a launch is ready, the signature is unknown or fatal, the ladder
-// ends at T3, or MaxAttempts is reached. Every attempt is returned with
-// the line that ended it.
+// action is the signature action the diagnosis carries, for the ladder's
+// decision (signatures.Next); nil for no diagnosis.
+func (d *Diagnosis) action() *signatures.Action {
+	if d == nil {
+		return nil
+	}
+	a := &signatures.Action{Kind: signatures.Fatal, Settings: d.Remedy, Shims: d.Shims, AtMost: d.AtMost}
+	switch {
+	case len(d.Remedy)+len(d.Shims) > 0:
+		a.Kind = signatures.Remedy
+	case d.StepDown:
+		a.Kind = signatures.StepDown
+	}
+	return a
+}
+
+// Ladder launches, and after each failed attempt asks the plan layer
+// (signatures.Next) what runs next: the same rung with a remedy, a lower
+// rung, or nothing. It is build, run, decide: until a launch is ready,
+// the failure is unknown or fatal, the ladder ends at T3, or MaxAttempts
+// is reached. Every attempt is returned with the line that ended it.
 func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOptions, rung profiles.Rung) ([]Attempt, error) {
 	if lo.MaxAttempts <= 0 {
 		lo.MaxAttempts = 4
@@ -71,11 +89,13 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 	if lo.Say == nil {
 		lo.Say = io.Discard
 	}
+	po := adapters.Options{Engine: lo.Engine, DataDir: o.DataDir, Rung: rung, NoProcessPods: lo.NoProcessPods}
+	// Remedies found by earlier attempts at the current rung.
 	var remedies []adapters.Setting
 	var shims []adapters.Shim
 	var attempts []Attempt
 	for i := 0; i < lo.MaxAttempts; i++ {
-		plan, err := adapters.Build(prof, adapters.Options{Engine: lo.Engine, DataDir: o.DataDir, Rung: rung})
+		plan, err := adapters.Build(prof, po)
 		if err != nil {
 			return attempts, err
 		}
@@ -105,10 +125,21 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 		attempts = append(attempts, a)
 		var pe *PreflightError
 		var me *MissingError
-		if d == nil || errors.As(err, &pe) || errors.As(err, &me) {
+		if errors.As(err, &pe) || errors.As(err, &me) || ctx.Err() != nil {
 			return attempts, err
 		}
-		fmt.Fprintf(lo.Say, "kprobe: attempt %d at %s failed: %s\nkprobe:   %s log: %s\nkprobe:   fix: %s\n", i+1, plan.Rung, d.Diagnosis, d.Component, d.Line, d.Fix)
+		next := signatures.Next(plan, d.action(), po.Allows)
+		if !next.Retries() {
+			if d != nil && d.action().Kind != signatures.Fatal {
+				return attempts, fmt.Errorf("%w; the ladder ends at %s", err, plan.Rung)
+			}
+			return attempts, err
+		}
+		if d != nil {
+			fmt.Fprintf(lo.Say, "kprobe: attempt %d at %s failed: %s\nkprobe:   %s log: %s\nkprobe:   fix: %s\n", i+1, plan.Rung, d.Diagnosis, d.Component, d.Line, d.Fix)
+		} else {
+			fmt.Fprintf(lo.Say, "kprobe: attempt %d at %s failed: %v\n", i+1, plan.Rung, err)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if serr := Stop(sctx, o.DataDir, false, io.Discard); serr != nil && !errors.Is(serr, ErrNotRunning) {
 			fmt.Fprintf(lo.Say, "kprobe:   stopping the attempt: %v\n", serr)
@@ -118,21 +149,19 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 		if rerr := keepLogs(o.DataDir, i+1); rerr != nil {
 			fmt.Fprintf(lo.Say, "kprobe:   keeping the attempt's logs: %v\n", rerr)
 		}
-		switch {
-		case len(d.Remedy)+len(d.Shims) > 0 && !applied(remedies, shims, d):
-			remedies = mergeSettings(remedies, d.Remedy)
-			shims = append(shims, d.Shims...)
+		if next.Rung == plan.Rung {
+			remedies = mergeSettings(remedies, next.Settings)
+			shims = append(shims, next.Shims...)
 			fmt.Fprintf(lo.Say, "kprobe:   retrying %s with the remedy\n", plan.Rung)
-		case d.StepDown || len(d.Remedy)+len(d.Shims) > 0:
-			next, ok := below(plan.Rung)
-			if !ok {
-				return attempts, fmt.Errorf("%w; the ladder ends at %s", err, plan.Rung)
-			}
-			rung = lowest(next, d.AtMost)
-			fmt.Fprintf(lo.Say, "kprobe:   stepping down to %s: %s\n", rung, profiles.RungTitle[rung])
-		default:
-			return attempts, err
+			continue
 		}
+		// Remedies are for the worker of the rung that failed: a rung
+		// without a kubelet (TP, T3) gets none of them.
+		if next.Rung == profiles.TP || next.Rung == profiles.T3 {
+			remedies, shims = nil, nil
+		}
+		po.Rung = next.Rung
+		fmt.Fprintf(lo.Say, "kprobe:   stepping down to %s: %s\n", next.Rung, profiles.RungTitle[next.Rung])
 	}
 	return attempts, fmt.Errorf("no attempt succeeded after %d tries", lo.MaxAttempts)
 }
@@ -158,25 +187,6 @@ func keepLogs(dataDir string, n int) error {
 	return nil
 }
 
-// lowest is the lower of two rungs; T4 ("nothing runs") and "" do not
-// count.
-func lowest(a, b profiles.Rung) profiles.Rung {
-	ia, ib := slices.Index(profiles.Rungs, a), slices.Index(profiles.Rungs, b)
-	if ib > ia && b != profiles.T4 {
-		return b
-	}
-	return a
-}
-
-func below(r profiles.Rung) (profiles.Rung, bool) {
-	for i, x := range profiles.Rungs {
-		if x == r && i+1 < len(profiles.Rungs)-1 { // never T4: that is "nothing runs"
-			return profiles.Rungs[i+1], true
-		}
-	}
-	return r, false
-}
-
 // mergeSettings overrides base's settings with extra's by component and name.
 func mergeSettings(base, extra []adapters.Setting) []adapters.Setting {
 	out := append([]adapters.Setting{}, base...)
@@ -192,27 +202,4 @@ func mergeSettings(base, extra []adapters.Setting) []adapters.Setting {
 		}
 	}
 	return out
-}
-
-// applied reports whether every remedy of d is already in place.
-func applied(rs []adapters.Setting, ss []adapters.Shim, d *Diagnosis) bool {
-	for _, r := range d.Remedy {
-		found := false
-		for _, x := range rs {
-			found = found || x.Component == r.Component && x.Name == r.Name && x.Value == r.Value
-		}
-		if !found {
-			return false
-		}
-	}
-	for _, s := range d.Shims {
-		found := false
-		for _, x := range ss {
-			found = found || x.Name == s.Name
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }

@@ -70,4 +70,35 @@ func TestLadderDecisions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the ladder ends at T3") {
 		t.Fatalf("stepping below T3: %v", err)
 	}
+
+	// Issue #12: a user-namespace plan carries the gate already (rule
+	// R-USERNS-KUBELET); the signature asking for it must not start the
+	// same T1 again: it steps down to process pods.
+	userns := &profiles.Profile{Facts: probes.Facts{"priv.userns": probes.Yes}}
+	gate := &Diagnosis{Code: "SIG-SYSCTL-USERNS", Component: "kubelet", Line: "open /proc/sys/vm/overcommit_memory: permission denied",
+		Diagnosis: "tunables", Fix: "the gate", AtMost: profiles.TP,
+		Remedy: []adapters.Setting{{Component: adapters.Kubelet, Name: "feature-gates", Value: "KubeletInUserNamespace=true"}}}
+	seen, script = nil, []error{gate, nil}
+	if _, err := Ladder(context.Background(), userns, Options{DataDir: t.TempDir()}, LadderOptions{Run: run}, profiles.T1); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "T1:runtime-wrapper TP:" {
+		t.Fatalf("remedy already in the plan: attempts %v, want T1 then TP", seen)
+	}
+	// Without process pods the same failure goes to T3.
+	seen, script = nil, []error{gate, nil}
+	if _, err := Ladder(context.Background(), userns, Options{DataDir: t.TempDir()}, LadderOptions{Run: run, NoProcessPods: true}, profiles.T1); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "T1:runtime-wrapper T3:" {
+		t.Fatalf("--no-process-pods: attempts %v, want T1 then T3", seen)
+	}
+	// An unknown failure of the process-pod node leaves the control plane.
+	seen, script = nil, []error{errors.New("node-agent exited (code 1)"), nil}
+	if _, err := Ladder(context.Background(), prof, Options{DataDir: t.TempDir()}, LadderOptions{Run: run}, profiles.TP); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, " ") != "TP: T3:" {
+		t.Fatalf("unknown failure at TP: attempts %v, want TP then T3", seen)
+	}
 }

@@ -170,11 +170,13 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	ctx, cancel, res, t := begin(ctx, adapters.EngineKubernetes, plan, o)
 	defer cancel()
 
-	agent := !plan.Has("disable-agent")
-	end := t.begin("preflight", "binaries, images, ports, data dir")
+	// agent: a kubelet and containerd run (T0-T2); processPods: kprobe's
+	// node agent runs pods as processes instead (TP); neither: T3.
+	agent, processPods := plan.Worker(), plan.ProcessPods()
+	end := t.begin("preflight", preflightDetail(agent, processPods))
 	bins, ctr, err := FindUpstream(o.BinDir)
 	if !agent {
-		err = controlPlaneOnly(err)
+		err = ControlPlaneOnly(err)
 	}
 	var lock *os.File
 	if err == nil {
@@ -183,8 +185,11 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	// Held until the supervisor, which inherits it, runs.
 	defer closeLock(lock)
 	var pauseTar, busyboxTar string
-	if err == nil && agent {
+	if err == nil && (agent || processPods) {
 		pauseTar, busyboxTar, err = FindImages(o.ImagesDir)
+	}
+	if err == nil && processPods {
+		err = processPodsPreflight(o)
 	}
 	if err == nil && o.SimulateNodes > 0 {
 		_, err = FindKwok(o.BinDir)
@@ -195,6 +200,10 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	end(err)
 	if err != nil {
 		return res, err
+	}
+	if processPods {
+		// The node agent preloads the archives of this directory.
+		o.ImagesDir = filepath.Dir(busyboxTar)
 	}
 
 	if err := hostShimsPhase(ctx, t, plan, o, res); err != nil {
@@ -214,13 +223,14 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	}
 
 	end = t.begin("supervisor", "start the processes")
-	if _, err := detach(o, lock); err != nil {
+	pid, err := detach(o, lock)
+	if err != nil {
 		end(err)
 		return res, err
 	}
 	end(nil)
 	failed := newFailure()
-	go watchSupervisor(ctx, o.DataDir, failed)
+	go watchSupervisor(ctx, o.DataDir, pid, failed)
 	watchLogs(ctx, o, failed)
 
 	// Images go in as soon as containerd answers, while the control
@@ -249,7 +259,7 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	if err != nil {
 		return res, leftRunning(err, o.DataDir)
 	}
-	if !agent {
+	if !agent && !processPods {
 		// T3: the control plane is the whole cluster (with kwok's nodes).
 		if err := waitSimulated(ctx, t, failed, cl, o, res); err != nil {
 			return res, leftRunning(err, o.DataDir)
@@ -337,9 +347,38 @@ func importImages(ctx context.Context, t *tracker, failed *failure, ctr, socket 
 	done <- err
 }
 
-// controlPlaneOnly keeps, of the programs FindUpstream missed, those a
-// control-plane-only (T3) launch needs.
-func controlPlaneOnly(err error) error {
+// preflightDetail says what the preflight looks for at the plan's rung.
+func preflightDetail(agent, processPods bool) string {
+	switch {
+	case agent:
+		return "binaries, images, ports, data dir"
+	case processPods:
+		return "control plane binaries, the kprobe executable for the node agent, images, ports, data dir"
+	}
+	return "control plane binaries, ports, data dir"
+}
+
+// processPodsPreflight checks what the node agent needs at TP: the kprobe
+// executable it runs as, and one node (worker nodes are T0-T2's).
+func processPodsPreflight(o Options) error {
+	var problems []string
+	if o.Self == "" {
+		problems = append(problems, "process pods (TP) run kprobe's node agent, but the kprobe executable is unknown")
+	} else if fi, err := os.Stat(o.Self); err != nil || fi.IsDir() {
+		problems = append(problems, fmt.Sprintf("process pods (TP) run kprobe's node agent from %s, which is not a file: %v", o.Self, err))
+	}
+	if o.Nodes > 1 {
+		problems = append(problems, fmt.Sprintf("--nodes %d: process pods (TP) run one node; drop --nodes, or pass --no-process-pods for a control plane only", o.Nodes))
+	}
+	if len(problems) > 0 {
+		return &PreflightError{problems}
+	}
+	return nil
+}
+
+// ControlPlaneOnly keeps, of the programs FindUpstream missed, those a
+// launch without a kubelet (TP, T3) needs: nil when it can run.
+func ControlPlaneOnly(err error) error {
 	var me *MissingError
 	if !errors.As(err, &me) {
 		return err
@@ -453,6 +492,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	}
 	r, err := upstream.Render(plan, upstream.Config{
 		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind, ProtectKernelDefaults: protect,
+		Self: o.Self, ImagesDir: o.ImagesDir,
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,
@@ -600,8 +640,10 @@ func writeRuntimeWrapper(o Options, runc string) (string, error) {
 }
 
 // watchSupervisor reports the first failed process (or a dead supervisor)
-// on failed.
-func watchSupervisor(ctx context.Context, dataDir string, failed *failure) {
+// on failed. It reads only the state of the supervisor with pid: the
+// state file of a previous attempt of the ladder (whose processes exited)
+// stays until the new supervisor writes its own.
+func watchSupervisor(ctx context.Context, dataDir string, pid int, failed *failure) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	seen := false
@@ -612,7 +654,7 @@ func watchSupervisor(ctx context.Context, dataDir string, failed *failure) {
 		case <-tick.C:
 		}
 		st, err := supervise.ReadState(dataDir)
-		if err != nil {
+		if err != nil || (pid > 0 && st.SupervisorPID != pid) {
 			continue
 		}
 		seen = true

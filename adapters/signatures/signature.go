@@ -231,70 +231,11 @@ func Lookup(code string) *Signature {
 	return nil
 }
 
-// Decision is the launcher's next step after a hit.
-type Decision struct {
-	// Stop ends the attempt; false only for Advisory signatures.
-	Stop bool
-	// Rung is where the next attempt runs; T4 means no further attempt.
-	Rung profiles.Rung
-	// Settings and Shims are what to add to the plan before it.
-	Settings []adapters.Setting
-	Shims    []adapters.Shim
-}
-
 // Decide says what to do after s fired during an attempt of plan (nil: an
-// attempt at T0 with nothing set). A Remedy already in the plan steps
-// down, since it did not help.
+// attempt at T0 with nothing set), on a ladder that may run every rung:
+// see Next.
 func (s *Signature) Decide(plan *adapters.Plan) Decision {
-	cur := profiles.T0
-	if plan != nil && plan.Rung != "" {
-		cur = plan.Rung
-	}
-	a := s.Action
-	switch a.Kind {
-	case Advisory:
-		return Decision{Rung: cur}
-	case Fatal:
-		return Decision{Stop: true, Rung: profiles.T4}
-	case Remedy:
-		var d Decision
-		for _, st := range a.Settings {
-			if !hasSetting(plan, st) {
-				d.Settings = append(d.Settings, st)
-			}
-		}
-		for _, sh := range a.Shims {
-			if !hasShim(plan, sh.Name) {
-				d.Shims = append(d.Shims, sh)
-			}
-		}
-		if len(d.Settings)+len(d.Shims) > 0 {
-			d.Stop, d.Rung = true, cur
-			return d
-		}
-	}
-	return Decision{Stop: true, Rung: nextRung(cur, a.AtMost)}
-}
-
-// nextRung is the rung after a step down from cur, never above atMost.
-func nextRung(cur, atMost profiles.Rung) profiles.Rung {
-	next := rungIndex(cur) + 1
-	if atMost != "" && rungIndex(atMost) > next {
-		next = rungIndex(atMost)
-	}
-	if next >= len(profiles.Rungs) {
-		return profiles.T4
-	}
-	return profiles.Rungs[next]
-}
-
-func rungIndex(r profiles.Rung) int {
-	for i, x := range profiles.Rungs {
-		if x == r {
-			return i
-		}
-	}
-	return len(profiles.Rungs) - 1
+	return Next(plan, &s.Action, nil)
 }
 
 func hasSetting(plan *adapters.Plan, s adapters.Setting) bool {

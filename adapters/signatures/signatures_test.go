@@ -331,12 +331,13 @@ func TestDecide(t *testing.T) {
 	if !d.Stop || d.Rung != profiles.T0 || len(d.Shims) != 1 || d.Shims[0].Name != adapters.ShimKmsg || d.Shims[0].Reason != kmsg.Code {
 		t.Errorf("kmsg remedy at T0: %+v", d)
 	}
-	// The shim was in place and the kubelet still failed: no worker rung helps.
-	if d := kmsg.Decide(plan(profiles.T1, nil, adapters.ShimKmsg)); !d.Stop || d.Rung != profiles.T3 || len(d.Shims) != 0 {
+	// The shim was in place and the kubelet still failed: no worker rung
+	// helps, process pods need no kubelet.
+	if d := kmsg.Decide(plan(profiles.T1, nil, adapters.ShimKmsg)); !d.Stop || d.Rung != profiles.TP || len(d.Shims) != 0 {
 		t.Errorf("kmsg with the shim in place: %+v", d)
 	}
 	gate := Lookup("SIG-SYSCTL-USERNS")
-	if d := gate.Decide(plan(profiles.T1, []adapters.Setting{{Component: adapters.Kubelet, Name: "feature-gates", Value: "Foo=true, KubeletInUserNamespace=true"}})); d.Rung != profiles.T3 {
+	if d := gate.Decide(plan(profiles.T1, []adapters.Setting{{Component: adapters.Kubelet, Name: "feature-gates", Value: "Foo=true, KubeletInUserNamespace=true"}})); d.Rung != profiles.TP {
 		t.Errorf("the gate among others counts as applied: %+v", d)
 	}
 	if d := gate.Decide(plan(profiles.T1, []adapters.Setting{{Component: adapters.Kubelet, Name: "feature-gates", Value: "Foo=true"}})); d.Rung != profiles.T1 || len(d.Settings) != 1 {
@@ -347,7 +348,7 @@ func TestDecide(t *testing.T) {
 		t.Errorf("conntrack with the remedy in place goes to T2: %+v", d)
 	}
 	nft := Lookup("SIG-IPTABLES-NFT")
-	for from, want := range map[profiles.Rung]profiles.Rung{profiles.T0: profiles.T2, profiles.T1: profiles.T2, profiles.T2: profiles.T3, profiles.T3: profiles.T4} {
+	for from, want := range map[profiles.Rung]profiles.Rung{profiles.T0: profiles.T2, profiles.T1: profiles.T2, profiles.T2: profiles.TP, profiles.TP: profiles.T3, profiles.T3: profiles.T4} {
 		if d := nft.Decide(plan(from, nil)); !d.Stop || d.Rung != want {
 			t.Errorf("iptables failure at %s: %+v, want %s", from, d, want)
 		}
@@ -397,8 +398,8 @@ func TestActionString(t *testing.T) {
 	}
 	sort.Strings(kinds)
 	for _, want := range []string{
-		"remedy: `kubelet fail-cgroupv1=false`; if it persists, step down to T3",
-		"remedy: shim `kmsg`; if it persists, step down to T3",
+		"remedy: `kubelet fail-cgroupv1=false`; if it persists, step down to TP",
+		"remedy: shim `kmsg`; if it persists, step down to TP",
 		"step down to T2",
 		"advisory: reported, the attempt goes on",
 	} {

@@ -67,7 +67,7 @@ var (
 const kubeletNetNoise = `iptables hint chain|Failed to initialize iptables rules|KUBE-KUBELET-CANARY|KUBE-IPTABLES-HINT|KUBE-FIREWALL|kubelet_network_linux\.go`
 
 const (
-	needsWorker = "a worker needs the kernel features this failure lacks; without them kprobe can run the control plane only (T3)"
+	needsWorker = "a worker needs the kernel features this failure lacks; without them kprobe runs pods as processes (TP) or the control plane only (T3)"
 	needsCgroup = "cgroups the runtime can use: cgroup v2 with delegated controllers (systemd Delegate=yes, docker --cgroupns=private with a writable cgroupfs), or a VM"
 )
 
@@ -82,7 +82,7 @@ var specs = []spec{
 		diagnosis: "The kubelet runs in a user namespace and may not read /dev/kmsg, so its OOM watcher cannot start.",
 		fix:       "--kubelet-arg=feature-gates=KubeletInUserNamespace=true (upstream kubelet: --feature-gates=KubeletInUserNamespace=true)",
 		source:    "prior-art.md §2.3 #2 (NVIDIA/OpenShell#457, usernetes#204)",
-		action:    remedy(profiles.T3, userNSGate),
+		action:    remedy(profiles.TP, userNSGate),
 		shadows:   []string{"SIG-KMSG-EPERM"},
 	},
 	{
@@ -91,7 +91,7 @@ var specs = []spec{
 		diagnosis: "The sandbox has no /dev/kmsg; the kubelet's OOM watcher needs it and the kubelet exits.",
 		fix:       "kprobe's kmsg shim binds /dev/null over /dev/kmsg in a private mount namespace; by hand: touch /dev/kmsg && mount --bind /dev/null /dev/kmsg (or ln -s /dev/console /dev/kmsg), or pass the device (docker run --device /dev/kmsg)",
 		source:    "prior-art.md §2.3 #1 (kind#662, kind PR#664, k0s#744, gitpod#4889)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimKmsg)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimKmsg)),
 	},
 	{
 		code: "SIG-KMSG-EPERM", component: Kubelet,
@@ -100,7 +100,7 @@ var specs = []spec{
 		diagnosis: "/dev/kmsg exists but the kubelet may not open it (a device cgroup or LSM denies it), so its OOM watcher cannot start.",
 		fix:       "kprobe's kmsg shim binds /dev/null over /dev/kmsg in a private mount namespace; LXC: lxc.mount.entry = /dev/kmsg dev/kmsg none defaults,bind,create=file",
 		source:    "prior-art.md §2.3 #2 and §2.2 LXC (k0s#744, canonical/lxd#6013); sandbox-zoo.md (/dev/kmsg EPERM in userns sandboxes)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimKmsg)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimKmsg)),
 	},
 
 	// ---- sysctls -------------------------------------------------------
@@ -110,7 +110,7 @@ var specs = []spec{
 		diagnosis: "The kubelet runs in a user namespace and cannot write its kernel tunables (vm.overcommit_memory, kernel.panic...).",
 		fix:       "--kubelet-arg=feature-gates=KubeletInUserNamespace=true (upstream kubelet: --feature-gates=KubeletInUserNamespace=true)",
 		source:    "kubelet v1.37.2 (pkg/kubelet/cm/container_manager_linux.go setupKernelTunables); prior-art.md §2.3 #3 fix",
-		action:    remedy(profiles.T3, userNSGate),
+		action:    remedy(profiles.TP, userNSGate),
 		shadows:   []string{"SIG-SYSCTL-TUNABLES"},
 	},
 	{
@@ -120,7 +120,7 @@ var specs = []spec{
 		diagnosis: "The kubelet cannot set its kernel tunables (vm.overcommit_memory, vm.panic_on_oom, kernel.panic, kernel.panic_on_oops, kernel.keys.*): /proc/sys is read-only or the entries are missing, and the container manager does not start.",
 		fix:       "kprobe's fake-sysctls shim binds files with the kubelet's values over them; by hand, on the host: sysctl -w vm.overcommit_memory=1 vm.panic_on_oom=0 kernel.panic=10 kernel.panic_on_oops=1; in a user namespace: --kubelet-arg=feature-gates=KubeletInUserNamespace=true",
 		source:    "prior-art.md §2.3 #3 (k3s#1378, jailmaker#44, kubernetes#117846, canonical/lxd#6013); sandbox-zoo.md (gVisor: EIO on vm.overcommit_memory, kernel.panic absent)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimFakeSysctls)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimFakeSysctls)),
 	},
 	{
 		code: "SIG-PROTECT-KERNEL-DEFAULTS", component: Kubelet,
@@ -128,7 +128,7 @@ var specs = []spec{
 		diagnosis: "The kubelet runs with --protect-kernel-defaults and the kernel tunables differ from what it wants, so it refuses to start instead of setting them.",
 		fix:       "--kubelet-arg=protect-kernel-defaults=false (or set the values on the host: sysctl -w vm.overcommit_memory=1 kernel.panic=10 kernel.panic_on_oops=1)",
 		source:    "kubelet v1.37.2 (pkg/kubelet/cm/container_manager_linux.go setupKernelTunables); prior-art.md §2.4 protect-kernel-defaults=false",
-		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Kubelet, "protect-kernel-defaults", "false")}),
+		action:    remedy(profiles.TP, []adapters.Setting{set(adapters.Kubelet, "protect-kernel-defaults", "false")}),
 	},
 	{
 		code: "SIG-CAP-LAST-CAP", component: Runc,
@@ -136,7 +136,7 @@ var specs = []spec{
 		diagnosis: "runc reads /proc/sys/kernel/cap_last_cap to set up capabilities and the sandbox (gVisor) has no such file, so no container starts.",
 		fix:       "kprobe's fake-sysctls shim provides /proc/sys/kernel/cap_last_cap (the highest capability of the bounding set: 37 in runsc do, 40 on a Linux 5.9+ host); otherwise a runc patched to fall back to it",
 		source:    "prior-art.md §2.3 #34 (claude-code-on-the-web exp 27)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimFakeSysctls)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimFakeSysctls)),
 	},
 
 	// ---- kube-proxy ----------------------------------------------------
@@ -221,7 +221,7 @@ var specs = []spec{
 		diagnosis: "The kubelet (1.35 and later) refuses cgroup v1 and hybrid hosts by default.",
 		fix:       "--kubelet-arg=fail-cgroupv1=false (KubeletConfiguration failCgroupV1: false); the lasting fix is cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
 		source:    "real-cluster.md failure 2; kubelet v1.37.2 (failed to validate kubelet configuration)",
-		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Kubelet, "fail-cgroupv1", "false")}),
+		action:    remedy(profiles.TP, []adapters.Setting{set(adapters.Kubelet, "fail-cgroupv1", "false")}),
 	},
 	{
 		code: "SIG-CGROUPV2-INVALID-STATE", component: Kubelet,
@@ -229,7 +229,7 @@ var specs = []spec{
 		diagnosis: "On cgroup v2 the sandbox's processes sit in the root cgroup, so controllers cannot be enabled for children (the no-internal-process rule) and the kubelet cannot create kubepods.",
 		fix:       "kprobe's cgroup-evacuate shim; by hand: mkdir /sys/fs/cgroup/init; xargs -rn1 </sys/fs/cgroup/cgroup.procs >/sys/fs/cgroup/init/cgroup.procs; sed -e 's/ / +/g' -e 's/^/+/' </sys/fs/cgroup/cgroup.controllers >/sys/fs/cgroup/cgroup.subtree_control",
 		source:    "prior-art.md §2.3 #8 (k3s#4085, k3d assets/k3d-entrypoint-cgroupv2.sh)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimCgroupEvacuate)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimCgroupEvacuate)),
 	},
 	{
 		code: "SIG-KUBEPODS-CGROUP-RO", component: Kubelet,
@@ -238,7 +238,7 @@ var specs = []spec{
 		diagnosis: "The kubelet cannot create its kubepods cgroups: cgroupfs is read-only or not writable by it.",
 		fix:       "--kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable= (the kubelet then creates no QoS cgroups), and containerd CRI config disable_cgroup = true",
 		source:    "prior-art.md §2.2 gVisor PoC and §2.4 (cgroups-per-qos=false, enforce-node-allocatable=); sandbox-zoo.md (cgroupfs EROFS in docker-like containers, EACCES in userns-user); kubelet v1.37.2 format strings",
-		action:    remedy(profiles.T3, cgroupsReadOnly),
+		action:    remedy(profiles.TP, cgroupsReadOnly),
 	},
 	{
 		code: "SIG-SUBTREE-BUSY", component: Any,
@@ -246,7 +246,7 @@ var specs = []spec{
 		diagnosis: "Controllers cannot be enabled in cgroup.subtree_control while processes sit in that cgroup (cgroup v2's no-internal-process rule).",
 		fix:       "kprobe's cgroup-evacuate shim; by hand: move every process of /sys/fs/cgroup/cgroup.procs into a child cgroup (mkdir /sys/fs/cgroup/init) first",
 		source:    "prior-art.md §2.3 #9 (google/gvisor#8111, EtiennePerot/safe-code-execution#2)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimCgroupEvacuate)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimCgroupEvacuate)),
 	},
 	{
 		code: "SIG-PIDS-MISSING", component: Kubelet,
@@ -254,7 +254,7 @@ var specs = []spec{
 		diagnosis: "The pids cgroup controller is missing or not delegated; the kubelet has required it since 1.20 and no flag turns that off.",
 		fix:       "a kernel with CONFIG_CGROUP_PIDS, or delegate pids to the sandbox; cgroups-per-qos=false does not help; otherwise the control plane only",
 		source:    "prior-art.md §2.3 #12 (k3s#7023, k3s PR#3978, kubernetes#79046, minikube#11562)",
-		action:    stepDown(profiles.T3, "the pids cgroup controller (CONFIG_CGROUP_PIDS, delegated to the sandbox), or a VM"),
+		action:    stepDown(profiles.TP, "the pids cgroup controller (CONFIG_CGROUP_PIDS, delegated to the sandbox), or a VM"),
 	},
 	{
 		code: "SIG-CGROUP-SUBSYS-NOT-MOUNTED", component: Kubelet,
@@ -262,7 +262,7 @@ var specs = []spec{
 		diagnosis: "The cgroup controllers the kubelet needs (cpu, cpuacct, cpuset, memory, pids) are not mounted under /sys/fs/cgroup, as in gVisor, whose /sys/fs/cgroup is empty.",
 		fix:       "mount the cgroup v1 hierarchies (mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory, ...) or run on a host with cgroups; otherwise the control plane only",
 		source:    "kubelet v1.37.2 (pkg/kubelet/cm/container_manager_linux.go validateSystemRequirements); sandbox-zoo.md §Task 4",
-		action:    stepDown(profiles.T3, needsCgroup),
+		action:    stepDown(profiles.TP, needsCgroup),
 	},
 	{
 		code: "SIG-NO-SYSFS-CPUS", component: Kubelet,
@@ -270,7 +270,7 @@ var specs = []spec{
 		diagnosis: "The kubelet finds no CPUs because the sandbox has no /sys (bubblewrap without --dev-bind /sys, a nested user namespace that may not mount sysfs): cAdvisor reads /sys/devices/system/cpu.",
 		fix:       "give the sandbox /sys (bwrap --ro-bind /sys /sys); a user namespace cannot mount a fresh sysfs unless one is already visible; otherwise the control plane only",
 		source:    "zoo sandbox bwrap with a nested user namespace (research/launches/bwrap-nested-userns.md), kubelet v1.37.2 container_manager_linux.go",
-		action:    stepDown(profiles.T3, "a /sys in the sandbox (bwrap --ro-bind /sys /sys)"),
+		action:    stepDown(profiles.TP, "a /sys in the sandbox (bwrap --ro-bind /sys /sys)"),
 	},
 	{
 		code: "SIG-CGROUP-STATFS", component: Kubelet,
@@ -278,7 +278,7 @@ var specs = []spec{
 		diagnosis: "The cgroup filesystem does not implement statfs (gVisor's cgroupfs, mounted by hand), so the kubelet cannot create its QoS cgroups.",
 		fix:       "--kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable= (and containerd's disable_cgroup = true)",
 		source:    "zoo sandbox gvisor-do with cgroup v1 controllers mounted (research/launches/gvisor-do-worker.md); kubelet v1.37.2 node_container_manager_linux.go",
-		action:    remedy(profiles.T3, cgroupsReadOnly),
+		action:    remedy(profiles.TP, cgroupsReadOnly),
 	},
 	{
 		code: "SIG-KUBELET-VARLIB", component: Kubelet,
@@ -286,7 +286,7 @@ var specs = []spec{
 		diagnosis: "The kubelet keeps its device-plugin checkpoints in /var/lib/kubelet whatever its --root-dir, and this user may not create it (a user namespace made by an unprivileged user sees the host's /var/lib owned by nobody).",
 		fix:       "create it for the user first (sudo install -d -o $USER /var/lib/kubelet), or run in a user namespace made by root; otherwise the control plane only",
 		source:    "zoo sandbox userns-user (research/launches/userns-user.md); kubelet v1.37.2 pkg/kubelet/cm/devicemanager (pluginapi.DevicePluginPath)",
-		action:    stepDown(profiles.T3, "a writable /var/lib/kubelet"),
+		action:    stepDown(profiles.TP, "a writable /var/lib/kubelet"),
 	},
 	{
 		code: "SIG-CGROUP-CONTROLLER-MISSING", component: K3s,
@@ -294,7 +294,7 @@ var specs = []spec{
 		diagnosis: "k3s cannot find the memory (or cpu) cgroup controller: disabled on the kernel command line (Raspberry Pi), or hidden by hybrid cgroups (WSL2).",
 		fix:       "add cgroup_memory=1 cgroup_enable=memory to the kernel command line (/boot/cmdline.txt on a Raspberry Pi); WSL2: kernelCommandLine = cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 in .wslconfig, then wsl --shutdown",
 		source:    "prior-art.md §2.3 #13 (k3s#475, #8971, k3s cgroups_linux.go, spurin/wsl-cgroupsv2)",
-		action:    stepDown(profiles.T3, "the memory and cpu cgroup controllers (kernel command line, or cgroup v2 on WSL2)"),
+		action:    stepDown(profiles.TP, "the memory and cpu cgroup controllers (kernel command line, or cgroup v2 on WSL2)"),
 	},
 	{
 		code: "SIG-CGROUP-ADD-PID", component: Runc,
@@ -302,7 +302,7 @@ var specs = []spec{
 		diagnosis: "runc cannot put the container's process into its cgroups (hybrid cgroups on WSL2, or a cgroupfs the sandbox may not write).",
 		fix:       "WSL2: kernelCommandLine = cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 in .wslconfig, then wsl --shutdown; elsewhere a writable, delegated cgroupfs",
 		source:    "prior-art.md §2.3 #14 (kind known-issues.md)",
-		action:    stepDown(profiles.T3, needsCgroup),
+		action:    stepDown(profiles.TP, needsCgroup),
 	},
 	{
 		code: "SIG-CGROUP-MOUNT-EPERM", component: Runc,
@@ -310,7 +310,7 @@ var specs = []spec{
 		diagnosis: "runc may not mount cgroupfs inside the container: the sandbox gives no writable cgroup hierarchy (nested Docker in Gitpod-like workspaces).",
 		fix:       "the platform must delegate a cgroup v2 subtree to the sandbox (Gitpod PR #8578); it cannot be fixed from inside",
 		source:    "prior-art.md §2.3 #15 (gitpod#3860)",
-		action:    stepDown(profiles.T3, "a cgroup v2 subtree delegated to the sandbox by the platform"),
+		action:    stepDown(profiles.TP, "a cgroup v2 subtree delegated to the sandbox by the platform"),
 	},
 	{
 		code: "SIG-NO-PROC-CGROUP", component: K3s,
@@ -318,7 +318,7 @@ var specs = []spec{
 		diagnosis: "The sandbox has no cgroups at all (/proc/self/cgroup is missing).",
 		fix:       "run in a VM or a container with cgroups; kprobe tries the control plane only",
 		source:    "prior-art.md §2.3 #16 (k3s#2216)",
-		action:    stepDown(profiles.T3, "cgroups (a VM, or a container runtime that provides them)"),
+		action:    stepDown(profiles.TP, "cgroups (a VM, or a container runtime that provides them)"),
 	},
 	{
 		code: "SIG-ROOTLESS-DELEGATION", component: K3s,
@@ -326,7 +326,7 @@ var specs = []spec{
 		diagnosis: "Rootless k3s needs cgroup v2 controllers delegated to the user, and they are not.",
 		fix:       "mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=yes\\n' >/etc/systemd/system/user@.service.d/delegate.conf, then systemd-run --user -p Delegate=yes --tty k3s server --rootless",
 		source:    "prior-art.md §2.3 #10 (k3s agent_linux.go, k3s-io/docs advanced.md)",
-		action:    stepDown(profiles.T3, "cgroup v2 controllers delegated to the user (systemd Delegate=yes)"),
+		action:    stepDown(profiles.TP, "cgroup v2 controllers delegated to the user (systemd Delegate=yes)"),
 	},
 	{
 		code: "SIG-ROOTLESS-EVACUATION", component: K3s,
@@ -352,7 +352,7 @@ var specs = []spec{
 		diagnosis: "containerd's overlayfs snapshotter cannot mount overlay on the data dir (overlay on overlay, NFS, 9p, or a user namespace).",
 		fix:       "--snapshotter=native (always works, uses more disk) or --snapshotter=fuse-overlayfs (needs /dev/fuse); or put /var/lib/rancher/k3s on ext4, xfs or tmpfs",
 		source:    "prior-art.md §2.3 #17 (k3s#3266, containerd#5464, gitpod#4889, k3s#12673, k3s#19)",
-		action:    remedy(profiles.T3, nativeSnap),
+		action:    remedy(profiles.TP, nativeSnap),
 	},
 	{
 		code: "SIG-FUSE-OVERLAYFS", component: K3s,
@@ -360,7 +360,7 @@ var specs = []spec{
 		diagnosis: "The fuse-overlayfs snapshotter does not work here: /dev/fuse or the fuse3 userspace (mount.fuse3, fuse-overlayfs) is missing.",
 		fix:       "--snapshotter=native; or install fuse3 and fuse-overlayfs and expose /dev/fuse",
 		source:    "prior-art.md §2.3 #19 (gist dereknola/84aeb3bc5cb149afa53820f61a4f5c26)",
-		action:    remedy(profiles.T3, nativeSnap),
+		action:    remedy(profiles.TP, nativeSnap),
 	},
 	{
 		code: "SIG-FUSE-OVERFLOWUID", component: Containerd,
@@ -368,7 +368,7 @@ var specs = []spec{
 		diagnosis: "fuse-overlayfs reads /proc/sys/kernel/overflowuid, which this sandbox (gVisor) does not have, so the fuse-overlayfs snapshotter cannot mount.",
 		fix:       "--snapshotter=native",
 		source:    "sandbox-zoo captures test/zoo/out/{gvisor-do,gvisor-rootless}.json (overlay probe with fuse-overlayfs)",
-		action:    remedy(profiles.T3, nativeSnap),
+		action:    remedy(profiles.TP, nativeSnap),
 	},
 	{
 		code: "SIG-OVERLAY-WHITEOUT", component: Containerd,
@@ -376,7 +376,7 @@ var specs = []spec{
 		diagnosis: "Unpacking an image layer onto overlay needs mknod of whiteout devices, which a user namespace forbids.",
 		fix:       "--snapshotter=native, or --snapshotter=fuse-overlayfs",
 		source:    "prior-art.md §2.3 #18 (k3s#924, k3s PR#2595)",
-		action:    remedy(profiles.T3, nativeSnap),
+		action:    remedy(profiles.TP, nativeSnap),
 	},
 	{
 		code: "SIG-OVERLAY-DTYPE", component: Containerd,
@@ -384,7 +384,7 @@ var specs = []spec{
 		diagnosis: "The data dir's filesystem has no d_type (xfs formatted with ftype=0), which overlay needs.",
 		fix:       "--snapshotter=native, or put the data dir on another filesystem (xfs reformatted with ftype=1)",
 		source:    "prior-art.md §2.3 #20 (k3s#495); containerd 1.6.20",
-		action:    remedy(profiles.T3, nativeSnap),
+		action:    remedy(profiles.TP, nativeSnap),
 	},
 	{
 		code: "SIG-CONTAINERD-TMPMOUNT", component: Containerd,
@@ -392,7 +392,7 @@ var specs = []spec{
 		diagnosis: "containerd cannot mount a layer to unpack it; gVisor refuses recursive bind and remount mounts (EINVAL) with every snapshotter, so no image can be unpacked.",
 		fix:       "--snapshotter=native; under gVisor no container can start (the sandbox refuses MS_REC bind mounts), so kprobe runs the control plane only",
 		source:    "sandbox-zoo.md §Task 4 (containerd 1.6 in gvisor-do)",
-		action:    Action{Kind: Remedy, Settings: nativeSnap, AtMost: profiles.T3, Needs: "a sandbox that allows recursive bind mounts and remounts (a newer gVisor, or runc)"},
+		action:    Action{Kind: Remedy, Settings: nativeSnap, AtMost: profiles.TP, Needs: "a sandbox that allows recursive bind mounts and remounts (a newer gVisor, or runc)"},
 	},
 	{
 		code: "SIG-DQLITE-POSIX-ALLOCATE", component: K3s,
@@ -408,7 +408,7 @@ var specs = []spec{
 		diagnosis: "cAdvisor cannot map the kubelet's root filesystem to a device (9p in gVisor, btrfs, overlay in Docker), so the container manager does not start.",
 		fix:       "--kubelet-arg=local-storage-capacity-isolation=false (kubelet >= 1.25; before: feature-gates=LocalStorageCapacityIsolation=false)",
 		source:    "prior-art.md §2.3 #22 (kubernetes#71704, k3s#8404, usernetes PR#157, minikube start_flags.go, claude-code-on-the-web exp 12-13)",
-		action:    remedy(profiles.T3, noStorageIsol),
+		action:    remedy(profiles.TP, noStorageIsol),
 	},
 	{
 		code: "SIG-ROOTFS-DEVICE", component: Kubelet,
@@ -416,7 +416,7 @@ var specs = []spec{
 		diagnosis: "The block device under the kubelet's root dir is not visible in the sandbox (btrfs, LUKS, device mapper), so cAdvisor cannot stat it and the container manager does not start.",
 		fix:       "--kubelet-arg=local-storage-capacity-isolation=false; or bind the device node into the sandbox (kind extraMounts, k3d -v /dev/mapper:/dev/mapper)",
 		source:    "prior-art.md §2.3 #23 (kind known-issues, k3d FAQ, kubernetes#80633)",
-		action:    remedy(profiles.T3, noStorageIsol),
+		action:    remedy(profiles.TP, noStorageIsol),
 	},
 	{
 		code: "SIG-STAT-DEVICE", component: Kubelet,
@@ -440,7 +440,7 @@ var specs = []spec{
 		diagnosis: "The kubelet sees too little free disk (a tiny or overlaid data dir) and evicts pods.",
 		fix:       "free disk space, or --kubelet-arg=eviction-hard=" + adapters.EvictionHard,
 		source:    "prior-art.md §2.3 #25 (kind known-issues, k3d FAQ)",
-		action:    remedy(profiles.T3, lowEviction),
+		action:    remedy(profiles.TP, lowEviction),
 	},
 	{
 		code: "SIG-MOUNT-NOT-SHARED", component: Containerd,
@@ -448,7 +448,7 @@ var specs = []spec{
 		diagnosis: "The sandbox's root mount is private, so volume mounts under /var/lib/kubelet cannot propagate into containers.",
 		fix:       "kprobe's rshared shim; by hand: mount --make-rshared / before starting the cluster",
 		source:    "prior-art.md §2.3 #26 (k3d#1063, k3s#1846, kubernetes-csi/csi-driver-smb#191); containerd 1.6.20",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimRshared)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimRshared)),
 	},
 
 	// ---- container runtime -------------------------------------------------
@@ -458,7 +458,7 @@ var specs = []spec{
 		diagnosis: "containerd's CRI plugin refuses to load: its config enables unprivileged ports and ICMP, which need kernel 4.11, and the kernel (gVisor) reports 4.4.0.",
 		fix:       "containerd CRI config: enable_unprivileged_ports = false and enable_unprivileged_icmp = false",
 		source:    "prior-art.md §2.3 #33 (claude-code-on-the-web exp 27/31/32; containerd pkg/cri/config)",
-		action:    remedy(profiles.T3, noUnprivileged),
+		action:    remedy(profiles.TP, noUnprivileged),
 	},
 	{
 		code: "SIG-RUNC-UNPRIV-PORT-SYSCTL", component: Runc,
@@ -466,7 +466,7 @@ var specs = []spec{
 		diagnosis: "runc (1.3.3 and later) may not reopen the net.ipv4.ip_unprivileged_port_start sysctl that containerd asks it to set (LXC AppArmor), so no container starts.",
 		fix:       "containerd CRI config: enable_unprivileged_ports = false (inferred: runc then leaves the sysctl alone); or pin runc < 1.3.3",
 		source:    "prior-art.md §2.3 #37 (opencontainers/runc#4972)",
-		action:    remedy(profiles.T3, noUnprivileged[:1]),
+		action:    remedy(profiles.TP, noUnprivileged[:1]),
 	},
 	{
 		code: "SIG-APPARMOR-PARSER", component: Containerd,
@@ -474,7 +474,7 @@ var specs = []spec{
 		diagnosis: "The kernel reports AppArmor but apparmor_parser is not installed (LXC, WSL, minimal images), so containerd cannot load the container profile.",
 		fix:       "containerd CRI config: disable_apparmor = true; or install apparmor (apparmor_parser)",
 		source:    "prior-art.md §2.3 #32 (k3s#3406, rancher/k3os#702, k0s#1039, containerd#7547); disable_apparmor from kubelet-in-userns.md",
-		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Containerd, "disable_apparmor", "true")}),
+		action:    remedy(profiles.TP, []adapters.Setting{set(adapters.Containerd, "disable_apparmor", "true")}),
 	},
 	{
 		code: "SIG-OOM-SCORE-ADJ", component: Runc,
@@ -482,7 +482,7 @@ var specs = []spec{
 		diagnosis: "runc cannot give the pod sandbox the oom_score_adj (-998) the kubelet asks for: lowering it needs CAP_SYS_RESOURCE, which the sandbox's root lacks.",
 		fix:       "containerd CRI config: restrict_oom_score_adj = true (containerd then clamps the value to its own)",
 		source:    "real-cluster.md failure 1",
-		action:    remedy(profiles.T3, restrictOOM),
+		action:    remedy(profiles.TP, restrictOOM),
 	},
 	{
 		code: "SIG-RUNC-CHILD-PID-EOF", component: Runc,
@@ -492,7 +492,7 @@ var specs = []spec{
 		diagnosis: "runc's namespace setup died before the container started. Without CAP_SYS_RESOURCE this is runc failing to lower the pod's oom_score_adj; runc --debug shows other causes.",
 		fix:       "containerd CRI config: restrict_oom_score_adj = true; if it persists, run runc with --debug to see the nsexec error",
 		source:    "real-cluster.md failure 1",
-		action:    remedy(profiles.T3, restrictOOM),
+		action:    remedy(profiles.TP, restrictOOM),
 	},
 	{
 		code: "SIG-RUNC-NS-EPERM", component: Runc,
@@ -500,7 +500,7 @@ var specs = []spec{
 		diagnosis: "runc may not create or join the container's namespaces: the sandbox's seccomp filter or missing CAP_SYS_ADMIN forbids unshare and setns (Docker-like and podman containers), so no container starts.",
 		fix:       "run the sandbox privileged (docker run --privileged), or with a seccomp profile that allows unshare, setns and clone with namespace flags; otherwise the control plane only",
 		source:    "sandbox-zoo captures test/zoo/out/{runc-docker,crun-docker,runc-rootless,podman,podman-rootless}.json (container probe, runc libcontainer 1.5.3)",
-		action:    stepDown(profiles.T3, "namespace creation allowed in the sandbox (CAP_SYS_ADMIN, or a seccomp profile that permits unshare and setns)"),
+		action:    stepDown(profiles.TP, "namespace creation allowed in the sandbox (CAP_SYS_ADMIN, or a seccomp profile that permits unshare and setns)"),
 	},
 	{
 		code: "SIG-RUNC-CGROUP-RO", component: Runc,
@@ -508,7 +508,7 @@ var specs = []spec{
 		diagnosis: "runc cannot create the container's cgroup: cgroupfs is read-only (Docker-like containers) or not ours (a user namespace), and runc tolerates that only when it runs rootless.",
 		fix:       "containerd CRI config disable_cgroup = true with --kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable=; or give the sandbox a writable cgroupfs (docker run --cgroupns=private with a rw /sys/fs/cgroup, or a delegated cgroup v2 subtree)",
 		source:    "sandbox-zoo captures test/zoo/out/{runc-docker,podman,userns-user}.json (container probe: EROFS, EACCES); sandbox-zoo.md (mkdir in cgroupfs gives EROFS in docker-like containers); prior-art.md §2.1 (k3s sets disable_cgroup without delegation)",
-		action:    Action{Kind: Remedy, Settings: cgroupsReadOnly, AtMost: profiles.T3, Needs: "a writable cgroup hierarchy for the container runtime"},
+		action:    Action{Kind: Remedy, Settings: cgroupsReadOnly, AtMost: profiles.TP, Needs: "a writable cgroup hierarchy for the container runtime"},
 	},
 	{
 		code: "SIG-CGROUP-PROCS-ENOENT", component: Runc,
@@ -516,7 +516,7 @@ var specs = []spec{
 		diagnosis: "runc cannot join the container's cgroup: gVisor's cgroupfs does not show the cgroup it just created inside a cgroup namespace, which gVisor does not support.",
 		fix:       "kprobe's runtime-wrapper shim drops the cgroup namespace from each container's spec where the kernel has none (by hand: jq 'del(.linux.namespaces[] | select(.type==\"cgroup\"))' on config.json)",
 		source:    "prior-art.md §2.3 #35 (claude-code-on-the-web exp 17/26, gvisor#11989)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimRuntimeWrapper)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimRuntimeWrapper)),
 	},
 	{
 		code: "SIG-RUNC-NO-CGROUPNS", component: Runc,
@@ -524,7 +524,7 @@ var specs = []spec{
 		diagnosis: "The container spec asks for a cgroup namespace and the kernel (gVisor, old RHEL 7) has none (no /proc/self/ns/cgroup).",
 		fix:       "kprobe's runtime-wrapper shim drops the cgroup namespace from each container's spec where the kernel has none; or a newer kernel",
 		source:    "sandbox-zoo.md §Task 4 (nested runc in gvisor-do); prior-art.md §2.3 #42 (the kernel has no cgroup namespaces)",
-		action:    remedy(profiles.T3, nil, shim(adapters.ShimRuntimeWrapper)),
+		action:    remedy(profiles.TP, nil, shim(adapters.ShimRuntimeWrapper)),
 	},
 	{
 		code: "SIG-RUNC-NO-CGROUP-SUBSYS", component: Runc,
@@ -532,7 +532,7 @@ var specs = []spec{
 		diagnosis: "runc cannot find a cgroup v1 controller it needs (devices, freezer, blkio): gVisor does not implement them.",
 		fix:       "none inside this sandbox: the runtime needs the devices, freezer and blkio controllers; kprobe runs the control plane only",
 		source:    "sandbox-zoo.md §Task 4 (nested runc in gvisor-do: \"mountpoint for devices not found\")",
-		action:    stepDown(profiles.T3, needsCgroup),
+		action:    stepDown(profiles.TP, needsCgroup),
 	},
 	{
 		code: "SIG-RUNC-NO-CGROUP-MOUNT", component: Runc,
@@ -540,7 +540,7 @@ var specs = []spec{
 		diagnosis: "runc finds no cgroup filesystem mounted at all (gVisor, rootless runc without a cgroupfs).",
 		fix:       "mount the cgroup hierarchies the runtime needs, or run where cgroups exist; kprobe runs the control plane only",
 		source:    "sandbox-zoo.md §Task 4 (nested runc --rootless in gvisor-do)",
-		action:    stepDown(profiles.T3, needsCgroup),
+		action:    stepDown(profiles.TP, needsCgroup),
 	},
 	{
 		code: "SIG-SUBREAPER", component: Runc,
@@ -548,7 +548,7 @@ var specs = []spec{
 		diagnosis: "The sandbox (gVisor) does not support PR_SET_CHILD_SUBREAPER, which crun and containerd's runc shim need to reap container processes.",
 		fix:       "none inside this sandbox; kprobe runs the control plane only",
 		source:    "sandbox-zoo.md §Task 4 (nested crun in gvisor-do; containerd-shim-runc-v2 calls the same prctl)",
-		action:    stepDown(profiles.T3, "PR_SET_CHILD_SUBREAPER (a newer gVisor, or a real kernel)"),
+		action:    stepDown(profiles.TP, "PR_SET_CHILD_SUBREAPER (a newer gVisor, or a real kernel)"),
 	},
 	{
 		code: "SIG-REEXEC-EINVAL", component: Runc,
@@ -556,7 +556,7 @@ var specs = []spec{
 		diagnosis: "The runtime cannot re-execute itself into new namespaces inside this sandbox (gVisor refuses the clone flags).",
 		fix:       "none inside this sandbox; nested runsc --rootless --ignore-cgroups works only inside a plain user namespace",
 		source:    "sandbox-zoo.md §Task 4 (nested runsc --ignore-cgroups in gvisor-do)",
-		action:    stepDown(profiles.T3, "a sandbox that lets the runtime create namespaces"),
+		action:    stepDown(profiles.TP, "a sandbox that lets the runtime create namespaces"),
 	},
 	{
 		code: "SIG-CNI-PLUGIN-MISSING", component: Containerd,
@@ -564,7 +564,7 @@ var specs = []spec{
 		diagnosis: "A CNI plugin binary is missing from the CNI bin dir (or is a symlink, which gVisor does not follow), so pods get no network.",
 		fix:       "install the CNI plugins (Debian: apt-get install containernetworking-plugins, binaries in /usr/lib/cni) and point the CNI bin dir at them; under gVisor copy the files instead of symlinking",
 		source:    "prior-art.md §2.3 #27 (claude-code-on-the-web findings.md); real-cluster.md (Debian's plugins are in /usr/lib/cni)",
-		action:    stepDown(profiles.T3, "the CNI plugins (bridge, host-local, portmap, loopback) installed as real files"),
+		action:    stepDown(profiles.TP, "the CNI plugins (bridge, host-local, portmap, loopback) installed as real files"),
 	},
 	{
 		code: "SIG-NO-UNPACK-PLATFORMS", component: Containerd,
@@ -572,7 +572,7 @@ var specs = []spec{
 		diagnosis: "containerd cannot unpack a pulled image in this sandbox.",
 		fix:       "preload images into containerd's k8s.io namespace (ctr -n k8s.io images import IMAGE.tar) or use k3s air-gap images",
 		source:    "prior-art.md §2.3 #36 (claude-code-on-the-web exp 32)",
-		action:    stepDown(profiles.T3, "images preloaded into containerd's k8s.io namespace"),
+		action:    stepDown(profiles.TP, "images preloaded into containerd's k8s.io namespace"),
 	},
 	{
 		code: "SIG-SWAP-ON", component: Kubelet,
@@ -580,7 +580,7 @@ var specs = []spec{
 		diagnosis: "Swap is on and the kubelet refuses to run with it.",
 		fix:       "--kubelet-arg=fail-swap-on=false (KubeletConfiguration failSwapOn: false); kubeadm: --ignore-preflight-errors=Swap; or swapoff -a",
 		source:    "prior-art.md §2.3 #40 (kubeadm checks.go, k3s agent_linux.go, usernetes kubeadm-config.yaml); kubelet v1.37.2",
-		action:    remedy(profiles.T3, []adapters.Setting{set(adapters.Kubelet, "fail-swap-on", "false")}),
+		action:    remedy(profiles.TP, []adapters.Setting{set(adapters.Kubelet, "fail-swap-on", "false")}),
 	},
 
 	// ---- host limits ---------------------------------------------------------

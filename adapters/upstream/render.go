@@ -73,6 +73,11 @@ type Config struct {
 	// them (protectKernelDefaults) instead of writing them behind the
 	// host journal's back.
 	ProtectKernelDefaults bool
+	// Self is the kprobe executable: at TP it runs the node agent
+	// (kprobe node-agent).
+	Self string
+	// ImagesDir holds the image archives the node agent preloads.
+	ImagesDir string
 }
 
 // Rendered is what a launch writes and runs.
@@ -309,7 +314,41 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			})
 		}
 	}
+	if plan.ProcessPods() {
+		r.Processes = append(r.Processes, nodeAgent(plan, c))
+	}
 	return r, nil
+}
+
+// NodeAgentPort is where the node agent serves the kubelet API (logs,
+// exec, attach, port-forward), the kubelet's port.
+const NodeAgentPort = 10250
+
+// nodeAgent is kprobe's process-pod node (kprobe node-agent) with the
+// kubelet's credentials: it registers the node as system:node:NAME and
+// serves the kubelet API with the kubelet's serving certificate to
+// clients the cluster CA signed (the API server).
+func nodeAgent(plan *adapters.Plan, c Config) supervise.Process {
+	args := []string{
+		"node-agent",
+		"--kubeconfig=" + c.Certs.KubeletKubeconfig,
+		"--node-name=" + c.NodeName,
+		"--data-dir=" + c.path("node-agent"),
+		"--node-ip=" + c.NodeIP,
+		"--tls-cert-file=" + c.Certs.KubeletServingCert,
+		"--tls-private-key-file=" + c.Certs.KubeletServingKey,
+		"--client-ca-file=" + c.Certs.CA,
+	}
+	if c.ImagesDir != "" {
+		args = append(args, "--images-dir="+c.ImagesDir)
+	}
+	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort))
+	return supervise.Process{
+		Name: "node-agent", Path: c.Self,
+		Args:   withSettings(args, plan.For(adapters.NodeAgent)),
+		Ready:  supervise.Ready{TCP: listen, Timeout: 60 * time.Second},
+		NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
+	}
 }
 
 func apiserverArgs(c Config, etcdURL string) []string {

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 func testConfig() Config {
 	return Config{
-		DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2",
+		DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2", Self: "/opt/kprobe/bin/kprobe", ImagesDir: "/opt/kprobe/bin/images",
 		Bin: Binaries{Etcd: "/usr/bin/etcd", Containerd: "/usr/bin/containerd", Runc: "/usr/sbin/runc",
 			APIServer: "/opt/kprobe/bin/engine/kube-apiserver", ControllerManager: "/opt/kprobe/bin/engine/kube-controller-manager",
 			Scheduler: "/opt/kprobe/bin/engine/kube-scheduler", Kubelet: "/opt/kprobe/bin/engine/kubelet",
@@ -53,6 +53,11 @@ var plans = map[string]*adapters.Plan{
 	}},
 	"control-plane": {Engine: "kubernetes", Rung: "T3", Settings: []adapters.Setting{
 		{Component: adapters.Cluster, Name: "disable-agent", Value: "true"},
+	}},
+	"process-pods": {Engine: "kubernetes", Rung: "TP", Settings: []adapters.Setting{
+		{Component: adapters.Cluster, Name: "disable-agent", Value: "true"},
+		{Component: adapters.Cluster, Name: "disable-kube-proxy", Value: "true"},
+		{Component: adapters.NodeAgent, Name: "isolation", Value: "userns", Reason: "R-TP-ISOLATION-USERNS"},
 	}},
 }
 
@@ -137,6 +142,39 @@ func TestRenderChoices(t *testing.T) {
 		case "kubelet", "containerd", "kube-proxy":
 			t.Errorf("disable-agent still starts %s", p.Name)
 		}
+	}
+	pp, err := Render(plans["process-pods"], testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var agent []string
+	for _, p := range pp.Processes {
+		switch p.Name {
+		case "kubelet", "containerd", "kube-proxy":
+			t.Errorf("process pods still start %s", p.Name)
+		case "node-agent":
+			if p.Path != "/opt/kprobe/bin/kprobe" {
+				t.Errorf("the node agent runs %s, not the kprobe executable", p.Path)
+			}
+			agent = p.Args
+		}
+	}
+	// The contract with kprobe node-agent (adapters/podnode).
+	for _, a := range []string{"node-agent", "--kubeconfig=/var/lib/kprobe/kubeconfigs/kubelet.conf", "--node-name=kprobe-node",
+		"--data-dir=/var/lib/kprobe/node-agent", "--node-ip=192.0.2.2",
+		"--tls-cert-file=/var/lib/kprobe/pki/kubelet-serving.crt", "--tls-private-key-file=/var/lib/kprobe/pki/kubelet-serving.key",
+		"--client-ca-file=/var/lib/kprobe/pki/ca.crt", "--images-dir=/opt/kprobe/bin/images", "--isolation=userns"} {
+		if !contains(agent, a) {
+			t.Errorf("node agent args lack %s: %v", a, agent)
+		}
+	}
+	if len(pp.Files) != 0 {
+		t.Errorf("process pods write no kubelet, containerd or CNI files: %v", pp.Files)
+	}
+	noSelf := testConfig()
+	noSelf.Self = ""
+	if _, err := Render(plans["process-pods"], noSelf); err == nil {
+		t.Error("a node agent without the kprobe executable was rendered")
 	}
 	if _, err := Render(plans["host"], Config{DataDir: "relative"}); err == nil {
 		t.Error("a relative data dir was accepted")

@@ -68,7 +68,9 @@ current-context: c
 			t.Errorf("%s: %s %q", c.Name, c.Outcome, c.Evidence)
 		}
 	}
-	if !strings.Contains(webManifest("ns1"), "namespace: ns1") {
-		t.Error("the manifest ignores its namespace")
+	for _, m := range []string{webManifest("ns1"), crashManifest("ns1"), readyManifest("ns1")} {
+		if !strings.Contains(m, "namespace: ns1") || !strings.Contains(m, "imagePullPolicy: Never") {
+			t.Errorf("the manifest ignores its namespace or pulls:\n%s", m)
+		}
 	}
 }

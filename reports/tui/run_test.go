@@ -88,12 +88,12 @@ func TestRunScan(t *testing.T) {
 			d := replayScan(t, ctx, onResult)
 			workCtxErr = ctx.Err()
 			go func() {
-				waitFor(t, "the verdict on the screen", func() bool { return strings.Contains(out.String(), "verdict: T3") })
+				waitFor(t, "the verdict on the screen", func() bool { return strings.Contains(out.String(), "verdict: TP") })
 				kb.typ("q")
 			}()
 			return d
 		})
-	if err != nil || d.Verdict.Rung != profiles.T3 || d.Profile != "p.toml" || workCtxErr != nil {
+	if err != nil || d.Verdict.Rung != profiles.TP || d.Profile != "p.toml" || workCtxErr != nil {
 		t.Fatalf("RunScan: %v, %+v, scan context %v", err, d, workCtxErr)
 	}
 }
@@ -115,7 +115,7 @@ func TestRunScanQuitEarly(t *testing.T) {
 				}
 			}, &workCtxErr)
 		})
-	if err != nil || d.Verdict.Rung != profiles.T3 || workCtxErr != nil {
+	if err != nil || d.Verdict.Rung != profiles.TP || workCtxErr != nil {
 		t.Fatalf("RunScan: %v, %+v, scan context %v", err, d, workCtxErr)
 	}
 }

@@ -101,7 +101,7 @@ func TestScanInTerminal(t *testing.T) {
 	t.Cleanup(func() { exec.Command("tmux", "-S", x.sock, "kill-server").Run() })
 
 	normal := func(s string) string { return elapsed.ReplaceAllString(s, "N.Ns") }
-	x.waitScreen("verdict: T3")
+	x.waitScreen("verdict: TP")
 	x.run("send-keys", "-t", "kprobe", "Down", "Down", "Enter")
 	golden(t, "terminal-expanded", normal(x.waitScreen("KP-PRIV-005")))
 	x.run("send-keys", "-t", "kprobe", "Enter", "f")

@@ -28,7 +28,7 @@ const DefaultClusterDataDir = "/var/lib/kprobe"
 
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
-	forceRung                                                 bool
+	forceRung, noProcessPods                                  bool
 	wait                                                      time.Duration
 	mergeKubeconfig                                           bool
 	tui, noTUI                                                bool
@@ -76,7 +76,8 @@ that names the problem and the fix.`,
 	fl.IntVar(&f.simulateNodes, "simulate-nodes", 0, "kubernetes engine: run kwok and add N simulated nodes (kprobe-sim-0..N-1) that pods are bound to but where no container runs; for testing manifests and Helm charts where no kubelet can run (T3)")
 	fl.IntVar(&f.nodes, "nodes", 1, "kubernetes engine: run N real nodes, node 0 on the host and kprobe-node-1..N-1 each in its own network namespace with its own containerd, kubelet and kube-proxy (docs/launch.md#several-nodes---nodes)")
 	fl.StringVar(&f.bindAddress, "bind-address", "", "kubernetes engine: the address kube-apiserver listens on (0.0.0.0 for every address); by default the narrowest that works: 127.0.0.1 for a control plane alone, the node's address when pods run (they reach the API through the kubernetes Service, which cannot point at loopback), the host's end of the nodes' bridge with --nodes")
-	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder (T0..T3) instead of the profile's verdict; only a lower rung than the verdict")
+	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
+	fl.BoolVar(&f.noProcessPods, "no-process-pods", false, "keep the ladder off TP (pods as processes of the sandbox, kprobe's node agent): where no container can start, run the control plane only (T3)")
 	fl.BoolVar(&f.forceRung, "force-rung", false, "allow --rung above the verdict: for experiments in a sandbox prepared by hand (the ladder still steps down on known failures)")
 	return cmd
 }
@@ -143,6 +144,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
 		return badInput("--bind-address sets the kubernetes engine's API server, not %s: add --engine kubernetes", engine)
 	}
+	if f.noProcessPods && f.rung == string(profiles.TP) {
+		return badInput("--rung TP runs process pods, which --no-process-pods rules out")
+	}
 	if f.nodes > 1 && engine != adapters.EngineKubernetes {
 		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
 	}
@@ -157,13 +161,19 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.rung != "" {
 		r := profiles.Rung(f.rung)
 		if !profiles.ValidRung(r) || r == profiles.T4 {
-			return badInput("--rung %q: use T0, T1, T2 or T3", f.rung)
+			return badInput("--rung %q: use %s", f.rung, rungNames)
 		}
-		if v := p.Verdict.Rung; v != "" && r < v && !f.forceRung {
+		if v := p.Verdict.Rung; v != "" && profiles.Above(r, v) && !f.forceRung {
 			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why; --force-rung tries anyway)", r, v)
 		}
 	}
-	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: profiles.Rung(f.rung)})
+	if f.engine == "auto" && engine == adapters.EngineK3s && targetRung(p, profiles.Rung(f.rung), f.noProcessPods) == profiles.TP {
+		// Process pods run beside the kubernetes engine only.
+		if _, _, uerr := launch.FindUpstream(f.binDir); uerr == nil {
+			engine = adapters.EngineKubernetes
+		}
+	}
+	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: profiles.Rung(f.rung), NoProcessPods: f.noProcessPods})
 	if err != nil {
 		return err
 	}
@@ -171,6 +181,12 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return fmt.Errorf("the profile's verdict is T4: no cluster can run here (%s); 'kprobe scan' lists the blockers", profiles.RungTitle[profiles.T4])
 	}
 	fmt.Fprintf(s.ErrOut, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, profiles.RungTitle[plan.Rung], f.dataDir)
+	if g := profiles.GivesUp[plan.Rung]; g != "" {
+		fmt.Fprintf(s.ErrOut, "kprobe:   %s gives up: %s\n", plan.Rung, g)
+	}
+	for _, n := range plan.Notes {
+		fmt.Fprintf(s.ErrOut, "kprobe:   note: %s\n", n)
+	}
 	for _, st := range plan.Settings {
 		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", st.Component, st.Name+"="+st.Value, st.Reason, st.Rationale)
 	}
@@ -192,7 +208,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	}
 	// The ladder: a failure whose log line is a known signature is
 	// retried with its remedy, or one rung lower; every attempt is kept.
-	lo := launch.LadderOptions{Engine: engine, Run: run, Diagnose: launch.DiagnoseLogs, Say: s.ErrOut}
+	lo := launch.LadderOptions{Engine: engine, NoProcessPods: f.noProcessPods, Run: run, Diagnose: launch.DiagnoseLogs, Say: s.ErrOut}
 	var attempts []launch.Attempt
 	ladder := func(ctx context.Context, progress func(launch.Phase), say io.Writer) error {
 		o.Progress, lo.Say = progress, say
@@ -308,7 +324,9 @@ func pickEngine(want, binDir string) (string, error) {
 		}
 		return want, nil
 	case adapters.EngineKubernetes:
-		if upErr != nil {
+		// The rungs without a kubelet (TP, T3) need the control plane
+		// only; the launch's preflight names what a worker rung misses.
+		if upErr != nil && launch.ControlPlaneOnly(upErr) != nil {
 			return "", badInput("%v", upErr)
 		}
 		return want, nil

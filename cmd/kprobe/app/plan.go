@@ -17,6 +17,7 @@ import (
 
 type planFlags struct {
 	profile, engine, rung, output, dataDir string
+	noProcessPods                          bool
 }
 
 func newPlanCommand(s IOStreams) *cobra.Command {
@@ -49,7 +50,8 @@ Exit codes: 0 a plan that runs, 2 the plan is T4 (no cluster can run here),
 	fl := cmd.Flags()
 	fl.StringVar(&f.profile, "profile", "auto", "auto (scan now and match a built-in profile), builtin:NAME, or the path of a profile file")
 	fl.StringVar(&f.engine, "engine", "auto", "auto (what launch would pick here), k3s or kubernetes")
-	fl.StringVar(&f.rung, "rung", "", "plan for this rung (T0..T3) instead of the profile's verdict; only a lower rung than the verdict")
+	fl.StringVar(&f.rung, "rung", "", "plan for this rung ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
+	fl.BoolVar(&f.noProcessPods, "no-process-pods", false, "plan as launch --no-process-pods would: never TP (pods as processes of the sandbox); T3 instead")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, json (the plan) or k3s-config (the config.yaml k3s would read)")
 	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "the data dir launch would use")
 	return cmd
@@ -73,7 +75,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 	if f.rung != "" {
 		rung = profiles.Rung(f.rung)
 		if !profiles.ValidRung(rung) || rung == profiles.T4 {
-			return badInput("--rung %q: use T0, T1, T2 or T3", f.rung)
+			return badInput("--rung %q: use %s", f.rung, rungNames)
 		}
 	}
 	dir, err := dataDirFlag(f.dataDir)
@@ -85,7 +87,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 	if err != nil {
 		return err
 	}
-	if v := p.Verdict.Rung; rung != "" && v != "" && rung < v {
+	if v := p.Verdict.Rung; rung != "" && v != "" && profiles.Above(rung, v) {
 		return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it (the plan without --rung says why)", rung, v)
 	}
 	engine := f.engine
@@ -93,9 +95,9 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 		engine = adapters.EngineK3s
 	}
 	if engine == "auto" {
-		engine = planEngine(cmd.ErrOrStderr())
+		engine = planEngine(cmd.ErrOrStderr(), targetRung(p, rung, f.noProcessPods))
 	}
-	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: rung})
+	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: rung, NoProcessPods: f.noProcessPods})
 	if err != nil {
 		return err
 	}
@@ -144,9 +146,32 @@ func planSource(spec string, p *profiles.Profile) string {
 	return "this sandbox (scanned now)"
 }
 
-// planEngine is the engine launch --engine auto would pick, found without
-// side effects; k3s when neither is installed.
-func planEngine(errOut io.Writer) string {
+// rungNames are the rungs --rung takes.
+const rungNames = "T0, T1, T2, TP or T3"
+
+// targetRung is the rung a plan starts from: --rung, else the verdict;
+// "" when process pods are off (the engine then does not matter for it).
+func targetRung(p *profiles.Profile, rung profiles.Rung, noProcessPods bool) profiles.Rung {
+	if rung == "" {
+		rung = p.Verdict.Rung
+		if rung == "" {
+			rung = profiles.Judge(p.Facts).Rung
+		}
+	}
+	if noProcessPods && rung == profiles.TP {
+		return profiles.T3
+	}
+	return rung
+}
+
+// planEngine is the engine launch --engine auto would pick for a plan
+// starting at rung, found without side effects: the kubernetes engine for
+// process pods (TP), which run beside it only; else k3s when installed;
+// k3s when neither is installed.
+func planEngine(errOut io.Writer, rung profiles.Rung) string {
+	if rung == profiles.TP {
+		return adapters.EngineKubernetes
+	}
 	k3sErr := launch.FindK3s("")
 	if k3sErr == nil {
 		return adapters.EngineK3s

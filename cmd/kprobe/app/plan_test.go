@@ -85,7 +85,7 @@ func TestPlanOutputs(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out)
 	}
-	if plan.Engine != adapters.EngineKubernetes || plan.Rung != profiles.T3 || !plan.Has("disable-agent") || len(plan.Verdict.Checks) != 4 {
+	if plan.Engine != adapters.EngineKubernetes || plan.Rung != profiles.TP || !plan.ProcessPods() || len(plan.Verdict.Checks) != 5 {
 		t.Errorf("json plan: %+v", plan)
 	}
 	for _, s := range plan.Settings {
@@ -125,8 +125,8 @@ func TestPlanBadInput(t *testing.T) {
 		{[]string{"plan", "--profile", bad}, "colour: unknown key"},
 		{[]string{"plan", "--output", "yaml"}, `--output "yaml": use text, json or k3s-config`},
 		{[]string{"plan", "--engine", "nomad"}, `--engine "nomad": use auto, k3s or kubernetes`},
-		{[]string{"plan", "--rung", "T4"}, `--rung "T4": use T0, T1, T2 or T3`},
-		{[]string{"plan", "--profile", "builtin:gvisor-9p", "--rung", "T1"}, "--rung T1 is above the verdict T3"},
+		{[]string{"plan", "--rung", "T4"}, `--rung "T4": use T0, T1, T2, TP or T3`},
+		{[]string{"plan", "--profile", "builtin:gvisor-9p", "--rung", "T1"}, "--rung T1 is above the verdict TP"},
 		{[]string{"plan", "--engine", "kubernetes", "--output", "k3s-config"}, "cannot go with --engine kubernetes"},
 		{[]string{"plan", "extra"}, "takes no arguments"},
 		{[]string{"profile", "show", "builtin:gvisor"}, `no built-in profile "gvisor"; known: bubblewrap,`},
@@ -154,7 +154,7 @@ func TestProfileListAndShowBuiltin(t *testing.T) {
 			t.Errorf("profile list lacks %s:\n%s", name, out)
 		}
 	}
-	if !strings.Contains(out, "gvisor-9p            T3  measured   gVisor with a 9p") || !strings.Contains(out, "wsl2                 T0  documented") {
+	if !strings.Contains(out, "gvisor-9p            TP  measured   gVisor with a 9p") || !strings.Contains(out, "wsl2                 T0  documented") {
 		t.Errorf("profile list:\n%s", out)
 	}
 	code, out, _ = runKprobe("profile", "show", "builtin:gvisor-9p")

@@ -41,7 +41,7 @@ dir, and leave nothing behind.
 
 It prints every probe grouped by domain with its status (ok, warn, block,
 unknown) and a line of evidence, then the blockers with paste-ready fixes, and
-ends with the verdict: the highest rung of the fallback ladder (T0 full ... T3
+ends with the verdict: the highest rung of the fallback ladder (T0 full ... TP process pods, T3
 control plane only, T4 nothing) this sandbox looks able to reach.`,
 		Example: `  kprobe scan
   kprobe scan --output json > scan.json

@@ -40,6 +40,15 @@ reports pass, fail or skipped with the evidence:
 After a control-plane-only launch (rung T3) the pod checks are skipped and
 the control plane, kubectl and the Helm dry run are verified.
 
+After a process-pod launch (rung TP: pods run as processes of the sandbox)
+two more checks run:
+  crash-restart  a crashing container shows CrashLoopBackOff, is restarted
+                 after the back-off and recovers
+  readiness      an exec readiness probe keeps a running pod not Ready until
+                 it passes
+and the service and dns checks count as skipped unless they pass ("process
+pods: networking is issue #14").
+
 It works in the namespace kprobe-verify and deletes it afterwards. Exit code 2
 when a check fails.`,
 		Args: noArgs,
@@ -56,13 +65,15 @@ when a check fails.`,
 				}
 			}
 			// A T3 launch has no node: verify what a control plane offers.
-			cpOnly := false
+			cpOnly, processPods := false, false
 			var simulated []string
 			if res, err := launch.LoadResult(dataDir); err == nil {
 				cpOnly = res.Rung == string(profiles.T3)
+				processPods = res.Rung == string(profiles.TP)
 				simulated = res.SimulatedNodes
 			}
-			rep := verify.Run(cmd.Context(), verify.Options{Kubeconfig: kubeconfig, Timeout: timeout, Progress: progress, ControlPlaneOnly: cpOnly, SimulatedNodes: simulated})
+			rep := verify.Run(cmd.Context(), verify.Options{Kubeconfig: kubeconfig, Timeout: timeout, Progress: progress,
+				ControlPlaneOnly: cpOnly, ProcessPods: processPods, SimulatedNodes: simulated})
 			if err := saveVerification(dataDir, kubeconfig, rep); err != nil {
 				fmt.Fprintf(s.ErrOut, "kprobe: could not save the verification for 'kprobe report': %v\n", err)
 			}

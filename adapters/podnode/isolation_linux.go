@@ -1,0 +1,68 @@
+package podnode
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ChooseIsolation tries each level, strongest first (or only the one asked
+// for), by starting the container init helper in probe mode on a scratch
+// root under dir; it returns the level and a one-line reason.
+func ChooseIsolation(want Isolation, dir string) (Isolation, string, error) {
+	if want == "" {
+		want = IsolationAuto
+	}
+	candidates := []Isolation{IsolationUserns, IsolationChroot, IsolationNone}
+	if want != IsolationAuto {
+		candidates = []Isolation{want}
+	}
+	root := filepath.Join(dir, "root")
+	src := filepath.Join(dir, "volume")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(dir)
+	var failed []string
+	for _, iso := range candidates {
+		if iso == IsolationNone {
+			return iso, reasonFor(iso, failed), nil
+		}
+		spec := procSpec{Mode: iso, Root: root, NewNS: true, Probe: true, UID: -1, GID: -1,
+			Mounts: []bindMount{{Source: src, Target: "/volume"}}}
+		if iso == IsolationChroot {
+			spec.Mounts = nil
+		}
+		var out bytes.Buffer
+		p, err := startProcess(spec, nil, &out, &out, nil)
+		if err == nil {
+			var code int
+			code, err = p.wait()
+			if err == nil && code != 0 {
+				err = fmt.Errorf("%s", strings.TrimSpace(out.String()))
+			}
+		}
+		if err == nil {
+			return iso, reasonFor(iso, failed), nil
+		}
+		failed = append(failed, fmt.Sprintf("%s: %v", iso, err))
+	}
+	return "", "", fmt.Errorf("podnode: isolation %s does not work here: %s", want, strings.Join(failed, "; "))
+}
+
+func reasonFor(iso Isolation, failed []string) string {
+	why := map[Isolation]string{
+		IsolationUserns: "new mount+pid+uts+ipc namespaces work (user namespace: " + map[bool]string{true: "not needed, CAP_SYS_ADMIN", false: "yes"}[hasCapSysAdmin()] + ")",
+		IsolationChroot: "chroot works, namespaces do not",
+		IsolationNone:   "neither namespaces nor chroot work: containers run with the sandbox's root (static binaries only)",
+	}[iso]
+	if len(failed) > 0 {
+		why += " [" + strings.Join(failed, "; ") + "]"
+	}
+	return why + "; gives up: " + iso.GivesUp()
+}

@@ -1,0 +1,123 @@
+package podnode
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moby/sys/reexec"
+)
+
+func TestMain(m *testing.M) {
+	RegisterInit()
+	if reexec.Init() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// staticBusybox returns a static busybox of this machine, or skips.
+func staticBusybox(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		static := true
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				static = false
+			}
+		}
+		f.Close()
+		if static {
+			return p
+		}
+	}
+	t.Skip("no static busybox on this machine")
+	return ""
+}
+
+// busyboxRoot makes a minimal image root: /bin/busybox and /bin/sh.
+func busyboxRoot(t *testing.T) string {
+	t.Helper()
+	bb := staticBusybox(t)
+	root := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("busybox", filepath.Join(root, "bin", "sh")); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestChooseIsolationAndRun picks the isolation this machine allows (by
+// really trying each level), then runs a shell from an image root with it:
+// the root is "/", the environment and working dir are the spec's, a
+// volume is visible at its mount path (bound or, for chroot, copied), and
+// the exit code comes back.
+func TestChooseIsolationAndRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes in new namespaces")
+	}
+	iso, why, err := ChooseIsolation(IsolationAuto, filepath.Join(t.TempDir(), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("isolation %s: %s", iso, why)
+	if os.Getuid() == 0 && hasCapSysAdmin() && iso != IsolationUserns {
+		t.Errorf("root with CAP_SYS_ADMIN got %s, want userns", iso)
+	}
+	if iso == IsolationNone {
+		t.Skip("neither namespaces nor chroot work here")
+	}
+	root := busyboxRoot(t)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "key"), []byte("from-volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := procSpec{Mode: iso, Root: root, NewNS: true, Hostname: "pod-a", Dir: "/work",
+		Argv: []string{"sh", "-c", `echo "$GREETING $(pwd) $(cat /data/key)"; ls /; exit 7`},
+		Env:  []string{"PATH=/bin", "GREETING=hello"}, UID: -1, GID: -1}
+	if iso == IsolationUserns {
+		spec.Mounts = []bindMount{{Source: vol, Target: "/data", ReadOnly: true}}
+	} else {
+		if err := copyTree(vol, filepath.Join(root, "data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	p, err := startProcess(spec, nil, &out, &errOut, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 7 {
+		t.Errorf("exit code %d, want 7 (stderr %q)", code, errOut.String())
+	}
+	first, rest, _ := strings.Cut(out.String(), "\n")
+	if first != "hello /work from-volume" {
+		t.Errorf("first line %q, want %q (stderr %q)", first, "hello /work from-volume", errOut.String())
+	}
+	if !strings.Contains(rest, "bin") || strings.Contains(rest, "proc\nroot\nrun") && iso == IsolationChroot {
+		t.Errorf("ls / inside the root shows %q", rest)
+	}
+	if _, err := os.Stat(filepath.Join(vol, "work")); err == nil {
+		t.Error("the working dir was made outside the root")
+	}
+}
