@@ -188,7 +188,10 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 		return nil, err
 	}
 	r := &Rendered{Files: map[string]string{}, Socket: ContainerdSocket(c.DataDir)}
-	agent := !plan.Has("disable-agent")
+	agent := plan.Worker()
+	if plan.ProcessPods() && c.Self == "" {
+		return nil, fmt.Errorf("process pods (%s) need the kprobe executable that runs the node agent", plan.Rung)
+	}
 	r.Files[c.path("apiserver", "authentication-config.yaml")] = AuthenticationConfig
 	if agent {
 		r.Files[c.path("containerd", "config.toml")] = containerdConfig(plan, c, r.Socket)

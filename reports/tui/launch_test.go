@@ -14,6 +14,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
@@ -71,6 +72,11 @@ type timed struct {
 func ladderRun(t *testing.T, rec recording) []timed {
 	t.Helper()
 	dataDir := t.TempDir()
+	// The ladder stops each failed attempt, and stop acts only on a data
+	// dir kprobe made.
+	if err := datadir.Create(dataDir); err != nil {
+		t.Fatal(err)
+	}
 	logs := filepath.Join(dataDir, "logs")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		t.Fatal(err)
