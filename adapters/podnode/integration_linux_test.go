@@ -90,6 +90,12 @@ func TestAgentWithRealControlPlane(t *testing.T) {
 		}
 	})
 
+	for i := 0; i < 90; i++ { // kubectl wait fails at once on a node not yet registered
+		if _, err := run(filepath.Join(engine, "kubectl"), "get", "node", "kprobe-node"); err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	kubectl("wait", "--for=condition=Ready", "node/kprobe-node", "--timeout=90s")
 	const marker = "podnode-it-marker"
 	kubectl("run", "bb", "--image=docker.io/library/busybox:1.35", "--image-pull-policy=Never", "--",
