@@ -142,7 +142,10 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-n.Ready():
 		cfg.Log("node %s ready at %s (kubelet API %s)", cfg.NodeName, cfg.NodeIP, cfg.Listen)
 	case err := <-errc:
-		return fmt.Errorf("podnode: node: %w", err)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("podnode: node: %v", err)
 	}
 	err = <-errc
 	if ctx.Err() != nil {

@@ -42,6 +42,8 @@ type podRun struct {
 	cancel context.CancelFunc
 	grace  time.Duration // set by delete
 	done   chan struct{}
+	hurry  chan struct{} // closed when the agent stops: cut every grace period short
+	once   sync.Once
 }
 
 func newPodRun(p *provider, pod *corev1.Pod) *podRun {
@@ -96,11 +98,13 @@ func (r *podRun) delete(grace int64) {
 	r.cancel()
 }
 
-// stop is delete for the agent's own shutdown.
-func (r *podRun) stop(grace time.Duration) {
+// stop is delete for the agent's own shutdown: no grace, also for
+// containers already waiting out a deletion's grace period.
+func (r *podRun) stop() {
 	r.mu.Lock()
-	r.grace = grace
+	r.grace = 0
 	r.mu.Unlock()
+	r.once.Do(func() { close(r.hurry) })
 	r.cancel()
 }
 
@@ -871,8 +875,10 @@ func (c *ctr) terminate(p *process, exited chan struct{}, grace time.Duration) {
 	p.signal(syscall.SIGTERM)
 	select {
 	case <-exited:
-		p.signal(syscall.SIGKILL) // what the main process left behind
+		p.signalGroup(syscall.SIGKILL) // what the main process left behind
 	case <-time.After(grace):
+		p.signal(syscall.SIGKILL)
+	case <-c.r.hurry:
 		p.signal(syscall.SIGKILL)
 	}
 }

@@ -127,6 +127,15 @@ func (p *process) signal(sig syscall.Signal) {
 	_ = syscall.Kill(pid, sig)
 }
 
+// signalGroup signals what is left of the process group once its leader
+// has exited (chroot, none); with a pid namespace the kernel has already
+// killed everything. The group id stays allocated while a member lives.
+func (p *process) signalGroup(sig syscall.Signal) {
+	if p.group {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+}
+
 // pid is the process id as the agent sees it.
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
@@ -237,6 +246,8 @@ func setupMounts(spec procSpec) error {
 	for _, name := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		_ = bindInto(spec.Root, "/dev/"+name, "/dev/"+name, false)
 	}
+	// the terminal of an exec -it is a /dev/pts/N of the sandbox
+	_ = bindInto(spec.Root, "/dev/pts", "/dev/pts", false)
 	if shm, err := securejoin.SecureJoin(spec.Root, "/dev/shm"); err == nil {
 		if os.MkdirAll(shm, 0o1777) == nil {
 			_ = unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=65536k")

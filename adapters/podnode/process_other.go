@@ -38,6 +38,7 @@ func startProcess(procSpec, io.Reader, io.Writer, io.Writer, *os.File) (*process
 	return nil, errNotLinux
 }
 func (p *process) signal(syscall.Signal)                           {}
+func (p *process) signalGroup(syscall.Signal)                      {}
 func (p *process) pid() int                                        { return 0 }
 func (p *process) wait() (int, error)                              { return -1, errNotLinux }
 func fsSize(string) int64                                          { return 0 }

@@ -73,7 +73,7 @@ func (p *provider) setListers(nodeutil.ProviderConfig) {}
 func (p *provider) shutdown() {
 	p.mu.Lock()
 	for _, r := range p.pods {
-		r.stop(0)
+		r.stop()
 	}
 	p.mu.Unlock()
 	p.wg.Wait()

@@ -11,9 +11,10 @@ import (
 // keep the kubelet's restart back-off and readiness semantics, which a
 // kubelet keeps by itself at T0-T2.
 
-// crashManifest is a pod whose container fails on its first run and
-// sleeps on its second: the attempt count lives in an emptyDir, which
-// survives container restarts.
+// crashManifest is a pod whose container fails on its first two runs and
+// sleeps on its third: the attempt count lives in an emptyDir, which
+// survives container restarts. The kubelet restarts a container at once
+// after its first exit and shows CrashLoopBackOff (10 s) after the second.
 func crashManifest(ns string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -25,7 +26,7 @@ spec:
   - name: crash
     image: docker.io/library/busybox:1.35
     imagePullPolicy: Never
-    command: ["sh", "-c", "n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo run $n; [ $n -ge 2 ] && exec sleep 3600; exit 3"]
+    command: ["sh", "-c", "n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo run $n; [ $n -ge 3 ] && exec sleep 3600; exit 3"]
     volumeMounts: [{name: state, mountPath: /state}]
   volumes:
   - name: state
@@ -67,7 +68,7 @@ func (r *runner) checkCrashRestart() (string, error) {
 		if st.waiting == "CrashLoopBackOff" && backoff == 0 {
 			backoff = time.Since(start)
 		}
-		if n, _ := strconv.Atoi(st.restarts); backoff > 0 && st.ready == "true" && n >= 1 {
+		if n, _ := strconv.Atoi(st.restarts); backoff > 0 && st.ready == "true" && n >= 2 {
 			if st.lastExit != "3" {
 				return "", fmt.Errorf("recovered after %d restarts, but the last state's exit code is %q, not the crash's 3", n, st.lastExit)
 			}
