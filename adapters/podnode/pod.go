@@ -56,6 +56,7 @@ func newPodRun(p *provider, pod *corev1.Pod) *podRun {
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
+		hurry:     make(chan struct{}),
 		grace:     -1,
 		condTimes: map[string]metav1.Time{},
 	}
