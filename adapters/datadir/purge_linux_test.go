@@ -4,31 +4,20 @@ package datadir
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kprobe/kprobe/test/nstest"
 )
 
 // The finding: a purge deleted through a bind mount inside the data dir.
 // Run in a throw-away mount namespace (unshare -m, private propagation):
 // the bind mount never exists on the host.
 func TestPurgeNeverCrossesAMount(t *testing.T) {
-	if os.Getenv("KPROBE_DATADIR_IN_NS") != "1" {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root for a mount namespace")
-		}
-		if _, err := exec.LookPath("unshare"); err != nil {
-			t.Skip("no unshare")
-		}
-		cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0], "-test.run", "^TestPurgeNeverCrossesAMount$", "-test.v")
-		cmd.Env = append(os.Environ(), "KPROBE_DATADIR_IN_NS=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS") {
-			t.Fatalf("in a mount namespace: %v\n%s", err, out)
-		}
+	if !nstest.InMountNamespace(t) {
 		return
 	}
 	root := t.TempDir()

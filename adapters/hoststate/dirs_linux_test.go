@@ -4,12 +4,13 @@ package hoststate
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kprobe/kprobe/test/nstest"
 )
 
 // The finding: stop left /var/log/containers, runc state under
@@ -17,19 +18,7 @@ import (
 // mount namespace with tmpfs over /var/log, /var/lib and /run, so the
 // host's directories are neither read nor touched.
 func TestUndoDirsRemovesOnlyTheClustersEntries(t *testing.T) {
-	if os.Getenv("KPROBE_HOSTSTATE_IN_NS") != "1" {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root for a mount namespace")
-		}
-		if _, err := exec.LookPath("unshare"); err != nil {
-			t.Skip("no unshare")
-		}
-		cmd := exec.Command("unshare", "--mount", "--propagation", "private", os.Args[0], "-test.run", "^TestUndoDirsRemovesOnlyTheClustersEntries$", "-test.v")
-		cmd.Env = append(os.Environ(), "KPROBE_HOSTSTATE_IN_NS=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS") {
-			t.Fatalf("in a mount namespace: %v\n%s", err, out)
-		}
+	if !nstest.InMountNamespace(t) {
 		return
 	}
 	for _, d := range []string{"/var/log", "/var/lib", "/run"} {
