@@ -204,8 +204,7 @@ func (s *Store) pull(ctx context.Context, ref name.Reference, given string, loca
 	for _, a := range auths {
 		desc, err = remote.Get(ref, append(opts, remote.WithAuth(a))...)
 		if err == nil {
-			opts = append(opts, remote.WithAuth(a))
-			break
+			break // desc fetches the image with the auth that worked
 		}
 		if !isAuthError(err) {
 			break

@@ -199,7 +199,6 @@ func fillNodeSpec(n *corev1.Node, cfg Config, iso Isolation, port int) {
 	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(port)
 	n.Status.NodeInfo = corev1.NodeSystemInfo{
 		KubeletVersion:          KubeletVersion,
-		KubeProxyVersion:        "",
 		ContainerRuntimeVersion: "kprobe-process://" + string(iso),
 		OperatingSystem:         "linux",
 		Architecture:            runtime.GOARCH,
