@@ -77,7 +77,7 @@ func lineDiff(want, got string) string {
 // TestPlanOutputs checks the json and k3s-config outputs against the same
 // plan the text shows.
 func TestPlanOutputs(t *testing.T) {
-	code, out, errOut := runKprobe("plan", "--profile", "builtin:gvisor-9p", "--engine", "kubernetes", "--output", "json")
+	code, out, errOut := runKprobe("plan", "--profile", "builtin:gvisor-9p", "--engine", "kubernetes", "--process-pods", "--output", "json")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
