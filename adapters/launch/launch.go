@@ -693,14 +693,19 @@ func (f *failure) set(err error) {
 
 // waitFor polls check until it succeeds, the supervisor reports a
 // failure, or ctx ends (then the last error says what it waited for).
+// A nil failed waits on check and ctx alone (the worker nodes' waits).
 func waitFor(ctx context.Context, failed *failure, check func() error) error {
+	var done <-chan struct{}
+	if failed != nil {
+		done = failed.done
+	}
 	var last error
 	for {
 		if last = check(); last == nil {
 			return nil
 		}
 		select {
-		case <-failed.done:
+		case <-done:
 			return failed.err
 		case <-ctx.Done():
 			return fmt.Errorf("gave up waiting (%v): %w", ctx.Err(), last)
