@@ -85,6 +85,14 @@ func TestLaunchVerifyStop(t *testing.T) {
 		t.Fatalf("port in use not reported:\n%s", stderr)
 	}
 
+	// Registered before the launch: a launch that fails half-way has
+	// started processes and changed the host too.
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _ = exec.Command(r.bin, "stop", "--purge", "--data-dir", dataDir).CombinedOutput()
+		}
+	}()
 	out, stderr := r.kprobe(0, "launch", "--engine", "kubernetes", "--data-dir", dataDir, "--output", "json")
 	t.Log(stderr)
 	// What `kprobe launch -o json` prints: the launch's own result type.
@@ -92,12 +100,6 @@ func TestLaunchVerifyStop(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Ready {
 		t.Fatalf("launch result %q: %v", out, err)
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_, _ = exec.Command(r.bin, "stop", "--purge", "--data-dir", dataDir).CombinedOutput()
-		}
-	}()
 	for _, p := range res.Phases {
 		t.Logf("phase %-10s done at %6.2fs", p.Name, p.AtMS/1000)
 	}

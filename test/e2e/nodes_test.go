@@ -31,6 +31,14 @@ func TestLaunchNodesVerifyStop(t *testing.T) {
 	before := hostcheck.Take(hostcheck.Options{Exe: r.bin})
 	routesBefore := routes(t)
 
+	// Registered before the launch: a launch that fails half-way has
+	// started processes and changed the host too.
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _ = exec.Command(r.bin, "stop", "--purge", "--data-dir", dataDir).CombinedOutput()
+		}
+	}()
 	out, stderr := r.kprobe(0, "launch", "--engine", "kubernetes", "--data-dir", dataDir, "--nodes", "2", "--output", "json")
 	t.Log(stderr)
 	// What `kprobe launch -o json` prints: the launch's own result type.
@@ -38,12 +46,6 @@ func TestLaunchNodesVerifyStop(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Ready {
 		t.Fatalf("launch result %q: %v", out, err)
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_, _ = exec.Command(r.bin, "stop", "--purge", "--data-dir", dataDir).CombinedOutput()
-		}
-	}()
 	for _, p := range res.Phases {
 		t.Logf("phase %-20s done=%-5v at %6.2fs", p.Name, p.Done, p.AtMS/1000)
 	}
