@@ -190,8 +190,8 @@ func newTestRegistry(t testing.TB, ca *testCA, user, pwd string) *testRegistry {
 	return r
 }
 
-// push writes img as ref ("REPO:TAG" on this registry).
-func (r *testRegistry) push(t testing.TB, repoTag string, img v1.Image) string {
+// target is repoTag on this registry and a transport that trusts its CA.
+func (r *testRegistry) target(t testing.TB, repoTag string) (name.Reference, http.RoundTripper) {
 	t.Helper()
 	ref, err := name.ParseReference(r.host + "/" + repoTag)
 	if err != nil {
@@ -199,6 +199,13 @@ func (r *testRegistry) push(t testing.TB, repoTag string, img v1.Image) string {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: r.ca.pool}
+	return ref, tr
+}
+
+// push writes img as ref ("REPO:TAG" on this registry).
+func (r *testRegistry) push(t testing.TB, repoTag string, img v1.Image) string {
+	t.Helper()
+	ref, tr := r.target(t, repoTag)
 	opts := []remote.Option{remote.WithTransport(tr)}
 	if r.user != "" {
 		opts = append(opts, remote.WithAuth(&authn.Basic{Username: r.user, Password: r.pwd}))
@@ -212,12 +219,7 @@ func (r *testRegistry) push(t testing.TB, repoTag string, img v1.Image) string {
 // pushIndex writes a multi-platform index as ref ("REPO:TAG").
 func (r *testRegistry) pushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) string {
 	t.Helper()
-	ref, err := name.ParseReference(r.host + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: r.ca.pool}
+	ref, tr := r.target(t, repoTag)
 	if err := remote.WriteIndex(ref, idx, remote.WithTransport(tr)); err != nil {
 		t.Fatal(err)
 	}
