@@ -40,8 +40,11 @@ TEST_PACKAGES := chromium
 
 all: build
 
+# kprobe, and next to it the process-pod node agent (a binary of its own:
+# it links the Kubernetes server libraries, which would slow every scan).
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
+	$(GO) build -trimpath -ldflags '-X main.Version=$(VERSION)' -o $(BIN)/kprobe-node-agent ./cmd/kprobe-node-agent
 
 scan: deps build
 	$(BIN)/kprobe scan

@@ -830,7 +830,7 @@ func renderUpstream(t *testing.T, p *adapters.Plan) *upstream.Rendered {
 	t.Helper()
 	up := *p
 	up.Engine = adapters.EngineKubernetes
-	r, err := upstream.Render(&up, upstream.Config{DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2", Self: "/usr/local/bin/kprobe"})
+	r, err := upstream.Render(&up, upstream.Config{DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2", NodeAgent: "/usr/local/bin/kprobe-node-agent"})
 	if err != nil {
 		t.Fatalf("upstream render of %v: %v", p.Settings, err)
 	}

@@ -31,6 +31,9 @@ type Options struct {
 	Wait time.Duration
 	// Self is the kprobe executable that runs the supervisor.
 	Self string
+	// NodeAgent is the kprobe-node-agent executable (FindNodeAgent) that
+	// runs the process-pod node at TP; "" when there is none.
+	NodeAgent string
 	// Progress receives every phase as it starts and ends.
 	Progress func(Phase)
 	// Watch, when set, tails the components' logs during the launch and
@@ -353,19 +356,19 @@ func preflightDetail(agent, processPods bool) string {
 	case agent:
 		return "binaries, images, ports, data dir"
 	case processPods:
-		return "control plane binaries, the kprobe executable for the node agent, images, ports, data dir"
+		return "control plane binaries, kprobe-node-agent, images, ports, data dir"
 	}
 	return "control plane binaries, ports, data dir"
 }
 
-// processPodsPreflight checks what the node agent needs at TP: the kprobe
-// executable it runs as, and one node (worker nodes are T0-T2's).
+// processPodsPreflight checks what the node agent needs at TP: its
+// executable, and one node (worker nodes are T0-T2's).
 func processPodsPreflight(o Options) error {
 	var problems []string
-	if o.Self == "" {
-		problems = append(problems, "process pods (TP) run kprobe's node agent, but the kprobe executable is unknown")
-	} else if fi, err := os.Stat(o.Self); err != nil || fi.IsDir() {
-		problems = append(problems, fmt.Sprintf("process pods (TP) run kprobe's node agent from %s, which is not a file: %v", o.Self, err))
+	if o.NodeAgent == "" {
+		problems = append(problems, "process pods (TP) run "+NodeAgentName+", which is neither next to the kprobe executable nor on PATH (make build puts it next to bin/kprobe)")
+	} else if fi, err := os.Stat(o.NodeAgent); err != nil || fi.IsDir() {
+		problems = append(problems, fmt.Sprintf("process pods (TP) run the node agent %s, which is not a file: %v", o.NodeAgent, err))
 	}
 	if o.Nodes > 1 {
 		problems = append(problems, fmt.Sprintf("--nodes %d: process pods (TP) run one node; drop --nodes, or leave out --process-pods for a control plane only", o.Nodes))
@@ -492,7 +495,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	}
 	r, err := upstream.Render(plan, upstream.Config{
 		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind, ProtectKernelDefaults: protect,
-		Self: o.Self, ImagesDir: o.ImagesDir,
+		NodeAgent: o.NodeAgent, ImagesDir: o.ImagesDir,
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,

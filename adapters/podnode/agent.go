@@ -27,7 +27,7 @@ import (
 // checks pass, with a suffix that says it is not a kubelet.
 const KubeletVersion = "v1.37.2-kprobe-process-pods"
 
-// Config is the node agent's configuration (the flags of `kprobe node-agent`).
+// Config is the node agent's configuration (the flags of kprobe-node-agent).
 type Config struct {
 	Kubeconfig   string
 	NodeName     string

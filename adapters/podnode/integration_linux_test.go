@@ -27,9 +27,10 @@ func TestAgentWithRealControlPlane(t *testing.T) {
 	}
 	top, _ := filepath.Abs("../..")
 	kprobe, engine, images := filepath.Join(top, "bin/kprobe"), filepath.Join(top, "bin/engine"), filepath.Join(top, "bin/images")
-	for _, p := range []string{kprobe, filepath.Join(engine, "kubectl"), filepath.Join(engine, "kube-apiserver"), filepath.Join(images, "busybox.tar")} {
+	nodeAgent := filepath.Join(top, "bin/kprobe-node-agent")
+	for _, p := range []string{kprobe, nodeAgent, filepath.Join(engine, "kubectl"), filepath.Join(engine, "kube-apiserver"), filepath.Join(images, "busybox.tar")} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s missing (go build -o bin/kprobe ./cmd/kprobe; link bin/engine and bin/images)", p)
+			t.Skipf("%s missing (make build; link bin/engine and bin/images)", p)
 		}
 	}
 	dd, err := os.MkdirTemp("/tmp", "podnode-it-")
@@ -66,7 +67,7 @@ func TestAgentWithRealControlPlane(t *testing.T) {
 	kubectl("create", "clusterrolebinding", "kprobe-process-pods", "--clusterrole=kprobe-process-pods", "--user=system:node:kprobe-node")
 
 	pki := filepath.Join(dd, "pki")
-	agent := exec.Command(kprobe, "node-agent", "--kubeconfig", filepath.Join(dd, "kubeconfigs", "kubelet.conf"),
+	agent := exec.Command(nodeAgent, "--kubeconfig", filepath.Join(dd, "kubeconfigs", "kubelet.conf"),
 		"--node-name", "kprobe-node", "--data-dir", agentDir, "--node-ip", "127.0.0.1",
 		"--tls-cert-file", filepath.Join(pki, "kubelet-serving.crt"), "--tls-private-key-file", filepath.Join(pki, "kubelet-serving.key"),
 		"--client-ca-file", filepath.Join(pki, "ca.crt"), "--images-dir", images)

@@ -73,9 +73,9 @@ type Config struct {
 	// them (protectKernelDefaults) instead of writing them behind the
 	// host journal's back.
 	ProtectKernelDefaults bool
-	// Self is the kprobe executable: at TP it runs the node agent
-	// (kprobe node-agent).
-	Self string
+	// NodeAgent is the kprobe-node-agent executable that runs the
+	// process-pod node at TP.
+	NodeAgent string
 	// ImagesDir holds the image archives the node agent preloads.
 	ImagesDir string
 }
@@ -189,8 +189,8 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	}
 	r := &Rendered{Files: map[string]string{}, Socket: ContainerdSocket(c.DataDir)}
 	agent := plan.Worker()
-	if plan.ProcessPods() && c.Self == "" {
-		return nil, fmt.Errorf("process pods (%s) need the kprobe executable that runs the node agent", plan.Rung)
+	if plan.ProcessPods() && c.NodeAgent == "" {
+		return nil, fmt.Errorf("process pods (%s) need the kprobe-node-agent executable", plan.Rung)
 	}
 	r.Files[c.path("apiserver", "authentication-config.yaml")] = AuthenticationConfig
 	if agent {
@@ -327,13 +327,12 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 // exec, attach, port-forward), the kubelet's port.
 const NodeAgentPort = 10250
 
-// nodeAgent is kprobe's process-pod node (kprobe node-agent) with the
+// nodeAgent is kprobe's process-pod node (kprobe-node-agent) with the
 // kubelet's credentials: it registers the node as system:node:NAME and
 // serves the kubelet API with the kubelet's serving certificate to
 // clients the cluster CA signed (the API server).
 func nodeAgent(plan *adapters.Plan, c Config) supervise.Process {
 	args := []string{
-		"node-agent",
 		"--kubeconfig=" + c.Certs.KubeletKubeconfig,
 		"--node-name=" + c.NodeName,
 		"--data-dir=" + c.path("node-agent"),
@@ -347,7 +346,7 @@ func nodeAgent(plan *adapters.Plan, c Config) supervise.Process {
 	}
 	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort))
 	return supervise.Process{
-		Name: "node-agent", Path: c.Self,
+		Name: "node-agent", Path: c.NodeAgent,
 		Args:   withSettings(args, plan.For(adapters.NodeAgent)),
 		Ready:  supervise.Ready{TCP: listen, Timeout: 60 * time.Second},
 		NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 func testConfig() Config {
 	return Config{
-		DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2", Self: "/opt/kprobe/bin/kprobe", ImagesDir: "/opt/kprobe/bin/images",
+		DataDir: "/var/lib/kprobe", NodeIP: "192.0.2.2", NodeAgent: "/opt/kprobe/bin/kprobe-node-agent", ImagesDir: "/opt/kprobe/bin/images",
 		Bin: Binaries{Etcd: "/usr/bin/etcd", Containerd: "/usr/bin/containerd", Runc: "/usr/sbin/runc",
 			APIServer: "/opt/kprobe/bin/engine/kube-apiserver", ControllerManager: "/opt/kprobe/bin/engine/kube-controller-manager",
 			Scheduler: "/opt/kprobe/bin/engine/kube-scheduler", Kubelet: "/opt/kprobe/bin/engine/kubelet",
@@ -153,14 +153,14 @@ func TestRenderChoices(t *testing.T) {
 		case "kubelet", "containerd", "kube-proxy":
 			t.Errorf("process pods still start %s", p.Name)
 		case "node-agent":
-			if p.Path != "/opt/kprobe/bin/kprobe" {
-				t.Errorf("the node agent runs %s, not the kprobe executable", p.Path)
+			if p.Path != "/opt/kprobe/bin/kprobe-node-agent" {
+				t.Errorf("the node agent runs %s, not kprobe-node-agent", p.Path)
 			}
 			agent = p.Args
 		}
 	}
-	// The contract with kprobe node-agent (adapters/podnode).
-	for _, a := range []string{"node-agent", "--kubeconfig=/var/lib/kprobe/kubeconfigs/kubelet.conf", "--node-name=kprobe-node",
+	// The contract with kprobe-node-agent (cmd/kprobe-node-agent).
+	for _, a := range []string{"--kubeconfig=/var/lib/kprobe/kubeconfigs/kubelet.conf", "--node-name=kprobe-node",
 		"--data-dir=/var/lib/kprobe/node-agent", "--node-ip=192.0.2.2",
 		"--tls-cert-file=/var/lib/kprobe/pki/kubelet-serving.crt", "--tls-private-key-file=/var/lib/kprobe/pki/kubelet-serving.key",
 		"--client-ca-file=/var/lib/kprobe/pki/ca.crt", "--images-dir=/opt/kprobe/bin/images", "--isolation=userns"} {
@@ -174,9 +174,9 @@ func TestRenderChoices(t *testing.T) {
 		}
 	}
 	noSelf := testConfig()
-	noSelf.Self = ""
+	noSelf.NodeAgent = ""
 	if _, err := Render(plans["process-pods"], noSelf); err == nil {
-		t.Error("a node agent without the kprobe executable was rendered")
+		t.Error("a node agent without its executable was rendered")
 	}
 	if _, err := Render(plans["host"], Config{DataDir: "relative"}); err == nil {
 		t.Error("a relative data dir was accepted")

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kprobe/kprobe/adapters/podnode"
 	"github.com/kprobe/kprobe/adapters/shims"
 	"github.com/kprobe/kprobe/probes/container"
 	"github.com/kprobe/kprobe/probes/suite"
@@ -77,7 +76,6 @@ func Main() {
 	// container's process; that must win over kprobe's own re-exec names.
 	container.InitIfChild()
 	suite.Register()
-	podnode.RegisterInit()
 	if reexec.Init() {
 		return
 	}
@@ -149,7 +147,6 @@ Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
 		newSoakCommand(s),
 		newReportCommand(s),
 		newSuperviseCommand(s),
-		newNodeAgentCommand(s),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

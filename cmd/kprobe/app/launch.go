@@ -197,7 +197,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	o := launch.Options{
-		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self,
+		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self, NodeAgent: launch.FindNodeAgent(self),
 		Progress: progressPrinter(s.ErrOut), Watch: launch.WatchSignatures,
 		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress,
 	}
