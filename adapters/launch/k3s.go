@@ -18,7 +18,7 @@ func FindK3s(binDir string) error {
 	return err
 }
 
-// findK3s looks in --bin-dir first, then where k3s.Find looks.
+// findK3s looks in --bin-dir first, then where lookupK3s looks.
 func findK3s(binDir string) (string, error) {
 	flag := ""
 	if binDir != "" {
@@ -26,7 +26,7 @@ func findK3s(binDir string) (string, error) {
 			flag = p
 		}
 	}
-	return k3s.Find(flag)
+	return lookupK3s(flag)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
