@@ -134,24 +134,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.nodes < 1 || f.nodes > launch.MaxNodes {
 		return badInput("--nodes %d: use 1 to %d", f.nodes, launch.MaxNodes)
 	}
-	engine, err := pickEngine(f.engine, f.binDir)
-	if err != nil {
-		return err
-	}
 	if f.bindAddress != "" && net.ParseIP(f.bindAddress) == nil {
 		return badInput("--bind-address %q is not an IP address", f.bindAddress)
 	}
-	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
-		return badInput("--bind-address sets the kubernetes engine's API server, not %s: add --engine kubernetes", engine)
-	}
 	// Process pods are opt-in until they are verified across the zoo.
 	f.noProcessPods = !f.processPods && f.rung != string(profiles.TP)
-	if f.nodes > 1 && engine != adapters.EngineKubernetes {
-		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
-	}
-	if f.simulateNodes > 0 && engine != adapters.EngineKubernetes {
-		return badInput("--simulate-nodes runs kwok beside the kubernetes engine, not %s: add --engine kubernetes", engine)
-	}
 	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
 	p, err := profileFor(cmd, f.profile, f.dataDir)
 	if err != nil {
@@ -166,11 +153,18 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why; --force-rung tries anyway)", r, v)
 		}
 	}
-	if f.engine == "auto" && engine == adapters.EngineK3s && targetRung(p, profiles.Rung(f.rung), f.noProcessPods) == profiles.TP {
-		// Process pods run beside the kubernetes engine only.
-		if _, _, uerr := launch.FindUpstream(f.binDir); uerr == nil {
-			engine = adapters.EngineKubernetes
-		}
+	engine, err := chooseEngine(f.engine, f.binDir, targetRung(p, profiles.Rung(f.rung), f.noProcessPods))
+	if err != nil {
+		return err
+	}
+	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
+		return badInput("--bind-address sets the kubernetes engine's API server, not %s: add --engine kubernetes", engine)
+	}
+	if f.nodes > 1 && engine != adapters.EngineKubernetes {
+		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
+	}
+	if f.simulateNodes > 0 && engine != adapters.EngineKubernetes {
+		return badInput("--simulate-nodes runs kwok beside the kubernetes engine, not %s: add --engine kubernetes", engine)
 	}
 	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: profiles.Rung(f.rung), NoProcessPods: f.noProcessPods})
 	if err != nil {
@@ -309,34 +303,6 @@ func progressPrinter(w io.Writer) func(launch.Phase) {
 			fmt.Fprintf(w, "[%6.1fs] %s: FAILED after %.2fs: %s\n", p.AtMS/1000, p.Name, p.TookMS/1000, p.Detail)
 		}
 	}
-}
-
-// pickEngine resolves --engine auto: k3s when a k3s binary is present,
-// else the upstream components when installed, else an explanation.
-func pickEngine(want, binDir string) (string, error) {
-	k3sErr := launch.FindK3s(binDir)
-	_, _, upErr := launch.FindUpstream(binDir)
-	switch want {
-	case adapters.EngineK3s:
-		if k3sErr != nil {
-			return "", badInput("%v", k3sErr)
-		}
-		return want, nil
-	case adapters.EngineKubernetes:
-		// The rungs without a kubelet (TP, T3) need the control plane
-		// only; the launch's preflight names what a worker rung misses.
-		if upErr != nil && launch.ControlPlaneOnly(upErr) != nil {
-			return "", badInput("%v", upErr)
-		}
-		return want, nil
-	}
-	if k3sErr == nil {
-		return adapters.EngineK3s, nil
-	}
-	if upErr == nil {
-		return adapters.EngineKubernetes, nil
-	}
-	return "", badInput("no engine is installed:\n  k3s: %v\n  kubernetes: %v", k3sErr, upErr)
 }
 
 // dataDirFlag makes --data-dir absolute and refuses what must never be a
