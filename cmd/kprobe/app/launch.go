@@ -20,6 +20,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports"
 	"github.com/kprobe/kprobe/reports/tui"
 )
 
@@ -173,26 +174,14 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if plan.Rung == profiles.T4 {
 		return fmt.Errorf("the profile's verdict is T4: no cluster can run here (%s); 'kprobe scan' lists the blockers", profiles.RungTitle[profiles.T4])
 	}
-	fmt.Fprintf(s.ErrOut, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, profiles.RungTitle[plan.Rung], f.dataDir)
-	if g := profiles.GivesUp[plan.Rung]; g != "" {
-		fmt.Fprintf(s.ErrOut, "kprobe:   %s gives up: %s\n", plan.Rung, g)
-	}
-	for _, n := range plan.Notes {
-		fmt.Fprintf(s.ErrOut, "kprobe:   note: %s\n", n)
-	}
-	for _, st := range plan.Settings {
-		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", st.Component, st.Name+"="+st.Value, st.Reason, st.Rationale)
-	}
-	for _, sh := range plan.Shims {
-		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", "shim", sh.Name, sh.Reason, sh.Rationale)
-	}
+	reports.WriteLaunchPlan(s.ErrOut, engine, f.dataDir, plan)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	o := launch.Options{
 		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self,
-		Progress: progressPrinter(s.ErrOut), Watch: launch.WatchSignatures,
+		Progress: reports.LaunchProgress(s.ErrOut), Watch: launch.WatchSignatures,
 		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress,
 	}
 	run := launch.Upstream
@@ -247,62 +236,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		fmt.Fprintf(s.ErrOut, "kprobe: merged into %s\n", path)
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			*launch.Result
-			Attempts []launch.Attempt `json:"attempts"`
-		}{res, attempts})
+		return reports.WriteLaunchJSON(s.Out, res, attempts)
 	}
-	for _, sh := range res.Shims {
-		switch {
-		case sh.Error != "":
-			fmt.Fprintf(s.ErrOut, "kprobe: shim %s not applied (went on without it): %s\n", sh.Name, sh.Error)
-		case !sh.Applied:
-			fmt.Fprintf(s.ErrOut, "kprobe: shim %s: in place already\n", sh.Name)
-		default:
-			fmt.Fprintf(s.ErrOut, "kprobe: shim %s applied: %s\n", sh.Name, strings.Join(sh.Notes, "; "))
-		}
-	}
-	api, _ := res.Timing("api")
-	if node, ok := res.Timing("node"); ok {
-		pod, _ := res.Timing("pod")
-		fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
-	} else {
-		fmt.Fprintf(s.ErrOut, "kprobe: control plane ready %.1fs after start (%s: no node, no pods; kubectl and helm --dry-run=server work)\n", api/1000, res.Rung)
-	}
-	if n := len(res.Nodes); n > 1 {
-		nodes, _ := res.Timing("nodes")
-		fmt.Fprintf(s.ErrOut, "kprobe: %d nodes Ready %.1fs after start: %s\n", n, nodes/1000, strings.Join(res.Nodes, ", "))
-	}
-	if len(res.SimulatedNodes) > 0 {
-		fmt.Fprintf(s.ErrOut, "kprobe: %s, kept Ready by kwok: %s\n", launch.SimulatedCount(res.SimulatedNodes), launch.SimulatedNote)
-	}
-	for _, p := range res.Phases {
-		switch {
-		case p.Name != "addons":
-		case p.Done && !strings.HasPrefix(p.Detail, "skipped"):
-			fmt.Fprintf(s.ErrOut, "kprobe: cluster DNS (CoreDNS) and the default StorageClass local-path available %.1fs after start\n", p.AtMS/1000)
-		default:
-			fmt.Fprintf(s.ErrOut, "kprobe: no cluster DNS and storage add-ons: %s\n", strings.TrimPrefix(p.Detail, "skipped: "))
-		}
-	}
+	reports.WriteLaunchResult(s.ErrOut, res)
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 	return nil
-}
-
-// progressPrinter shows each phase with its elapsed time.
-func progressPrinter(w io.Writer) func(launch.Phase) {
-	return func(p launch.Phase) {
-		switch {
-		case !p.Done && p.TookMS == 0:
-			fmt.Fprintf(w, "[%6.1fs] %s: %s...\n", p.AtMS/1000, p.Name, p.Detail)
-		case p.Done:
-			fmt.Fprintf(w, "[%6.1fs] %s: done in %.2fs\n", p.AtMS/1000, p.Name, p.TookMS/1000)
-		default:
-			fmt.Fprintf(w, "[%6.1fs] %s: FAILED after %.2fs: %s\n", p.AtMS/1000, p.Name, p.TookMS/1000, p.Detail)
-		}
-	}
 }
 
 // dataDirFlag makes --data-dir absolute and refuses what must never be a
@@ -344,43 +282,9 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				}
 				return nil
 			}
-			if st.Engine == "" {
-				fmt.Fprintf(s.Out, "no cluster was launched from %s\n", dataDir)
-				return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
-			}
-			state := "running"
-			if !st.Running {
-				state = "not running (phase " + st.Phase + ")"
-			}
-			fmt.Fprintf(s.Out, "cluster (%s engine) from %s: %s\n", st.Engine, dataDir, state)
-			for _, p := range st.Processes {
-				extra := ""
-				if p.Restarts > 0 {
-					extra = fmt.Sprintf(", %d restarts", p.Restarts)
-				}
-				if p.Error != "" {
-					extra += ", " + p.Error
-				}
-				fmt.Fprintf(s.Out, "  %-24s %-8s pid %-7d log %s%s\n", p.Name, p.Status, p.PID, p.Log, extra)
-			}
+			reports.WriteStatus(s.Out, dataDir, st)
 			if st.Running {
-				fmt.Fprintf(s.Out, "API %s ready=%v, node ready=%v\n", st.Endpoint, st.APIReady, st.NodeReady)
-				if n := len(st.Nodes); n > 1 {
-					fmt.Fprintf(s.Out, "%d nodes, %d Ready: %s\n", n, st.NodesReady, strings.Join(st.Nodes, ", "))
-				}
-				if n := len(st.SimulatedNodes); n > 0 {
-					fmt.Fprintf(s.Out, "%s, %d of %d Ready (kwok): %s\n", launch.SimulatedCount(st.SimulatedNodes), st.SimulatedReady, n, launch.SimulatedNote)
-				}
-				if st.Kubeconfig != "" {
-					fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", st.Kubeconfig)
-				}
-				if st.Problem != "" {
-					fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
-				}
 				return nil
-			}
-			if st.Problem != "" {
-				fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
 			}
 			// Not running is not "ok": scripts that check the exit code
 			// must not take a dead cluster for a live one.
