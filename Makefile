@@ -19,7 +19,7 @@
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make bench    the scan benchmarks
-#   make lint     gofmt, go vet, staticcheck
+#   make lint     gofmt, go vet, staticcheck, the import-direction test
 #   make docs     regenerate docs/probes.md and docs/findings.md from the registry
 
 GO        ?= go
@@ -131,6 +131,7 @@ lint: $(BIN)/staticcheck
 	$(GO) vet ./...
 	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	$(GO) test -count=1 ./test/archtest
 
 docs: build
 	$(BIN)/kprobe gendocs --dir docs

@@ -170,6 +170,33 @@ func Match(facts probes.Facts) (best *Profile, score float64, why []string) {
 	return top.Profile, top.Score, top.Why
 }
 
+// Closest is a fresh scan matched to the built-in profiles.
+type Closest struct {
+	// Ranked is every built-in profile scored against the scan, best
+	// first; empty when there are none.
+	Ranked []Candidate
+	// Matched says that Ranked[0] reaches MinMatchScore and stands in for
+	// what the scan could not see.
+	Matched bool
+	// Profile is what plans are made for: the closest built-in profile
+	// with the scan's facts on top when Matched, else the scan alone.
+	Profile *Profile
+	// Overridden and Filled are Overlay's: the built-in facts the scan
+	// contradicted, and those taken from the built-in profile.
+	Overridden, Filled []string
+}
+
+// MatchClosest matches a fresh scan's profile to builtins: what `plan`,
+// `launch` and `report` do with --profile auto.
+func MatchClosest(fresh *Profile, builtins []*Profile) Closest {
+	c := Closest{Ranked: Rank(fresh.Facts, builtins), Profile: fresh}
+	if len(c.Ranked) > 0 && c.Ranked[0].Score >= MinMatchScore {
+		c.Matched = true
+		c.Profile, c.Overridden, c.Filled = Overlay(c.Ranked[0].Profile, fresh)
+	}
+	return c
+}
+
 // Overlay returns the built-in profile's facts with the fresh scan's facts
 // on top: a fresh fact that says something overrides the built-in one
 // wherever they differ, and the built-in profile fills in only what the

@@ -287,3 +287,34 @@ func TestOverlay(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestMatchClosest: a scan that shows a built-in sandbox plans over it
+// (the scan's facts on top); an odd one plans from the scan alone.
+func TestMatchClosest(t *testing.T) {
+	bs, err := Builtins()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Builtin("gvisor-9p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := &Profile{Facts: probes.Facts{}}
+	for _, mk := range MatchKeys {
+		if v, ok := b.Facts[mk.Key]; ok {
+			fresh.Facts[mk.Key] = v
+		}
+	}
+	c := MatchClosest(fresh, bs)
+	if !c.Matched || c.Ranked[0].Name != "gvisor-9p" || c.Profile == fresh || len(c.Filled) == 0 {
+		t.Fatalf("gvisor-9p's identifying facts: matched %v %s, filled %v", c.Matched, c.Ranked[0].Name, c.Filled)
+	}
+	odd := &Profile{Facts: probes.Facts{"identity.sandbox": "nspawn", "identity.ide": "replit", "kernel.emulated": probes.Yes,
+		"priv.userns": probes.Yes, "fs.root.type": "virtiofs", "cgroups.layout": "v2", "dev.kmsg": "EACCES"}}
+	if c := MatchClosest(odd, bs); c.Matched || c.Profile != odd || len(c.Ranked) != len(bs) {
+		t.Errorf("an odd sandbox: matched %v, profile is the scan: %v", c.Matched, c.Profile == odd)
+	}
+	if c := MatchClosest(odd, nil); c.Matched || c.Profile != odd || len(c.Ranked) != 0 {
+		t.Errorf("no built-ins: %+v", c)
+	}
+}

@@ -137,21 +137,14 @@ func (r *Report) ScanProfile() *profiles.Profile {
 // with the scan on top when it is close enough, else the scan alone
 // (what `kprobe launch --profile auto` does).
 func (r *Report) MatchBuiltin(builtins []*profiles.Profile) *profiles.Profile {
-	fresh := r.ScanProfile()
-	ranked := profiles.Rank(fresh.Facts, builtins)
-	if len(ranked) == 0 {
-		return fresh
+	c := profiles.MatchClosest(r.ScanProfile(), builtins)
+	if len(c.Ranked) == 0 {
+		return c.Profile
 	}
-	top := ranked[0]
-	m := &ProfileMatch{Name: top.Name, Score: math.Round(top.Score*100) / 100, Why: top.Why, Verdict: fresh.Verdict}
-	p := fresh
-	if top.Score >= profiles.MinMatchScore {
-		m.Matched = true
-		p, _, m.Filled = profiles.Overlay(top.Profile, fresh)
-		m.Verdict = p.Verdict
-	}
-	r.Profile = m
-	return p
+	top := c.Ranked[0]
+	r.Profile = &ProfileMatch{Name: top.Name, Score: math.Round(top.Score*100) / 100, Why: top.Why,
+		Matched: c.Matched, Filled: c.Filled, Verdict: c.Profile.Verdict}
+	return c.Profile
 }
 
 // AddRun adds what a launch left in its data dir; the launch's plan

@@ -9,14 +9,13 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
 // FixedDirs are written by containerd, libcni and the kubelet whatever
 // their configuration says (research/real-cluster.md).
-var FixedDirs = []string{
-	"/run/containerd", "/run/netns", "/var/lib/cni", "/var/log/containers",
-	"/var/log/pods", "/var/lib/kubelet", "/etc/cni",
-}
+var FixedDirs = runspec.FixedDirs
 
 // entryDirs hold one entry per container or pod, in fixed directories
 // that may exist before a launch (another runtime, an earlier cluster).

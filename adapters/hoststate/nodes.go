@@ -3,6 +3,8 @@ package hoststate
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
 // What a multi-node launch (`kprobe launch --nodes N`,
@@ -10,16 +12,15 @@ import (
 // components make. Undo removes each of them that is new since the
 // snapshot: the names are kprobe's own, so nothing of the host's matches.
 const (
-	// NodesBridge joins the workers' veths; the host's end of the nodes'
-	// network is its address.
-	NodesBridge = "kprobe-nodes"
+	// NodesBridge joins the workers' veths (runspec names it for the
+	// renderer).
+	NodesBridge = runspec.NodesBridge
 	// NodeVethPrefix names the host end of each worker's veth pair
 	// (kprobe-veth1, ...); the other end is eth0 in the worker's netns.
 	NodeVethPrefix = "kprobe-veth"
-	// NodePrefix names the workers (kprobe-node-1, ...), their network
-	// namespaces (/run/netns/kprobe-node-1) and their kubelets' cgroup
-	// roots (/sys/fs/cgroup/*/kprobe-node-1).
-	NodePrefix = "kprobe-node-"
+	// NodePrefix names the workers, their network namespaces and their
+	// kubelets' cgroup roots (runspec.NodePrefix).
+	NodePrefix = runspec.NodePrefix
 	// ChainPrefix starts the iptables chains launch adds itself (the
 	// nodes' masquerading and forwarding rules).
 	ChainPrefix = "KPROBE-"

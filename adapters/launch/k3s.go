@@ -18,7 +18,7 @@ func FindK3s(binDir string) error {
 	return err
 }
 
-// findK3s looks in --bin-dir first, then where k3s.Find looks.
+// findK3s looks in --bin-dir first, then where lookupK3s looks.
 func findK3s(binDir string) (string, error) {
 	flag := ""
 	if binDir != "" {
@@ -26,7 +26,7 @@ func findK3s(binDir string) (string, error) {
 			flag = p
 		}
 	}
-	return k3s.Find(flag)
+	return lookupK3s(flag)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -41,87 +41,76 @@ func K3s(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 func k3sLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
 	ctx, cancel, res, t := begin(ctx, adapters.EngineK3s, plan, o)
 	defer cancel()
+	r := &phaseContext{plan: plan, o: o, res: res, t: t}
+	return runPhases(ctx, r, k3sPhases(r))
+}
 
-	end := t.begin("preflight", "k3s binary, ports, data dir")
-	bin, err := findK3s(o.BinDir)
-	var lock *os.File
-	if err == nil {
-		lock, err = Preflight(o.DataDir, []int{6443, 10250})
+// k3sPhases is k3s's launch: preflight, host shims, prepare (host
+// snapshot, config.yaml), the supervisor running `k3s server`, then
+// readiness of the API and, unless the plan is agentless (T3), of a node
+// and a pod.
+func k3sPhases(r *phaseContext) []phase {
+	kubeconfig := KubeconfigPath(r.o.DataDir)
+	ps := []phase{
+		{name: "preflight", detail: "k3s binary, ports, data dir", do: func(ctx context.Context, r *phaseContext) error {
+			var err error
+			if r.k3sBin, err = findK3s(r.o.BinDir); err != nil {
+				return err
+			}
+			r.lock, err = Preflight(r.o.DataDir, []int{6443, 10250})
+			return err
+		}},
+		hostShimsStep(),
+		{name: "prepare", detail: "host snapshot, config.yaml", fail: failUndoShims, do: func(ctx context.Context, r *phaseContext) error {
+			rendered, err := k3s.Render(r.plan, k3s.Options{DataDir: r.o.DataDir, Kubeconfig: kubeconfig, WriteKubeconfigMode: "0600"})
+			if err == nil {
+				err = writeK3sFiles(ctx, r.o.DataDir, rendered)
+			}
+			if err != nil {
+				return err
+			}
+			_, ns := splitShims(r.plan)
+			return supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: r.o.DataDir, Shims: ns, Processes: []supervise.Process{{
+				Name: "k3s", Path: r.k3sBin, Args: rendered.Args, Env: rendered.Env,
+				Ready:       supervise.Ready{HTTP: "https://127.0.0.1:6443/readyz", Timeout: 2 * time.Minute},
+				StopTimeout: 30 * time.Second, MaxRestarts: 2,
+			}}})
+		}},
+		supervisorPhase("start k3s server"),
+		{name: "api", detail: "k3s writes its kubeconfig and /readyz answers", fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
+			err := waitFor(ctx, r.failed, func() error { _, e := os.Stat(kubeconfig); return e })
+			if err == nil {
+				r.cl, err = newClient(kubeconfig)
+			}
+			if err == nil {
+				err = waitFor(ctx, r.failed, func() error { return r.cl.readyz(ctx) })
+			}
+			if err == nil {
+				r.res.Kubeconfig = kubeconfig
+				r.res.Shims = append(r.res.Shims, nsShimOutcomes(r.o.DataDir)...)
+			}
+			return err
+		}},
 	}
-	defer closeLock(lock)
-	end(err)
-	if err != nil {
-		return res, err
+	ready := phase{do: func(_ context.Context, r *phaseContext) error { r.res.Ready = true; return nil }}
+	if r.plan.Has("disable-agent") {
+		return append(ps, ready)
 	}
-	if err := hostShimsPhase(ctx, t, plan, o, res); err != nil {
-		return res, err
-	}
-	end = t.begin("prepare", "host snapshot, config.yaml")
-	kubeconfig := KubeconfigPath(o.DataDir)
-	r, err := k3s.Render(plan, k3s.Options{DataDir: o.DataDir, Kubeconfig: kubeconfig, WriteKubeconfigMode: "0600"})
-	if err == nil {
-		err = writeK3sFiles(ctx, o.DataDir, r)
-	}
-	if err == nil {
-		_, ns := splitShims(plan)
-		err = supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: o.DataDir, Shims: ns, Processes: []supervise.Process{{
-			Name: "k3s", Path: bin, Args: r.Args, Env: r.Env,
-			Ready:       supervise.Ready{HTTP: "https://127.0.0.1:6443/readyz", Timeout: 2 * time.Minute},
-			StopTimeout: 30 * time.Second, MaxRestarts: 2,
-		}}})
-	}
-	end(err)
-	if err != nil {
-		return res, undoHostShims(ctx, o.DataDir, err)
-	}
-	end = t.begin("supervisor", "start k3s server")
-	pid, err := detach(o, lock)
-	end(err)
-	if err != nil {
-		return res, err
-	}
-	failed := newFailure()
-	go watchSupervisor(ctx, o.DataDir, pid, failed)
-	watchLogs(ctx, o, failed)
-	end = t.begin("api", "k3s writes its kubeconfig and /readyz answers")
-	err = waitFor(ctx, failed, func() error { _, e := os.Stat(kubeconfig); return e })
-	var cl *client
-	if err == nil {
-		cl, err = newClient(kubeconfig)
-	}
-	if err == nil {
-		err = waitFor(ctx, failed, func() error { return cl.readyz(ctx) })
-	}
-	end(err)
-	if err != nil {
-		return res, leftRunning(err, o.DataDir)
-	}
-	res.Kubeconfig = kubeconfig
-	res.Shims = append(res.Shims, nsShimOutcomes(o.DataDir)...)
-	if plan.Has("disable-agent") {
-		res.Ready = true
-		return res, nil
-	}
-	end = t.begin("node", "a node Ready")
-	err = waitFor(ctx, failed, func() error { return cl.anyNodeReady(ctx) })
-	end(err)
-	if err != nil {
-		return res, leftRunning(err, o.DataDir)
-	}
-	end = t.begin("pod", "probe pod Running")
-	err = waitFor(ctx, failed, func() error { return cl.ensureDefaultServiceAccount(ctx) })
-	if err == nil {
-		err = cl.createProbePod(ctx)
-	}
-	if err == nil {
-		err = waitFor(ctx, failed, func() error { return cl.probePodRunning(ctx) })
-	}
-	end(err)
-	if err != nil {
-		return res, leftRunning(err, o.DataDir)
-	}
-	res.Ready = true
-	return res, nil
+	return append(ps,
+		phase{name: "node", detail: "a node Ready", fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
+			return waitFor(ctx, r.failed, func() error { return r.cl.anyNodeReady(ctx) })
+		}},
+		phase{name: "pod", detail: "probe pod Running", fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
+			if err := waitFor(ctx, r.failed, func() error { return r.cl.ensureDefaultServiceAccount(ctx) }); err != nil {
+				return err
+			}
+			if err := r.cl.createProbePod(ctx); err != nil {
+				return err
+			}
+			return waitFor(ctx, r.failed, func() error { return r.cl.probePodRunning(ctx) })
+		}},
+		ready,
+	)
 }
 
 func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {

@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -589,16 +588,7 @@ func killWorkerLeftovers(dataDir string, say func(string, ...any)) {
 	if len(workers) == 0 {
 		return
 	}
-	for _, pid := range pids() {
-		cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
-		if err != nil || !strings.Contains(string(cg), ":/"+hoststate.NodePrefix) {
-			continue
-		}
-		if n, err := strconv.Atoi(pid); err == nil {
-			_ = syscall.Kill(n, syscall.SIGKILL)
-			say("  killed leftover pod process %s", pid)
-		}
-	}
+	killCgroupProcesses("/"+hoststate.NodePrefix, say)
 	for _, w := range workers {
 		killShims(w.Socket, say)
 		// A socket moved to /run for a long data dir path

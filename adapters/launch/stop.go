@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
+	"github.com/kprobe/kprobe/probes/procfs"
 	"github.com/kprobe/kprobe/profiles"
 )
 
@@ -170,10 +172,19 @@ func nodeName(dataDir string) string {
 // the kubelet had no time to delete). Only cgroups at the root of this
 // cgroup namespace (":/kubepods"): a cluster inside a sandbox with its own
 // cgroup namespace shows as "/<container>/kubepods" here and is not ours.
-func killPodProcesses(say func(string, ...any)) {
+func killPodProcesses(say func(string, ...any)) { killCgroupProcesses("/kubepods", say) }
+
+// killCgroupProcesses kills every process with a cgroup path (in
+// /proc/<pid>/cgroup, any hierarchy) that begins with prefix.
+func killCgroupProcesses(prefix string, say func(string, ...any)) {
 	for _, pid := range pids() {
-		cg, err := os.ReadFile("/proc/" + pid + "/cgroup")
-		if err != nil || !strings.Contains(string(cg), ":/kubepods") {
+		f, err := os.Open("/proc/" + pid + "/cgroup")
+		if err != nil {
+			continue
+		}
+		ms, _ := procfs.ParseCgroup(f)
+		f.Close()
+		if !slices.ContainsFunc(ms, func(m procfs.CgroupMember) bool { return strings.HasPrefix(m.Path, prefix) }) {
 			continue
 		}
 		if n, err := strconv.Atoi(pid); err == nil {

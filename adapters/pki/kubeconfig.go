@@ -2,8 +2,6 @@ package pki
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -11,6 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // ClusterName is the cluster (and context suffix) name in every kubeconfig.
@@ -50,39 +51,13 @@ func RenderKubeconfig(server, caPEM, certPEM, keyPEM, user string) ([]byte, erro
 			return nil, fmt.Errorf("pki: kubeconfig for %q: %s is not PEM", user, f.name)
 		}
 	}
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	context := user + "@" + ClusterName
-	var buf bytes.Buffer
-	// Strings that may hold YAML-significant characters (":" in
-	// system:node:x, URLs) are written as JSON strings, which YAML reads as
-	// double-quoted scalars.
-	fmt.Fprintf(&buf, `apiVersion: v1
-kind: Config
-clusters:
-- name: %s
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: %s
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-contexts:
-- name: %s
-  context:
-    cluster: %s
-    user: %s
-current-context: %s
-preferences: {}
-`, q(ClusterName), q(server), b64(caPEM), q(user), b64(certPEM), b64(keyPEM),
-		q(context), q(ClusterName), q(user), q(context))
-	return buf.Bytes(), nil
-}
-
-func q(s string) string {
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[ClusterName] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: []byte(caPEM)}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: []byte(certPEM), ClientKeyData: []byte(keyPEM)}
+	cfg.Contexts[context] = &clientcmdapi.Context{Cluster: ClusterName, AuthInfo: user}
+	cfg.CurrentContext = context
+	return clientcmd.Write(*cfg)
 }
 
 // WriteKubeconfig renders a kubeconfig (see RenderKubeconfig) and writes it

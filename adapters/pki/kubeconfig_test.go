@@ -1,7 +1,6 @@
 package pki
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -14,67 +13,39 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
-// flattenYAML reads the block-style YAML RenderKubeconfig writes (maps,
-// sequences of maps, scalars) into path -> value, e.g.
-// "clusters.0.cluster.server" -> "https://...". It rejects anything else, so
-// a change of shape fails the test instead of slipping through.
+// flattenYAML reads a kubeconfig with a real YAML parser into path ->
+// value, e.g. "clusters.0.cluster.server" -> "https://...", so that the
+// test sees every field the file holds.
 func flattenYAML(t *testing.T, data []byte) map[string]string {
 	t.Helper()
-	type frame struct {
-		indent int
-		path   string
-		seq    int // next index when this frame is a sequence parent
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("kubeconfig is not YAML: %v\n%s", err, data)
 	}
 	out := map[string]string{}
-	stack := []frame{{indent: -1}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		text := line[indent:]
-		item := strings.HasPrefix(text, "- ")
-		// Close deeper blocks; a sequence item may sit at its key's indent.
-		for top := stack[len(stack)-1]; len(stack) > 1 && (top.indent > indent || !item && top.indent == indent); top = stack[len(stack)-1] {
-			stack = stack[:len(stack)-1]
-		}
-		parent := &stack[len(stack)-1]
-		prefix := parent.path
-		if item {
-			// A sequence item: its keys live under parent.<index>.
-			prefix = fmt.Sprintf("%s.%d", parent.path, parent.seq)
-			parent.seq++
-			text = text[2:]
-			indent += 2
-			stack = append(stack, frame{indent: indent - 1, path: prefix})
-		}
-		key, value, ok := strings.Cut(text, ":")
-		if !ok {
-			t.Fatalf("line %d %q: not key: value", n, line)
-		}
-		path := strings.TrimPrefix(prefix+"."+key, ".")
-		value = strings.TrimSpace(value)
-		switch {
-		case value == "":
-			stack = append(stack, frame{indent: indent, path: path})
-		case strings.HasPrefix(value, `"`):
-			s, err := strconv.Unquote(value)
-			if err != nil {
-				t.Fatalf("line %d %q: %v", n, line, err)
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(strings.TrimPrefix(prefix+"."+k, "."), e)
 			}
-			out[path] = s
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s.%d", prefix, i), e)
+			}
 		default:
-			out[path] = value
+			out[prefix] = fmt.Sprint(x)
 		}
 	}
+	walk("", doc)
 	return out
 }
 
@@ -135,7 +106,6 @@ func TestWriteKubeconfigs(t *testing.T) {
 			"contexts.0.context.cluster":           "kprobe",
 			"contexts.0.context.user":              tt.user,
 			"current-context":                      ctx,
-			"preferences":                          "{}",
 		}
 		for key, w := range want {
 			if got[key] != w {

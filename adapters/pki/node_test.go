@@ -3,12 +3,14 @@ package pki
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
+
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestEnsureNodeIssuesFromTheClusterCA checks a worker's kubelet
@@ -81,12 +83,12 @@ func TestEnsureNodeIssuesFromTheClusterCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, user := range map[string]string{kc: "system:node:kprobe-node-1", proxy: KubeProxyUser} {
-		data, err := os.ReadFile(path)
+		cfg, err := clientcmd.LoadFromFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(data), `server: "https://10.246.0.1:6443"`) || !strings.Contains(string(data), `- name: "`+user+`"`) {
-			t.Errorf("%s:\n%s", path, data)
+		if c := cfg.Clusters[ClusterName]; c == nil || c.Server != "https://10.246.0.1:6443" || cfg.AuthInfos[user] == nil {
+			t.Errorf("%s: cluster %+v, users %v", path, c, slices.Collect(maps.Keys(cfg.AuthInfos)))
 		}
 	}
 }

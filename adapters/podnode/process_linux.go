@@ -13,8 +13,11 @@ import (
 	"time"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/sys/capability"
 	"github.com/moby/sys/reexec"
 	"golang.org/x/sys/unix"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // initName is the re-exec name of the container init helper: the agent
@@ -50,20 +53,7 @@ type bindMount struct {
 
 // hasCapSysAdmin reports whether the agent can make mount namespaces and
 // mounts without a user namespace of its own.
-func hasCapSysAdmin() bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
-			var caps uint64
-			fmt.Sscanf(strings.TrimSpace(v), "%x", &caps)
-			return caps&(1<<unix.CAP_SYS_ADMIN) != 0
-		}
-	}
-	return false
-}
+func hasCapSysAdmin() bool { return procfs.SelfHasCap(capability.CAP_SYS_ADMIN) }
 
 // process is one started container or exec process.
 type process struct {

@@ -61,10 +61,10 @@
 // # /proc/sys redirector
 //
 // Where fake-sysctls cannot mount (no CAP_SYS_ADMIN: gVisor run with a
-// docker-like spec, Docker, bwrap), Redirector runs a process under ptrace
-// and rewrites the path of its opens of chosen /proc/sys files to fake
-// files; a seccomp SECCOMP_RET_TRACE filter limits the stops to opens.
-// It is a prototype: Dispatch serves its re-exec'd helper.
+// docker-like spec, Docker, bwrap), the prototype hack/sysctltrace runs a
+// process under ptrace and rewrites the path of its opens of chosen
+// /proc/sys files to fake files (PlanSysctlFakes says which). It is not
+// part of the kprobe binary until a shim uses it.
 //
 // research/tricks.md records where each shim works, what it costs and the
 // syscall-level tricks studied for blockers no shim covers.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,9 +29,6 @@ var inPrivateNS bool
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == WrapperSubcommand {
 		os.Exit(WrapperMain(os.Args[2:]))
-	}
-	if len(os.Args) > 1 && os.Args[1] == traceExecName {
-		os.Exit(traceExecMain(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "shims-test-") {
 		os.Exit(helperMain(os.Args[1], os.Args[2:]))
@@ -87,36 +83,10 @@ func TestMain(m *testing.M) {
 	os.Exit(0)
 }
 
-// helperMain is what the tests run as a traced or wrapped program.
-func helperMain(mode string, args []string) int {
-	switch mode {
-	case "shims-test-cat": // print each file's first line
-		for _, p := range args {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				fmt.Printf("%s=error: %v\n", p, errnoOf(err))
-				continue
-			}
-			fmt.Printf("%s=%s\n", p, strings.TrimSpace(string(b)))
-		}
-		return 0
-	case "shims-test-opens": // N PATH: open and close PATH N times
-		n, _ := strconv.Atoi(args[0])
-		for i := 0; i < n; i++ {
-			fd, err := syscall.Open(args[1], syscall.O_RDONLY, 0)
-			if err == nil {
-				syscall.Close(fd)
-			}
-		}
-		return 0
-	case "shims-test-cgns":
+// helperMain is what the tests run as a child program.
+func helperMain(mode string, _ []string) int {
+	if mode == "shims-test-cgns" {
 		return cgnsChild()
-	case "shims-test-getpid": // N: N cheap syscalls that are not opens
-		n, _ := strconv.Atoi(args[0])
-		for i := 0; i < n; i++ {
-			syscall.Getppid()
-		}
-		return 0
 	}
 	return 2
 }

@@ -22,9 +22,6 @@ func DefaultSysctls() map[string]string {
 	return m
 }
 
-// TraceExecMain needs Linux.
-func TraceExecMain([]string) int { return 1 }
-
 func currentMountNS() string                            { return "" }
 func nsGone(string) error                               { return nil }
 func undoStep(Step) error                               { return ErrUnsupported }

@@ -318,14 +318,9 @@ func sysctlPath(key string) string {
 	return strings.ReplaceAll(key, ".", "/")
 }
 
-// TraceExecArg is the argument (after the program name) that makes a
-// binary run TraceExecMain; Dispatch handles it.
-const TraceExecArg = "kprobe-trace-exec"
-
 // Dispatch runs the modes of kprobe's binary that shims re-execute: the
-// runtime wrapper (args[1] == WrapperSubcommand) and the redirector's
-// exec helper (args[1] == TraceExecArg). Call it first in main with
-// os.Args; when ok, exit with code.
+// runtime wrapper (args[1] == WrapperSubcommand). Call it first in main
+// with os.Args; when ok, exit with code.
 func Dispatch(args []string) (code int, ok bool) {
 	if len(args) < 2 {
 		return 0, false
@@ -333,8 +328,6 @@ func Dispatch(args []string) (code int, ok bool) {
 	switch args[1] {
 	case WrapperSubcommand:
 		return WrapperMain(args[2:]), true
-	case TraceExecArg:
-		return TraceExecMain(args[2:]), true
 	}
 	return 0, false
 }

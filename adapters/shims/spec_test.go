@@ -127,16 +127,6 @@ func TestParseRuntimeArgs(t *testing.T) {
 	}
 }
 
-func TestCapIn(t *testing.T) {
-	status := "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\n"
-	if capIn(strings.NewReader(status), capSysResource) {
-		t.Error("1fffeffffff has no CAP_SYS_RESOURCE (bit 24)")
-	}
-	if !capIn(strings.NewReader("CapEff:\t0000003fffffffff\n"), capSysResource) {
-		t.Error("3fffffffff has CAP_SYS_RESOURCE")
-	}
-}
-
 func TestSaveLoadAndNames(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "d", "shims.json")
 	as, err := Load(p)

@@ -123,6 +123,24 @@ func applyFakeSysctls(ctx context.Context, env *Env, a *Applied) error {
 	return nil
 }
 
+// SysctlFake is a /proc/sys entry a fake must answer; Rel is its path
+// under /proc/sys.
+type SysctlFake struct{ Key, Rel, Value string }
+
+// PlanSysctlFakes sorts want as fake-sysctls does and returns the entries
+// under root a fake must answer (those that cannot be written or read,
+// and the missing ones), with a note on each decision. The ptrace
+// prototype hack/sysctltrace answers them by redirecting opens.
+func PlanSysctlFakes(root string, want map[string]string) ([]SysctlFake, []string) {
+	a := &Applied{}
+	over, missing := planSysctls(root, want, a)
+	var out []SysctlFake
+	for _, e := range append(over, missing...) {
+		out = append(out, SysctlFake{Key: e.key, Rel: e.rel, Value: e.value})
+	}
+	return out, a.Notes
+}
+
 // planSysctls sorts the wanted entries: those to fake over (they cannot be
 // written or read) and those missing. Entries that have the value or can
 // be written are left alone.

@@ -1,12 +1,10 @@
 package shims
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,7 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // WrapperSubcommand is the (hidden) kprobe subcommand that runs
@@ -187,7 +188,7 @@ func HostFactsNow() HostFacts {
 			f.Close()
 		}
 	}
-	h.CapSysResource = hasCap(capSysResource)
+	h.CapSysResource = procfs.SelfHasCap(capability.CAP_SYS_RESOURCE)
 	h.SysctlExists = func(name string) bool {
 		_, err := os.Stat(filepath.Join("/proc/sys", sysctlPath(name)))
 		return !errors.Is(err, os.ErrNotExist)
@@ -230,26 +231,4 @@ func parseIDMap(s string) [][2]uint32 {
 		}
 	}
 	return out
-}
-
-const capSysResource = 24
-
-func hasCap(c uint) bool {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	return capIn(f, c)
-}
-
-func capIn(r io.Reader, c uint) bool {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && n&(1<<c) != 0
-		}
-	}
-	return false
 }

@@ -71,13 +71,13 @@ func TestJoinNamespacesOf(t *testing.T) {
 func TestReadyFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "ready")
 	r := Ready{File: p}
-	if r.check(t.Context()) == nil {
+	if check(t.Context(), r) == nil {
 		t.Error("ready before the file exists")
 	}
 	if err := os.WriteFile(p, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.check(t.Context()); err != nil {
+	if err := check(t.Context(), r); err != nil {
 		t.Errorf("not ready with the file: %v", err)
 	}
 	if r.String() != "file "+p {

@@ -11,7 +11,7 @@ import (
 )
 
 // check runs a readiness check once.
-func (r Ready) check(ctx context.Context) error {
+func check(ctx context.Context, r Ready) error {
 	d := net.Dialer{Timeout: time.Second}
 	switch {
 	case r.TCP != "":
@@ -48,25 +48,4 @@ func (r Ready) check(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-func (r Ready) String() string {
-	switch {
-	case r.TCP != "":
-		return "tcp " + r.TCP
-	case r.Socket != "":
-		return "socket " + r.Socket
-	case r.HTTP != "":
-		return r.HTTP
-	case r.File != "":
-		return "file " + r.File
-	}
-	return "started"
-}
-
-func (r Ready) timeout() time.Duration {
-	if r.Timeout > 0 {
-		return r.Timeout
-	}
-	return 60 * time.Second
 }

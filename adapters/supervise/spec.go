@@ -6,52 +6,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
-// Ready says how to tell that a process is up. The first non-empty field
-// is used; an empty Ready means "started is ready".
-type Ready struct {
-	// TCP is a host:port that accepts connections.
-	TCP string `json:"tcp,omitempty"`
-	// Socket is a unix socket path that accepts connections.
-	Socket string `json:"socket,omitempty"`
-	// HTTP is a URL that must answer 200 (https is not verified: it checks
-	// liveness, the launcher checks the API with the cluster CA).
-	HTTP string `json:"http,omitempty"`
-	// File is a path the process creates once it is ready; the supervisor
-	// removes it before each start.
-	File string `json:"file,omitempty"`
-	// Timeout bounds the wait; 0 means 60 s.
-	Timeout time.Duration `json:"timeout,omitempty"`
-}
-
-// Process is one component the supervisor runs.
-type Process struct {
-	Name  string   `json:"name"`
-	Path  string   `json:"path"`
-	Args  []string `json:"args"`
-	Env   []string `json:"env,omitempty"`
-	Ready Ready    `json:"ready"`
-	// StopTimeout is how long SIGTERM is given before SIGKILL; 0 means 10 s.
-	StopTimeout time.Duration `json:"stopTimeout,omitempty"`
-	// NoRestart: an unexpected exit is final (the process is Failed).
-	// Every other process is restarted with back-off until stop.
-	NoRestart bool `json:"noRestart,omitempty"`
-	// MaxRestarts is no longer read: restarts go on, with back-off, until
-	// stop (as the kubelet restarts containers). Kept so that renderers
-	// and saved specs that set it still build and decode.
-	MaxRestarts int `json:"maxRestarts,omitempty"`
-	// NoWait starts the next process without waiting for this one to be
-	// ready (it retries its dependencies by itself); its readiness is still
-	// checked and recorded, and a failure still fails the start.
-	NoWait bool `json:"noWait,omitempty"`
-	// JoinNamespacesOf names an earlier process of the spec whose network
-	// and mount namespaces this one runs in (through nsenter): a worker
-	// node's containerd, kubelet and kube-proxy join the node's namespace
-	// holder (adapters/upstream/worker.go).
-	JoinNamespacesOf string `json:"joinNamespacesOf,omitempty"`
-}
+// Ready and Process are the renderers' neutral process specs
+// (adapters/runspec); the supervisor runs them.
+type (
+	Ready   = runspec.Ready
+	Process = runspec.Process
+)
 
 // Spec is what a launch runs.
 type Spec struct {

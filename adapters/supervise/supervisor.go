@@ -290,10 +290,10 @@ func (s *Supervisor) startAndWait(p Process) error {
 	exited := make(chan error, 1)
 	s.wg.Add(1)
 	go s.watch(p, cmd, exited)
-	deadline := time.Now().Add(p.Ready.timeout())
+	deadline := time.Now().Add(p.Ready.WaitFor())
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := p.Ready.check(ctx)
+		err := check(ctx, p.Ready)
 		cancel()
 		if err == nil {
 			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ReadyAt = Running, time.Now() })
@@ -310,7 +310,7 @@ func (s *Supervisor) startAndWait(p Process) error {
 		}
 		if time.Now().After(deadline) {
 			s.setCause(p.Name)
-			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.timeout(), p.Ready, err, s.l.Log(p.Name))
+			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.WaitFor(), p.Ready, err, s.l.Log(p.Name))
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/supervise"
+	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
 // Defaults of the cluster's address plan.
@@ -84,7 +84,7 @@ type Config struct {
 type Rendered struct {
 	// Files maps absolute paths to contents.
 	Files     map[string]string
-	Processes []supervise.Process
+	Processes []runspec.Process
 	// Socket is containerd's address.
 	Socket string
 }
@@ -201,17 +201,17 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 		r.Files[c.path("kubelet", "config.yaml")] = kubeletConfig(c, r.Socket)
 	}
 	if agent {
-		r.Processes = append(r.Processes, supervise.Process{
+		r.Processes = append(r.Processes, runspec.Process{
 			Name: "containerd", Path: c.Bin.Containerd,
 			Args:   []string{"--config", c.path("containerd", "config.toml")},
-			Ready:  supervise.Ready{Socket: r.Socket, Timeout: 30 * time.Second},
+			Ready:  runspec.Ready{Socket: r.Socket, Timeout: 30 * time.Second},
 			NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
 		})
 	}
 	etcdURL := fmt.Sprintf("https://127.0.0.1:%d", c.EtcdPort)
 	peerURL := fmt.Sprintf("https://127.0.0.1:%d", c.EtcdPort+1)
 	r.Processes = append(r.Processes,
-		supervise.Process{
+		runspec.Process{
 			Name: "etcd", Path: c.Bin.Etcd,
 			Args: []string{
 				"--name=kprobe", "--data-dir=" + c.path("etcd"),
@@ -232,15 +232,15 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			// minutes to exit and keeps its port (real-cluster.md).
 			// /health needs a client certificate now, so readiness is the
 			// open port; the API server's /readyz checks etcd itself.
-			Ready: supervise.Ready{TCP: fmt.Sprintf("127.0.0.1:%d", c.EtcdPort), Timeout: 30 * time.Second}, MaxRestarts: 3,
+			Ready: runspec.Ready{TCP: fmt.Sprintf("127.0.0.1:%d", c.EtcdPort), Timeout: 30 * time.Second}, MaxRestarts: 3,
 		},
-		supervise.Process{
+		runspec.Process{
 			Name: "kube-apiserver", Path: c.Bin.APIServer,
 			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
-			Ready:       supervise.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
+			Ready:       runspec.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
 			MaxRestarts: 3, StopTimeout: 15 * time.Second,
 		},
-		supervise.Process{
+		runspec.Process{
 			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
 			Args: withSettings([]string{
 				"--kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
@@ -261,10 +261,10 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				// about 5 s.
 				"--kube-api-qps=200", "--kube-api-burst=400",
 			}, plan.For(adapters.KubeControllerManager)),
-			Ready:  supervise.Ready{HTTP: "https://127.0.0.1:10257/healthz"},
+			Ready:  runspec.Ready{HTTP: "https://127.0.0.1:10257/healthz"},
 			NoWait: true, MaxRestarts: 3,
 		},
-		supervise.Process{
+		runspec.Process{
 			Name: "kube-scheduler", Path: c.Bin.Scheduler,
 			Args: withSettings([]string{
 				"--kubeconfig=" + c.Certs.SchedulerKubeconfig,
@@ -272,12 +272,12 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				"--authorization-kubeconfig=" + c.Certs.SchedulerKubeconfig,
 				"--bind-address=127.0.0.1", "--leader-elect=false",
 			}, plan.For(adapters.KubeScheduler)),
-			Ready:  supervise.Ready{HTTP: "https://127.0.0.1:10259/healthz"},
+			Ready:  runspec.Ready{HTTP: "https://127.0.0.1:10259/healthz"},
 			NoWait: true, MaxRestarts: 3,
 		},
 	)
 	if agent {
-		r.Processes = append(r.Processes, supervise.Process{
+		r.Processes = append(r.Processes, runspec.Process{
 			Name: "kubelet", Path: c.Bin.Kubelet,
 			Args: withSettings([]string{
 				"--config=" + c.path("kubelet", "config.yaml"),
@@ -287,13 +287,13 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				"--hostname-override=" + c.NodeName,
 				"--node-ip=" + c.NodeIP,
 			}, plan.For(adapters.Kubelet)),
-			Ready:  supervise.Ready{HTTP: "http://127.0.0.1:10248/healthz"},
+			Ready:  runspec.Ready{HTTP: "http://127.0.0.1:10248/healthz"},
 			NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
 		})
 		if !plan.Has("disable-kube-proxy") {
 			// Flags, not --config: with a config file kube-proxy ignores
 			// every flag but logging, and the plan's settings are flags.
-			r.Processes = append(r.Processes, supervise.Process{
+			r.Processes = append(r.Processes, runspec.Process{
 				Name: "kube-proxy", Path: c.Bin.KubeProxy,
 				Args: withSettings([]string{
 					"--kubeconfig=" + c.Certs.KubeProxyKubeconfig,
@@ -312,7 +312,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 					"--conntrack-tcp-timeout-established=0s",
 					"--conntrack-tcp-timeout-close-wait=0s",
 				}, plan.For(adapters.KubeProxy)),
-				Ready:  supervise.Ready{TCP: "127.0.0.1:10256"},
+				Ready:  runspec.Ready{TCP: "127.0.0.1:10256"},
 				NoWait: true, MaxRestarts: 3,
 			})
 		}
@@ -331,7 +331,7 @@ const NodeAgentPort = 10250
 // kubelet's credentials: it registers the node as system:node:NAME and
 // serves the kubelet API with the kubelet's serving certificate to
 // clients the cluster CA signed (the API server).
-func nodeAgent(plan *adapters.Plan, c Config) supervise.Process {
+func nodeAgent(plan *adapters.Plan, c Config) runspec.Process {
 	args := []string{
 		"--kubeconfig=" + c.Certs.KubeletKubeconfig,
 		"--node-name=" + c.NodeName,
@@ -345,10 +345,10 @@ func nodeAgent(plan *adapters.Plan, c Config) supervise.Process {
 		args = append(args, "--images-dir="+c.ImagesDir)
 	}
 	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort))
-	return supervise.Process{
+	return runspec.Process{
 		Name: "node-agent", Path: c.NodeAgent,
 		Args:   withSettings(args, plan.For(adapters.NodeAgent)),
-		Ready:  supervise.Ready{TCP: listen, Timeout: 60 * time.Second},
+		Ready:  runspec.Ready{TCP: listen, Timeout: 60 * time.Second},
 		NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
 	}
 }

@@ -22,8 +22,7 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/hoststate"
-	"github.com/kprobe/kprobe/adapters/supervise"
+	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
 // Address plan of a multi-node cluster.
@@ -39,7 +38,7 @@ const (
 )
 
 // NodesBridge is the host bridge the workers' veths are attached to.
-const NodesBridge = hoststate.NodesBridge
+const NodesBridge = runspec.NodesBridge
 
 // NodeName is node i's name: node 0 keeps DefaultNodeName (kprobe-node),
 // workers are kprobe-node-1, kprobe-node-2...
@@ -47,7 +46,7 @@ func NodeName(i int) string {
 	if i == 0 {
 		return DefaultNodeName
 	}
-	return hoststate.NodePrefix + strconv.Itoa(i)
+	return runspec.NodePrefix + strconv.Itoa(i)
 }
 
 // NodeAddress is node i's address on the nodes' network; node 0's is the
@@ -87,7 +86,7 @@ const ImagesPendingTaint = "kprobe.dev/images-pending"
 // /var/lib/kubelet/device-plugins/kubelet.sock (a constant: the second
 // removes the first's socket), and each node's pod network namespaces,
 // runc state, CNI cache and log links stay its own.
-var PrivateDirs = hoststate.FixedDirs
+var PrivateDirs = runspec.FixedDirs
 
 // WorkerCerts are a worker's own certificates and kubeconfigs; the CA is
 // the cluster's.
@@ -111,7 +110,7 @@ type Worker struct {
 type RenderedWorker struct {
 	Name        string
 	Files       map[string]string
-	Early, Late []supervise.Process
+	Early, Late []runspec.Process
 	Socket      string
 }
 
@@ -148,7 +147,7 @@ registerWithTaints:
 
 	holder := name + ".netns"
 	ready := nc.path("run", "namespaces-ready")
-	r.Early = []supervise.Process{
+	r.Early = []runspec.Process{
 		{
 			// Holds the node's network namespace (made by launch) and a new
 			// mount namespace with PrivateDirs on tmpfs; the node's other
@@ -156,7 +155,7 @@ registerWithTaints:
 			Name: holder, Path: "nsenter",
 			Args: []string{"--net=" + NodeNetnsPath(w.Index), "--", "unshare", "--mount", "--propagation", "slave", "--",
 				"sh", "-c", holderScript(name, ready)},
-			Ready: supervise.Ready{File: ready, Timeout: 10 * time.Second},
+			Ready: runspec.Ready{File: ready, Timeout: 10 * time.Second},
 			// A new holder would be a new mount namespace, without the
 			// mounts the node's kubelet made: fail instead.
 			NoRestart: true, StopTimeout: 2 * time.Second,
@@ -164,13 +163,13 @@ registerWithTaints:
 		{
 			Name: name + ".containerd", Path: c.Bin.Containerd, JoinNamespacesOf: holder,
 			Args:   []string{"--config", nc.path("containerd", "config.toml")},
-			Ready:  supervise.Ready{Socket: sock, Timeout: 30 * time.Second},
+			Ready:  runspec.Ready{Socket: sock, Timeout: 30 * time.Second},
 			NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
 		},
 	}
 	// The supervisor runs on the host, so readiness is checked on the
 	// node's address: the kubelet's serving port, kube-proxy's healthz.
-	r.Late = append(r.Late, supervise.Process{
+	r.Late = append(r.Late, runspec.Process{
 		Name: name + ".kubelet", Path: c.Bin.Kubelet, JoinNamespacesOf: holder,
 		Args: withSettings([]string{
 			"--config=" + nc.path("kubelet", "config.yaml"),
@@ -180,11 +179,11 @@ registerWithTaints:
 			"--hostname-override=" + name,
 			"--node-ip=" + nc.NodeIP,
 		}, plan.For(adapters.Kubelet)),
-		Ready:  supervise.Ready{TCP: nc.NodeIP + ":10250"},
+		Ready:  runspec.Ready{TCP: nc.NodeIP + ":10250"},
 		NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
 	})
 	if !plan.Has("disable-kube-proxy") {
-		r.Late = append(r.Late, supervise.Process{
+		r.Late = append(r.Late, runspec.Process{
 			Name: name + ".kube-proxy", Path: c.Bin.KubeProxy, JoinNamespacesOf: holder,
 			// As node 0's (Render), bound in the node's namespace.
 			Args: withSettings([]string{
@@ -198,7 +197,7 @@ registerWithTaints:
 				"--conntrack-tcp-timeout-established=0s",
 				"--conntrack-tcp-timeout-close-wait=0s",
 			}, plan.For(adapters.KubeProxy)),
-			Ready:  supervise.Ready{TCP: nc.NodeIP + ":10256"},
+			Ready:  runspec.Ready{TCP: nc.NodeIP + ":10256"},
 			NoWait: true, MaxRestarts: 3,
 		})
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // Mount is a cgroup or cgroup2 mount of /proc/self/mountinfo, with what
@@ -64,46 +66,17 @@ func hasOpt(opts, want string) bool {
 	return slices.Contains(strings.Split(opts, ","), want)
 }
 
-// Membership is one line of /proc/<pid>/cgroup: "hierarchy-ID:controllers:path".
-// The cgroup2 line has ID 0 and no controllers.
-type Membership struct {
-	ID          int
-	Controllers []string // "memory", "cpu", "cpuacct", "name=systemd"
-	Path        string
-}
+// Membership is one line of /proc/<pid>/cgroup (procfs.CgroupMember).
+type Membership = procfs.CgroupMember
 
-// V2 reports whether the line is the cgroup2 one ("0::/path").
-func (m Membership) V2() bool { return m.ID == 0 && len(m.Controllers) == 0 }
-
-// ParseProcCgroup parses /proc/<pid>/cgroup. An empty text (gVisor) gives
-// no memberships and no error.
+// ParseProcCgroup parses /proc/<pid>/cgroup strictly: a malformed line is
+// an error. An empty text (gVisor) gives no memberships and no error.
 func ParseProcCgroup(r io.Reader) ([]Membership, error) {
-	var out []Membership
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	n := 0
-	for s.Scan() {
-		n++
-		line := strings.TrimSpace(s.Text())
-		if line == "" {
-			continue
-		}
-		id, rest, ok1 := strings.Cut(line, ":")
-		ctl, p, ok2 := strings.Cut(rest, ":")
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("/proc/self/cgroup line %d: want ID:controllers:path, got %q", n, line)
-		}
-		num, err := strconv.Atoi(id)
-		if err != nil || num < 0 {
-			return nil, fmt.Errorf("/proc/self/cgroup line %d: bad hierarchy ID %q", n, id)
-		}
-		m := Membership{ID: num, Path: p}
-		if ctl != "" {
-			m.Controllers = strings.Split(ctl, ",")
-		}
-		out = append(out, m)
+	ms, err := procfs.ParseCgroup(r)
+	if err != nil {
+		return nil, err
 	}
-	return out, s.Err()
+	return ms, nil
 }
 
 // Subsystem is one row of /proc/cgroups.

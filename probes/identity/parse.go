@@ -2,17 +2,17 @@ package identity
 
 import (
 	"strings"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // ParseCgroupPaths returns the paths of /proc/<pid>/cgroup lines
 // ("4:memory:/docker/abc" gives "/docker/abc").
 func ParseCgroupPaths(text string) []string {
+	ms, _ := procfs.ParseCgroup(strings.NewReader(text))
 	var out []string
-	for _, line := range strings.Split(text, "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 {
-			out = append(out, parts[2])
-		}
+	for _, m := range ms {
+		out = append(out, m.Path)
 	}
 	return out
 }

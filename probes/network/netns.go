@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/capability"
+
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // NetnsProbe is the active network probe. In the re-exec'd child it spawns
@@ -404,21 +407,18 @@ func judgeNoNamespace(o *probes.Observation, in netnsInput) {
 	o.Find(CodeNoVethBridge, "veth and bridge links cannot be created: "+why, ev)
 }
 
-// capNetAdmin is bit 12 of the capability sets.
-const capNetAdmin = 12
-
 func netAdmin(env *probes.Env, o *probes.Observation) probes.Tri {
 	b, err := fs.ReadFile(env.Root, "proc/self/status")
 	if err != nil {
 		o.Note("/proc/self/status", "", err)
 		return probes.Unknown
 	}
-	mask, found, err := ParseCapEff(bytes.NewReader(b))
+	mask, found, err := procfs.ParseCapEff(bytes.NewReader(b))
 	if err != nil || !found {
 		o.Note("/proc/self/status", "no CapEff line", err)
 		return probes.Unknown
 	}
-	return probes.TriOf(mask&(1<<capNetAdmin) != 0)
+	return probes.TriOf(procfs.HasCap(mask, capability.CAP_NET_ADMIN))
 }
 
 // sbinDirs are searched when a binary is not on PATH: non-root users

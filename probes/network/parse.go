@@ -155,23 +155,6 @@ func decodeProcIP(s string) (string, error) {
 	return net.IP(b).String(), nil
 }
 
-// ParseCapEff returns the CapEff mask of /proc/self/status.
-func ParseCapEff(r io.Reader) (uint64, bool, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "CapEff:")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("CapEff %q: %w", strings.TrimSpace(v), err)
-		}
-		return n, true, nil
-	}
-	return 0, false, sc.Err()
-}
-
 // IptablesVersion parses the first line of `iptables --version`:
 // "iptables v1.8.9 (nf_tables)" gives ("1.8.9", "nft"). Releases before
 // 1.8 print no backend and are legacy.

@@ -124,27 +124,6 @@ func TestParseTCPListeners(t *testing.T) {
 	}
 }
 
-func TestParseCapEff(t *testing.T) {
-	m, found, err := ParseCapEff(strings.NewReader(hostStatus))
-	if err != nil || !found || m != 0x1fffeffffff {
-		t.Fatalf("got %x %v %v", m, found, err)
-	}
-	if m&(1<<capNetAdmin) == 0 {
-		t.Error("host CapEff lacks CAP_NET_ADMIN")
-	}
-	// podman's 11 default caps: no CAP_NET_ADMIN.
-	m, _, _ = ParseCapEff(strings.NewReader("CapEff:\t00000000800405fb\n"))
-	if m&(1<<capNetAdmin) != 0 {
-		t.Error("podman CapEff has CAP_NET_ADMIN")
-	}
-	if _, found, _ := ParseCapEff(strings.NewReader("Name:\tx\n")); found {
-		t.Error("found CapEff in a status without one")
-	}
-	if _, _, err := ParseCapEff(strings.NewReader("CapEff:\tzz\n")); err == nil {
-		t.Error("no error for a bad CapEff")
-	}
-}
-
 func TestIptablesVersion(t *testing.T) {
 	for _, tt := range []struct{ in, ver, backend string }{
 		{"iptables v1.8.9 (nf_tables)\n", "1.8.9", "nft"},
@@ -228,13 +207,6 @@ func FuzzParseTCPListeners(f *testing.F) {
 				t.Fatalf("listener without address: %+v", l)
 			}
 		}
-	})
-}
-
-func FuzzParseCapEff(f *testing.F) {
-	f.Add(hostStatus)
-	f.Fuzz(func(t *testing.T, s string) {
-		_, _, _ = ParseCapEff(strings.NewReader(s))
 	})
 }
 

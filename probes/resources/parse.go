@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/kprobe/kprobe/probes/procfs"
 )
 
 // maxCPUs bounds CPU numbers in a list, far above any real machine.
@@ -137,22 +139,14 @@ func limitValue(s string) (int64, error) {
 // CgroupPaths parses /proc/self/cgroup into controller -> path; the
 // cgroup v2 entry ("0::/path") is keyed "".
 func CgroupPaths(r io.Reader) (map[string]string, error) {
-	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 || !strings.HasPrefix(parts[2], "/") {
-			continue
-		}
-		if parts[1] == "" {
-			out[""] = parts[2]
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			out[c] = parts[2]
+	ms, err := procfs.ParseCgroup(r)
+	var abs []procfs.CgroupMember
+	for _, m := range ms {
+		if strings.HasPrefix(m.Path, "/") {
+			abs = append(abs, m)
 		}
 	}
-	return out, sc.Err()
+	return procfs.CgroupPaths(abs), err
 }
 
 // ParseCPUMax parses cgroup v2 cpu.max ("max 100000" or "150000 100000")

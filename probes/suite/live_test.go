@@ -10,7 +10,6 @@ import (
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/probetest"
 	"github.com/kprobe/kprobe/probes/suite"
-	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/test/hostcheck"
 )
 
@@ -42,7 +41,8 @@ func TestScanLeavesNothingBehind(t *testing.T) {
 // TestThisMachine checks that kprobe tells the truth about the kind of
 // machine the project develops and tests on: a Firecracker VM, root,
 // cgroup v1 hybrid and writable, ext4 root, /dev/kmsg readable, overlay
-// mountable, containers start.
+// mountable, containers start. (That it reaches T0 is profiles'
+// TestThisMachineReachesT0.)
 func TestThisMachine(t *testing.T) {
 	probetest.RequireRoot(t)
 	cmdline, _ := os.ReadFile("/proc/cmdline")
@@ -71,9 +71,6 @@ func TestThisMachine(t *testing.T) {
 		if got, ok := f[k]; !ok || fmt.Sprint(got) != fmt.Sprint(v) {
 			t.Errorf("%s = %v, want %v", k, got, v)
 		}
-	}
-	if v := profiles.Judge(f); v.Rung != profiles.T0 {
-		t.Errorf("this host should reach T0, verdict %s: %+v", v.Rung, v.Checks[0].Blockers)
 	}
 }
 

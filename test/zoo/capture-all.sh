@@ -133,5 +133,7 @@ if [[ $DEST != "$FIXTURES" ]]; then
 fi
 msg "regenerating the golden files"
 go test -count=1 ./probes/suite -run TestSandboxFixtures -update
+go test -count=1 ./profiles -run TestSandboxVerdicts -update
 go test -count=1 ./probes/suite -run TestSandboxFixtures
-msg "done; review: git status probes/testdata/sandboxes probes/suite/testdata/golden"
+go test -count=1 ./profiles -run TestSandboxVerdicts
+msg "done; review: git status probes/testdata/sandboxes probes/suite/testdata/golden profiles/testdata/verdicts"

@@ -20,6 +20,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports"
 	"github.com/kprobe/kprobe/reports/tui"
 )
 
@@ -134,24 +135,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.nodes < 1 || f.nodes > launch.MaxNodes {
 		return badInput("--nodes %d: use 1 to %d", f.nodes, launch.MaxNodes)
 	}
-	engine, err := pickEngine(f.engine, f.binDir)
-	if err != nil {
-		return err
-	}
 	if f.bindAddress != "" && net.ParseIP(f.bindAddress) == nil {
 		return badInput("--bind-address %q is not an IP address", f.bindAddress)
 	}
-	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
-		return badInput("--bind-address sets the kubernetes engine's API server, not %s: add --engine kubernetes", engine)
-	}
 	// Process pods are opt-in until they are verified across the zoo.
 	f.noProcessPods = !f.processPods && f.rung != string(profiles.TP)
-	if f.nodes > 1 && engine != adapters.EngineKubernetes {
-		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
-	}
-	if f.simulateNodes > 0 && engine != adapters.EngineKubernetes {
-		return badInput("--simulate-nodes runs kwok beside the kubernetes engine, not %s: add --engine kubernetes", engine)
-	}
 	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
 	p, err := profileFor(cmd, f.profile, f.dataDir)
 	if err != nil {
@@ -166,11 +154,18 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why; --force-rung tries anyway)", r, v)
 		}
 	}
-	if f.engine == "auto" && engine == adapters.EngineK3s && targetRung(p, profiles.Rung(f.rung), f.noProcessPods) == profiles.TP {
-		// Process pods run beside the kubernetes engine only.
-		if _, _, uerr := launch.FindUpstream(f.binDir); uerr == nil {
-			engine = adapters.EngineKubernetes
-		}
+	engine, err := chooseEngine(f.engine, f.binDir, targetRung(p, profiles.Rung(f.rung), f.noProcessPods))
+	if err != nil {
+		return err
+	}
+	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
+		return badInput("--bind-address sets the kubernetes engine's API server, not %s: add --engine kubernetes", engine)
+	}
+	if f.nodes > 1 && engine != adapters.EngineKubernetes {
+		return badInput("--nodes runs worker nodes of the kubernetes engine, not %s: add --engine kubernetes", engine)
+	}
+	if f.simulateNodes > 0 && engine != adapters.EngineKubernetes {
+		return badInput("--simulate-nodes runs kwok beside the kubernetes engine, not %s: add --engine kubernetes", engine)
 	}
 	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: profiles.Rung(f.rung), NoProcessPods: f.noProcessPods})
 	if err != nil {
@@ -179,26 +174,14 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if plan.Rung == profiles.T4 {
 		return fmt.Errorf("the profile's verdict is T4: no cluster can run here (%s); 'kprobe scan' lists the blockers", profiles.RungTitle[profiles.T4])
 	}
-	fmt.Fprintf(s.ErrOut, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, profiles.RungTitle[plan.Rung], f.dataDir)
-	if g := profiles.GivesUp[plan.Rung]; g != "" {
-		fmt.Fprintf(s.ErrOut, "kprobe:   %s gives up: %s\n", plan.Rung, g)
-	}
-	for _, n := range plan.Notes {
-		fmt.Fprintf(s.ErrOut, "kprobe:   note: %s\n", n)
-	}
-	for _, st := range plan.Settings {
-		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", st.Component, st.Name+"="+st.Value, st.Reason, st.Rationale)
-	}
-	for _, sh := range plan.Shims {
-		fmt.Fprintf(s.ErrOut, "kprobe:   %-22s %s  [%s] %s\n", "shim", sh.Name, sh.Reason, sh.Rationale)
-	}
+	reports.WriteLaunchPlan(s.ErrOut, engine, f.dataDir, plan)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	o := launch.Options{
 		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self, NodeAgent: launch.FindNodeAgent(self),
-		Progress: progressPrinter(s.ErrOut), Watch: launch.WatchSignatures,
+		Progress: reports.LaunchProgress(s.ErrOut), Watch: launch.WatchSignatures,
 		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress,
 	}
 	run := launch.Upstream
@@ -253,90 +236,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		fmt.Fprintf(s.ErrOut, "kprobe: merged into %s\n", path)
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			*launch.Result
-			Attempts []launch.Attempt `json:"attempts"`
-		}{res, attempts})
+		return reports.WriteLaunchJSON(s.Out, res, attempts)
 	}
-	for _, sh := range res.Shims {
-		switch {
-		case sh.Error != "":
-			fmt.Fprintf(s.ErrOut, "kprobe: shim %s not applied (went on without it): %s\n", sh.Name, sh.Error)
-		case !sh.Applied:
-			fmt.Fprintf(s.ErrOut, "kprobe: shim %s: in place already\n", sh.Name)
-		default:
-			fmt.Fprintf(s.ErrOut, "kprobe: shim %s applied: %s\n", sh.Name, strings.Join(sh.Notes, "; "))
-		}
-	}
-	api, _ := res.Timing("api")
-	if node, ok := res.Timing("node"); ok {
-		pod, _ := res.Timing("pod")
-		fmt.Fprintf(s.ErrOut, "kprobe: ready: API %.1fs, node Ready %.1fs, first pod Running %.1fs after start\n", api/1000, node/1000, pod/1000)
-	} else {
-		fmt.Fprintf(s.ErrOut, "kprobe: control plane ready %.1fs after start (%s: no node, no pods; kubectl and helm --dry-run=server work)\n", api/1000, res.Rung)
-	}
-	if n := len(res.Nodes); n > 1 {
-		nodes, _ := res.Timing("nodes")
-		fmt.Fprintf(s.ErrOut, "kprobe: %d nodes Ready %.1fs after start: %s\n", n, nodes/1000, strings.Join(res.Nodes, ", "))
-	}
-	if len(res.SimulatedNodes) > 0 {
-		fmt.Fprintf(s.ErrOut, "kprobe: %s, kept Ready by kwok: %s\n", launch.SimulatedCount(res.SimulatedNodes), launch.SimulatedNote)
-	}
-	for _, p := range res.Phases {
-		switch {
-		case p.Name != "addons":
-		case p.Done && !strings.HasPrefix(p.Detail, "skipped"):
-			fmt.Fprintf(s.ErrOut, "kprobe: cluster DNS (CoreDNS) and the default StorageClass local-path available %.1fs after start\n", p.AtMS/1000)
-		default:
-			fmt.Fprintf(s.ErrOut, "kprobe: no cluster DNS and storage add-ons: %s\n", strings.TrimPrefix(p.Detail, "skipped: "))
-		}
-	}
+	reports.WriteLaunchResult(s.ErrOut, res)
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 	return nil
-}
-
-// progressPrinter shows each phase with its elapsed time.
-func progressPrinter(w io.Writer) func(launch.Phase) {
-	return func(p launch.Phase) {
-		switch {
-		case !p.Done && p.TookMS == 0:
-			fmt.Fprintf(w, "[%6.1fs] %s: %s...\n", p.AtMS/1000, p.Name, p.Detail)
-		case p.Done:
-			fmt.Fprintf(w, "[%6.1fs] %s: done in %.2fs\n", p.AtMS/1000, p.Name, p.TookMS/1000)
-		default:
-			fmt.Fprintf(w, "[%6.1fs] %s: FAILED after %.2fs: %s\n", p.AtMS/1000, p.Name, p.TookMS/1000, p.Detail)
-		}
-	}
-}
-
-// pickEngine resolves --engine auto: k3s when a k3s binary is present,
-// else the upstream components when installed, else an explanation.
-func pickEngine(want, binDir string) (string, error) {
-	k3sErr := launch.FindK3s(binDir)
-	_, _, upErr := launch.FindUpstream(binDir)
-	switch want {
-	case adapters.EngineK3s:
-		if k3sErr != nil {
-			return "", badInput("%v", k3sErr)
-		}
-		return want, nil
-	case adapters.EngineKubernetes:
-		// The rungs without a kubelet (TP, T3) need the control plane
-		// only; the launch's preflight names what a worker rung misses.
-		if upErr != nil && launch.ControlPlaneOnly(upErr) != nil {
-			return "", badInput("%v", upErr)
-		}
-		return want, nil
-	}
-	if k3sErr == nil {
-		return adapters.EngineK3s, nil
-	}
-	if upErr == nil {
-		return adapters.EngineKubernetes, nil
-	}
-	return "", badInput("no engine is installed:\n  k3s: %v\n  kubernetes: %v", k3sErr, upErr)
 }
 
 // dataDirFlag makes --data-dir absolute and refuses what must never be a
@@ -378,43 +282,9 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				}
 				return nil
 			}
-			if st.Engine == "" {
-				fmt.Fprintf(s.Out, "no cluster was launched from %s\n", dataDir)
-				return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
-			}
-			state := "running"
-			if !st.Running {
-				state = "not running (phase " + st.Phase + ")"
-			}
-			fmt.Fprintf(s.Out, "cluster (%s engine) from %s: %s\n", st.Engine, dataDir, state)
-			for _, p := range st.Processes {
-				extra := ""
-				if p.Restarts > 0 {
-					extra = fmt.Sprintf(", %d restarts", p.Restarts)
-				}
-				if p.Error != "" {
-					extra += ", " + p.Error
-				}
-				fmt.Fprintf(s.Out, "  %-24s %-8s pid %-7d log %s%s\n", p.Name, p.Status, p.PID, p.Log, extra)
-			}
+			reports.WriteStatus(s.Out, dataDir, st)
 			if st.Running {
-				fmt.Fprintf(s.Out, "API %s ready=%v, node ready=%v\n", st.Endpoint, st.APIReady, st.NodeReady)
-				if n := len(st.Nodes); n > 1 {
-					fmt.Fprintf(s.Out, "%d nodes, %d Ready: %s\n", n, st.NodesReady, strings.Join(st.Nodes, ", "))
-				}
-				if n := len(st.SimulatedNodes); n > 0 {
-					fmt.Fprintf(s.Out, "%s, %d of %d Ready (kwok): %s\n", launch.SimulatedCount(st.SimulatedNodes), st.SimulatedReady, n, launch.SimulatedNote)
-				}
-				if st.Kubeconfig != "" {
-					fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", st.Kubeconfig)
-				}
-				if st.Problem != "" {
-					fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
-				}
 				return nil
-			}
-			if st.Problem != "" {
-				fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
 			}
 			// Not running is not "ok": scripts that check the exit code
 			// must not take a dead cluster for a live one.

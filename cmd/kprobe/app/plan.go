@@ -10,7 +10,6 @@ import (
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/k3s"
-	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
 )
@@ -151,7 +150,7 @@ func planSource(spec string, p *profiles.Profile) string {
 const rungNames = "T0, T1, T2, TP or T3"
 
 // targetRung is the rung a plan starts from: --rung, else the verdict;
-// "" when process pods are off (the engine then does not matter for it).
+// T3 instead of TP when process pods are off.
 func targetRung(p *profiles.Profile, rung profiles.Rung, noProcessPods bool) profiles.Rung {
 	if rung == "" {
 		rung = p.Verdict.Rung
@@ -166,22 +165,21 @@ func targetRung(p *profiles.Profile, rung profiles.Rung, noProcessPods bool) pro
 }
 
 // planEngine is the engine launch --engine auto would pick for a plan
-// starting at rung, found without side effects: the kubernetes engine for
-// process pods (TP), which run beside it only; else k3s when installed;
-// k3s when neither is installed.
+// starting at rung (chooseEngine). When no engine installed here can run
+// it, as said on errOut, the plan is made for the engine that could: the
+// kubernetes engine for process pods (TP), else k3s. A plan has no side
+// effects and may be made for another machine.
 func planEngine(errOut io.Writer, rung profiles.Rung) string {
+	engine, err := chooseEngine("auto", "", rung)
+	if err == nil {
+		return engine
+	}
+	engine, get := adapters.EngineK3s, "'kprobe install k3s' gets one"
 	if rung == profiles.TP {
-		return adapters.EngineKubernetes
+		engine, get = adapters.EngineKubernetes, "process pods run beside it only"
 	}
-	k3sErr := launch.FindK3s("")
-	if k3sErr == nil {
-		return adapters.EngineK3s
-	}
-	if _, _, err := launch.FindUpstream(""); err == nil {
-		return adapters.EngineKubernetes
-	}
-	fmt.Fprintf(errOut, "kprobe: no engine is installed; planning for k3s ('kprobe install k3s' gets one)\n")
-	return adapters.EngineK3s
+	fmt.Fprintf(errOut, "kprobe: %v\nkprobe: planning for the %s engine (%s)\n", err, engine, get)
+	return engine
 }
 
 // closestBuiltin matches a fresh scan to the built-in profiles, says on w
@@ -193,12 +191,13 @@ func closestBuiltin(w io.Writer, fresh *profiles.Profile) *profiles.Profile {
 		fmt.Fprintf(w, "kprobe: built-in profiles unavailable, planning from the scan alone: %v\n", err)
 		return fresh
 	}
-	ranked := profiles.Rank(fresh.Facts, bs)
+	c := profiles.MatchClosest(fresh, bs)
+	ranked := c.Ranked
 	if len(ranked) == 0 {
 		return fresh
 	}
 	top := ranked[0]
-	if top.Score < profiles.MinMatchScore {
+	if !c.Matched {
 		fmt.Fprintf(w, "kprobe: no known sandbox is close (nearest %s at %.2f, below %.2f); planning from the scan alone\n",
 			top.Name, top.Score, profiles.MinMatchScore)
 		fmt.Fprintf(w, "kprobe:   %s\n", strings.Join(top.Why, "; "))
@@ -210,7 +209,7 @@ func closestBuiltin(w io.Writer, fresh *profiles.Profile) *profiles.Profile {
 	}
 	fmt.Fprintf(w, "kprobe: closest known sandbox: builtin:%s (score %.2f%s)\n", top.Name, top.Score, next)
 	fmt.Fprintf(w, "kprobe:   why: %s\n", strings.Join(top.Why, "; "))
-	p, overridden, filled := profiles.Overlay(top.Profile, fresh)
+	p, overridden, filled := c.Profile, c.Overridden, c.Filled
 	if len(overridden) > 0 {
 		fmt.Fprintf(w, "kprobe:   the scan overrides %d of its facts: %s\n", len(overridden), joinFew(overridden, 8))
 	}

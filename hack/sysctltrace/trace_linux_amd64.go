@@ -1,4 +1,4 @@
-package shims
+package sysctltrace
 
 import (
 	"syscall"

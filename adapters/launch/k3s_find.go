@@ -1,4 +1,4 @@
-package k3s
+package launch
 
 import (
 	"errors"
@@ -11,14 +11,15 @@ import (
 	"github.com/kprobe/kprobe/adapters/install"
 )
 
-// Find returns the k3s binary to run: flagPath (--k3s PATH) when given,
-// else k3s on $PATH, else k3s in kprobe's own bin dir (where
-// `kprobe install k3s` puts it). The error says how to get one.
-func Find(flagPath string) (string, error) {
-	return find(flagPath, exec.LookPath, install.BinDir)
+// lookupK3s returns the k3s binary to run: flagPath (--k3s PATH) when
+// given, else k3s on $PATH, else k3s in kprobe's own bin dir (where
+// `kprobe install k3s` puts it). The error says how to get one. (It lives
+// here, not in the k3s renderer, which imports nothing that executes.)
+func lookupK3s(flagPath string) (string, error) {
+	return lookupK3sIn(flagPath, exec.LookPath, install.BinDir)
 }
 
-func find(flagPath string, lookPath func(string) (string, error), binDir func() (string, error)) (string, error) {
+func lookupK3sIn(flagPath string, lookPath func(string) (string, error), binDir func() (string, error)) (string, error) {
 	if flagPath != "" {
 		if err := executable(flagPath); err != nil {
 			return "", fmt.Errorf("--k3s %s: %w", flagPath, err)

@@ -1,12 +1,13 @@
 //go:build linux
 
-package shims
+package sysctltrace
 
 import (
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,13 +40,17 @@ func TestRedirector(t *testing.T) {
 	}
 	fakes := map[string]string{"kernel.kprobe_trace_missing": "42", "kernel.ngroups_max": "777"}
 	files := []string{"/proc/sys/kernel/kprobe_trace_missing", "/proc/sys/kernel/ngroups_max", "/proc/sys/kernel/ostype"}
-	ostype := readSysctl("/proc/sys/kernel/ostype")
+	b, err := os.ReadFile("/proc/sys/kernel/ostype")
+	if err != nil {
+		t.Skip(err)
+	}
+	ostype := strings.TrimSpace(string(b))
 	want := "/proc/sys/kernel/kprobe_trace_missing=42\n/proc/sys/kernel/ngroups_max=777\n/proc/sys/kernel/ostype=" + ostype + "\n"
 	cat, _ := exec.LookPath("cat")
 	for _, mode := range []string{"seccomp", "syscall"} {
 		t.Run(mode, func(t *testing.T) {
 			r := &Redirector{Fakes: fakes, Self: os.Args[0], Mode: mode, Logf: t.Logf}
-			got := runTraced(t, r, append([]string{os.Args[0], "shims-test-cat"}, files...)...)
+			got := runTraced(t, r, append([]string{os.Args[0], "trace-test-cat"}, files...)...)
 			if got != want {
 				t.Errorf("Go program read:\n%s\nwant:\n%s", got, want)
 			}

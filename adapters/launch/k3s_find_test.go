@@ -1,4 +1,4 @@
-package k3s
+package launch
 
 import (
 	"errors"
@@ -19,7 +19,7 @@ func writeExe(t *testing.T, path string, mode os.FileMode) string {
 	return path
 }
 
-func TestFind(t *testing.T) {
+func TestLookupK3s(t *testing.T) {
 	tmp := t.TempDir()
 	flagBin := writeExe(t, filepath.Join(tmp, "flag", "my-k3s"), 0o755)
 	pathBin := writeExe(t, filepath.Join(tmp, "path", "k3s"), 0o755)
@@ -52,7 +52,7 @@ func TestFind(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := find(c.flag, c.look, c.binDir)
+			got, err := lookupK3sIn(c.flag, c.look, c.binDir)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("got %q, %v; want error containing %q", got, err, c.wantErr)
@@ -67,7 +67,7 @@ func TestFind(t *testing.T) {
 }
 
 func TestFindErrorSaysHowToGetK3s(t *testing.T) {
-	_, err := find("", func(string) (string, error) { return "", errors.New("no") },
+	_, err := lookupK3sIn("", func(string) (string, error) { return "", errors.New("no") },
 		func() (string, error) { return t.TempDir(), nil })
 	if err == nil {
 		t.Fatal("found a k3s in an empty dir")
@@ -88,7 +88,7 @@ func TestFindOnPath(t *testing.T) {
 	dir := t.TempDir()
 	bin := writeExe(t, filepath.Join(dir, "k3s"), 0o755)
 	t.Setenv("PATH", dir)
-	got, err := Find("")
+	got, err := lookupK3s("")
 	if err != nil || got != bin {
 		t.Fatalf("Find = %q, %v; want %q", got, err, bin)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package shims
+package sysctltrace
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kprobe/kprobe/adapters/shims"
 )
 
 // A userspace trick for sandboxes where fake-sysctls cannot mount (no
@@ -35,8 +37,11 @@ import (
 // literal then names the fake file for good, which is the same answer).
 // Paths relative to a directory fd are not redirected.
 
-// traceExecName is the re-exec argument that installs the filter and
-// execs the target (TraceExecMain).
+// TraceExecArg is the argument (after the program name) that makes a
+// binary run TraceExecMain: a program that uses the Redirector calls
+// TraceExecMain first in main when os.Args[1] is TraceExecArg.
+const TraceExecArg = "kprobe-trace-exec"
+
 const traceExecName = TraceExecArg
 
 // traceReadyPath is opened by the helper once its filter is in place: the
@@ -83,13 +88,12 @@ const procSysPrefix = "/proc/sys"
 
 // prepare builds the fake tree for the entries that need one.
 func (r *Redirector) prepare() error {
-	a := &Applied{}
-	over, missing := planSysctls(procSysPrefix, r.Fakes, a)
-	for _, n := range a.Notes {
+	fakes, notes := shims.PlanSysctlFakes(procSysPrefix, r.Fakes)
+	for _, n := range notes {
 		r.logf("%s", n)
 	}
 	r.fakes = map[string]bool{}
-	if len(over)+len(missing) == 0 {
+	if len(fakes) == 0 {
 		return nil
 	}
 	var err error
@@ -101,15 +105,15 @@ func (r *Redirector) prepare() error {
 	if err != nil {
 		return fmt.Errorf("no directory with a name of at most %d characters for the fakes: %w", len(procSysPrefix), err)
 	}
-	for _, e := range append(over, missing...) {
-		p := filepath.Join(r.dir, e.rel)
+	for _, e := range fakes {
+		p := filepath.Join(r.dir, e.Rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, []byte(e.value+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(e.Value+"\n"), 0o644); err != nil {
 			return err
 		}
-		r.fakes[e.rel] = true
+		r.fakes[e.Rel] = true
 	}
 	return nil
 }
