@@ -41,9 +41,11 @@ TEST_PACKAGES := chromium
 all: build
 
 # kprobe, and next to it the process-pod node agent (a binary of its own:
-# it links the Kubernetes server libraries, which would slow every scan).
+# it links the Kubernetes server libraries, which would slow every scan)
+# and kprobe-probe, which runs a scan's active probes in its children.
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
+	$(GO) build -trimpath -o $(BIN)/kprobe-probe ./cmd/kprobe-probe
 	$(GO) build -trimpath -ldflags '-X main.Version=$(VERSION)' -o $(BIN)/kprobe-node-agent ./cmd/kprobe-node-agent
 
 scan: deps build
