@@ -19,6 +19,8 @@
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make bench    the scan benchmarks
+#   make bench-process  whole-process medians of kprobe scan (full, passive) alternated
+#                 with a shell check-config, as a user waits for them (root; host lock)
 #   make lint     gofmt, go vet, staticcheck
 #   make docs     regenerate docs/probes.md and docs/findings.md from the registry
 
@@ -36,7 +38,7 @@ ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busyb
 # What only the tests use: headless Chromium renders the HTML report (reports/).
 TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench lint docs deps apt engine engine-deps images addons clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process lint docs deps apt engine engine-deps images addons clean
 
 all: build
 
@@ -125,6 +127,9 @@ test-short:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 50x -count 5 ./probes/suite/ | tee bench.txt
 
+bench-process: build
+	$(GO) test -run '^$$' -bench WholeProcess -benchtime 10x -v ./test/bench/ | tee bench-process.txt
+
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
@@ -138,4 +143,4 @@ docs: build
 	$(BIN)/kprobe gendocs --dir docs
 
 clean:
-	rm -rf $(BIN) bench.txt
+	rm -rf $(BIN) bench.txt bench-process.txt
