@@ -19,6 +19,8 @@
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make bench    the scan benchmarks
+#   make bench-process  whole-process medians of kprobe scan (full, passive) alternated
+#                 with a shell check-config, as a user waits for them (root; host lock)
 #   make lint     gofmt, go vet, staticcheck, the import-direction test
 #   make docs     regenerate docs/probes.md and docs/findings.md from the registry
 
@@ -36,14 +38,16 @@ ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busyb
 # What only the tests use: headless Chromium renders the HTML report (reports/).
 TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench lint docs deps apt engine engine-deps images addons clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process lint docs deps apt engine engine-deps images addons clean
 
 all: build
 
 # kprobe, and next to it the process-pod node agent (a binary of its own:
-# it links the Kubernetes server libraries, which would slow every scan).
+# it links the Kubernetes server libraries, which would slow every scan)
+# and kprobe-probe, which runs a scan's active probes in its children.
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
+	$(GO) build -trimpath -o $(BIN)/kprobe-probe ./cmd/kprobe-probe
 	$(GO) build -trimpath -ldflags '-X main.Version=$(VERSION)' -o $(BIN)/kprobe-node-agent ./cmd/kprobe-node-agent
 
 scan: deps build
@@ -123,6 +127,9 @@ test-short:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 50x -count 5 ./probes/suite/ | tee bench.txt
 
+bench-process: build
+	$(GO) test -run '^$$' -bench WholeProcess -benchtime 10x -v ./test/bench/ | tee bench-process.txt
+
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
@@ -137,4 +144,4 @@ docs: build
 	$(BIN)/kprobe gendocs --dir docs
 
 clean:
-	rm -rf $(BIN) bench.txt
+	rm -rf $(BIN) bench.txt bench-process.txt

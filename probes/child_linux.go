@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,9 @@ func RegisterChildren(all []Probe) {
 // process group.
 type ChildRunner struct {
 	DataDir string
+	// Exe is the executable that runs the children (kprobe-probe, see
+	// ProbeChildExe); empty re-executes the running binary.
+	Exe string
 }
 
 type childReply struct {
@@ -68,6 +72,25 @@ func (c *ChildRunner) RunActive(ctx context.Context, p Probe) (*Observation, err
 	return rep.Observation, ErrFromText(rep.Error)
 }
 
+// ProbeChildName is the executable that runs active probes in children
+// (cmd/kprobe-probe): it links only the probes, so a child starts without
+// the package initialisation of kprobe's Kubernetes libraries.
+const ProbeChildName = "kprobe-probe"
+
+// ProbeChildExe returns the kprobe-probe next to the running executable,
+// or "" when there is none (the children then re-execute this binary).
+func ProbeChildExe() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	path := filepath.Join(filepath.Dir(self), ProbeChildName)
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 || path == self {
+		return ""
+	}
+	return path
+}
+
 func isCloneDenied(err error) bool {
 	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS)
 }
@@ -84,7 +107,26 @@ func tail(b []byte) string {
 }
 
 func (c *ChildRunner) start(ctx context.Context, id, tmp string, newns bool) ([]byte, []byte, error) {
+	if c.Exe != "" {
+		out, stderr, err := c.startExe(ctx, c.Exe, id, tmp, newns)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUnknownProbe {
+			return out, stderr, err
+		}
+		// A kprobe-probe from another build that lacks this probe: the
+		// running binary has every probe it knows of.
+	}
+	return c.startExe(ctx, "", id, tmp, newns)
+}
+
+// exitUnknownProbe is the child's exit code for a probe ID it lacks.
+const exitUnknownProbe = 3
+
+func (c *ChildRunner) startExe(ctx context.Context, exe, id, tmp string, newns bool) ([]byte, []byte, error) {
 	cmd := reexec.Command(childName, id, c.DataDir, tmp)
+	if exe != "" {
+		cmd.Path = exe
+	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if newns {
 		attr.Cloneflags = syscall.CLONE_NEWNS
@@ -120,7 +162,7 @@ func runKillable(ctx context.Context, cmd *exec.Cmd) error {
 func childMain(all []Probe) int {
 	if len(os.Args) < 4 {
 		fmt.Fprintln(os.Stderr, "usage: kprobe-active-probe ID DATADIR TMPDIR")
-		return 3
+		return exitUnknownProbe
 	}
 	id, dataDir, tmp := os.Args[1], os.Args[2], os.Args[3]
 	var p Probe
@@ -131,7 +173,7 @@ func childMain(all []Probe) int {
 	}
 	if p == nil {
 		fmt.Fprintf(os.Stderr, "unknown probe %q\n", id)
-		return 3
+		return exitUnknownProbe
 	}
 	if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
 		// Keep every mount of this child out of the parent's namespace.

@@ -12,7 +12,13 @@ import (
 func RegisterChildren([]Probe) {}
 
 // ChildRunner cannot run active probes off Linux.
-type ChildRunner struct{ DataDir string }
+type ChildRunner struct{ DataDir, Exe string }
+
+// ProbeChildName is the executable that runs active probes in children.
+const ProbeChildName = "kprobe-probe"
+
+// ProbeChildExe finds no probe children off Linux.
+func ProbeChildExe() string { return "" }
 
 // RunActive reports that active probes need Linux.
 func (*ChildRunner) RunActive(context.Context, Probe) (*Observation, error) {

@@ -39,7 +39,7 @@ func LiveEnv(dataDir string) *Env {
 		Root:    bounded.Wrap(os.DirFS("/")),
 		Sys:     LiveSys(),
 		DataDir: dataDir,
-		Active:  &ChildRunner{DataDir: dataDir},
+		Active:  &ChildRunner{DataDir: dataDir, Exe: ProbeChildExe()},
 	}
 }
 

@@ -60,7 +60,13 @@ func (liveSys) TryOpen(path string, flags int) error {
 
 func (liveSys) LookPath(name string) (string, error) { return exec.LookPath(name) }
 
+// Exec runs a command; version queries are answered from the version
+// cache while the executable's file is unchanged.
 func (liveSys) Exec(ctx context.Context, name string, args ...string) (ExecResult, error) {
+	return liveVersions.cachedExec(ctx, func() (ExecResult, error) { return run(ctx, name, args) }, name, args)
+}
+
+func run(ctx context.Context, name string, args []string) (ExecResult, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -116,13 +117,31 @@ func netnsOp(args []string) (string, error) {
 		return "", errors.New("still in the parent's network namespace " + self + "; refusing to change it")
 	}
 	r := OpResult{NetNS: self}
-	r.Links, r.Cleanup = tryLinks()
+	// The links (netlink) and each iptables backend (nf_tables, the legacy
+	// x_tables with its private lock) touch separate kernel state of this
+	// namespace: try them at once, then report in the fixed order.
+	type backendTry struct {
+		res     BackendResult
+		cleanup []Step
+	}
+	var tries []*backendTry
+	var wg sync.WaitGroup
 	for _, b := range []string{"nft", "legacy"} {
 		if bin := kv[b]; bin != "" {
-			br, cleanup := tryIptables(b, bin, kv["lock"])
-			r.Backends = append(r.Backends, br)
-			r.Cleanup = append(r.Cleanup, cleanup...)
+			t := &backendTry{}
+			tries = append(tries, t)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.res, t.cleanup = tryIptables(b, bin, kv["lock"])
+			}()
 		}
+	}
+	r.Links, r.Cleanup = tryLinks()
+	wg.Wait()
+	for _, t := range tries {
+		r.Backends = append(r.Backends, t.res)
+		r.Cleanup = append(r.Cleanup, t.cleanup...)
 	}
 	b, err := json.Marshal(r)
 	return string(b), err
