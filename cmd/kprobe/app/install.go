@@ -15,12 +15,12 @@ import (
 func newInstallCommand(s IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "install ENGINE",
-		Short: "Install an engine kprobe drives (k3s)",
-		Long: `install puts an engine binary where kprobe looks for it. The only engine is k3s;
-see 'kprobe install k3s --help'.`,
+		Short: "Install an engine kprobe drives (k3s, kubernetes)",
+		Long: `install puts an engine where kprobe looks for it: see 'kprobe install k3s --help'
+and 'kprobe install kubernetes --help'.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return badInput("%s: unknown engine %q; kprobe can install: k3s", cmd.CommandPath(), args[0])
+				return badInput("%s: unknown engine %q; kprobe can install: k3s, kubernetes", cmd.CommandPath(), args[0])
 			}
 			return nil
 		},
@@ -28,7 +28,7 @@ see 'kprobe install k3s --help'.`,
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newInstallK3sCommand(s))
+	cmd.AddCommand(newInstallK3sCommand(s), newInstallKubernetesCommand(s))
 	return cmd
 }
 
