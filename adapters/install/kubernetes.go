@@ -115,7 +115,7 @@ func Artifacts(v Versions, arch string) ([]Artifact, error) {
 	images := fmt.Sprintf("kprobe-images-linux-%s.tar", arch)
 	arts = append(arts,
 		Artifact{Name: "etcd", URL: gh("etcd-io/etcd", v.Etcd, etcd+".tar.gz"), SumsURL: gh("etcd-io/etcd", v.Etcd, "SHA256SUMS"),
-			SumName: etcd + ".tar.gz", Files: map[string]string{etcd + "/etcd": "etcd", etcd + "/etcdctl": "etcdctl"}, Exec: true},
+			SumName: etcd + ".tar.gz", Files: map[string]string{etcd + "/etcd": "etcd"}, Exec: true},
 		Artifact{Name: "containerd", URL: gh("containerd/containerd", v.Containerd, cd), SumsURL: gh("containerd/containerd", v.Containerd, cd+".sha256sum"),
 			SumName: cd, Files: map[string]string{"bin/containerd": "containerd", "bin/containerd-shim-runc-v2": "containerd-shim-runc-v2", "bin/ctr": "ctr"}, Exec: true},
 		Artifact{Name: "runc", URL: gh("opencontainers/runc", v.Runc, "runc."+arch), SumsURL: gh("opencontainers/runc", v.Runc, "runc.sha256sum"),

@@ -40,7 +40,7 @@ func sources(t *testing.T) map[string]string {
 		b := []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00")
 		return append(b, bytes.Repeat([]byte(name), 50000)...)
 	}
-	for _, c := range append(install.KubernetesComponents, "etcd", "etcdctl", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "helm",
+	for _, c := range append(install.KubernetesComponents, "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "helm",
 		"cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap") {
 		add(c, elf(c))
 	}
