@@ -50,3 +50,52 @@ func FindTool(name, binDir string) (string, error) {
 	}
 	return p, nil
 }
+
+// EngineFiles maps every file of the kubernetes engine, by its path in an
+// install dir (`kprobe install kubernetes`'s layout: binaries, cni/,
+// images/), to where launch finds it now. A bundle is made from it.
+func EngineFiles(binDir string) (map[string]string, error) {
+	b, ctr, err := FindUpstream(binDir)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{
+		"kube-apiserver": b.APIServer, "kube-controller-manager": b.ControllerManager, "kube-scheduler": b.Scheduler,
+		"kubelet": b.Kubelet, "kube-proxy": b.KubeProxy, "etcd": b.Etcd, "containerd": b.Containerd, "runc": b.Runc, "ctr": ctr,
+	}
+	shim, err := find("containerd-shim-runc-v2", append([]string{filepath.Dir(b.Containerd)}, searchDirs(binDir)...))
+	if err != nil {
+		return nil, fmt.Errorf("containerd-shim-runc-v2 (beside containerd or on PATH): %w", err)
+	}
+	files["containerd-shim-runc-v2"] = shim
+	for _, tool := range []string{"kubectl", "helm"} {
+		p, err := FindTool(tool, binDir)
+		if err != nil {
+			return nil, err
+		}
+		files[tool] = p
+	}
+	plugins, err := os.ReadDir(b.CNIDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plugins {
+		if p.Type().IsRegular() {
+			files["cni/"+p.Name()] = filepath.Join(b.CNIDir, p.Name())
+		}
+	}
+	pause, busybox, err := FindImages(installedImages("", binDir))
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(pause)
+	files["images/pause.tar"], files["images/busybox.tar"] = pause, busybox
+	for _, n := range []string{"coredns.tar", "local-path-provisioner.tar"} {
+		p := filepath.Join(dir, n)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("the add-on image archive %s is missing: %w", n, err)
+		}
+		files["images/"+n] = p
+	}
+	return files, nil
+}
