@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -178,11 +179,11 @@ func sources(o InstallOptions) (base, sumsBase string, err error) {
 	if sumsBase == "" {
 		sumsBase = DefaultBaseURL
 	}
-	bu, err := download.CheckURL("the base URL", base, o.Insecure)
+	bu, err := checkURL("the base URL", base, o.Insecure)
 	if err != nil {
 		return "", "", err
 	}
-	su, err := download.CheckURL("the checksum base URL", sumsBase, o.Insecure)
+	su, err := checkURL("the checksum base URL", sumsBase, o.Insecure)
 	if err != nil {
 		return "", "", err
 	}
@@ -190,6 +191,15 @@ func sources(o InstallOptions) (base, sumsBase string, err error) {
 		return "", "", inputErrorf("the checksum file would come from %s, the server the binary comes from: a server that alters the binary alters its checksum too; take the checksum from another source (the release itself by default, or --checksum-base-url)", bu.Host)
 	}
 	return base, sumsBase, nil
+}
+
+// checkURL is download.CheckURL, naming the --insecure this command has.
+func checkURL(what, s string, insecure bool) (*url.URL, error) {
+	u, err := download.CheckURL(what, s, insecure)
+	if err != nil && strings.HasPrefix(s, "http://") {
+		return nil, inputErrorf("%s %s is plain HTTP, which anyone on the path can alter: use https, or --insecure to accept that", what, s)
+	}
+	return u, err
 }
 
 // installFile copies a local binary, verified when a checksum file is
