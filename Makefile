@@ -38,7 +38,7 @@ ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busyb
 # What only the tests use: headless Chromium renders the HTML report (reports/).
 TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process lint docs deps apt engine engine-deps images addons clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process lint docs deps apt engine engine-deps images addons bundle clean
 
 all: build
 
@@ -86,6 +86,11 @@ images: engine-deps
 # cold (downloads included), seconds warm.
 addons:
 	hack/addons/build.sh $(BIN)/images
+
+# One offline tarball of kprobe, the engine and the images (docs/install.md):
+# `kprobe install --from FILE` on a machine without network.
+bundle: build engine images addons
+	$(BIN)/kprobe bundle create $(BIN)/kprobe-bundle-linux-$$($(GO) env GOARCH).tar.gz
 
 # Three runs, one after another: the live tests watch the host for
 # leftovers, so no cluster or sandbox may run beside them.

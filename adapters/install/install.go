@@ -4,7 +4,6 @@
 package install
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -19,6 +18,8 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+
+	"github.com/kprobe/kprobe/adapters/download"
 )
 
 // DefaultBaseURL is where k3s releases are downloaded from:
@@ -28,19 +29,9 @@ const DefaultBaseURL = "https://github.com/k3s-io/k3s/releases/download"
 // ErrInput marks errors caused by the caller's choices (a version that is
 // not a release, a file that does not match its checksum...), as opposed
 // to failures of the machine or the network.
-var ErrInput = errors.New("bad input")
+var ErrInput = download.ErrInput
 
-// inputError is an error caused by the caller: errors.Is(err, ErrInput)
-// holds, and its text is the message alone.
-type inputError struct{ err error }
-
-func (e inputError) Error() string        { return e.err.Error() }
-func (e inputError) Unwrap() error        { return e.err }
-func (e inputError) Is(target error) bool { return target == ErrInput }
-
-func inputErrorf(format string, a ...any) error {
-	return inputError{fmt.Errorf(format, a...)}
-}
+var inputErrorf = download.InputErrorf
 
 // InstallOptions choose what to install and where.
 type InstallOptions struct {
@@ -133,12 +124,12 @@ func InstallK3s(ctx context.Context, o InstallOptions) (string, error) {
 	if o.From != "" {
 		return dest, installFile(o, dest)
 	}
-	return dest, download(ctx, o, dest)
+	return dest, downloadK3s(ctx, o, dest)
 }
 
-// download fetches the sums file, then the binary, and installs the
+// downloadK3s fetches the sums file, then the binary, and installs the
 // binary if its digest is the one the sums file lists.
-func download(ctx context.Context, o InstallOptions, dest string) error {
+func downloadK3s(ctx context.Context, o InstallOptions, dest string) error {
 	if !versionRe.MatchString(o.Version) {
 		return inputErrorf("%q is not a k3s release tag; tags look like v1.32.2+k3s1 (see https://github.com/k3s-io/k3s/releases)", o.Version)
 	}
@@ -150,13 +141,13 @@ func download(ctx context.Context, o InstallOptions, dest string) error {
 	if err != nil {
 		return err
 	}
-	client := httpsOnly(o.Client, o.Insecure)
+	client := download.HTTPSOnly(o.Client, o.Insecure)
 	sumsURL := sumsBase + "/" + o.Version + "/" + sumsName
-	var sums bytes.Buffer
-	if _, err := get(ctx, client, sumsURL, o.Version, &sums, nil); err != nil {
+	sums, err := download.Sums(ctx, client, sumsURL, notFound(sumsURL, o.Version))
+	if err != nil {
 		return err
 	}
-	want, err := lookupSum(sums.Bytes(), binName)
+	want, err := download.LookupSum(sums, binName)
 	if err != nil {
 		return fmt.Errorf("%s: %w", sumsURL, err)
 	}
@@ -164,12 +155,12 @@ func download(ctx context.Context, o InstallOptions, dest string) error {
 	binURL := base + "/" + o.Version + "/" + binName
 	fmt.Fprintf(o.Progress, "downloading %s\n", binURL)
 	return writeAtomic(dest, want, o.Arch, func(w io.Writer) error {
-		p := &progress{out: o.Progress, label: "k3s " + o.Version}
-		n, err := get(ctx, client, binURL, o.Version, w, p)
+		p := download.NewProgress(o.Progress, "k3s "+o.Version, false)
+		n, err := download.Get(ctx, client, binURL, w, p, notFound(binURL, o.Version))
 		if err != nil {
 			return err
 		}
-		p.done(n)
+		p.Done(n)
 		return nil
 	}, func(got string) error {
 		return fmt.Errorf("%s: sha256 %s does not match %s in %s; the download is corrupt or was tampered with, nothing was installed", binURL, got, want, sumsURL)
@@ -202,40 +193,13 @@ func sources(o InstallOptions) (base, sumsBase string, err error) {
 	return base, sumsBase, nil
 }
 
+// checkURL is download.CheckURL, naming the --insecure this command has.
 func checkURL(what, s string, insecure bool) (*url.URL, error) {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-		return nil, inputErrorf("%s %q is not an http(s) URL", what, s)
-	case u.Scheme == "http" && !insecure:
+	u, err := download.CheckURL(what, s, insecure)
+	if err != nil && strings.HasPrefix(s, "http://") {
 		return nil, inputErrorf("%s %s is plain HTTP, which anyone on the path can alter: use https, or --insecure to accept that", what, s)
 	}
-	return u, nil
-}
-
-// httpsOnly returns a copy of client (default http.DefaultClient) that
-// refuses redirects to plain HTTP unless insecure.
-func httpsOnly(client *http.Client, insecure bool) *http.Client {
-	if client == nil {
-		client = http.DefaultClient
-	}
-	c := *client
-	if insecure {
-		return &c
-	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Scheme != "https" {
-			return inputErrorf("%s redirects to plain HTTP (%s): refused without --insecure", via[len(via)-1].URL, req.URL.Redacted())
-		}
-		if client.CheckRedirect != nil {
-			return client.CheckRedirect(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
-	}
-	return &c
+	return u, err
 }
 
 // installFile copies a local binary, verified when a checksum file is
@@ -262,7 +226,7 @@ func installFile(o InstallOptions, dest string) error {
 			return inputErrorf("read checksum file: %v", err)
 		}
 		binName, _, _ := Asset(o.Arch)
-		want, err = lookupSum(data, binName, filepath.Base(o.From))
+		want, err = download.LookupSum(data, binName, filepath.Base(o.From))
 		if err != nil {
 			return inputErrorf("%s: %v", o.SHA256File, err)
 		}
@@ -372,127 +336,9 @@ func (h *headWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// get streams url into w and returns the byte count. A body shorter than
-// its Content-Length is an error.
-func get(ctx context.Context, client *http.Client, url, version string, w io.Writer, p *progress) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
+// notFound explains a 404 from a k3s release.
+func notFound(url, version string) func() error {
+	return func() error {
+		return inputErrorf("%s: 404 Not Found; is %s a k3s release? (see https://github.com/k3s-io/k3s/releases)", url, version)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("download: %w", err) // a *url.Error, naming the URL
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return 0, inputErrorf("%s: 404 Not Found; is %s a k3s release? (see https://github.com/k3s-io/k3s/releases)", url, version)
-	case resp.StatusCode != http.StatusOK:
-		return 0, fmt.Errorf("download %s: %s", url, resp.Status)
-	}
-	if p != nil {
-		p.total = resp.ContentLength
-		w = io.MultiWriter(w, p)
-	}
-	n, err := io.Copy(w, resp.Body)
-	if errors.Is(err, io.ErrUnexpectedEOF) && resp.ContentLength >= 0 {
-		return n, fmt.Errorf("download %s: truncated: got %d of %d bytes", url, n, resp.ContentLength)
-	}
-	if err != nil {
-		return n, fmt.Errorf("download %s: %w after %d bytes", url, err, n)
-	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return n, fmt.Errorf("download %s: truncated: got %d of %d bytes", url, n, resp.ContentLength)
-	}
-	return n, nil
-}
-
-var hexDigest = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-
-// lookupSum finds the digest of the first of names in a sha256sum-style
-// file ("<hex>  <name>" or "<hex> *<name>" lines). A file holding a
-// single bare digest (optionally followed by a name) is accepted only
-// when it has one line.
-func lookupSum(data []byte, names ...string) (string, error) {
-	type line struct{ sum, name string }
-	var lines []line
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
-			continue
-		}
-		if !hexDigest.MatchString(f[0]) {
-			return "", fmt.Errorf("line %q is not a sha256 digest", sc.Text())
-		}
-		name := ""
-		if len(f) > 1 {
-			name = filepath.Base(strings.TrimPrefix(f[1], "*"))
-		}
-		lines = append(lines, line{strings.ToLower(f[0]), name})
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	if len(lines) == 0 {
-		return "", fmt.Errorf("no sha256 digest in the file")
-	}
-	for _, n := range names {
-		for _, l := range lines {
-			if l.name == n {
-				return l.sum, nil
-			}
-		}
-	}
-	if len(lines) == 1 && lines[0].name == "" {
-		return lines[0].sum, nil
-	}
-	return "", fmt.Errorf("no sha256 entry for %s", strings.Join(names, " or "))
-}
-
-// progress reports bytes downloaded: a line at every 10% of a known size,
-// every 16 MiB of an unknown one, and one at the end.
-type progress struct {
-	out   io.Writer
-	label string
-	total int64
-	n     int64
-	next  int64
-}
-
-const unknownStep = 16 << 20
-
-func (p *progress) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
-	if p.next == 0 {
-		p.next = p.step()
-	}
-	for p.n >= p.next && (p.total <= 0 || p.n < p.total) {
-		p.line()
-		p.next += p.step()
-	}
-	return len(b), nil
-}
-
-func (p *progress) step() int64 {
-	if p.total > 0 {
-		return max(p.total/10, 1)
-	}
-	return unknownStep
-}
-
-func (p *progress) line() {
-	if p.total > 0 {
-		fmt.Fprintf(p.out, "%s: %s of %s (%d%%)\n", p.label, mib(p.n), mib(p.total), p.n*100/p.total)
-	} else {
-		fmt.Fprintf(p.out, "%s: %s\n", p.label, mib(p.n))
-	}
-}
-
-func (p *progress) done(n int64) {
-	fmt.Fprintf(p.out, "%s: downloaded %d bytes (%s)\n", p.label, n, mib(n))
-}
-
-func mib(n int64) string {
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kprobe/kprobe/adapters/install"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
 // searchDirs are where engine binaries are looked for, after the user's
 // --bin-dir: kprobe's own bin dir and its engine/ subdir (`make engine`
-// puts the components there), then PATH.
+// puts the components there), the dir `kprobe install kubernetes`
+// installs into by default, then PATH.
 func searchDirs(binDir string) []string {
 	var dirs []string
 	if binDir != "" {
@@ -22,6 +24,9 @@ func searchDirs(binDir string) []string {
 	if exe, err := os.Executable(); err == nil {
 		d := filepath.Dir(exe)
 		dirs = append(dirs, filepath.Join(d, "engine"), d)
+	}
+	if d, err := install.EngineDir(); err == nil {
+		dirs = append(dirs, d)
 	}
 	return dirs
 }
@@ -52,7 +57,7 @@ func (e *MissingError) Error() string {
 }
 
 // UpstreamHint says how to get the upstream components.
-const UpstreamHint = "build the components with `make engine` (from the k8s.io/kubernetes module) and install etcd, containerd, runc and the CNI plugins with `apt-get install etcd-server containerd runc containernetworking-plugins`"
+const UpstreamHint = "install them with `kprobe install kubernetes` (no root needed), or, from a checkout, build them with `make engine` and install etcd, containerd, runc and the CNI plugins with `apt-get install etcd-server containerd runc containernetworking-plugins`"
 
 // FindUpstream resolves every program of the kubernetes engine.
 func FindUpstream(binDir string) (upstream.Binaries, string, error) {
@@ -78,7 +83,11 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 	if err != nil {
 		missing = append(missing, "ctr")
 	}
-	for _, d := range cniDirs {
+	cni := []string{}
+	for _, d := range dirs {
+		cni = append(cni, filepath.Join(d, "cni")) // `kprobe install kubernetes`
+	}
+	for _, d := range append(cni, cniDirs...) {
 		if _, err := os.Stat(filepath.Join(d, "bridge")); err == nil {
 			b.CNIDir = d
 			break
@@ -110,5 +119,27 @@ func FindImages(dir string) (pause, busybox string, err error) {
 			}
 		}
 	}
-	return "", "", errors.New("the pause and busybox image archives (pause.tar, busybox.tar) are missing: no registry can be reached, so build them with `make images` or pass --images-dir")
+	return "", "", errors.New("the pause and busybox image archives (pause.tar, busybox.tar) are missing: no registry can be reached, so install them with `kprobe install kubernetes`, build them with `make images`, or pass --images-dir")
+}
+
+// installedImages is the images dir to use: the user's --images-dir, else
+// the images/ of the --bin-dir or the default dir `kprobe install
+// kubernetes` filled, else "" (kprobe's own bin/images is looked in later).
+func installedImages(imagesDir, binDir string) string {
+	if imagesDir != "" {
+		return imagesDir
+	}
+	var dirs []string
+	if binDir != "" {
+		dirs = append(dirs, filepath.Join(binDir, "images"))
+	}
+	if d, err := install.EngineDir(); err == nil {
+		dirs = append(dirs, filepath.Join(d, "images"))
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "pause.tar")); err == nil {
+			return d
+		}
+	}
+	return ""
 }

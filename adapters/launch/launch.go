@@ -145,6 +145,7 @@ func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kube
 // supervisor started, the cluster is left running for `kprobe logs` and
 // `kprobe stop`; the error says so.
 func Upstream(ctx context.Context, plan *adapters.Plan, o Options) (*Result, error) {
+	o.ImagesDir = installedImages(o.ImagesDir, o.BinDir)
 	res, err := upstreamLaunch(ctx, plan, o)
 	return res, interrupted(ctx, res, o.DataDir, err)
 }

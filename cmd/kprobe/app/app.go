@@ -147,6 +147,7 @@ Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
 		newSoakCommand(s),
 		newReportCommand(s),
 		newSuperviseCommand(s),
+		newImageCommand(s), newEnvCommand(s), newToolCommand(s, "kubectl"), newToolCommand(s, "helm"), newBundleCommand(s),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -13,22 +13,29 @@ import (
 )
 
 func newInstallCommand(s IOStreams) *cobra.Command {
+	var from, binDir string
 	cmd := &cobra.Command{
 		Use:   "install ENGINE",
-		Short: "Install an engine kprobe drives (k3s)",
-		Long: `install puts an engine binary where kprobe looks for it. The only engine is k3s;
-see 'kprobe install k3s --help'.`,
+		Short: "Install an engine kprobe drives (k3s, kubernetes)",
+		Long: `install puts an engine where kprobe looks for it: see 'kprobe install k3s --help'
+and 'kprobe install kubernetes --help'. 'kprobe install --from FILE' installs a
+bundle made by 'kprobe bundle create' (no network needed).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return badInput("%s: unknown engine %q; kprobe can install: k3s", cmd.CommandPath(), args[0])
+				return badInput("%s: unknown engine %q; kprobe can install: k3s, kubernetes", cmd.CommandPath(), args[0])
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from != "" {
+				return installBundle(s, from, binDir)
+			}
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newInstallK3sCommand(s))
+	cmd.Flags().StringVar(&from, "from", "", "install kprobe and the engine from a bundle made by 'kprobe bundle create'")
+	cmd.Flags().StringVar(&binDir, "bin-dir", "", "with --from: the install dir (default ~/.local/share/kprobe/engine)")
+	cmd.AddCommand(newInstallK3sCommand(s), newInstallKubernetesCommand(s))
 	return cmd
 }
 

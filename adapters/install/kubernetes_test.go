@@ -1,0 +1,345 @@
+package install_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kprobe/kprobe/adapters/download"
+	"github.com/kprobe/kprobe/adapters/install"
+	"github.com/kprobe/kprobe/adapters/install/mirrortest"
+)
+
+// sources writes a small amd64 ELF file (or, for images, a data file)
+// for every path the install puts under its dir.
+func sources(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	src := map[string]string{}
+	add := func(dest string, body []byte) {
+		p := filepath.Join(dir, strings.ReplaceAll(dest, "/", "_"))
+		if err := os.WriteFile(p, body, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		src[dest] = p
+	}
+	elf := func(name string) []byte {
+		b := []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00")
+		return append(b, bytes.Repeat([]byte(name), 50000)...)
+	}
+	for _, c := range append(install.KubernetesComponents, "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "helm",
+		"cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap") {
+		add(c, elf(c))
+	}
+	for _, n := range install.ImageArchives {
+		add("images/"+n, []byte("archive "+n))
+	}
+	return src
+}
+
+type fixture struct {
+	root, dir, ca string
+	src           map[string]string
+	srv           *mirrortest.Server
+	cache         string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{root: t.TempDir(), dir: filepath.Join(t.TempDir(), "engine"), cache: t.TempDir(), src: sources(t)}
+	if err := mirrortest.Build(f.root, install.DefaultVersions, "amd64", f.src); err != nil {
+		t.Fatal(err)
+	}
+	f.srv = mirrortest.Serve(f.root)
+	t.Cleanup(f.srv.Close)
+	f.ca = filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
+	if err := os.WriteFile(f.ca, pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) install(t *testing.T, mirror string) (string, error) {
+	t.Helper()
+	client, err := download.NewClient(download.ClientOptions{CAFile: f.ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	_, err = install.InstallKubernetes(context.Background(), install.KubernetesOptions{
+		Versions: install.DefaultVersions, Dir: f.dir, Mirror: mirror, Arch: "amd64",
+		Cache: &download.Cache{Dir: f.cache, Client: client, Progress: &progress},
+	})
+	return progress.String(), err
+}
+
+// upstreamPath is the mirror path of the artifact named name.
+func upstreamPath(t *testing.T, name string, sums bool) string {
+	t.Helper()
+	arts, err := install.Artifacts(install.DefaultVersions, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range arts {
+		if a.Name == name {
+			u := a.URL
+			if sums {
+				u = a.SumsURL
+			}
+			return "/" + strings.TrimPrefix(u, "https://")
+		}
+	}
+	t.Fatalf("no artifact %s", name)
+	return ""
+}
+
+func TestInstallKubernetesFromMirror(t *testing.T) {
+	f := newFixture(t)
+	progress, err := f.install(t, f.srv.URL)
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, progress)
+	}
+	for dest, src := range f.src {
+		got, err := os.ReadFile(filepath.Join(f.dir, dest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := os.ReadFile(src)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from what the mirror packed", dest)
+		}
+		fi, _ := os.Stat(filepath.Join(f.dir, dest))
+		exec := fi.Mode()&0o111 != 0
+		if exec != !strings.HasPrefix(dest, "images/") {
+			t.Errorf("%s has mode %v", dest, fi.Mode())
+		}
+	}
+	// The upstream layouts were read: dl.k8s.io's per-binary .sha256,
+	// etcd's SHA256SUMS, helm's .sha256sum.
+	reqs := strings.Join(f.srv.Requests(), "\n")
+	for _, p := range []string{
+		"/dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet.sha256",
+		"/github.com/etcd-io/etcd/releases/download/v3.6.5/SHA256SUMS",
+		"/github.com/containernetworking/plugins/releases/download/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz",
+		"/get.helm.sh/helm-v3.22.0-linux-amd64.tar.gz.sha256sum",
+	} {
+		if !strings.Contains(reqs, p+" ") {
+			t.Errorf("no request for %s:\n%s", p, reqs)
+		}
+	}
+
+	// A second install takes every artifact from the cache.
+	n := len(f.srv.Requests())
+	progress, err = f.install(t, f.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.srv.Requests()[n:] {
+		if !strings.Contains(r, "sha256") && !strings.Contains(r, "SHA256SUMS") {
+			t.Errorf("second install downloaded %s", r)
+		}
+	}
+	if strings.Count(progress, ": cached") != 12 {
+		t.Errorf("second install progress:\n%s", progress)
+	}
+}
+
+func TestInstallKubernetesRefusesCorruptArtifact(t *testing.T) {
+	f := newFixture(t)
+	// The mirror's runc is altered after its checksum was published.
+	runc := mirrortest.Local(f.root, "https:/"+upstreamPath(t, "runc", false))
+	os.Remove(runc)
+	if err := os.WriteFile(runc, []byte("\x7fELF tampered"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	progress, err := f.install(t, f.srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("install of a corrupt runc: %v\n%s", err, progress)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "runc")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the corrupt runc was installed: %v", err)
+	}
+	for _, m := range globAll(t, f.cache) {
+		if strings.HasSuffix(m, ".part") {
+			t.Errorf("a mismatching download is kept: %s", m)
+		}
+	}
+}
+
+func TestInstallKubernetesRefusesWrongChecksum(t *testing.T) {
+	f := newFixture(t)
+	sums := mirrortest.Local(f.root, "https:/"+upstreamPath(t, "helm", true))
+	if err := os.WriteFile(sums, []byte(strings.Repeat("ab", 32)+"  helm-v3.22.0-linux-amd64.tar.gz\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.install(t, f.srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "does not match "+strings.Repeat("ab", 32)) {
+		t.Fatalf("install against a wrong checksum: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "helm")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("helm was installed: %v", err)
+	}
+}
+
+func globAll(t *testing.T, dir string) []string {
+	var out []string
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { out = append(out, p); return nil })
+	return out
+}
+
+func TestInstallKubernetesResumesInterruptedDownload(t *testing.T) {
+	f := newFixture(t)
+	p := upstreamPath(t, "helm", false)
+	fi, err := os.Stat(mirrortest.Local(f.root, "https:/"+p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := fi.Size() / 2
+	f.srv.CutNext(p, half)
+	progress, err := f.install(t, f.srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "run the install again to resume") {
+		t.Fatalf("interrupted install: %v\n%s", err, progress)
+	}
+	parts, _ := filepath.Glob(filepath.Join(f.cache, "sha256", "*.part"))
+	if len(parts) != 1 {
+		t.Fatalf("parts: %v", parts)
+	}
+	if pi, _ := os.Stat(parts[0]); pi.Size() != half {
+		t.Fatalf("the .part holds %d bytes, want %d", pi.Size(), half)
+	}
+	n := len(f.srv.Requests())
+	progress, err = f.install(t, f.srv.URL)
+	if err != nil {
+		t.Fatalf("resumed install: %v\n%s", err, progress)
+	}
+	want := fmt.Sprintf("%s range=bytes=%d-", p, half)
+	resumed := false
+	for _, r := range f.srv.Requests()[n:] {
+		resumed = resumed || r == want
+		if r == p+" range=" {
+			t.Errorf("helm was downloaded again from the start")
+		}
+	}
+	if !resumed || !strings.Contains(progress, fmt.Sprintf("helm: resuming at %.1f MiB", float64(half)/(1<<20))) {
+		t.Fatalf("no resume (%s):\n%s\n%v", want, progress, f.srv.Requests()[n:])
+	}
+	got, _ := os.ReadFile(filepath.Join(f.dir, "helm"))
+	wantHelm, _ := os.ReadFile(f.src["helm"])
+	if !bytes.Equal(got, wantHelm) {
+		t.Error("the resumed helm differs")
+	}
+}
+
+func TestInstallKubernetesRefusesPlainHTTP(t *testing.T) {
+	f := newFixture(t)
+	httpMirror := "http://" + strings.TrimPrefix(f.srv.URL, "https://")
+	n := len(f.srv.Requests())
+	_, err := f.install(t, httpMirror)
+	if !errors.Is(err, install.ErrInput) || !strings.Contains(err.Error(), "plain HTTP") {
+		t.Fatalf("http mirror: %v", err)
+	}
+	if len(f.srv.Requests()) != n {
+		t.Errorf("a request was made: %v", f.srv.Requests()[n:])
+	}
+}
+
+// connectProxy is a real HTTP CONNECT proxy on loopback that wants Basic
+// credentials and sends every tunnel to target, whatever host was asked
+// for (so the client must not resolve the mirror's name itself).
+type connectProxy struct {
+	user, pass, target string
+	mu                 sync.Mutex
+	tunnels            []string
+}
+
+func (p *connectProxy) serve(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.handle(c)
+		}
+	}()
+	return l.Addr().String()
+}
+
+func (p *connectProxy) handle(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pass))
+	if req.Method != http.MethodConnect {
+		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	if req.Header.Get("Proxy-Authorization") != want {
+		io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	defer up.Close()
+	p.mu.Lock()
+	p.tunnels = append(p.tunnels, req.Host)
+	p.mu.Unlock()
+	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, br); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+}
+
+func TestInstallKubernetesThroughAuthenticatingProxy(t *testing.T) {
+	f := newFixture(t)
+	u, _ := url.Parse(f.srv.URL)
+	proxy := &connectProxy{user: "dev", pass: "s3cr@t:pw", target: u.Host}
+	addr := proxy.serve(t)
+	// example.com is in the test server's certificate and resolves to
+	// no loopback address: only the proxy can reach the mirror by it.
+	mirror := "https://example.com:" + u.Port()
+	t.Setenv("NO_PROXY", "")
+	t.Setenv("no_proxy", "")
+	t.Setenv("HTTPS_PROXY", "http://"+url.UserPassword("dev", "wrong").String()+"@"+addr)
+	if _, err := f.install(t, mirror); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+		t.Fatalf("wrong proxy credentials: %v", err)
+	}
+	t.Setenv("HTTPS_PROXY", "http://"+url.UserPassword(proxy.user, proxy.pass).String()+"@"+addr)
+	if progress, err := f.install(t, mirror); err != nil {
+		t.Fatalf("install through the proxy: %v\n%s", err, progress)
+	}
+	proxy.mu.Lock()
+	defer proxy.mu.Unlock()
+	if len(proxy.tunnels) == 0 || proxy.tunnels[0] != "example.com:"+u.Port() {
+		t.Fatalf("tunnels: %v", proxy.tunnels)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "kubelet")); err != nil {
+		t.Fatal(err)
+	}
+}
