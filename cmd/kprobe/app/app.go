@@ -150,6 +150,7 @@ Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
 		newReportCommand(s),
 		newSuperviseCommand(s),
 		newNodeAgentCommand(s),
+		newVersionCommand(s),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

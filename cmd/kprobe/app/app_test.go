@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,10 +36,24 @@ func TestCLI(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("NO_COLOR", "1")
+			// the engine 'make engine' built, when there is one
+			engine, err := filepath.Abs("../../../bin/engine")
+			if err != nil {
+				return err
+			}
+			e.Setenv("ENGINE", engine)
 			if os.Geteuid() == 0 {
 				e.Setenv("ROOT", "1")
 			}
 			return nil
+		},
+		// [engine]: 'make engine' built bin/engine
+		Condition: func(cond string) (bool, error) {
+			if cond != "engine" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			_, err := os.Stat("../../../bin/engine/kube-apiserver")
+			return err == nil, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// exitcode N ARGS...: run kprobe ARGS in process and expect exit code N.
