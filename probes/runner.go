@@ -88,6 +88,9 @@ func Select(all []Probe, opts Options) ([]Probe, error) {
 		return nil, fmt.Errorf("unknown probe ID %s; known IDs: %s",
 			strings.Join(unknown, ", "), strings.Join(ids, ", "))
 	}
+	if err := checkIgnore(all, opts.Ignore); err != nil {
+		return nil, err
+	}
 	in := func(list []string, id string) bool {
 		for _, x := range list {
 			if x == id {
@@ -252,6 +255,33 @@ func statusOf(r Result) Status {
 		return StatusUnknown
 	}
 	return StatusOK
+}
+
+// checkIgnore refuses an --ignore code no probe can report as a blocker:
+// a typo would otherwise accept nothing, silently.
+func checkIgnore(all []Probe, ignore []string) error {
+	blockers := map[string]bool{}
+	var codes []string
+	for _, p := range all {
+		for _, c := range p.Codes() {
+			if c.Severity == Block && !blockers[c.Code] {
+				blockers[c.Code] = true
+				codes = append(codes, c.Code)
+			}
+		}
+	}
+	var unknown []string
+	for _, c := range ignore {
+		if !strings.EqualFold(c, "all") && !blockers[strings.ToUpper(c)] {
+			unknown = append(unknown, c)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(codes)
+	return fmt.Errorf("--ignore: unknown finding code %s (or not a blocker); blocker codes: all, %s",
+		strings.Join(unknown, ", "), strings.Join(codes, ", "))
 }
 
 func applyIgnore(r *Result, ignore []string) {

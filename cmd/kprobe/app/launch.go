@@ -373,14 +373,16 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				if err := enc.Encode(st); err != nil {
 					return err
 				}
+				if st.Engine == "" {
+					return noCluster(dataDir)
+				}
 				if !st.Running {
-					return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+					return &ExitError{Code: ExitBlockers, Err: launch.ErrNotRunning}
 				}
 				return nil
 			}
 			if st.Engine == "" {
-				fmt.Fprintf(s.Out, "no cluster was launched from %s\n", dataDir)
-				return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+				return noCluster(dataDir)
 			}
 			state := "running"
 			if !st.Running {
@@ -418,12 +420,18 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 			}
 			// Not running is not "ok": scripts that check the exit code
 			// must not take a dead cluster for a live one.
-			return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+			return &ExitError{Code: ExitBlockers, Err: launch.ErrNotRunning}
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// noCluster is the bad input of a command pointed at a data dir no
+// cluster was launched from.
+func noCluster(dataDir string) error {
+	return badInput("no cluster was launched from %s: launch one with 'kprobe launch', or pass the --data-dir of the launch", dataDir)
 }
 
 func newStopCommand(s IOStreams) *cobra.Command {

@@ -47,7 +47,7 @@ control plane only, T4 nothing) this sandbox looks able to reach.`,
   kprobe scan --output json > scan.json
   kprobe scan --write-profile sandbox.toml
   kprobe scan --passive --only identity,kernel,cgroups
-  kprobe scan --ignore KP-DEV-001,KP-CG-002
+  kprobe scan --ignore KP-RES-002,KP-FS-005
   kprobe scan --from-capture probes/testdata/sandboxes/host`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
