@@ -257,18 +257,30 @@ func statusOf(r Result) Status {
 	return StatusOK
 }
 
-// checkIgnore refuses an --ignore code no probe can report as a blocker:
-// a typo would otherwise accept nothing, silently.
-func checkIgnore(all []Probe, ignore []string) error {
-	blockers := map[string]bool{}
+// BlockerCodes lists, sorted, the finding codes the probes declare as
+// blockers: what --ignore accepts.
+func BlockerCodes(all []Probe) []string {
+	seen := map[string]bool{}
 	var codes []string
 	for _, p := range all {
 		for _, c := range p.Codes() {
-			if c.Severity == Block && !blockers[c.Code] {
-				blockers[c.Code] = true
+			if c.Severity == Block && !seen[c.Code] {
+				seen[c.Code] = true
 				codes = append(codes, c.Code)
 			}
 		}
+	}
+	sort.Strings(codes)
+	return codes
+}
+
+// checkIgnore refuses an --ignore code no probe can report as a blocker:
+// a typo would otherwise accept nothing, silently.
+func checkIgnore(all []Probe, ignore []string) error {
+	codes := BlockerCodes(all)
+	blockers := map[string]bool{}
+	for _, c := range codes {
+		blockers[c] = true
 	}
 	var unknown []string
 	for _, c := range ignore {
@@ -279,7 +291,6 @@ func checkIgnore(all []Probe, ignore []string) error {
 	if len(unknown) == 0 {
 		return nil
 	}
-	sort.Strings(codes)
 	return fmt.Errorf("--ignore: unknown finding code %s (or not a blocker); blocker codes: all, %s",
 		strings.Join(unknown, ", "), strings.Join(codes, ", "))
 }

@@ -176,6 +176,7 @@ Exit codes, the same for every command (docs/cli.md): 0 ok, 1 internal error,
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
 	rejectUnknownCommands(root)
+	registerCompletions(root)
 	return root
 }
 
