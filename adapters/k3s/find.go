@@ -11,7 +11,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/install"
 )
 
-// Find returns the k3s binary to run: flagPath (--k3s PATH) when given,
+// Find returns the k3s binary to run: flagPath (from launch --bin-dir) when given,
 // else k3s on $PATH, else k3s in kprobe's own bin dir (where
 // `kprobe install k3s` puts it). The error says how to get one.
 func Find(flagPath string) (string, error) {
@@ -21,7 +21,7 @@ func Find(flagPath string) (string, error) {
 func find(flagPath string, lookPath func(string) (string, error), binDir func() (string, error)) (string, error) {
 	if flagPath != "" {
 		if err := executable(flagPath); err != nil {
-			return "", fmt.Errorf("--k3s %s: %w", flagPath, err)
+			return "", fmt.Errorf("%s: %w", flagPath, err)
 		}
 		return filepath.Abs(flagPath)
 	}
@@ -45,7 +45,7 @@ func find(flagPath string, lookPath func(string) (string, error), binDir func() 
 	return "", fmt.Errorf("k3s not found (looked in %s). Get it with one of:\n"+
 		"  kprobe install k3s --version v1.32.2+k3s1      download a release from github.com/k3s-io/k3s and check its sha256\n"+
 		"  kprobe install k3s --from FILE [--sha256-file F]  install a k3s binary you already have\n"+
-		"or pass --k3s PATH to use a binary where it is", strings.Join(tried, " and "))
+		"or pass the directory that holds it to kprobe launch --bin-dir DIR", strings.Join(tried, " and "))
 }
 
 // executable checks that p is a regular file someone may execute.
