@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -272,7 +271,7 @@ func runMerge(s IOStreams, f *reportFlags, files []string) error {
 			r.MatchBuiltin(bs)
 		}
 		rs = append(rs, r)
-		named = append(named, reports.Named{File: strings.TrimSuffix(filepath.Base(path), ".json"), Report: r})
+		named = append(named, reports.Named{File: reports.FileLabel(path), Report: r})
 	}
 	if !f.noRedact {
 		red, err := localRedactor(f, rs...)
