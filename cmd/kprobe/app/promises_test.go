@@ -14,6 +14,10 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kprobe/kprobe/adapters/signatures"
+	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/suite"
 )
 
 // TestEveryQuotedCommandExists: every `kprobe ...` command line the user
@@ -156,4 +160,38 @@ func checkCommand(root *cobra.Command, words []string, strict bool) string {
 		}
 	}
 	return ""
+}
+
+// TestDocsCountsAreTrue: a count of probes or signatures typed in
+// README.md or docs/ is the real one (the generated pages carry their
+// own; a typed "61 signatures" next to a table of 62 is a broken promise).
+func TestDocsCountsAreTrue(t *testing.T) {
+	all := suite.All()
+	active := 0
+	for _, p := range all {
+		if p.Mode() == probes.Active {
+			active++
+		}
+	}
+	real := map[string]int{
+		"probes": len(all), "active probes": active, "passive probes": len(all) - active,
+		"signatures": len(signatures.Table),
+	}
+	count := regexp.MustCompile(`\b(\d+) (active probes|passive probes|probes|signatures)\b`)
+	docs, _ := filepath.Glob("../../../docs/*.md")
+	for _, path := range append(docs, "../../../README.md") {
+		switch filepath.Base(path) {
+		case "signatures.md", "probes.md", "findings.md", "profiles-builtin.md":
+			continue // generated with the counts
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range count.FindAllStringSubmatch(string(data), -1) {
+			if n, _ := strconv.Atoi(m[1]); n != real[m[2]] {
+				t.Errorf("%s says %q; there are %d", filepath.Base(path), m[0], real[m[2]])
+			}
+		}
+	}
 }
