@@ -33,3 +33,19 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	}
 	walk(root)
 }
+
+// TestOneDefaultDataDir: scan probes the data dir launch will use, and
+// every command that reads a launch finds it without --data-dir.
+func TestOneDefaultDataDir(t *testing.T) {
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if f := c.Flags().Lookup("data-dir"); f != nil && !c.Hidden && f.DefValue != DefaultClusterDataDir {
+			t.Errorf("%s --data-dir defaults to %q, launch to %q", c.CommandPath(), f.DefValue, DefaultClusterDataDir)
+		}
+	}
+	walk(root)
+}
