@@ -116,7 +116,7 @@ zoo-launch: build engine images
 
 zoo-launch-report: build
 	$(GO) run ./test/zoo/launchreport -in research/evidence/launches -out research/launches -criteria research/criteria
-	$(BIN)/kprobe report merge research/evidence/launches/*/report.json --format md -o research/launches/facts.md
+	$(BIN)/kprobe report merge research/evidence/launches/*/report.json -o md -f research/launches/facts.md
 
 zoo-fixtures: build
 	KPROBE_BIN=$(BIN)/kprobe test/zoo/capture-all.sh

@@ -88,6 +88,9 @@ func Select(all []Probe, opts Options) ([]Probe, error) {
 		return nil, fmt.Errorf("unknown probe ID %s; known IDs: %s",
 			strings.Join(unknown, ", "), strings.Join(ids, ", "))
 	}
+	if err := checkIgnore(all, opts.Ignore); err != nil {
+		return nil, err
+	}
 	in := func(list []string, id string) bool {
 		for _, x := range list {
 			if x == id {
@@ -252,6 +255,44 @@ func statusOf(r Result) Status {
 		return StatusUnknown
 	}
 	return StatusOK
+}
+
+// BlockerCodes lists, sorted, the finding codes the probes declare as
+// blockers: what --ignore accepts.
+func BlockerCodes(all []Probe) []string {
+	seen := map[string]bool{}
+	var codes []string
+	for _, p := range all {
+		for _, c := range p.Codes() {
+			if c.Severity == Block && !seen[c.Code] {
+				seen[c.Code] = true
+				codes = append(codes, c.Code)
+			}
+		}
+	}
+	sort.Strings(codes)
+	return codes
+}
+
+// checkIgnore refuses an --ignore code no probe can report as a blocker:
+// a typo would otherwise accept nothing, silently.
+func checkIgnore(all []Probe, ignore []string) error {
+	codes := BlockerCodes(all)
+	blockers := map[string]bool{}
+	for _, c := range codes {
+		blockers[c] = true
+	}
+	var unknown []string
+	for _, c := range ignore {
+		if !strings.EqualFold(c, "all") && !blockers[strings.ToUpper(c)] {
+			unknown = append(unknown, c)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return fmt.Errorf("--ignore: unknown finding code %s (or not a blocker); blocker codes: all, %s",
+		strings.Join(unknown, ", "), strings.Join(codes, ", "))
 }
 
 func applyIgnore(r *Result, ignore []string) {

@@ -3,9 +3,11 @@ package reports
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
 )
@@ -140,17 +142,7 @@ func Merge(in []Named) *Matrix {
 			if v == nil {
 				return text("not run")
 			}
-			pass := 0
-			for _, c := range v.Checks {
-				if c.Outcome == "pass" {
-					pass++
-				}
-			}
-			c := MatrixCell{Text: fmt.Sprintf("%d/%d checks pass", pass, len(v.Checks)), Class: "no"}
-			if v.Passed {
-				c.Class = "yes"
-			}
-			return c
+			return MatrixCell{Text: verificationCounts(v), Class: map[bool]string{true: "yes", false: "no"}[v.Passed]}
 		}))
 	}
 	for _, rung := range profiles.Rungs[:len(profiles.Rungs)-1] {
@@ -225,6 +217,31 @@ func columnName(n Named) string {
 		return n.File
 	}
 	return "unknown"
+}
+
+// verificationCounts says how many checks passed, failed and were
+// skipped, separately: "3/10 pass" would hide 7 skipped checks (T3).
+func verificationCounts(v *verify.Report) string {
+	n := map[verify.Outcome]int{}
+	for _, c := range v.Checks {
+		n[c.Outcome]++
+	}
+	return fmt.Sprintf("%d passed · %d failed · %d skipped", n[verify.Pass], n[verify.Fail], n[verify.Skipped])
+}
+
+// FileLabel names a report file for its column: the file name without
+// .json, or, for the generic names a launch directory holds
+// (sandbox/report.json, sandbox/scan.json), the directory's name, which is
+// the sandbox's: merging */report.json must not name every column
+// "report".
+func FileLabel(path string) string {
+	base := strings.TrimSuffix(filepath.Base(path), ".json")
+	if base == "report" || base == "scan" {
+		if dir := filepath.Base(filepath.Dir(path)); dir != "." && dir != "/" {
+			return dir
+		}
+	}
+	return base
 }
 
 func anyReport(rs []*Report, f func(*Report) bool) bool {

@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,7 +118,8 @@ func FindImages(dir string) (pause, busybox string, err error) {
 			}
 		}
 	}
-	return "", "", errors.New("the pause and busybox image archives (pause.tar, busybox.tar) are missing: no registry can be reached, so install them with `kprobe install kubernetes`, build them with `make images`, or pass --images-dir")
+	// A PreflightError: the user's setup, not kprobe, is missing them.
+	return "", "", &PreflightError{Problems: []string{"the pause and busybox image archives (pause.tar, busybox.tar) are missing: no registry can be reached, so install them with `kprobe install kubernetes`, build them with `make images`, or pass --images-dir"}}
 }
 
 // installedImages is the images dir to use: the user's --images-dir, else

@@ -11,8 +11,8 @@ import (
 	"github.com/kprobe/kprobe/adapters/install"
 )
 
-// lookupK3s returns the k3s binary to run: flagPath (--k3s PATH) when
-// given, else k3s on $PATH, else k3s in kprobe's own bin dir (where
+// lookupK3s returns the k3s binary to run: flagPath (from launch --bin-dir)
+// when given, else k3s on $PATH, else k3s in kprobe's own bin dir (where
 // `kprobe install k3s` puts it). The error says how to get one. (It lives
 // here, not in the k3s renderer, which imports nothing that executes.)
 func lookupK3s(flagPath string) (string, error) {
@@ -22,7 +22,7 @@ func lookupK3s(flagPath string) (string, error) {
 func lookupK3sIn(flagPath string, lookPath func(string) (string, error), binDir func() (string, error)) (string, error) {
 	if flagPath != "" {
 		if err := executable(flagPath); err != nil {
-			return "", fmt.Errorf("--k3s %s: %w", flagPath, err)
+			return "", fmt.Errorf("%s: %w", flagPath, err)
 		}
 		return filepath.Abs(flagPath)
 	}
@@ -46,7 +46,7 @@ func lookupK3sIn(flagPath string, lookPath func(string) (string, error), binDir 
 	return "", fmt.Errorf("k3s not found (looked in %s). Get it with one of:\n"+
 		"  kprobe install k3s --version v1.32.2+k3s1      download a release from github.com/k3s-io/k3s and check its sha256\n"+
 		"  kprobe install k3s --from FILE [--sha256-file F]  install a k3s binary you already have\n"+
-		"or pass --k3s PATH to use a binary where it is", strings.Join(tried, " and "))
+		"or pass the directory that holds it to kprobe launch --bin-dir DIR", strings.Join(tried, " and "))
 }
 
 // executable checks that p is a regular file someone may execute.

@@ -41,7 +41,7 @@ func TestLookupK3s(t *testing.T) {
 		wantErr string
 	}{
 		{name: "flag wins", flag: flagBin, look: onPath, binDir: dir(ownDir), want: flagBin},
-		{name: "flag missing", flag: filepath.Join(tmp, "nope"), look: onPath, binDir: dir(ownDir), wantErr: "--k3s " + filepath.Join(tmp, "nope")},
+		{name: "flag missing", flag: filepath.Join(tmp, "nope"), look: onPath, binDir: dir(ownDir), wantErr: filepath.Join(tmp, "nope") + ": "},
 		{name: "flag not executable", flag: noExec, look: onPath, binDir: dir(ownDir), wantErr: "not executable"},
 		{name: "flag is a dir", flag: tmp, look: onPath, binDir: dir(ownDir), wantErr: "not a regular file"},
 		{name: "PATH before own dir", look: onPath, binDir: dir(ownDir), want: pathBin},
@@ -75,7 +75,7 @@ func TestFindErrorSaysHowToGetK3s(t *testing.T) {
 	for _, want := range []string{
 		"kprobe install k3s --version v1.",
 		"kprobe install k3s --from FILE [--sha256-file F]",
-		"--k3s PATH",
+		"kprobe launch --bin-dir DIR",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

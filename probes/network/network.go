@@ -30,7 +30,7 @@ var (
 	CodePort6443 = probes.Code{Code: "KP-NET-001", Severity: probes.Block,
 		Title:   "port 6443 is already in use",
 		Meaning: "The Kubernetes API server listens on 6443; k3s and kube-apiserver exit with \"bind: address already in use\" when another process holds it.",
-		Fix:     "stop the process holding port 6443, or start on another port: kprobe launch --https-port 6444"}
+		Fix:     "stop the process holding port 6443 (ss -ltnp 'sport = :6443' names it); if it is a cluster kprobe launched, kprobe stop --data-dir DIR stops it"}
 	CodePort10250 = probes.Code{Code: "KP-NET-002", Severity: probes.Warn,
 		Title:   "kubelet port 10250 is already in use",
 		Meaning: "The kubelet serves logs, exec and metrics on 10250; a second kubelet (or another k3s) on this machine holds it, and the new one fails to start.",
@@ -315,14 +315,19 @@ func ports(env *probes.Env, o *probes.Observation) {
 	}
 }
 
+// alternative says how to free a port kprobe's engines need: what holds
+// it may be a cluster kprobe launched before (no port can be moved yet).
 func alternative(port uint16) string {
+	what := "the other cluster"
 	switch port {
 	case 6443:
-		return "start on another port: kprobe launch --https-port 6444"
-	case 2379:
-		return "keep k3s' default sqlite datastore (do not pass --cluster-init)"
+		what = "the other API server"
+	case 2379, 2380:
+		what = "the other etcd"
+	case 10250:
+		what = "the other kubelet"
 	}
-	return "stop the other kubelet or k3s first"
+	return "stop " + what + " first (a cluster kprobe launched: kprobe stop --data-dir DIR)"
 }
 
 func dedupe(in []string) []string {

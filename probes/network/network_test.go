@@ -144,7 +144,7 @@ func TestRunPortsTaken(t *testing.T) {
 	}
 	f := o.Findings[0]
 	if f.Severity != probes.Block || !strings.Contains(f.Summary, "pid 4242 (k3s-server)") ||
-		!strings.HasPrefix(f.Fix, "kill 4242 ") || !strings.Contains(f.Fix, "--https-port") {
+		!strings.HasPrefix(f.Fix, "kill 4242 ") || !strings.Contains(f.Fix, "kprobe stop --data-dir DIR") {
 		t.Errorf("6443 finding %+v", f)
 	}
 	// No owner found for 10250: the generic fix.

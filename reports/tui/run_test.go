@@ -236,9 +236,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// TestWanted: the view is off without a terminal, with --no-tui, an
-// explicit --output or NO_COLOR; --tui forces it. (On a terminal it comes
-// on by itself: TestScanInTerminal.)
+// TestWanted: the view is off without a terminal, with --no-tui or an
+// explicit --output; --tui forces it. (On a terminal it comes on by
+// itself, with NO_COLOR too: TestScanInTerminal, TestScanInSmallTerminal.)
 func TestWanted(t *testing.T) {
 	t.Setenv("NO_COLOR", "")
 	var buf bytes.Buffer
@@ -253,7 +253,7 @@ func TestWanted(t *testing.T) {
 		{name: "--tui with NO_COLOR", force: true, noColor: "1", want: true},
 		{name: "--no-tui", never: true},
 		{name: "--output", outputSet: true},
-		{name: "NO_COLOR", noColor: "1"},
+		{name: "NO_COLOR without a terminal", noColor: "1"},
 	} {
 		t.Setenv("NO_COLOR", c.noColor)
 		if got := tui.Wanted(c.force, c.never, c.outputSet, &buf, os.Stdout); got != c.want {

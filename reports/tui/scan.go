@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
@@ -254,8 +255,29 @@ func (m *ScanModel) move(n int) {
 	m.follow = true
 }
 
-// bodyHeight is what the two header and three footer lines leave.
-func (m ScanModel) bodyHeight() int { return max(m.height-5, 1) }
+// bodyHeight is what the two header lines, the verdict and the two
+// footer lines leave.
+func (m ScanModel) bodyHeight() int { return max(m.height-4-len(m.verdictLines()), 1) }
+
+// verdictLines is the verdict wrapped to the width, never cut: it is the
+// answer the scan exists for (at most three lines, on an 80x24 terminal
+// it takes two).
+func (m ScanModel) verdictLines() []string {
+	if m.done == nil {
+		return []string{m.st.dim.Render("scanning…")}
+	}
+	v := m.done.Verdict
+	head := "verdict: " + string(v.Rung)
+	lines := wrap(head+" — "+v.Title, m.width, "", "  ", m.st.plain)
+	lines[0] = m.st.bold.Render(head) + strings.TrimPrefix(ansi.Strip(lines[0]), head)
+	if len(lines) > 3 {
+		lines = lines[:3]
+	}
+	for i := range lines {
+		lines[i] = truncate(lines[i], m.width)
+	}
+	return lines
+}
 
 // sync lays the body out in the viewport and scrolls it so that the
 // selected probe and what is shown under it are in view.
@@ -444,10 +466,8 @@ func (m ScanModel) View() string {
 		sub += "   showing " + string(f) + " only"
 	}
 
-	verdict, saved := m.st.dim.Render("scanning…"), m.st.dim.Render(fmt.Sprintf("%d probes running", len(m.rows)-m.finished))
+	saved := m.st.dim.Render(fmt.Sprintf("%d probes running", len(m.rows)-m.finished))
 	if m.done != nil {
-		v := m.done.Verdict
-		verdict = m.st.bold.Render("verdict: "+string(v.Rung)) + " — " + v.Title
 		switch {
 		case blockers > 0:
 			saved = m.st.red.Render(fmt.Sprintf("%d blockers", blockers))
@@ -469,7 +489,7 @@ func (m ScanModel) View() string {
 		truncate(head, m.width),
 		truncate(sub, m.width),
 		m.vp.View(),
-		truncate(verdict, m.width),
+		strings.Join(m.verdictLines(), "\n"),
 		truncate(saved, m.width),
 		truncate(keys, m.width),
 	}, "\n")

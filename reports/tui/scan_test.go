@@ -244,3 +244,21 @@ func TestScanViewHost(t *testing.T) {
 	m = feed(t, c, m, tea.WindowSizeMsg{Width: 90, Height: 24})
 	golden(t, "scan-host", screen(t, m, 90, 24))
 }
+
+// TestScanViewFits80x24: on the smallest usual terminal the whole view
+// fits and the verdict is never cut, however long its title.
+func TestScanViewFits80x24(t *testing.T) {
+	const w, h = 80, 24
+	_, s := replay(t, "gvisor-run")
+	c := newClock(10 * time.Millisecond)
+	m := feed(t, c, scanModel(c, w, h), append(results(s.Results), done(s, "profile.toml", nil))...)
+	got := screen(t, m, w, h)
+	v := profiles.FromScan(s, "test", time.Time{}).Verdict
+	flat := strings.Join(strings.Fields(got), " ")
+	if want := "verdict: " + string(v.Rung) + " — " + v.Title; !strings.Contains(flat, want) {
+		t.Errorf("the verdict is cut; want %q in:\n%s", want, got)
+	}
+	if !strings.Contains(got, "q quit") {
+		t.Errorf("the keys are not in view:\n%s", got)
+	}
+}

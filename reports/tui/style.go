@@ -82,13 +82,14 @@ func IsTerminal(w any) bool {
 }
 
 // Wanted decides whether a command shows its TUI: --tui (force) always;
-// never with --no-tui, an explicit --output, NO_COLOR or TERM=dumb, or
-// when one of the terminals (the streams the command writes) is not one.
+// never with --no-tui, an explicit --output or TERM=dumb, or when one of
+// the terminals (the streams the command writes) is not one. NO_COLOR
+// removes the colour only (no-color.org), not the view.
 func Wanted(force, never, outputSet bool, terminals ...any) bool {
 	if force {
 		return true
 	}
-	if never || outputSet || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+	if never || outputSet || os.Getenv("TERM") == "dumb" {
 		return false
 	}
 	for _, t := range terminals {

@@ -152,3 +152,31 @@ func TestScanInTerminal(t *testing.T) {
 		t.Errorf("the profile written under the TUI differs from the plain scan's")
 	}
 }
+
+// TestScanInSmallTerminal: in an 80x24 terminal with NO_COLOR the live
+// view still comes on (NO_COLOR removes colour, nothing else), draws no
+// colour, and shows the whole verdict and the keys.
+func TestScanInSmallTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux)")
+	}
+	bin := kprobeBinary(t)
+	dir := t.TempDir()
+	fixture, err := filepath.Abs(filepath.Join(sandboxes, "gvisor-run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tmux{t: t, sock: filepath.Join(dir, "tmux.sock")}
+	script := fmt.Sprintf(`cd %s && env NO_COLOR=1 LANG=C.UTF-8 %s scan --from-capture %s; exec sleep 60`, dir, bin, fixture)
+	x.run("new-session", "-d", "-s", "kprobe", "-x", "80", "-y", "24", "sh", "-c", script)
+	t.Cleanup(func() { exec.Command("tmux", "-S", x.sock, "kill-server").Run() })
+	screen := x.waitScreen("q quit")
+	flat := strings.Join(strings.Fields(screen), " ")
+	if !strings.Contains(flat, "verdict: TP — process pods: pods run as processes of the sandbox (no isolation between pods and the sandbox, host network)") {
+		t.Errorf("the verdict is cut at 80 columns:\n%s", screen)
+	}
+	if styled := x.run("capture-pane", "-p", "-e", "-t", "kprobe"); regexp.MustCompile(`\x1b\[[0-9;]*3[0-7]m|\x1b\[38;`).MatchString(styled) {
+		t.Errorf("NO_COLOR, yet the view has colour:\n%q", styled)
+	}
+	x.run("send-keys", "-t", "kprobe", "q")
+}

@@ -107,7 +107,7 @@ echo $? >"$E/launch.rc"
 "$K" verify --data-dir "$D" --output json >"$E/verify.json" 2>"$E/verify.log"
 echo $? >"$E/verify.rc"
 "$K" status --data-dir "$D" >"$E/status.txt" 2>&1
-"$K" report --input "$E/scan.json" --data-dir "$D" --format json -o "$E/report.json" 2>"$E/report.log"
+"$K" report --input "$E/scan.json" --data-dir "$D" -o json -f "$E/report.json" 2>"$E/report.log"
 cp "$D"/run/launch.json "$D"/run/attempts.json "$E/run/" 2>/dev/null
 for f in "$D"/logs/*.log "$D"/logs/attempt-*/*.log; do
 	[ -f "$f" ] || continue

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/moby/sys/reexec"
@@ -24,12 +25,16 @@ import (
 // Version is set at build time with -ldflags "-X .../app.Version=v0.1.0".
 var Version = "dev"
 
-// Exit codes.
+// Exit codes, the table of docs/cli.md: every command maps its errors
+// to these, here and nowhere else.
 const (
-	ExitOK       = 0
-	ExitInternal = 1
-	ExitBlockers = 2
-	ExitBadInput = 3
+	ExitOK       = 0 // done; the answer is yes
+	ExitInternal = 1 // something failed that is not the user's input
+	ExitBlockers = 2 // the answer is no: blockers found, a check failed, the cluster is not running
+	ExitBadInput = 3 // flags, arguments, files, or nothing to act on in the data dir
+	// ExitInterrupted is 128+SIGINT, as a shell reports a program
+	// stopped by Ctrl+C.
+	ExitInterrupted = 130
 )
 
 // ExitError carries an exit code up to Main.
@@ -81,8 +86,22 @@ func Main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}, os.Args[1:])
+	if ctx.Err() != nil {
+		err = interrupted(err)
+	}
 	stop()
 	os.Exit(ExitCode(err, os.Stderr))
+}
+
+// interrupted maps what a command returned after Ctrl+C or SIGTERM to
+// ExitInterrupted, keeping its message unless it is the cancellation.
+func interrupted(err error) error {
+	msg := "interrupted"
+	var ee *ExitError
+	if err != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ee) && ee == errBlockers) {
+		msg += ": " + err.Error()
+	}
+	return &ExitError{Code: ExitInterrupted, Err: errors.New(msg)}
 }
 
 // ExitCode prints err (unless it is the blockers marker) and maps it to an
@@ -120,8 +139,9 @@ guessing: it mounts, unshares, opens devices and starts a container, then says
 which rung of the fallback ladder a Kubernetes cluster can reach here and what
 blocks each rung above it, with paste-ready fixes.
 
-Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
-1 internal error.`,
+Exit codes, the same for every command (docs/cli.md): 0 ok, 1 internal error,
+2 the answer is no (blockers found, a check failed, the cluster is not running),
+3 bad input (flags, files, nothing to act on), 130 interrupted.`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -148,11 +168,47 @@ Exit codes: 0 no blocker, 2 blockers found, 3 bad input (flags, profile),
 		newReportCommand(s),
 		newSuperviseCommand(s),
 		newImageCommand(s), newEnvCommand(s), newToolCommand(s, "kubectl"), newToolCommand(s, "helm"), newBundleCommand(s),
+		newVersionCommand(s),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
+	rejectUnknownCommands(root)
+	registerCompletions(root)
 	return root
+}
+
+// rejectUnknownCommands makes every command that only groups others (the
+// root, profile, ...) refuse an unknown subcommand as bad input (exit 3)
+// and print its help when called alone: cobra's own "unknown command"
+// error would exit 1 like an internal error.
+func rejectUnknownCommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownCommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's own default
+		}
+		if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
+			msg += fmt.Sprintf(" (did you mean %q?)", sug[0])
+		}
+		return badInput("%s; commands: %s", msg, strings.Join(names, ", "))
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // noArgs rejects positional arguments as bad input.

@@ -3,10 +3,13 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/reexec"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -34,10 +37,24 @@ func TestCLI(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("NO_COLOR", "1")
+			// the engine 'make engine' built, when there is one
+			engine, err := filepath.Abs("../../../bin/engine")
+			if err != nil {
+				return err
+			}
+			e.Setenv("ENGINE", engine)
 			if os.Geteuid() == 0 {
 				e.Setenv("ROOT", "1")
 			}
 			return nil
+		},
+		// [engine]: 'make engine' built bin/engine
+		Condition: func(cond string) (bool, error) {
+			if cond != "engine" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			_, err := os.Stat("../../../bin/engine/kube-apiserver")
+			return err == nil, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// exitcode N ARGS...: run kprobe ARGS in process and expect exit code N.
@@ -56,6 +73,12 @@ func TestCLI(t *testing.T) {
 					ts.Fatalf("kprobe %v exited %d, want %s", args[1:], code, want)
 				}
 			},
+			// sleep DURATION: let a background command get going.
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(args[0])
+				ts.Check(err)
+				time.Sleep(d)
+			},
 			// jsonvalid FILE: FILE holds one valid JSON document.
 			"jsonvalid": func(ts *testscript.TestScript, neg bool, args []string) {
 				var v any
@@ -66,4 +89,21 @@ func TestCLI(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestExitCodeInterrupted: whatever a command returns after Ctrl+C, kprobe
+// exits 130 and keeps the command's own message.
+func TestExitCodeInterrupted(t *testing.T) {
+	var out strings.Builder
+	if code := ExitCode(interrupted(context.Canceled), &out); code != ExitInterrupted || out.String() != "kprobe: interrupted\n" {
+		t.Errorf("interrupted(context.Canceled): exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := ExitCode(interrupted(errBlockers), &out); code != 130 || out.String() != "kprobe: interrupted\n" {
+		t.Errorf("interrupted(errBlockers): exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := ExitCode(interrupted(badInput("launch stopped")), &out); code != 130 || !strings.Contains(out.String(), "interrupted: launch stopped") {
+		t.Errorf("interrupted(badInput): exit %d, %q", code, out.String())
+	}
 }

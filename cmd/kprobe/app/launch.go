@@ -265,7 +265,14 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show which processes of a launched cluster run, its readiness and endpoints",
-		Args:  noArgs,
+		Long: `status shows each process of the cluster launched from --data-dir (state, PID,
+restarts, log), whether the API and the nodes are ready, and the kubeconfig.
+Exit codes: 0 running, 2 launched but not running (stopped, supervisor gone),
+3 no cluster was launched from the data dir.`,
+		Example: `  kprobe status
+  kprobe status -o json
+  kprobe status --data-dir /tmp/second-cluster`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := launch.GetStatus(cmd.Context(), dataDir)
 			if err != nil {
@@ -277,10 +284,16 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				if err := enc.Encode(st); err != nil {
 					return err
 				}
+				if st.Engine == "" {
+					return noCluster(dataDir)
+				}
 				if !st.Running {
-					return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+					return &ExitError{Code: ExitBlockers, Err: launch.ErrNotRunning}
 				}
 				return nil
+			}
+			if st.Engine == "" {
+				return noCluster(dataDir)
 			}
 			reports.WriteStatus(s.Out, dataDir, st)
 			if st.Running {
@@ -288,12 +301,18 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 			}
 			// Not running is not "ok": scripts that check the exit code
 			// must not take a dead cluster for a live one.
-			return &ExitError{Code: ExitInternal, Err: launch.ErrNotRunning}
+			return &ExitError{Code: ExitBlockers, Err: launch.ErrNotRunning}
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// noCluster is the bad input of a command pointed at a data dir no
+// cluster was launched from.
+func noCluster(dataDir string) error {
+	return badInput("no cluster was launched from %s: launch one with 'kprobe launch', or pass the --data-dir of the launch", dataDir)
 }
 
 func newStopCommand(s IOStreams) *cobra.Command {
@@ -306,6 +325,9 @@ func newStopCommand(s IOStreams) *cobra.Command {
 process the launch started (the store last), and undoes what the cluster changed
 outside its data dir since the launch: mounts, /run/netns entries, the bridge,
 iptables chains, kubepods cgroups and sysctls. --purge also removes the data dir.`,
+		Example: `  kprobe stop
+  kprobe stop --purge
+  kprobe stop --data-dir /tmp/second-cluster --purge`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Minute)
@@ -330,6 +352,9 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [COMPONENT]",
 		Short: "Print a launched cluster's logs (all components, or one)",
+		Example: `  kprobe logs
+  kprobe logs kube-apiserver -n 100
+  kprobe logs kubelet -f`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return badInput("logs takes at most one component")

@@ -32,7 +32,9 @@ match a fresh scan to the closest one.`,
 	cmd.AddCommand(&cobra.Command{
 		Use:   "validate PATH|builtin:NAME",
 		Short: "Check a profile strictly; exit 3 with every problem listed when it is invalid",
-		Args:  exactArgs(1, "the path of a profile, or builtin:NAME"),
+		Example: `  kprobe profile validate sandbox.toml
+  kprobe profile validate builtin:gvisor-9p`,
+		Args: exactArgs(1, "the path of a profile, or builtin:NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := loadProfile(args[0]); err != nil {
 				return err
@@ -45,7 +47,9 @@ match a fresh scan to the closest one.`,
 	show := &cobra.Command{
 		Use:   "show PATH|builtin:NAME",
 		Short: "Print a profile's identity, capabilities, findings and verdict",
-		Args:  exactArgs(1, "the path of a profile, or builtin:NAME"),
+		Example: `  kprobe profile show sandbox.toml
+  kprobe profile show builtin:rootless-userns -o toml`,
+		Args: exactArgs(1, "the path of a profile, or builtin:NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if showOutput != "text" && showOutput != "toml" {
 				return badInput("--output %q: use text or toml", showOutput)
@@ -70,7 +74,9 @@ match a fresh scan to the closest one.`,
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List the built-in profiles of known sandboxes",
-		Args:  noArgs,
+		Example: `  kprobe profile list
+  kprobe plan --profile builtin:podman`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bs, err := profiles.Builtins()
 			if err != nil {

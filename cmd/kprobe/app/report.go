@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,9 +25,9 @@ import (
 var reportClock = time.Now
 
 type reportFlags struct {
-	input, dataDir, format, output string
-	scan, noRedact, redact         bool
-	hosts, users                   []string
+	input, dataDir, format, file string
+	scan, noRedact, redact       bool
+	hosts, users                 []string
 }
 
 func newReportCommand(s IOStreams) *cobra.Command {
@@ -42,9 +41,10 @@ closest built-in profile, the plan, and, when a launch left them in --data-dir,
 the launch attempts and the last 'kprobe verify'.
 
 The scan is either run now (--scan, the default) or read from --input, the JSON
-written by 'kprobe scan -o json' or 'kprobe report --format json' ('-' reads
-stdin). Formats: text (the terminal, the default), md (Markdown), html (one
-self-contained page: inline CSS, no script, no external asset) and json.
+written by 'kprobe scan -o json' or 'kprobe report -o json' ('-' reads
+stdin). Formats (-o/--output, as everywhere in kprobe): text (the terminal, the
+default), md (Markdown), html (one self-contained page: inline CSS, no script,
+no external asset) and json. --file/-f writes to a file instead of stdout.
 
 md, html and json are meant for sharing and are redacted unless --no-redact:
 host names, IP and MAC addresses, user names and home paths, tokens and
@@ -53,10 +53,10 @@ placeholders. --redact redacts text too.
 
 'kprobe report merge' builds a compatibility matrix from several JSON reports.
 Exit codes: 0 written, 3 bad input (flags, an unreadable or foreign report).`,
-		Example: `  kprobe report --format html -o sandbox.html
-  kprobe scan -o json > scan.json; kprobe report --input scan.json --format md
-  kprobe report --input scan.json --data-dir /var/lib/kprobe --format json -o report.json
-  kprobe report merge gvisor.json podman.json userns.json --format html -o matrix.html`,
+		Example: `  kprobe report -o html -f sandbox.html
+  kprobe scan -o json > scan.json; kprobe report --input scan.json -o md
+  kprobe report --input scan.json --data-dir /var/lib/kprobe -o json -f report.json
+  kprobe report merge gvisor.json podman.json userns.json -o html -f matrix.html`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runReport(cmd, s, f) },
 	}
@@ -64,12 +64,22 @@ Exit codes: 0 written, 3 bad input (flags, an unreadable or foreign report).`,
 	fl.StringVar(&f.input, "input", "", "read the scan from this JSON report ('kprobe scan -o json'; '-' for stdin) instead of scanning")
 	fl.BoolVar(&f.scan, "scan", false, "scan this sandbox now (the default without --input)")
 	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "a launch's data dir: its run/launch.json, run/attempts.json and run/verify.json go in the report")
-	fl.StringVarP(&f.format, "format", "f", "text", "text, md, html or json")
-	fl.StringVarP(&f.output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	addFormatFlags(cmd, f, "text", "text, md, html or json")
 	addRedactFlags(cmd, f)
 	fl.BoolVar(&f.redact, "redact", false, "redact the text format too")
 	cmd.AddCommand(newReportMergeCommand(s))
 	return cmd
+}
+
+// addFormatFlags adds -o/--output (the format, as in every kprobe command)
+// and -f/--file (the destination); --format is the old name of --output.
+func addFormatFlags(cmd *cobra.Command, f *reportFlags, def, usage string) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.format, "output", "o", def, usage)
+	fl.StringVar(&f.format, "format", def, usage)
+	// Hidden, not MarkDeprecated: cobra prints that notice on stdout.
+	_ = fl.MarkHidden("format")
+	fl.StringVarP(&f.file, "file", "f", "", "write to this file (atomically) instead of stdout")
 }
 
 func addRedactFlags(cmd *cobra.Command, f *reportFlags) {
@@ -79,11 +89,19 @@ func addRedactFlags(cmd *cobra.Command, f *reportFlags) {
 	fl.StringSliceVar(&f.users, "redact-user", nil, "also replace these user names (this machine's are always replaced)")
 }
 
+// warnFormat says --format is the old name of -o/--output.
+func warnFormat(cmd *cobra.Command, s IOStreams) {
+	if cmd.Flags().Changed("format") {
+		fmt.Fprintln(s.ErrOut, "kprobe: --format is deprecated, use -o/--output (the file to write is --file/-f)")
+	}
+}
+
 func runReport(cmd *cobra.Command, s IOStreams, f *reportFlags) error {
+	warnFormat(cmd, s)
 	switch f.format {
 	case "text", "md", "markdown", "html", "json":
 	default:
-		return badInput("--format %q: use text, md, html or json", f.format)
+		return badInput("--output %q: use text, md, html or json (the file to write is --file/-f)", f.format)
 	}
 	if f.input != "" && f.scan {
 		return badInput("--input and --scan exclude each other: read a report or scan now")
@@ -158,12 +176,12 @@ func runReport(cmd *cobra.Command, s IOStreams, f *reportFlags) error {
 	case "json":
 		err = reports.WriteJSON(&buf, r)
 	default:
-		err = reports.WriteText(&buf, r, reports.TextOptions{Color: f.output == "" && isColorTerminal(s.Out)})
+		err = reports.WriteText(&buf, r, reports.TextOptions{Color: f.file == "" && isColorTerminal(s.Out)})
 	}
 	if err != nil {
 		return err
 	}
-	return writeReport(s, f.output, buf.Bytes())
+	return writeReport(s, f.file, buf.Bytes())
 }
 
 // readReport reads and decodes a JSON report; every failure is bad input.
@@ -210,24 +228,26 @@ func newReportMergeCommand(s IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "merge REPORT.json...",
 		Short: "Build a compatibility matrix from several JSON reports, one column per sandbox",
-		Long: `merge reads JSON reports ('kprobe scan -o json' or 'kprobe report --format json')
+		Long: `merge reads JSON reports ('kprobe scan -o json' or 'kprobe report -o json')
 and writes a compatibility matrix: one column per sandbox, named after its
 closest built-in profile (else its identity, else its file), and rows for the
 identity, the ladder verdict, the rung a launch reached and the verification
 when the reports have them, the capabilities, key facts and every blocker code.
 Columns are sorted by name, then file, so the matrix does not depend on the
 order of the arguments. The output is redacted unless --no-redact.`,
-		Example: `  kprobe report merge research/*.json --format md -o research/matrix.md`,
+		Example: `  kprobe report merge gvisor.json podman.json -o md -f matrix.md`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return badInput("%s needs at least one JSON report", cmd.CommandPath())
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error { return runMerge(s, f, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			warnFormat(cmd, s)
+			return runMerge(s, f, args)
+		},
 	}
-	cmd.Flags().StringVarP(&f.format, "format", "f", "md", "md or html")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	addFormatFlags(cmd, f, "md", "md or html")
 	addRedactFlags(cmd, f)
 	return cmd
 }
@@ -236,7 +256,7 @@ func runMerge(s IOStreams, f *reportFlags, files []string) error {
 	switch f.format {
 	case "md", "markdown", "html":
 	default:
-		return badInput("--format %q: merge writes md or html", f.format)
+		return badInput("--output %q: merge writes md or html (the file to write is --file/-f)", f.format)
 	}
 	schema := probes.SchemaOf(suite.All())
 	bs, berr := profiles.Builtins()
@@ -251,7 +271,7 @@ func runMerge(s IOStreams, f *reportFlags, files []string) error {
 			r.MatchBuiltin(bs)
 		}
 		rs = append(rs, r)
-		named = append(named, reports.Named{File: strings.TrimSuffix(filepath.Base(path), ".json"), Report: r})
+		named = append(named, reports.Named{File: reports.FileLabel(path), Report: r})
 	}
 	if !f.noRedact {
 		red, err := localRedactor(f, rs...)
@@ -275,7 +295,7 @@ func runMerge(s IOStreams, f *reportFlags, files []string) error {
 	if err != nil {
 		return err
 	}
-	return writeReport(s, f.output, buf.Bytes())
+	return writeReport(s, f.file, buf.Bytes())
 }
 
 // saveVerification keeps a verification next to the launch it checked

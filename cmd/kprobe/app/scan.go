@@ -47,7 +47,7 @@ control plane only, T4 nothing) this sandbox looks able to reach.`,
   kprobe scan --output json > scan.json
   kprobe scan --write-profile sandbox.toml
   kprobe scan --passive --only identity,kernel,cgroups
-  kprobe scan --ignore KP-DEV-001,KP-CG-002
+  kprobe scan --ignore KP-RES-002,KP-FS-005
   kprobe scan --from-capture probes/testdata/sandboxes/host`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,7 +62,7 @@ control plane only, T4 nothing) this sandbox looks able to reach.`,
 	fl.BoolVar(&f.passive, "passive", false, "run no active probe: only read files and query the kernel")
 	fl.DurationVar(&f.timeout, "timeout", probes.DefaultTimeout, "time limit for each probe")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "finding codes to downgrade from blocker to warning, or 'all'")
-	fl.StringVar(&f.dataDir, "data-dir", probes.DefaultDataDir, "the directory the engine will write (k3s --data-dir)")
+	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "the directory the cluster will write, as launch --data-dir (its filesystem, free space and overlay support are probed)")
 	fl.StringVar(&f.fromCapture, "from-capture", "", "replay a capture made by 'kprobe capture' instead of probing this machine")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every line of evidence and every fact")
 	fl.BoolVar(&f.tui, "tui", false, "show the live view even where it would be off (it is on by default on a terminal)")

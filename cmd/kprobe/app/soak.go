@@ -41,6 +41,8 @@ DATA-DIR/run/soak.json. Progress goes to stderr.
 
 Exit codes: 0 stable, 2 not stable (or interrupted), 3 no cluster running or
 bad flags, 1 internal error.`,
+		Example: `  kprobe soak --duration 3m
+  kprobe soak --duration 1h --interval 30s -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if duration <= 0 {

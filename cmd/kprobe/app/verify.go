@@ -51,6 +51,9 @@ pods: networking is issue #14").
 
 It works in the namespace kprobe-verify and deletes it afterwards. Exit code 2
 when a check fails.`,
+		Example: `  kprobe verify
+  kprobe verify -o json
+  kprobe verify --kubeconfig ~/.kube/config`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if kubeconfig == "" {

@@ -1,0 +1,51 @@
+package app
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// TestEveryCommandHasExamples: every command a user can call shows
+// examples in its --help, at least one a command line of that command.
+func TestEveryCommandHasExamples(t *testing.T) {
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		// Groups (profile, install) print their help; their commands
+		// have the examples.
+		group := c.HasSubCommands() && c.Args != nil && c.Name() != "report"
+		if !c.IsAvailableCommand() || !c.Runnable() || !c.HasParent() || group || c.Parent().Name() == "completion" {
+			return
+		}
+		runs := false
+		for _, line := range strings.Split(c.Example, "\n") {
+			runs = runs || strings.HasPrefix(strings.TrimSpace(line), c.CommandPath())
+		}
+		if !runs {
+			t.Errorf("%s: no example of it in its help:\n%s", c.CommandPath(), c.Example)
+		}
+	}
+	walk(root)
+}
+
+// TestOneDefaultDataDir: scan probes the data dir launch will use, and
+// every command that reads a launch finds it without --data-dir.
+func TestOneDefaultDataDir(t *testing.T) {
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if f := c.Flags().Lookup("data-dir"); f != nil && !c.Hidden && f.DefValue != DefaultClusterDataDir {
+			t.Errorf("%s --data-dir defaults to %q, launch to %q", c.CommandPath(), f.DefValue, DefaultClusterDataDir)
+		}
+	}
+	walk(root)
+}
