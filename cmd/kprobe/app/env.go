@@ -27,7 +27,8 @@ func newEnvCommand(s IOStreams) *cobra.Command {
 engine's kubectl (and helm) first, so the client matches the cluster's version,
 and KUBECONFIG naming the admin kubeconfig of the cluster launched from
 --data-dir. Use it as: eval "$(kprobe env)"`,
-		Example: `  eval "$(kprobe env --data-dir /tmp/kprobe)"`,
+		Example: `  eval "$(kprobe env --data-dir /tmp/kprobe)"
+  kprobe env --data-dir /tmp/kprobe        # prints the export lines`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dataDir, err := filepath.Abs(dataDir)
@@ -60,7 +61,7 @@ and KUBECONFIG naming the admin kubeconfig of the cluster launched from
 // newToolCommand runs the engine's kubectl or helm against the cluster of
 // --data-dir (given before the tool's own arguments).
 func newToolCommand(s IOStreams, tool string) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   tool + " [--data-dir DIR] [--bin-dir DIR] -- ARGS...",
 		Short: "Run the engine's " + tool + " with the cluster's kubeconfig",
 		Long: `Runs the engine's ` + tool + ` (the one kprobe install kubernetes or make engine put
@@ -120,4 +121,9 @@ the tool's. The tool's exit code is kprobe's.`,
 			return err
 		},
 	}
+	// Parsed by hand above (everything after them is the tool's), declared
+	// for --help and completion.
+	cmd.Flags().String("data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().String("bin-dir", "", "where the engine is (default: where launch looks)")
+	return cmd
 }

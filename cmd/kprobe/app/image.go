@@ -78,7 +78,9 @@ See docs/images.md.`,
 	ls := &cobra.Command{
 		Use:   "ls",
 		Short: "List the images the cluster's runtime holds",
-		Args:  noArgs,
+		Example: `  kprobe image ls
+  kprobe image ls --data-dir /tmp/kprobe`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rt, err := runtime()
 			if err != nil {
