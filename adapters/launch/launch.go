@@ -255,6 +255,9 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	if err == nil {
 		err = cl.ensureDefaultServiceAccount(ctx)
 	}
+	if err == nil && processPods {
+		err = cl.grantProcessPods(ctx, nodeName)
+	}
 	end(err)
 	if err == nil {
 		err = syncSimulated(ctx, t, cl, o, agent)
