@@ -288,7 +288,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		switch {
 		case p.Name != "addons":
 		case p.Done && !strings.HasPrefix(p.Detail, "skipped"):
-			fmt.Fprintf(s.ErrOut, "kprobe: cluster DNS (CoreDNS) and the default StorageClass local-path available %.1fs after start\n", p.AtMS/1000)
+			fmt.Fprintf(s.ErrOut, "kprobe: %s %.1fs after start\n", p.Detail, p.AtMS/1000) // what was deployed (TP: storage only)
 		default:
 			fmt.Fprintf(s.ErrOut, "kprobe: no cluster DNS and storage add-ons: %s\n", strings.TrimPrefix(p.Detail, "skipped: "))
 		}
