@@ -200,6 +200,9 @@ func upstreamLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Resul
 	if err == nil && agent {
 		err = nodesPreflight(o)
 	}
+	if err == nil {
+		err = rootPreflight(plan, agent)
+	}
 	end(err)
 	if err != nil {
 		return res, err
