@@ -78,7 +78,7 @@ func WriteLaunchResult(w io.Writer, res *launch.Result) {
 		switch {
 		case p.Name != "addons":
 		case p.Done && !strings.HasPrefix(p.Detail, "skipped"):
-			fmt.Fprintf(w, "kprobe: cluster DNS (CoreDNS) and the default StorageClass local-path available %.1fs after start\n", p.AtMS/1000)
+			fmt.Fprintf(w, "kprobe: %s %.1fs after start\n", p.Detail, p.AtMS/1000) // what was deployed (TP: storage only)
 		default:
 			fmt.Fprintf(w, "kprobe: no cluster DNS and storage add-ons: %s\n", strings.TrimPrefix(p.Detail, "skipped: "))
 		}

@@ -68,6 +68,9 @@ type Config struct {
 	// Upstreams are the resolvers CoreDNS forwards other names to
 	// (Resolvers finds the reachable ones); none means no forward.
 	Upstreams []string
+	// StorageOnly deploys local-path-provisioner and its StorageClass
+	// alone (process pods, rung TP: no Service routing for CoreDNS).
+	StorageOnly bool
 }
 
 // Deployments are the add-ons' Deployments in Namespace, by manifest.
@@ -95,6 +98,9 @@ func Render(c Config) ([]*unstructured.Unstructured, error) {
 	}{c, StorageDir(c.DataDir), CoreDNSImageName, LocalPathImageName, HelperImageName}
 	var objs []*unstructured.Unstructured
 	for _, name := range manifests {
+		if c.StorageOnly && name != "local-path.yaml" {
+			continue
+		}
 		text, err := manifestFS.ReadFile("manifests/" + name)
 		if err != nil {
 			return nil, err
@@ -191,11 +197,11 @@ func Apply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructu
 	return nil
 }
 
-// Available returns nil once every add-on Deployment has an available
-// replica, else what it still waits for.
-func Available(ctx context.Context, cs kubernetes.Interface) error {
+// Available returns nil once every named add-on Deployment has an
+// available replica, else what it still waits for.
+func Available(ctx context.Context, cs kubernetes.Interface, names []string) error {
 	var waiting []string
-	for _, name := range Deployments {
+	for _, name := range names {
 		d, err := cs.AppsV1().Deployments(Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -257,10 +263,14 @@ func Deploy(ctx context.Context, c Config, o Options) error {
 	if err != nil {
 		return err
 	}
+	names := Deployments
+	if c.StorageOnly {
+		names = []string{"local-path-provisioner"}
+	}
 	wctx, cancel := context.WithTimeout(ctx, o.Wait)
 	defer cancel()
 	for {
-		err := Available(wctx, cs)
+		err := Available(wctx, cs, names)
 		if err == nil {
 			return nil
 		}

@@ -53,7 +53,10 @@ func upstreamPhases(r *phaseContext) []phase {
 			if err := waitFor(ctx, r.failed, func() error { return r.cl.readyz(ctx) }); err != nil {
 				return err
 			}
-			return r.cl.ensureDefaultServiceAccount(ctx)
+			if err := r.cl.ensureDefaultServiceAccount(ctx); err != nil || !processPods {
+				return err
+			}
+			return r.cl.grantProcessPods(ctx, r.nodeName)
 		}},
 		{fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
 			return syncSimulated(ctx, r.t, r.cl, r.o, agent)
@@ -122,6 +125,9 @@ func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 	}
 	if err == nil && agent {
 		err = nodesPreflight(r.o)
+	}
+	if err == nil {
+		err = rootPreflight(r.plan, agent)
 	}
 	if err == nil && processPods {
 		// The node agent preloads the archives of this directory.

@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 		client:    client,
 		nodeName:  cfg.NodeName,
 		nodeIP:    cfg.NodeIP,
+		apiServer: restCfg.Host,
 		dataDir:   cfg.DataDir,
 		isolation: iso,
 		images:    cfg.Images,

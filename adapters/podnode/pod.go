@@ -639,6 +639,10 @@ func (c *ctr) env() []string {
 	for _, e := range c.spec.Env {
 		add(e.Name, e.Value)
 	}
+	for _, kv := range inClusterEnv(c.r.prov.cfg.apiServer) {
+		k, v, _ := strings.Cut(kv, "=")
+		add(k, v)
+	}
 	return env
 }
 

@@ -28,6 +28,7 @@ type providerConfig struct {
 	client    kubernetes.Interface
 	nodeName  string
 	nodeIP    string
+	apiServer string // the API server's URL, as the agent reaches it
 	dataDir   string
 	isolation Isolation
 	images    Images

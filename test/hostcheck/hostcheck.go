@@ -109,9 +109,10 @@ func Take(o Options) State {
 	return s
 }
 
-// clusterProcess matches the programs a launched cluster runs.
+// clusterProcess matches the programs a launched cluster runs (comm is
+// cut at 15 bytes: kprobe-node-agent is "kprobe-node-age").
 func clusterProcess(comm string) bool {
-	for _, p := range []string{"kube-", "kubelet", "etcd", "containerd", "pause", "runc"} {
+	for _, p := range []string{"kube-", "kubelet", "etcd", "containerd", "pause", "runc", "kprobe-node-age"} {
 		if strings.HasPrefix(comm, p) {
 			return true
 		}

@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kprobe/kprobe/adapters/launch"
+)
+
+// BenchmarkProcessPods measures rung TP on this host (issue 13's goals):
+// one launch --rung TP, then per iteration a pod of a warm image (busybox,
+// preloaded by the node agent) created and watched until Running
+// (ns/op; goal ≤ 2 s), and deleted. Reported once: node-ready-s, the
+// node Ready after the API server is ready (the agent registers at once),
+// and cluster-MB, the resident memory of the control plane and the node
+// agent (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+// kprobe-node-agent, the supervisor; goal ≤ 450 MB).
+//
+//	sudo KPROBE_E2E=1 go test ./test/e2e -run '^$' -bench ProcessPods -benchtime 10x
+func BenchmarkProcessPods(b *testing.B) {
+	if os.Getenv("KPROBE_E2E") != "1" || os.Geteuid() != 0 {
+		b.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons`")
+	}
+	bin, err := filepath.Abs(os.Getenv("KPROBE_BIN"))
+	if os.Getenv("KPROBE_BIN") == "" {
+		bin, err = filepath.Abs("../../bin/kprobe")
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	dataDir := filepath.Join(b.TempDir(), "cluster")
+	defer func() { _, _ = exec.Command(bin, "stop", "--purge", "--data-dir", dataDir).CombinedOutput() }()
+	out, err := exec.Command(bin, "launch", "--rung", "TP", "--data-dir", dataDir, "--output", "json").Output()
+	var res launch.Result
+	if err != nil || json.Unmarshal(out, &res) != nil || !res.Ready {
+		b.Fatalf("launch --rung TP: %v: %s", err, out)
+	}
+	api, _ := res.Timing("api")
+	node, _ := res.Timing("node")
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", res.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	zero := int64(0)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "bench-" + strconv.Itoa(i), Namespace: "default"},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: &zero,
+				Containers: []corev1.Container{{
+					Name: "c", Image: launch.BusyboxImage, ImagePullPolicy: corev1.PullNever,
+					Command: []string{"sleep", "3600"},
+				}},
+			},
+		}
+		w, err := cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", pod.Name).String()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.After(60 * time.Second)
+	wait:
+		for {
+			select {
+			case ev := <-w.ResultChan():
+				if p, ok := ev.Object.(*corev1.Pod); ok && p.Status.Phase == corev1.PodRunning {
+					break wait
+				}
+			case <-deadline:
+				b.Fatalf("pod %s not Running after 60 s", pod.Name)
+			}
+		}
+		b.StopTimer()
+		w.Stop()
+		_ = cs.CoreV1().Pods("default").Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric((node-api)/1000, "node-ready-s")
+	b.ReportMetric(float64(clusterRSS(dataDir))/(1<<20), "cluster-MB")
+}
+
+// clusterRSS sums VmRSS of the cluster's own processes (not its pods):
+// those whose command line names the data dir.
+func clusterRSS(dataDir string) int64 {
+	var total int64
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if !strings.Contains(string(cmd), dataDir) {
+			continue
+		}
+		status, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				total += kb << 10
+			}
+		}
+	}
+	return total
+}
