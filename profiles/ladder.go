@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/resources"
 )
 
 // Rung is a step of the fallback ladder, best first.
@@ -153,14 +154,10 @@ func anyOf(keys ...string) func(probes.Facts) (probes.Tri, string) {
 // possible when its requirements and those of every rung below it hold.
 // Unknown facts never rule a rung out; they are listed as unverified.
 var Ladder = []Requirement{
-	{Rung: T3, Name: "at least 1 GiB of memory", Facts: []string{"res.memory_bytes"}, Fix: "give the sandbox at least 2 GiB of memory",
-		Check: func(f probes.Facts) (probes.Tri, string) {
-			m, ok := f.Int("res.memory_bytes")
-			if !ok {
-				return probes.Unknown, "res.memory_bytes unknown"
-			}
-			return probes.TriOf(m >= 1<<30), "res.memory_bytes=" + strconv.FormatInt(m>>20, 10) + "MiB"
-		}},
+	{Rung: T3, Name: "at least 768 MiB of memory (the control plane)", Facts: []string{"res.memory_bytes"},
+		Fix: "give the sandbox 1 GiB or more of memory (docker run --memory 1g, or more VM memory)", Check: memoryAtLeast(resources.ControlPlaneMemory)},
+	{Rung: T2, Name: "at least 1 GiB of memory (a worker)", Facts: []string{"res.memory_bytes"},
+		Fix: "give the sandbox 1 GiB or more of memory (docker run --memory 1g, or more VM memory); with less only the control plane fits (T3)", Check: memoryAtLeast(resources.WorkerMemory)},
 	{Rung: T3, Name: "a loopback interface", Facts: []string{"net.interfaces"}, Fix: "run the sandbox with a network namespace that has lo up",
 		Check: func(f probes.Facts) (probes.Tri, string) {
 			ifs, ok := f["net.interfaces"]
@@ -220,6 +217,18 @@ var Ladder = []Requirement{
 		}
 		return probes.Unknown, "priv.userns=unknown"
 	}, Fix: "run as real root; in a user namespace kprobe enables KubeletInUserNamespace (T1)"},
+}
+
+// memoryAtLeast checks res.memory_bytes against a measured floor
+// (probes/resources), with the same 1/16 allowance as the probe.
+func memoryAtLeast(floor int64) func(probes.Facts) (probes.Tri, string) {
+	return func(f probes.Facts) (probes.Tri, string) {
+		m, ok := f.Int("res.memory_bytes")
+		if !ok {
+			return probes.Unknown, "res.memory_bytes unknown"
+		}
+		return probes.TriOf(resources.MeetsMemory(m, floor)), "res.memory_bytes=" + strconv.FormatInt(m>>20, 10) + "MiB"
+	}
 }
 
 // MissingFacts returns the fact keys the ladder reads that f lacks,
