@@ -158,18 +158,28 @@ var Ladder = []Requirement{
 		Fix: "give the sandbox 1 GiB or more of memory (docker run --memory 1g, or more VM memory)", Check: memoryAtLeast(resources.ControlPlaneMemory)},
 	{Rung: T2, Name: "at least 1 GiB of memory (a worker)", Facts: []string{"res.memory_bytes"},
 		Fix: "give the sandbox 1 GiB or more of memory (docker run --memory 1g, or more VM memory); with less only the control plane fits (T3)", Check: memoryAtLeast(resources.WorkerMemory)},
-	{Rung: T3, Name: "a loopback interface", Facts: []string{"net.interfaces"}, Fix: "run the sandbox with a network namespace that has lo up",
+	{Rung: T3, Name: "a loopback interface", Facts: []string{"net.interfaces"},
+		Fix: "run the sandbox with a network namespace that has lo, and lo up or CAP_NET_ADMIN (kprobe launch then brings it up)",
 		Check: func(f probes.Facts) (probes.Tri, string) {
 			ifs, ok := f["net.interfaces"]
 			if !ok {
 				return probes.Unknown, "net.interfaces unknown"
 			}
-			for _, i := range ifs.([]string) {
-				if i == "lo" {
-					return probes.Yes, "lo present"
-				}
+			if !slices.Contains(ifs.([]string), "lo") {
+				return probes.No, "no lo in net.interfaces"
 			}
-			return probes.No, "no lo in net.interfaces"
+			if f.Tri("net.lo_up") != probes.No {
+				return probes.Yes, "lo present"
+			}
+			// Down: launch brings it up itself, with CAP_NET_ADMIN.
+			_, known := f["priv.caps"]
+			switch {
+			case !known:
+				return probes.Unknown, "lo down (net.lo_up=no), priv.caps unknown"
+			case slices.Contains(f.List("priv.caps"), "net_admin"):
+				return probes.Yes, "lo down, CAP_NET_ADMIN: launch brings it up"
+			}
+			return probes.No, "lo down (net.lo_up=no) and no CAP_NET_ADMIN to bring it up"
 		}},
 	{Rung: T2, Name: "a container can start", Facts: []string{"container.best"}, Check: func(f probes.Facts) (probes.Tri, string) {
 		best := f.String("container.best")

@@ -40,6 +40,10 @@ func TestJudgeLadder(t *testing.T) {
 		{"800 MiB", probes.Facts{"res.memory_bytes": int64(800 << 20)}, TP},
 		{"700 MiB", probes.Facts{"res.memory_bytes": int64(700 << 20)}, T4},
 		{"no loopback", probes.Facts{"net.interfaces": []string{"eth0"}}, T4},
+		// lo down (a fresh network namespace): launch brings it up with
+		// CAP_NET_ADMIN; without it the control plane cannot talk.
+		{"lo down, CAP_NET_ADMIN", probes.Facts{"net.lo_up": probes.No, "priv.caps": []string{"net_admin"}}, T0},
+		{"lo down, no CAP_NET_ADMIN", probes.Facts{"net.lo_up": probes.No, "priv.caps": []string{"chown"}}, T4},
 		// A blind spot is never a blocker.
 		{"container unknown", probes.Facts{"container.best": ""}, T0},
 	}
