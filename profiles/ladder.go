@@ -191,6 +191,21 @@ var Ladder = []Requirement{
 		}
 		return probes.Yes, "container.best=" + best
 	}, Fix: "run the sandbox with CAP_SYS_ADMIN (docker run --privileged) or allow user namespaces; otherwise only the control plane can run"},
+	// Facts is left empty for the requirements added after profiles were
+	// first saved (issue #18): a profile without the fact is still
+	// plannable, and the requirement is listed as unverified.
+	{Rung: T2, Name: "the worker's fixed directories can be created", Check: allOf("fs.engine_dirs"),
+		Fix: "run kprobe as real root, or create them beforehand as root and give them to the sandbox's user (kprobe scan lists them under KP-FS-008)"},
+	{Rung: T1, Name: "IP forwarding on, or writable", Check: func(f probes.Facts) (probes.Tri, string) {
+		state, value := f.String("sysctl.net.ipv4.ip_forward"), f.String("sysctl.net.ipv4.ip_forward.value")
+		switch {
+		case state == "":
+			return probes.Unknown, "sysctl.net.ipv4.ip_forward unknown"
+		case state == "readonly" && value == "0":
+			return probes.No, "net.ipv4.ip_forward=0 and read-only"
+		}
+		return probes.Yes, "net.ipv4.ip_forward " + state + " (" + value + ")"
+	}, Fix: "on the host: sysctl -w net.ipv4.ip_forward=1 (Docker: docker run --sysctl net.ipv4.ip_forward=1); without it kprobe runs the worker without kube-proxy and flannel (T2)"},
 	{Rung: T2, Name: "mount namespaces", Facts: []string{"ns.mount", "ns.userns_mount"}, Check: anyOf("ns.mount", "ns.userns_mount"),
 		Fix: "allow unshare(CLONE_NEWNS) (drop the seccomp filter that blocks it, or grant CAP_SYS_ADMIN)"},
 	{Rung: T1, Name: "iptables usable (kube-proxy, network policy)", Facts: []string{"net.iptables_backend"}, Check: func(f probes.Facts) (probes.Tri, string) {

@@ -39,6 +39,11 @@ func TestJudgeLadder(t *testing.T) {
 		{"2 GiB VM", probes.Facts{"res.memory_bytes": int64(1940 << 20)}, T0},
 		{"800 MiB", probes.Facts{"res.memory_bytes": int64(800 << 20)}, TP},
 		{"700 MiB", probes.Facts{"res.memory_bytes": int64(700 << 20)}, T4},
+		// userns-user (issue #18): /var/lib/kubelet cannot be made, and
+		// ip_forward is 0 and read-only (KP-SYS-008).
+		{"worker dirs denied", probes.Facts{"fs.engine_dirs": probes.No}, TP},
+		{"ip_forward 0 read-only", probes.Facts{"sysctl.net.ipv4.ip_forward": "readonly", "sysctl.net.ipv4.ip_forward.value": "0"}, T2},
+		{"ip_forward 1 read-only", probes.Facts{"sysctl.net.ipv4.ip_forward": "readonly", "sysctl.net.ipv4.ip_forward.value": "1"}, T0},
 		{"no loopback", probes.Facts{"net.interfaces": []string{"eth0"}}, T4},
 		// lo down (a fresh network namespace): launch brings it up with
 		// CAP_NET_ADMIN; without it the control plane cannot talk.
