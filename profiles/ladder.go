@@ -273,7 +273,14 @@ func MissingFacts(f probes.Facts) []string {
 }
 
 // Judge runs the ladder over facts.
-func Judge(f probes.Facts) Verdict {
+func Judge(f probes.Facts) Verdict { return judge(f, false) }
+
+// JudgeOnEvidence is Judge for a scan that left the trials out (scan
+// --passive): a rung is claimed only when every requirement of it is
+// known to hold, so the verdict is never above what the full scan gives.
+func JudgeOnEvidence(f probes.Facts) Verdict { return judge(f, true) }
+
+func judge(f probes.Facts, onEvidence bool) Verdict {
 	var checks []RungCheck
 	best := T4
 	// Walk from T3 up to T0; a rung is possible only if the one below is.
@@ -297,7 +304,7 @@ func Judge(f probes.Facts) Verdict {
 				rc.Unverified = append(rc.Unverified, u)
 			}
 		}
-		rc.Possible = belowOK && len(rc.Blockers) == 0
+		rc.Possible = belowOK && len(rc.Blockers) == 0 && (!onEvidence || len(rc.Unverified) == 0)
 		if rc.Possible {
 			best = r
 		}

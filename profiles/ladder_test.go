@@ -14,6 +14,7 @@ func fullHost() probes.Facts {
 		"net.veth": probes.Yes, "net.bridge": probes.Yes, "overlay.mount_datadir": probes.Yes,
 		"net.vxlan": probes.Yes, "dev.kmsg_readable": probes.Yes, "cgroups.writable": probes.Yes,
 		"fs.datadir.kubelet_stats": probes.Yes, "mount.rshared_possible": probes.Yes, "priv.userns": probes.No,
+		"fs.engine_dirs": probes.Yes, "sysctl.net.ipv4.ip_forward": "writable", "sysctl.net.ipv4.ip_forward.value": "1",
 	}
 }
 
@@ -77,6 +78,28 @@ func TestJudgeLadder(t *testing.T) {
 	v := Judge(probes.Facts{})
 	if v.Rung != T0 || len(v.Checks[0].Unverified) != len(Ladder) {
 		t.Errorf("no facts: every requirement is unverified, none blocks: %+v", v)
+	}
+}
+
+// A passive scan (no trials) of gvisor-run printed "T1 (unverified)"
+// where the full scan says TP (issue #18): on evidence alone no rung
+// above the full scan's is claimed.
+func TestJudgeOnEvidence(t *testing.T) {
+	full := fullHost()
+	full["container.best"] = "none"
+	passive := probes.Facts{"res.memory_bytes": full["res.memory_bytes"], "net.interfaces": full["net.interfaces"]}
+	if got, want := Judge(full).Rung, TP; got != want {
+		t.Fatalf("full scan: %s, want %s", got, want)
+	}
+	if got := Judge(passive).Rung; got != T0 {
+		t.Errorf("Judge of passive facts: %s (every unknown passes)", got)
+	}
+	got := JudgeOnEvidence(passive)
+	if Above(got.Rung, Judge(full).Rung) || got.Rung != TP {
+		t.Errorf("passive verdict %s, want TP (not above the full scan's)", got.Rung)
+	}
+	if got := JudgeOnEvidence(fullHost()).Rung; got != T0 {
+		t.Errorf("all facts known: %s, want T0", got)
 	}
 }
 
