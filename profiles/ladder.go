@@ -78,6 +78,9 @@ type Requirement struct {
 	Check func(f probes.Facts) (met probes.Tri, detail string)
 	// Fix says what environment change would meet it.
 	Fix string
+	// FixFor, when set and not "", replaces Fix with a text chosen by the
+	// evidence of the cause (an errno, the kernel).
+	FixFor func(f probes.Facts) string
 	// Facts are the fact keys Check reads: a profile without them cannot
 	// be judged (MissingFacts).
 	Facts []string
@@ -218,8 +221,20 @@ var Ladder = []Requirement{
 		}
 		return probes.Yes, "net.iptables_backend=" + b
 	}, Fix: "grant CAP_NET_ADMIN and install iptables; without it kprobe disables kube-proxy and network policy (T2)"},
-	{Rung: T1, Name: "veth and bridge links for pod networking", Facts: []string{"net.veth", "net.bridge"}, Check: allOf("net.veth", "net.bridge"),
-		Fix: "grant CAP_NET_ADMIN so the bridge CNI can create veth pairs and a bridge"},
+	// Every worker rung gives pods a network through the bridge CNI plugin
+	// (the upstream engine always writes one), so T2 needs the links too.
+	{Rung: T2, Name: "veth and bridge links for pod networking", Facts: []string{"net.veth", "net.bridge"}, Check: allOf("net.veth", "net.bridge"),
+		Fix: "grant CAP_NET_ADMIN so the bridge CNI can create veth pairs and a bridge",
+		FixFor: func(f probes.Facts) string {
+			switch f.String("net.link_errno") {
+			case "EOPNOTSUPP", "ENOTSUP", "EPROTONOSUPPORT", "ENODEV":
+				if f.Tri("kernel.emulated") == probes.Yes {
+					return "gVisor's netstack has no veth or bridge links: no pod network can be made here (kprobe launch --process-pods runs pods as processes)"
+				}
+				return "the kernel has no veth or bridge module: on the host, modprobe veth bridge (CAP_NET_ADMIN would not help)"
+			}
+			return ""
+		}},
 	{Rung: T0, Name: "overlay mountable on the data dir", Facts: []string{"overlay.mount_datadir"}, Check: allOf("overlay.mount_datadir"),
 		Fix: "put the data dir on ext4, xfs or tmpfs, or use fuse-overlayfs/native snapshotters (T1)"},
 	{Rung: T0, Name: "vxlan links (flannel's default backend)", Facts: []string{"net.vxlan"}, Check: allOf("net.vxlan"),
@@ -297,6 +312,11 @@ func judge(f probes.Facts, onEvidence bool) Verdict {
 			}
 			met, detail := req.Check(f)
 			u := Unmet{Requirement: req.Name, Detail: detail, Fix: req.Fix}
+			if req.FixFor != nil && met == probes.No {
+				if fix := req.FixFor(f); fix != "" {
+					u.Fix = fix
+				}
+			}
 			switch met {
 			case probes.No:
 				rc.Blockers = append(rc.Blockers, u)

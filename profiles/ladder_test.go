@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
@@ -100,6 +101,30 @@ func TestJudgeOnEvidence(t *testing.T) {
 	}
 	if got := JudgeOnEvidence(fullHost()).Rung; got != T0 {
 		t.Errorf("all facts known: %s, want T0", got)
+	}
+}
+
+// A kernel without the bridge module (issue #18): the scan's net.bridge=no
+// rules out every worker rung (the bridge CNI gives pods their network),
+// and the fix names the module, not CAP_NET_ADMIN.
+func TestNoBridgeModule(t *testing.T) {
+	f := fullHost()
+	f["net.bridge"], f["net.link_errno"] = probes.No, "EOPNOTSUPP"
+	v := Judge(f)
+	if v.Rung != TP {
+		t.Fatalf("rung %s, want TP", v.Rung)
+	}
+	fix := v.Checks[Index(T2)].Blockers[0].Fix
+	if !strings.Contains(fix, "modprobe veth bridge") || strings.Contains(fix, "CAP_NET_ADMIN so") {
+		t.Errorf("fix %q", fix)
+	}
+	f["kernel.emulated"] = probes.Yes
+	if fix := Judge(f).Checks[Index(T2)].Blockers[0].Fix; !strings.Contains(fix, "gVisor") {
+		t.Errorf("gVisor: fix %q", fix)
+	}
+	f["net.link_errno"] = "EPERM"
+	if fix := Judge(f).Checks[Index(T2)].Blockers[0].Fix; !strings.Contains(fix, "CAP_NET_ADMIN") {
+		t.Errorf("EPERM: fix %q", fix)
 	}
 }
 
