@@ -643,11 +643,17 @@ var zoo = []zooSandbox{
 	},
 	{
 		// unshare --user --map-root-user as uid 1001: cgroup mkdir EACCES,
-		// /dev/fuse EACCES; a container starts without cgroups.
-		name: "userns-user", verdict: profiles.T1,
+		// /dev/fuse EACCES; a container starts without cgroups. The host's
+		// net.ipv4.ip_forward is 0 and read-only in the user namespace
+		// (KP-SYS-008): no kube-proxy or flannel, so T2. A launch reached
+		// only T3 ("mkdir /var/lib/kubelet: permission denied"): the
+		// filesystems.dirs probe, newer than the capture, says so
+		// (fs.engine_dirs=no; profiles TestJudgeLadder).
+		name: "userns-user", verdict: profiles.T2,
 		facts: merge(merge(hostFacts, readOnlySysctls), probes.Facts{
 			"priv.userns": yes, "priv.cap_sys_resource": yes, "dev.kmsg_readable": no, "dev.fuse": no,
 			"cgroups.writable": no, "container.best": "no-cgroups",
+			"sysctl.net.ipv4.ip_forward": "readonly", "sysctl.net.ipv4.ip_forward.value": "0",
 		}),
 		want: map[profiles.Rung]zooWant{
 			profiles.T1: {

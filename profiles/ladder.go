@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/kprobe/kprobe/probes"
+	"github.com/kprobe/kprobe/probes/resources"
 )
 
 // Rung is a step of the fallback ladder, best first.
@@ -77,6 +78,9 @@ type Requirement struct {
 	Check func(f probes.Facts) (met probes.Tri, detail string)
 	// Fix says what environment change would meet it.
 	Fix string
+	// FixFor, when set and not "", replaces Fix with a text chosen by the
+	// evidence of the cause (an errno, the kernel).
+	FixFor func(f probes.Facts) string
 	// Facts are the fact keys Check reads: a profile without them cannot
 	// be judged (MissingFacts).
 	Facts []string
@@ -153,26 +157,32 @@ func anyOf(keys ...string) func(probes.Facts) (probes.Tri, string) {
 // possible when its requirements and those of every rung below it hold.
 // Unknown facts never rule a rung out; they are listed as unverified.
 var Ladder = []Requirement{
-	{Rung: T3, Name: "at least 1 GiB of memory", Facts: []string{"res.memory_bytes"}, Fix: "give the sandbox at least 2 GiB of memory",
-		Check: func(f probes.Facts) (probes.Tri, string) {
-			m, ok := f.Int("res.memory_bytes")
-			if !ok {
-				return probes.Unknown, "res.memory_bytes unknown"
-			}
-			return probes.TriOf(m >= 1<<30), "res.memory_bytes=" + strconv.FormatInt(m>>20, 10) + "MiB"
-		}},
-	{Rung: T3, Name: "a loopback interface", Facts: []string{"net.interfaces"}, Fix: "run the sandbox with a network namespace that has lo up",
+	{Rung: T3, Name: "at least 768 MiB of memory (the control plane)", Facts: []string{"res.memory_bytes"},
+		Fix: "give the sandbox 1 GiB or more of memory (docker run --memory 1g, or more VM memory)", Check: memoryAtLeast(resources.ControlPlaneMemory)},
+	{Rung: T2, Name: "at least 1 GiB of memory (a worker)", Facts: []string{"res.memory_bytes"},
+		Fix: "give the sandbox 1 GiB or more of memory (docker run --memory 1g, or more VM memory); with less only the control plane fits (T3)", Check: memoryAtLeast(resources.WorkerMemory)},
+	{Rung: T3, Name: "a loopback interface", Facts: []string{"net.interfaces"},
+		Fix: "run the sandbox with a network namespace that has lo, and lo up or CAP_NET_ADMIN (kprobe launch then brings it up)",
 		Check: func(f probes.Facts) (probes.Tri, string) {
 			ifs, ok := f["net.interfaces"]
 			if !ok {
 				return probes.Unknown, "net.interfaces unknown"
 			}
-			for _, i := range ifs.([]string) {
-				if i == "lo" {
-					return probes.Yes, "lo present"
-				}
+			if !slices.Contains(ifs.([]string), "lo") {
+				return probes.No, "no lo in net.interfaces"
 			}
-			return probes.No, "no lo in net.interfaces"
+			if f.Tri("net.lo_up") != probes.No {
+				return probes.Yes, "lo present"
+			}
+			// Down: launch brings it up itself, with CAP_NET_ADMIN.
+			_, known := f["priv.caps"]
+			switch {
+			case !known:
+				return probes.Unknown, "lo down (net.lo_up=no), priv.caps unknown"
+			case slices.Contains(f.List("priv.caps"), "net_admin"):
+				return probes.Yes, "lo down, CAP_NET_ADMIN: launch brings it up"
+			}
+			return probes.No, "lo down (net.lo_up=no) and no CAP_NET_ADMIN to bring it up"
 		}},
 	{Rung: T2, Name: "a container can start", Facts: []string{"container.best"}, Check: func(f probes.Facts) (probes.Tri, string) {
 		best := f.String("container.best")
@@ -184,6 +194,21 @@ var Ladder = []Requirement{
 		}
 		return probes.Yes, "container.best=" + best
 	}, Fix: "run the sandbox with CAP_SYS_ADMIN (docker run --privileged) or allow user namespaces; otherwise only the control plane can run"},
+	// Facts is left empty for the requirements added after profiles were
+	// first saved (issue #18): a profile without the fact is still
+	// plannable, and the requirement is listed as unverified.
+	{Rung: T2, Name: "the worker's fixed directories can be created", Check: allOf("fs.engine_dirs"),
+		Fix: "run kprobe as real root, or create them beforehand as root and give them to the sandbox's user (kprobe scan lists them under KP-FS-008)"},
+	{Rung: T1, Name: "IP forwarding on, or writable", Check: func(f probes.Facts) (probes.Tri, string) {
+		state, value := f.String("sysctl.net.ipv4.ip_forward"), f.String("sysctl.net.ipv4.ip_forward.value")
+		switch {
+		case state == "":
+			return probes.Unknown, "sysctl.net.ipv4.ip_forward unknown"
+		case state == "readonly" && value == "0":
+			return probes.No, "net.ipv4.ip_forward=0 and read-only"
+		}
+		return probes.Yes, "net.ipv4.ip_forward " + state + " (" + value + ")"
+	}, Fix: "on the host: sysctl -w net.ipv4.ip_forward=1 (Docker: docker run --sysctl net.ipv4.ip_forward=1); without it kprobe runs the worker without kube-proxy and flannel (T2)"},
 	{Rung: T2, Name: "mount namespaces", Facts: []string{"ns.mount", "ns.userns_mount"}, Check: anyOf("ns.mount", "ns.userns_mount"),
 		Fix: "allow unshare(CLONE_NEWNS) (drop the seccomp filter that blocks it, or grant CAP_SYS_ADMIN)"},
 	{Rung: T1, Name: "iptables usable (kube-proxy, network policy)", Facts: []string{"net.iptables_backend"}, Check: func(f probes.Facts) (probes.Tri, string) {
@@ -196,8 +221,20 @@ var Ladder = []Requirement{
 		}
 		return probes.Yes, "net.iptables_backend=" + b
 	}, Fix: "grant CAP_NET_ADMIN and install iptables; without it kprobe disables kube-proxy and network policy (T2)"},
-	{Rung: T1, Name: "veth and bridge links for pod networking", Facts: []string{"net.veth", "net.bridge"}, Check: allOf("net.veth", "net.bridge"),
-		Fix: "grant CAP_NET_ADMIN so the bridge CNI can create veth pairs and a bridge"},
+	// Every worker rung gives pods a network through the bridge CNI plugin
+	// (the upstream engine always writes one), so T2 needs the links too.
+	{Rung: T2, Name: "veth and bridge links for pod networking", Facts: []string{"net.veth", "net.bridge"}, Check: allOf("net.veth", "net.bridge"),
+		Fix: "grant CAP_NET_ADMIN so the bridge CNI can create veth pairs and a bridge",
+		FixFor: func(f probes.Facts) string {
+			switch f.String("net.link_errno") {
+			case "EOPNOTSUPP", "ENOTSUP", "EPROTONOSUPPORT", "ENODEV":
+				if f.Tri("kernel.emulated") == probes.Yes {
+					return "gVisor's netstack has no veth or bridge links: no pod network can be made here (kprobe launch --process-pods runs pods as processes)"
+				}
+				return "the kernel has no veth or bridge module: on the host, modprobe veth bridge (CAP_NET_ADMIN would not help)"
+			}
+			return ""
+		}},
 	{Rung: T0, Name: "overlay mountable on the data dir", Facts: []string{"overlay.mount_datadir"}, Check: allOf("overlay.mount_datadir"),
 		Fix: "put the data dir on ext4, xfs or tmpfs, or use fuse-overlayfs/native snapshotters (T1)"},
 	{Rung: T0, Name: "vxlan links (flannel's default backend)", Facts: []string{"net.vxlan"}, Check: allOf("net.vxlan"),
@@ -222,6 +259,18 @@ var Ladder = []Requirement{
 	}, Fix: "run as real root; in a user namespace kprobe enables KubeletInUserNamespace (T1)"},
 }
 
+// memoryAtLeast checks res.memory_bytes against a measured floor
+// (probes/resources), with the same 1/16 allowance as the probe.
+func memoryAtLeast(floor int64) func(probes.Facts) (probes.Tri, string) {
+	return func(f probes.Facts) (probes.Tri, string) {
+		m, ok := f.Int("res.memory_bytes")
+		if !ok {
+			return probes.Unknown, "res.memory_bytes unknown"
+		}
+		return probes.TriOf(resources.MeetsMemory(m, floor)), "res.memory_bytes=" + strconv.FormatInt(m>>20, 10) + "MiB"
+	}
+}
+
 // MissingFacts returns the fact keys the ladder reads that f lacks,
 // sorted. A fact whose value is unknown is there: a probe looked. A
 // missing one would be taken for "no blocker" and plan T0.
@@ -239,7 +288,14 @@ func MissingFacts(f probes.Facts) []string {
 }
 
 // Judge runs the ladder over facts.
-func Judge(f probes.Facts) Verdict {
+func Judge(f probes.Facts) Verdict { return judge(f, false) }
+
+// JudgeOnEvidence is Judge for a scan that left the trials out (scan
+// --passive): a rung is claimed only when every requirement of it is
+// known to hold, so the verdict is never above what the full scan gives.
+func JudgeOnEvidence(f probes.Facts) Verdict { return judge(f, true) }
+
+func judge(f probes.Facts, onEvidence bool) Verdict {
 	var checks []RungCheck
 	best := T4
 	// Walk from T3 up to T0; a rung is possible only if the one below is.
@@ -256,6 +312,11 @@ func Judge(f probes.Facts) Verdict {
 			}
 			met, detail := req.Check(f)
 			u := Unmet{Requirement: req.Name, Detail: detail, Fix: req.Fix}
+			if req.FixFor != nil && met == probes.No {
+				if fix := req.FixFor(f); fix != "" {
+					u.Fix = fix
+				}
+			}
 			switch met {
 			case probes.No:
 				rc.Blockers = append(rc.Blockers, u)
@@ -263,7 +324,7 @@ func Judge(f probes.Facts) Verdict {
 				rc.Unverified = append(rc.Unverified, u)
 			}
 		}
-		rc.Possible = belowOK && len(rc.Blockers) == 0
+		rc.Possible = belowOK && len(rc.Blockers) == 0 && (!onEvidence || len(rc.Unverified) == 0)
 		if rc.Possible {
 			best = r
 		}

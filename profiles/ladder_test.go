@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
@@ -14,6 +15,7 @@ func fullHost() probes.Facts {
 		"net.veth": probes.Yes, "net.bridge": probes.Yes, "overlay.mount_datadir": probes.Yes,
 		"net.vxlan": probes.Yes, "dev.kmsg_readable": probes.Yes, "cgroups.writable": probes.Yes,
 		"fs.datadir.kubelet_stats": probes.Yes, "mount.rshared_possible": probes.Yes, "priv.userns": probes.No,
+		"fs.engine_dirs": probes.Yes, "sysctl.net.ipv4.ip_forward": "writable", "sysctl.net.ipv4.ip_forward.value": "1",
 	}
 }
 
@@ -33,7 +35,22 @@ func TestJudgeLadder(t *testing.T) {
 		{"gVisor-like", probes.Facts{"container.best": "none", "net.iptables_backend": "none",
 			"dev.kmsg_readable": probes.No, "overlay.mount_datadir": probes.No}, TP},
 		{"tiny memory", probes.Facts{"res.memory_bytes": int64(256 << 20)}, T4},
+		// A VM given 1 GiB reports 958 MiB (issue #18): a forced T3 passed
+		// every check there, and a worker needs about 850 MiB measured.
+		{"1 GiB VM", probes.Facts{"res.memory_bytes": int64(958 << 20)}, TP},
+		{"2 GiB VM", probes.Facts{"res.memory_bytes": int64(1940 << 20)}, T0},
+		{"800 MiB", probes.Facts{"res.memory_bytes": int64(800 << 20)}, TP},
+		{"700 MiB", probes.Facts{"res.memory_bytes": int64(700 << 20)}, T4},
+		// userns-user (issue #18): /var/lib/kubelet cannot be made, and
+		// ip_forward is 0 and read-only (KP-SYS-008).
+		{"worker dirs denied", probes.Facts{"fs.engine_dirs": probes.No}, TP},
+		{"ip_forward 0 read-only", probes.Facts{"sysctl.net.ipv4.ip_forward": "readonly", "sysctl.net.ipv4.ip_forward.value": "0"}, T2},
+		{"ip_forward 1 read-only", probes.Facts{"sysctl.net.ipv4.ip_forward": "readonly", "sysctl.net.ipv4.ip_forward.value": "1"}, T0},
 		{"no loopback", probes.Facts{"net.interfaces": []string{"eth0"}}, T4},
+		// lo down (a fresh network namespace): launch brings it up with
+		// CAP_NET_ADMIN; without it the control plane cannot talk.
+		{"lo down, CAP_NET_ADMIN", probes.Facts{"net.lo_up": probes.No, "priv.caps": []string{"net_admin"}}, T0},
+		{"lo down, no CAP_NET_ADMIN", probes.Facts{"net.lo_up": probes.No, "priv.caps": []string{"chown"}}, T4},
 		// A blind spot is never a blocker.
 		{"container unknown", probes.Facts{"container.best": ""}, T0},
 	}
@@ -62,6 +79,52 @@ func TestJudgeLadder(t *testing.T) {
 	v := Judge(probes.Facts{})
 	if v.Rung != T0 || len(v.Checks[0].Unverified) != len(Ladder) {
 		t.Errorf("no facts: every requirement is unverified, none blocks: %+v", v)
+	}
+}
+
+// A passive scan (no trials) of gvisor-run printed "T1 (unverified)"
+// where the full scan says TP (issue #18): on evidence alone no rung
+// above the full scan's is claimed.
+func TestJudgeOnEvidence(t *testing.T) {
+	full := fullHost()
+	full["container.best"] = "none"
+	passive := probes.Facts{"res.memory_bytes": full["res.memory_bytes"], "net.interfaces": full["net.interfaces"]}
+	if got, want := Judge(full).Rung, TP; got != want {
+		t.Fatalf("full scan: %s, want %s", got, want)
+	}
+	if got := Judge(passive).Rung; got != T0 {
+		t.Errorf("Judge of passive facts: %s (every unknown passes)", got)
+	}
+	got := JudgeOnEvidence(passive)
+	if Above(got.Rung, Judge(full).Rung) || got.Rung != TP {
+		t.Errorf("passive verdict %s, want TP (not above the full scan's)", got.Rung)
+	}
+	if got := JudgeOnEvidence(fullHost()).Rung; got != T0 {
+		t.Errorf("all facts known: %s, want T0", got)
+	}
+}
+
+// A kernel without the bridge module (issue #18): the scan's net.bridge=no
+// rules out every worker rung (the bridge CNI gives pods their network),
+// and the fix names the module, not CAP_NET_ADMIN.
+func TestNoBridgeModule(t *testing.T) {
+	f := fullHost()
+	f["net.bridge"], f["net.link_errno"] = probes.No, "EOPNOTSUPP"
+	v := Judge(f)
+	if v.Rung != TP {
+		t.Fatalf("rung %s, want TP", v.Rung)
+	}
+	fix := v.Checks[Index(T2)].Blockers[0].Fix
+	if !strings.Contains(fix, "modprobe veth bridge") || strings.Contains(fix, "CAP_NET_ADMIN so") {
+		t.Errorf("fix %q", fix)
+	}
+	f["kernel.emulated"] = probes.Yes
+	if fix := Judge(f).Checks[Index(T2)].Blockers[0].Fix; !strings.Contains(fix, "gVisor") {
+		t.Errorf("gVisor: fix %q", fix)
+	}
+	f["net.link_errno"] = "EPERM"
+	if fix := Judge(f).Checks[Index(T2)].Blockers[0].Fix; !strings.Contains(fix, "CAP_NET_ADMIN") {
+		t.Errorf("EPERM: fix %q", fix)
 	}
 }
 

@@ -208,6 +208,11 @@ func writeVerdict(b *strings.Builder, p palette, v profiles.Verdict) {
 			}
 			continue
 		}
+		if profilesRungAbove(c.Rung, v.Rung) && len(c.Blockers) == 0 {
+			// Not claimed on evidence alone (scan --passive).
+			fmt.Fprintf(b, "  %s %s not verified: %s\n", p.yellow("?"), c.Rung, joinUnmet(c.Unverified))
+			continue
+		}
 		if profilesRungAbove(c.Rung, v.Rung) {
 			fmt.Fprintf(b, "  %s %s blocked by:\n", p.red("✗"), c.Rung)
 			for _, u := range c.Blockers {

@@ -7,13 +7,11 @@
 package hoststate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -82,19 +80,10 @@ func EnsureAddress(ctx context.Context) (bool, error) {
 			}
 		}
 	}
-	for _, args := range [][]string{
-		// A veth pair, not a dummy link: kernels without the dummy module
-		// (this project's VMs) have veth.
-		{"link", "add", DummyLink, "type", "veth", "peer", "name", DummyLink + "p"},
-		{"link", "set", DummyLink, "up"},
-		{"link", "set", DummyLink + "p", "up"},
-		{"addr", "add", StandInAddress + "/31", "dev", DummyLink},
-		{"route", "add", "default", "via", "203.0.113.255", "dev", DummyLink, "metric", "1000"},
-	} {
-		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-			_ = exec.CommandContext(ctx, "ip", "link", "delete", DummyLink).Run()
-			return false, fmt.Errorf("no address but loopback, and ip %s failed: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-		}
+	// A veth pair, not a dummy link: kernels without the dummy module
+	// (this project's VMs) have veth.
+	if err := addStandInVeth(); err != nil {
+		return false, fmt.Errorf("no address but loopback, and %w", err)
 	}
 	return true, nil
 }
@@ -104,9 +93,8 @@ func EnsureAddress(ctx context.Context) (bool, error) {
 // CAP_NET_ADMIN): the API server and the kubelet refuse a loopback
 // address, not a TEST-NET one on lo. Recorded in the snapshot.
 func (s *Snapshot) AddressOnLoopback(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, "ip", "addr", "add", StandInAddress+"/32", "dev", "lo").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip addr add %s/32 dev lo: %v: %s", StandInAddress, err, bytes.TrimSpace(out))
+	if err := addrChange("lo", StandInAddress+"/32", true); err != nil {
+		return fmt.Errorf("add %s/32 to lo: %w", StandInAddress, err)
 	}
 	s.LoopbackAddr = StandInAddress
 	return nil
@@ -118,8 +106,8 @@ func (s *Snapshot) LoopbackUp(ctx context.Context) error {
 	if err != nil || ifc.Flags&net.FlagUp != 0 {
 		return nil
 	}
-	if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		return fmt.Errorf("the loopback interface is down and cannot be brought up (ip link set lo up: %v: %s)", err, bytes.TrimSpace(out))
+	if err := setLink("lo", true); err != nil {
+		return fmt.Errorf("the loopback interface is down and cannot be brought up (netlink: set lo up: %w)", err)
 	}
 	s.LoopbackDown = true
 	return nil
@@ -228,10 +216,10 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 		if oldLinks[l] || !ourLink(l, sc) {
 			continue
 		}
-		if out, err := exec.CommandContext(ctx, "ip", "link", "delete", l).CombinedOutput(); err != nil {
+		if err := deleteLink(l); err != nil {
 			// A veth vanishes with its peer's netns: not an error.
 			if _, statErr := os.Stat("/sys/class/net/" + l); statErr == nil {
-				fail(fmt.Errorf("ip link delete %s: %v: %s", l, err, bytes.TrimSpace(out)))
+				fail(fmt.Errorf("delete link %s: %w", l, err))
 			}
 			continue
 		}
@@ -265,22 +253,28 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 		note("removed %d kubepods cgroups", removed)
 	}
 	s.undoDirs(sc, note, fail)
+	s.undoLoopback(note, fail)
+	s.restoreSysctls(note, fail)
+	return done, errs
+}
+
+// undoLoopback deletes the stand-in address from lo and sets lo down
+// again, as the snapshot journaled them.
+func (s *Snapshot) undoLoopback(note func(string, ...any), fail func(error)) {
 	if s.LoopbackAddr != "" {
-		if out, err := exec.CommandContext(ctx, "ip", "addr", "del", s.LoopbackAddr+"/32", "dev", "lo").CombinedOutput(); err != nil {
-			fail(fmt.Errorf("ip addr del %s/32 dev lo: %v: %s", s.LoopbackAddr, err, bytes.TrimSpace(out)))
+		if err := addrChange("lo", s.LoopbackAddr+"/32", false); err != nil {
+			fail(fmt.Errorf("delete %s/32 from lo: %w", s.LoopbackAddr, err))
 		} else {
 			note("deleted %s from lo", s.LoopbackAddr)
 		}
 	}
 	if s.LoopbackDown {
-		if out, err := exec.CommandContext(ctx, "ip", "link", "set", "lo", "down").CombinedOutput(); err != nil {
-			fail(fmt.Errorf("ip link set lo down: %v: %s", err, bytes.TrimSpace(out)))
+		if err := setLink("lo", false); err != nil {
+			fail(fmt.Errorf("set lo down: %w", err))
 		} else {
 			note("set lo down again")
 		}
 	}
-	s.restoreSysctls(note, fail)
-	return done, errs
 }
 
 // ours says whether a new mount belongs to the cluster: below its data

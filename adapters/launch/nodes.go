@@ -97,20 +97,20 @@ func nodesPreflight(o Options) error {
 	if o.Nodes > upstream.MaxNodes {
 		problems = append(problems, fmt.Sprintf("--nodes %d: at most %d", o.Nodes, upstream.MaxNodes))
 	}
-	for _, tool := range []string{"ip", "nsenter", "unshare", "iptables", "mount", "sleep"} {
+	for _, tool := range []string{"nsenter", "unshare", "iptables", "mount", "sleep"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			problems = append(problems, fmt.Sprintf("--nodes needs %s (Debian: iproute2, util-linux, iptables, coreutils)", tool))
+			problems = append(problems, fmt.Sprintf("--nodes needs %s (Debian: util-linux, iptables, coreutils)", tool))
 		}
 	}
 	if _, err := os.Stat("/sys/class/net/" + upstream.NodesBridge); err == nil {
-		problems = append(problems, fmt.Sprintf("the link %s exists already: a multi-node launch was not stopped (`kprobe stop --data-dir DIR` of that launch, or `ip link delete %s`)", upstream.NodesBridge, upstream.NodesBridge))
+		problems = append(problems, fmt.Sprintf("the link %s exists already: a multi-node launch was not stopped (`kprobe stop --data-dir DIR` of that launch)", upstream.NodesBridge))
 	}
 	for i := 1; i < o.Nodes; i++ {
 		if _, err := os.Stat(upstream.NodeNetnsPath(i)); err == nil {
-			problems = append(problems, fmt.Sprintf("the network namespace %s exists already: a multi-node launch was not stopped (`ip netns delete %s`)", upstream.NodeName(i), upstream.NodeName(i)))
+			problems = append(problems, fmt.Sprintf("the network namespace %s exists already: a multi-node launch was not stopped (`kprobe stop --data-dir DIR` of that launch)", upstream.NodeName(i)))
 		}
 		if veth := hoststate.NodeVethPrefix + strconv.Itoa(i); fileExists("/sys/class/net/" + veth) {
-			problems = append(problems, fmt.Sprintf("the link %s exists already (`ip link delete %s`)", veth, veth))
+			problems = append(problems, fmt.Sprintf("the link %s exists already: a multi-node launch was not stopped (`kprobe stop --data-dir DIR` of that launch)", veth))
 		}
 	}
 	want := []string{upstream.NodesNetwork}
@@ -276,38 +276,14 @@ func withWorkers(node0, early, late []supervise.Process) []supervise.Process {
 	return append(procs, late...)
 }
 
-// setupNodesNetwork makes the bridge with the host's address, and for each
-// worker its network namespace, a veth pair (kprobe-vethI on the bridge,
-// eth0 inside) with the worker's address, its routes and sysctls, and the
-// routes to its pods on the host.
+// setupNodesNetwork makes the nodes' links (nodesLinks, through
+// netlink) and, for each worker, its sysctls and NAT rules.
 func setupNodesNetwork(ctx context.Context, workers []Worker) error {
-	br := upstream.NodesBridge
-	bits := netip.MustParsePrefix(upstream.NodesNetwork).Bits()
-	host := upstream.NodeAddress(0)
-	steps := [][]string{
-		{"ip", "link", "add", br, "type", "bridge"},
-		{"ip", "addr", "add", host + "/" + strconv.Itoa(bits), "dev", br},
-		{"ip", "link", "set", br, "up"},
+	if err := nodesLinks(workers); err != nil {
+		return err
 	}
+	var steps [][]string
 	for _, w := range workers {
-		ns, veth := w.Name, hoststate.NodeVethPrefix+strconv.Itoa(w.Index)
-		in := func(args ...string) []string { return append([]string{"ip", "-n", ns}, args...) }
-		steps = append(steps,
-			[]string{"ip", "netns", "add", ns},
-			[]string{"ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns},
-			[]string{"ip", "link", "set", veth, "master", br, "up"},
-			in("link", "set", "lo", "up"),
-			in("addr", "add", w.Address+"/"+strconv.Itoa(bits), "dev", "eth0"),
-			in("link", "set", "eth0", "up"),
-			in("route", "add", "default", "via", host),
-			[]string{"ip", "route", "add", w.PodCIDR, "via", w.Address, "dev", br},
-		)
-		// Straight to the other workers' pods, not through the host.
-		for _, o := range workers {
-			if o.Index != w.Index {
-				steps = append(steps, in("route", "add", o.PodCIDR, "via", o.Address))
-			}
-		}
 		steps = append(steps, inNetns(w.Netns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"))
 		steps = append(steps, masqueradeRules(w.Netns, false)...)
 	}

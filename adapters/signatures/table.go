@@ -567,6 +567,14 @@ var specs = []spec{
 		action:    stepDown(profiles.TP, "the CNI plugins (bridge, host-local, portmap, loopback) installed as real files"),
 	},
 	{
+		code: "SIG-BRIDGE-MODULE", component: Containerd,
+		pattern:   `failed to create bridge "[^"]+": could not add "[^"]+": operation not supported`,
+		diagnosis: "The kernel has no bridge module (a VM or container whose kernel lacks CONFIG_BRIDGE, or gVisor's netstack), so the bridge CNI plugin cannot give any pod a network; the scan records it as net.bridge=no.",
+		fix:       "on the host: modprobe bridge (and veth); where the kernel has no such module, pods can only run as processes (kprobe launch --process-pods) or the cluster is the control plane only",
+		source:    "issue #18 (a VM kernel without the bridge module); the CNI bridge plugin's \"failed to create bridge %q: %v\" / \"could not add %q: %v\" (Debian containernetworking-plugins), containerd 1.6 \"failed to setup network for sandbox %q: %w\"",
+		action:    stepDown(profiles.TP, "the bridge and veth kernel modules (on the host: modprobe bridge veth)"),
+	},
+	{
 		code: "SIG-NO-UNPACK-PLATFORMS", component: Containerd,
 		pattern:   `no unpack platforms defined`,
 		diagnosis: "containerd cannot unpack a pulled image in this sandbox.",

@@ -72,6 +72,7 @@ func (NetnsProbe) Facts() []probes.FactSpec {
 		{Key: "net.netns_mode", Type: probes.TypeString, Doc: "how the test network namespace was made: netns (CLONE_NEWNET), userns (only with CLONE_NEWUSER) or none"},
 		{Key: "net.veth", Type: probes.TypeTri, Doc: "a veth pair can be created in a new network namespace"},
 		{Key: "net.bridge", Type: probes.TypeTri, Doc: "a bridge can be created and a veth enslaved to it in a new network namespace"},
+		{Key: "net.link_errno", Type: probes.TypeString, Doc: "errno of the first veth or bridge step that failed (EOPNOTSUPP: no such module or link type; EPERM: no CAP_NET_ADMIN), \"\" when none failed"},
 		{Key: "net.vxlan", Type: probes.TypeTri, Doc: "a vxlan link (VNI 1, port 8472, as flannel) can be created and set up in a new network namespace"},
 		{Key: "net.iptables_nft", Type: probes.TypeTri, Doc: "iptables-nft lists the filter table and creates a chain and a rule in a new network namespace"},
 		{Key: "net.iptables_legacy", Type: probes.TypeTri, Doc: "iptables-legacy lists the filter table and creates a chain and a rule in a new network namespace"},
@@ -199,13 +200,15 @@ func judge(o *probes.Observation, in netnsInput) {
 	o.Set("net.bridge", bridge)
 	o.Set("net.vxlan", vxlan)
 	o.Note("netlink RTM_NEWLINK", summarize(r.Links), nil)
+	linkErrno := errnoOf(r.Links, stepVeth, stepBridge, stepBridgePort)
+	o.Set("net.link_errno", linkErrno)
 	if veth == probes.No || bridge == probes.No {
 		var why []string
 		if s, bad := firstFailure(r.Links, stepVeth, stepBridge, stepBridgePort); bad {
 			why = append(why, s.text())
 		}
-		o.Find(CodeNoVethBridge, "cannot create veth/bridge links in a new network namespace: "+strings.Join(why, "; "),
-			probes.Evidence{Source: "netlink RTM_NEWLINK", Excerpt: strings.Join(why, "; "), Errno: errnoOf(r.Links, stepVeth, stepBridge, stepBridgePort)})
+		o.FindFix(CodeNoVethBridge, "cannot create veth/bridge links in a new network namespace: "+strings.Join(why, "; "),
+			probes.Evidence{Source: "netlink RTM_NEWLINK", Excerpt: strings.Join(why, "; "), Errno: linkErrno}, VethFix(linkErrno))
 	}
 	if vxlan == probes.No {
 		s, _ := firstFailure(r.Links, stepVxlan, stepVxlanUp)
@@ -224,6 +227,18 @@ func judge(o *probes.Observation, in netnsInput) {
 			probes.Evidence{Source: "clone(CLONE_NEWNET)", Excerpt: in.CloneErr, Errno: in.CloneErrno})
 	}
 	o.Summary = netnsSummary(o.Facts)
+}
+
+// VethFix is the fix for veth or bridge links that cannot be made, by
+// the errno the kernel gave: only a missing privilege is fixed by
+// CAP_NET_ADMIN; EOPNOTSUPP means the kernel has no such link type (no
+// module, or gVisor's netstack).
+func VethFix(errno string) string {
+	switch errno {
+	case "EOPNOTSUPP", "ENOTSUP", "EPROTONOSUPPORT", "ENODEV":
+		return "the kernel has no veth or bridge links (" + errno + "): on the host, modprobe veth bridge; a sandbox whose kernel has none (gVisor's netstack) cannot give pods a network: kprobe launch --process-pods runs them as processes"
+	}
+	return CodeNoVethBridge.Fix
 }
 
 // netnsSummary says what works in a new network namespace: "veth bridge
@@ -392,6 +407,7 @@ func judgeNoNamespace(o *probes.Observation, in netnsInput) {
 			o.Set(k, probes.Unknown)
 		}
 		o.Set("net.iptables_backend", "unknown")
+		o.Set("net.link_errno", "unknown")
 		o.Find(CodeNetNotTested, "no new network namespace could be created ("+in.CloneErr+"); links and iptables were not tried", ev)
 		return
 	}
@@ -399,6 +415,7 @@ func judgeNoNamespace(o *probes.Observation, in netnsInput) {
 		o.Set(k, probes.No)
 	}
 	o.Set("net.iptables_backend", "none")
+	o.Set("net.link_errno", "EPERM")
 	why := "CAP_NET_ADMIN is not in CapEff and no new network namespace can be created (" + in.CloneErr + ")"
 	o.Note("/proc/self/status CapEff", why, nil)
 	o.Find(CodeNoIptables, "iptables cannot work: "+why, ev)

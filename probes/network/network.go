@@ -43,6 +43,10 @@ var (
 		Title:   "no default route",
 		Meaning: "k3s and the kubelet pick the node IP from the default route and fail to start without one (sandboxes with --network=none have only lo).",
 		Fix:     "ip link add dummy0 type dummy && ip link set dummy0 up && ip addr add 203.0.113.254/31 dev dummy0 && ip route add default via 203.0.113.255 dev dummy0 metric 1000"}
+	CodeLoopbackDown = probes.Code{Code: "KP-NET-005", Severity: probes.Warn,
+		Title:   "the loopback interface is down",
+		Meaning: "A fresh network namespace (an LXC container with an empty network, unshare --net, a minimal VM) starts with lo down: etcd, the API server and the kubelet talk over 127.0.0.1 and get \"network is unreachable\".",
+		Fix:     "nothing to do where kprobe has CAP_NET_ADMIN: kprobe launch brings lo up through netlink and kprobe stop sets it down again; without CAP_NET_ADMIN, bring lo up as root before launching (ip link set lo up)"}
 )
 
 // Ports are the ports the passive probe checks, with their codes.
@@ -60,12 +64,13 @@ func (Probe) ID() string            { return "network" }
 func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
-	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute}
+	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown}
 }
 
 func (Probe) Facts() []probes.FactSpec {
 	specs := []probes.FactSpec{
 		{Key: "net.interfaces", Type: probes.TypeList, Doc: "network interfaces of this network namespace (/proc/net/dev)"},
+		{Key: "net.lo_up", Type: probes.TypeTri, Doc: "lo is up: 127.0.0.1 is a local address in /proc/net/fib_trie (the kernel adds it when lo comes up)"},
 		{Key: "net.default_interface", Type: probes.TypeString, Doc: "interface of the default route (IPv4, else IPv6), \"\" when there is none"},
 		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
 		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
@@ -84,6 +89,7 @@ func portKey(port uint16) string { return fmt.Sprintf("net.port_%d_free", port) 
 func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error) {
 	o := probes.NewObservation()
 	ifaces := interfaces(env, o)
+	loopbackUp(env, o)
 	defaultIface := defaultRoute(env, o)
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)
@@ -114,6 +120,9 @@ func summary(f probes.Facts) string {
 		}
 		parts = append(parts, route)
 	}
+	if f.Tri("net.lo_up") == probes.No {
+		parts = append(parts, "lo down")
+	}
 	if t := f.Tri("net.ip_forward"); t != probes.Unknown {
 		parts = append(parts, "ip_forward "+map[probes.Tri]string{probes.Yes: "on", probes.No: "off"}[t])
 	}
@@ -122,6 +131,27 @@ func summary(f probes.Facts) string {
 		ports.Add(strconv.Itoa(int(p.Port)), map[probes.Tri]string{probes.Yes: "free", probes.No: "in use", probes.Unknown: "unknown"}[f.Tri(portKey(p.Port))])
 	}
 	return strings.Join(parts, ", ") + "; ports " + ports.String()
+}
+
+// loopbackUp reads the local routing table: the kernel gives lo
+// 127.0.0.1 and its local route when lo comes up, so their absence means
+// lo is down. (/sys/class/net/lo/flags would say it too, but sysfs shows
+// the network namespace it was mounted in, often not ours.)
+func loopbackUp(env *probes.Env, o *probes.Observation) {
+	b, err := fs.ReadFile(env.Root, "proc/net/fib_trie")
+	if err != nil {
+		o.Note("/proc/net/fib_trie", "", err)
+		o.Set("net.lo_up", probes.Unknown)
+		return
+	}
+	up := LoopbackLocal(bytes.NewReader(b))
+	o.Set("net.lo_up", probes.TriOf(up))
+	if up {
+		o.Note("/proc/net/fib_trie", "127.0.0.1/32 host LOCAL: lo is up", nil)
+		return
+	}
+	o.Find(CodeLoopbackDown, "lo is down: no local 127.0.0.1 in the routing tables",
+		probes.Evidence{Source: "/proc/net/fib_trie", Excerpt: "no 127.0.0.1 /32 host LOCAL entry"})
 }
 
 func interfaces(env *probes.Env, o *probes.Observation) []string {

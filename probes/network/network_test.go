@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -65,6 +66,37 @@ func hostTree() fstest.MapFS {
 		"sys/class/net/ifb0/mtu":       {Data: []byte("1500\n")},
 		"sys/class/net/ifb1/mtu":       {Data: []byte("1500\n")},
 		"sys/class/net/eth0/mtu":       {Data: []byte("1400\n")},
+		"proc/net/fib_trie":            {Data: readFile("testdata/fib_trie.lo-up")},
+	}
+}
+
+func readFile(name string) []byte {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// A fresh network namespace (unshare --net, an LXC container with an
+// empty network): lo is listed but down. The fib_trie files were read in
+// such namespaces on this machine, before and after `ip link set lo up`.
+func TestRunLoopbackDown(t *testing.T) {
+	root := hostTree()
+	root["proc/net/fib_trie"] = &fstest.MapFile{Data: readFile("testdata/fib_trie.lo-down")}
+	o := run(t, root)
+	if got := o.Facts.Tri("net.lo_up"); got != probes.No {
+		t.Errorf("net.lo_up = %v, want no", got)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeLoopbackDown.Code}) {
+		t.Errorf("codes %v", got)
+	}
+	if !strings.Contains(o.Summary, "lo down") {
+		t.Errorf("summary %q", o.Summary)
+	}
+	delete(root, "proc/net/fib_trie")
+	if got := run(t, root).Facts.Tri("net.lo_up"); got != probes.Unknown {
+		t.Errorf("no fib_trie: net.lo_up = %v, want unknown", got)
 	}
 }
 
@@ -85,6 +117,7 @@ func TestRunHost(t *testing.T) {
 		// The default route's interface wins over the larger ifb MTU.
 		"net.mtu":            int64(1400),
 		"net.ip_forward":     probes.No,
+		"net.lo_up":          probes.Yes,
 		"net.port_6443_free": probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
 	}
 	if !reflect.DeepEqual(o.Facts, want) {

@@ -213,3 +213,18 @@ func IptablesError(stderr string) (msg, errno string) {
 	}
 	return msg, ""
 }
+
+// LoopbackLocal reports whether /proc/net/fib_trie lists 127.0.0.1 as a
+// local host address ("|-- 127.0.0.1" followed by "/32 host LOCAL").
+func LoopbackLocal(r io.Reader) bool {
+	sc := bufio.NewScanner(r)
+	prev := ""
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if prev == "|-- 127.0.0.1" && strings.HasPrefix(l, "/32 host LOCAL") {
+			return true
+		}
+		prev = l
+	}
+	return false
+}

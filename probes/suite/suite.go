@@ -29,6 +29,7 @@ func All() []probes.Probe {
 		kernel.Probe{},
 		privileges.Probe{},
 		filesystems.Probe{},
+		filesystems.DirsProbe{},
 		overlay.Probe{},
 		mounts.Probe{},
 		mounts.RShared{},

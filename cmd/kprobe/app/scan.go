@@ -115,6 +115,9 @@ func prepareScan(f *scanFlags) (run func(ctx context.Context, onResult func(prob
 		o.OnResult = onResult
 		sc := probes.Run(ctx, env, ps, o)
 		p := profiles.FromScan(sc, Version, time.Now())
+		if f.passive {
+			p.Verdict = profiles.JudgeOnEvidence(p.Facts)
+		}
 		return &scanOutcome{scan: sc, profile: p, report: reports.FromScan(sc, p, source)}
 	}, ps, nil
 }
