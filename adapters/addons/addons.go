@@ -68,6 +68,12 @@ type Config struct {
 	// Upstreams are the resolvers CoreDNS forwards other names to
 	// (Resolvers finds the reachable ones); none means no forward.
 	Upstreams []string
+	// HealthPort and ReadyPort are CoreDNS's liveness and readiness
+	// ports; 0: 8080 and 8181. Process pods share the sandbox's ports, so
+	// TP moves them off ports that applications use.
+	HealthPort, ReadyPort int
+	// Only deploys one add-on (a name of Deployments); "": all of them.
+	Only string
 }
 
 // Deployments are the add-ons' Deployments in Namespace, by manifest.
@@ -88,6 +94,12 @@ func Render(c Config) ([]*unstructured.Unstructured, error) {
 	if c.Domain == "" {
 		c.Domain = DefaultClusterDomain
 	}
+	if c.HealthPort == 0 {
+		c.HealthPort = 8080
+	}
+	if c.ReadyPort == 0 {
+		c.ReadyPort = 8181
+	}
 	values := struct {
 		Config
 		StorageDir                                string
@@ -95,6 +107,9 @@ func Render(c Config) ([]*unstructured.Unstructured, error) {
 	}{c, StorageDir(c.DataDir), CoreDNSImageName, LocalPathImageName, HelperImageName}
 	var objs []*unstructured.Unstructured
 	for _, name := range manifests {
+		if c.Only != "" && name != c.Only+".yaml" {
+			continue
+		}
 		text, err := manifestFS.ReadFile("manifests/" + name)
 		if err != nil {
 			return nil, err
@@ -194,8 +209,12 @@ func Apply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructu
 // Available returns nil once every add-on Deployment has an available
 // replica, else what it still waits for.
 func Available(ctx context.Context, cs kubernetes.Interface) error {
+	return available(ctx, cs, Deployments)
+}
+
+func available(ctx context.Context, cs kubernetes.Interface, names []string) error {
 	var waiting []string
-	for _, name := range Deployments {
+	for _, name := range names {
 		d, err := cs.AppsV1().Deployments(Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -261,6 +280,9 @@ func Deploy(ctx context.Context, c Config, o Options) error {
 	defer cancel()
 	for {
 		err := Available(wctx, cs)
+		if c.Only != "" {
+			err = available(wctx, cs, []string{c.Only})
+		}
 		if err == nil {
 			return nil
 		}

@@ -40,6 +40,9 @@ func startAddons(ctx context.Context, t *tracker, plan *adapters.Plan, o Options
 		close(done)
 		return done
 	}
+	if plan.ProcessPods() {
+		return startProcessPodsDNS(ctx, t, o, kubeconfig, nodeName, done)
+	}
 	if why := addonsOff(plan, o); why != "" {
 		t.begin("addons", "skipped: "+why)(nil)
 		close(done)
