@@ -3,7 +3,9 @@ package podnode
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -37,8 +39,17 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 	if err != nil {
 		return err
 	}
+	addrs := svcproxy.Addresses{PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified()}
+	// The API server where the agent reaches it.
+	if u, err := url.Parse(rc.Host); err == nil {
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		addrs.APIServer, _ = netip.ParseAddrPort(net.JoinHostPort(u.Hostname(), port))
+	}
 	go func() {
-		err := svcproxy.Run(ctx, svcproxy.Config{Client: client, PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified(), Log: cfg.Log})
+		err := svcproxy.Run(ctx, svcproxy.Config{Client: client, Addresses: addrs, Log: cfg.Log})
 		if err != nil && ctx.Err() == nil {
 			cfg.Log("svcproxy: stopped: %v", err)
 		}

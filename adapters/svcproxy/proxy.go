@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,11 +20,7 @@ import (
 // Config of the proxy.
 type Config struct {
 	Client kubernetes.Interface
-	// PodCIDR holds the pod IPs, dialled on their Mirror.
-	PodCIDR netip.Prefix
-	// NodePorts is the address NodePorts listen on (0.0.0.0: every
-	// address, as kube-proxy); invalid: no NodePorts.
-	NodePorts netip.Addr
+	Addresses
 	// Log receives the proxy's own failures, one line each, prefixed
 	// "svcproxy: " (adapters/signatures knows them).
 	Log func(format string, a ...any)
@@ -70,7 +65,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for {
 		sv, _ := svcs.Lister().List(labels.Everything())
 		sl, _ := slices.Lister().List(labels.Everything())
-		p.Sync(Table(sv, sl, cfg.PodCIDR, cfg.NodePorts))
+		p.Sync(Table(sv, sl, cfg.Addresses))
 		select {
 		case <-ctx.Done():
 			return nil

@@ -38,11 +38,25 @@ func Mirror(ip netip.Addr) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
+// Addresses says where the proxy listens and dials.
+type Addresses struct {
+	// PodCIDR holds the pod IPs, which are dialled on their Mirror; other
+	// endpoint addresses as they are.
+	PodCIDR netip.Prefix
+	// NodePorts is the address NodePorts listen on (0.0.0.0: every
+	// address, as kube-proxy); invalid: no NodePorts.
+	NodePorts netip.Addr
+	// APIServer, when valid, is dialled for the Service default/kubernetes
+	// instead of its endpoints: the API server advertises an address it
+	// may not listen on (it binds loopback where the sandbox has only lo,
+	// or to keep it from the network).
+	APIServer netip.AddrPort
+}
+
 // Table computes every listener and its route from the Services and their
-// EndpointSlices. podCIDR holds the pod IPs, which are dialled on their
-// Mirror; other endpoint addresses (the API server's) as they are.
-// nodePorts is the address NodePorts listen on (invalid: none).
-func Table(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, podCIDR netip.Prefix, nodePorts netip.Addr) map[Key]Route {
+// EndpointSlices.
+func Table(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, a Addresses) map[Key]Route {
+	podCIDR, nodePorts := a.PodCIDR, a.NodePorts
 	bySvc := map[string][]*discoveryv1.EndpointSlice{}
 	for _, s := range slices {
 		if name := s.Labels[discoveryv1.LabelServiceName]; name != "" && s.AddressType == discoveryv1.AddressTypeIPv4 {
@@ -67,6 +81,9 @@ func Table(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, podCIDR 
 			r := Route{
 				Service:  fmt.Sprintf("%s/%s:%s", svc.Namespace, svc.Name, portName(p)),
 				Backends: backends(bySvc[svc.Namespace+"/"+svc.Name], p.Name, proto, podCIDR),
+			}
+			if svc.Namespace == "default" && svc.Name == "kubernetes" && a.APIServer.IsValid() {
+				r.Backends = []string{a.APIServer.String()}
 			}
 			if len(r.Backends) == 0 {
 				continue // nothing listens: refused, as kube-proxy rejects

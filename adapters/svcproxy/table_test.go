@@ -51,7 +51,7 @@ func TestTable(t *testing.T) {
 		slice("api", []discoveryv1.EndpointPort{{Name: ptr("https"), Port: ptr(int32(6443))}}, ep("192.0.2.2", true, false)),
 		slice("empty", []discoveryv1.EndpointPort{{Port: ptr(int32(80))}}, ep("10.244.0.8", false, false)),
 	}
-	got := Table(svcs, slices, pods, netip.IPv4Unspecified())
+	got := Table(svcs, slices, Addresses{PodCIDR: pods, NodePorts: netip.IPv4Unspecified()})
 	web := Route{Service: "ns/web:http", Backends: []string{"127.244.0.5:8080"}}
 	want := map[Key]Route{
 		{netip.MustParseAddrPort("127.96.0.20:80"), corev1.ProtocolTCP}: web,
@@ -67,9 +67,17 @@ func TestTable(t *testing.T) {
 
 	// No ready endpoint: the serving terminating ones, as kube-proxy.
 	slices[0] = slice("web", slices[0].Ports, ep("10.244.0.7", false, true))
-	got = Table(svcs[:1], slices[:1], pods, netip.Addr{})
+	got = Table(svcs[:1], slices[:1], Addresses{PodCIDR: pods})
 	if r := got[Key{netip.MustParseAddrPort("127.96.0.20:80"), corev1.ProtocolTCP}]; !reflect.DeepEqual(r.Backends, []string{"127.244.0.7:8080"}) || len(got) != 1 {
 		t.Fatalf("terminating fallback, no NodePort address: %v", got)
+	}
+
+	// The API server where it listens, not where it advertises.
+	kube := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}, Spec: corev1.ServiceSpec{
+		ClusterIP: "127.96.0.1", Ports: []corev1.ServicePort{{Name: "https", Port: 443}}}}
+	got = Table([]*corev1.Service{kube}, nil, Addresses{APIServer: netip.MustParseAddrPort("127.0.0.1:6443")})
+	if r := got[Key{netip.MustParseAddrPort("127.96.0.1:443"), corev1.ProtocolTCP}]; !reflect.DeepEqual(r.Backends, []string{"127.0.0.1:6443"}) {
+		t.Fatalf("kubernetes: %v", got)
 	}
 }
 
