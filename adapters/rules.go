@@ -634,11 +634,21 @@ var Rules = []Rule{
 		Settings: []Setting{
 			set(Cluster, "disable-agent", "true"),
 			set(Cluster, "disable-kube-proxy", "true"),
-			set(Cluster, "disable-network-policy", "true"),
 			set(Cluster, "flannel-backend", "none"),
 		},
-		Rationale: "TP runs no kubelet, containerd, runc, CNI or kube-proxy: kprobe's node agent runs each pod's containers as processes of the sandbox, on the host network, with no isolation between pods and the sandbox",
+		Rationale: "TP runs no kubelet, containerd, runc, CNI or kube-proxy: kprobe's node agent runs each pod's containers as processes of the sandbox, on the host network, with no isolation between pods and the sandbox; its own Service proxy serves each ClusterIP on a loopback address",
 		Source:    "issue #13; shared/research/process-pods.md; prior art virtual-kubelet/systemk",
+	},
+	{
+		// Every pod is a process on the sandbox's one network: there is
+		// no per-pod interface or netfilter hook to filter on.
+		Code:  "R-TP-NO-NETWORK-POLICY",
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(Cluster, "disable-network-policy", "true"),
+		},
+		Rationale: "TP cannot enforce NetworkPolicy: process pods share the sandbox's network namespace and ports (no veth, no iptables, no CAP_NET_ADMIN), so a policy object is accepted by the API and has no effect",
+		Source:    "issue #14; research/networking.md",
 	},
 	// How the node agent gives a container its image root; the last that
 	// holds wins: a user namespace, else chroot, else none (said plainly).

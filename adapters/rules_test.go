@@ -286,9 +286,10 @@ var ruleCases = map[string]ruleCase{
 		},
 	},
 	// Rung rules: their "fact set" is the rung.
-	"R-T2-NO-PROXY":     {rung: profiles.T2, fires: []probes.Facts{{}}},
-	"R-TP-PROCESS-PODS": {rung: profiles.TP, fires: []probes.Facts{{}}},
-	"R-T3-AGENTLESS":    {rung: profiles.T3, fires: []probes.Facts{{}}},
+	"R-T2-NO-PROXY":          {rung: profiles.T2, fires: []probes.Facts{{}}},
+	"R-TP-PROCESS-PODS":      {rung: profiles.TP, fires: []probes.Facts{{}}},
+	"R-TP-NO-NETWORK-POLICY": {rung: profiles.TP, fires: []probes.Facts{{}}},
+	"R-T3-AGENTLESS":         {rung: profiles.T3, fires: []probes.Facts{{}}},
 	// The node agent's isolation: a user namespace, else chroot, else none.
 	"R-TP-ISOLATION-AUTO": {
 		rung:  profiles.TP,

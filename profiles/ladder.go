@@ -40,7 +40,7 @@ var RungTitle = map[Rung]string{
 // GivesUp says in one line what a rung gives up against a full cluster;
 // "" for the rungs whose title already says it.
 var GivesUp = map[Rung]string{
-	TP: "no isolation between pods and the sandbox, host network for every pod, no Service addresses and no NetworkPolicy (issue #14)",
+	TP: "no isolation between pods and the sandbox, one network and port space for every pod (Services through the node agent's proxy), no NetworkPolicy (R-TP-NO-NETWORK-POLICY)",
 }
 
 // Index is r's position on the ladder, best first; an unknown rung sorts

@@ -68,9 +68,10 @@ type Config struct {
 	// Upstreams are the resolvers CoreDNS forwards other names to
 	// (Resolvers finds the reachable ones); none means no forward.
 	Upstreams []string
-	// StorageOnly deploys local-path-provisioner and its StorageClass
-	// alone (process pods, rung TP: no Service routing for CoreDNS).
-	StorageOnly bool
+	// HealthPort and ReadyPort are CoreDNS's liveness and readiness
+	// ports; 0: 8080 and 8181. Process pods share the sandbox's ports, so
+	// TP moves them off ports that applications use.
+	HealthPort, ReadyPort int
 }
 
 // Deployments are the add-ons' Deployments in Namespace, by manifest.
@@ -91,6 +92,12 @@ func Render(c Config) ([]*unstructured.Unstructured, error) {
 	if c.Domain == "" {
 		c.Domain = DefaultClusterDomain
 	}
+	if c.HealthPort == 0 {
+		c.HealthPort = 8080
+	}
+	if c.ReadyPort == 0 {
+		c.ReadyPort = 8181
+	}
 	values := struct {
 		Config
 		StorageDir                                string
@@ -98,9 +105,6 @@ func Render(c Config) ([]*unstructured.Unstructured, error) {
 	}{c, StorageDir(c.DataDir), CoreDNSImageName, LocalPathImageName, HelperImageName}
 	var objs []*unstructured.Unstructured
 	for _, name := range manifests {
-		if c.StorageOnly && name != "local-path.yaml" {
-			continue
-		}
 		text, err := manifestFS.ReadFile("manifests/" + name)
 		if err != nil {
 			return nil, err
@@ -197,11 +201,11 @@ func Apply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstructu
 	return nil
 }
 
-// Available returns nil once every named add-on Deployment has an
-// available replica, else what it still waits for.
-func Available(ctx context.Context, cs kubernetes.Interface, names []string) error {
+// Available returns nil once every add-on Deployment has an available
+// replica, else what it still waits for.
+func Available(ctx context.Context, cs kubernetes.Interface) error {
 	var waiting []string
-	for _, name := range names {
+	for _, name := range Deployments {
 		d, err := cs.AppsV1().Deployments(Namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -263,14 +267,10 @@ func Deploy(ctx context.Context, c Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	names := Deployments
-	if c.StorageOnly {
-		names = []string{"local-path-provisioner"}
-	}
 	wctx, cancel := context.WithTimeout(ctx, o.Wait)
 	defer cancel()
 	for {
-		err := Available(wctx, cs, names)
+		err := Available(wctx, cs)
 		if err == nil {
 			return nil
 		}

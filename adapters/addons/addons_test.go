@@ -280,24 +280,3 @@ func TestArchives(t *testing.T) {
 		t.Errorf("Archives = %v, %v", got, err)
 	}
 }
-
-// TestRenderStorageOnly: process pods (TP) get local-path-provisioner and
-// its StorageClass, nothing of CoreDNS.
-func TestRenderStorageOnly(t *testing.T) {
-	c := testConfig(nil)
-	c.StorageOnly = true
-	objs, err := Render(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sc bool
-	for _, u := range objs {
-		if strings.Contains(strings.ToLower(u.GetName()), "dns") {
-			t.Errorf("storage only renders %s %s", u.GetKind(), u.GetName())
-		}
-		sc = sc || u.GetKind() == "StorageClass"
-	}
-	if !sc {
-		t.Error("storage only renders no StorageClass")
-	}
-}

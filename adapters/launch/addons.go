@@ -16,7 +16,7 @@ const addonsWait = 60 * time.Second
 
 // addonsOff says why the add-ons are not deployed, or "".
 func addonsOff(plan *adapters.Plan, o Options) string {
-	if plan.Has("disable-kube-proxy") && !plan.ProcessPods() {
+	if plan.Has("disable-kube-proxy") {
 		// Pods would reach neither the DNS Service address nor, from the
 		// add-ons, the API's Service address.
 		return "the plan runs no kube-proxy, so Service addresses do not route"
@@ -40,41 +40,35 @@ func startAddons(ctx context.Context, t *tracker, plan *adapters.Plan, o Options
 		close(done)
 		return done
 	}
+	if plan.ProcessPods() {
+		return startProcessPodsDNS(ctx, t, o, kubeconfig, nodeName, done)
+	}
 	if why := addonsOff(plan, o); why != "" {
 		t.begin("addons", "skipped: "+why)(nil)
 		close(done)
 		return done
 	}
 	archives, _ := addons.Archives(o.ImagesDir)
-	// TP: the node agent has the images (--images-dir); CoreDNS needs
-	// Service routing, which process pods lack (issue #14).
-	storageOnly := plan.ProcessPods()
-	detail := "CoreDNS (cluster DNS " + upstream.DefaultClusterDNS + ") and the local-path StorageClass available"
-	if storageOnly {
-		detail = "the local-path StorageClass available (process pods: no cluster DNS)"
-	}
 	go func() {
 		defer close(done)
+		end := t.begin("addon-images", "import CoreDNS and local-path-provisioner into containerd")
 		var err error
-		if !storageOnly {
-			end := t.begin("addon-images", "import CoreDNS and local-path-provisioner into containerd")
-			for _, a := range archives {
-				if err == nil {
-					err = images.Import(ctx, ctr, socket, images.CRINamespace, a)
-				}
+		for _, a := range archives {
+			if err == nil {
+				err = images.Import(ctx, ctr, socket, images.CRINamespace, a)
 			}
-			if ctx.Err() != nil {
-				return
-			}
-			end(err)
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		end(err)
 		if err == nil {
-			end := t.begin("addons", detail)
+			end = t.begin("addons", "CoreDNS (cluster DNS "+upstream.DefaultClusterDNS+") and the local-path StorageClass available")
 			// The kubelet's resolvConf (upstream.Config's default): CoreDNS
 			// runs with dnsPolicy Default, so it sees the same resolvers.
 			err = addons.Deploy(ctx, addons.Config{
 				DataDir: o.DataDir, ClusterDNS: upstream.DefaultClusterDNS, Domain: addons.DefaultClusterDomain,
-				NodeName: nodeName, NodeIP: NodeIP(), StorageOnly: storageOnly,
+				NodeName: nodeName, NodeIP: NodeIP(),
 			}, addons.Options{Kubeconfig: kubeconfig, ResolvConf: "/etc/resolv.conf", Wait: addonsWait})
 			if ctx.Err() == nil {
 				end(err)

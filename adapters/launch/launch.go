@@ -360,7 +360,11 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if ip := net.ParseIP(bind); !ip.IsUnspecified() {
 		sans = append(sans, bind)
 	}
-	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP), ExtraSANs: sans})
+	var serviceCIDR string
+	if plan.ProcessPods() {
+		serviceCIDR = upstream.ProcessPodsServiceCIDR
+	}
+	bundle, err := pki.Ensure(filepath.Join(o.DataDir, "pki"), pki.Options{NodeName: nodeName, NodeIP: net.ParseIP(nodeIP), ExtraSANs: sans, ServiceCIDR: serviceCIDR})
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +374,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	}
 	r, err := upstream.Render(plan, upstream.Config{
 		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind, ProtectKernelDefaults: protect,
-		NodeAgent: o.NodeAgent, ImagesDir: o.ImagesDir,
+		NodeAgent: o.NodeAgent, ImagesDir: o.ImagesDir, ServiceCIDR: serviceCIDR, ClusterDNS: upstream.ClusterDNSFor(plan.ProcessPods()),
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,

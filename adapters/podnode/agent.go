@@ -40,6 +40,10 @@ type Config struct {
 	Isolation    Isolation // "" or auto: the best that works here
 	ImagesDir    string    // archives to preload
 	MaxPods      int
+	// Pod networking (network.go, adapters/svcproxy): pod IPs from
+	// PodCIDR, resolv.conf naming ClusterDNS, and the Service proxy,
+	// which runs with ProxyKubeconfig (kube-proxy's identity) when set.
+	PodCIDR, ClusterDNS, ClusterDomain, ProxyKubeconfig string
 
 	// Images is the image store; nil opens the default store under DataDir/images.
 	Images Images
@@ -93,7 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return errors.New("podnode: no image store")
 	}
 
-	prov, err := newProvider(providerConfig{
+	pc := providerConfig{
 		client:    client,
 		nodeName:  cfg.NodeName,
 		nodeIP:    cfg.NodeIP,
@@ -102,7 +106,11 @@ func Run(ctx context.Context, cfg Config) error {
 		isolation: iso,
 		images:    cfg.Images,
 		log:       cfg.Log,
-	})
+	}
+	if err := startNetwork(ctx, cfg, &pc); err != nil {
+		return err
+	}
+	prov, err := newProvider(pc)
 	if err != nil {
 		return err
 	}

@@ -148,6 +148,7 @@ func (r *podRun) run() {
 		r.fail(reason, msg)
 		return
 	}
+	r.checkPorts()
 	if r.prov.cfg.isolation == IsolationNone {
 		r.event(corev1.EventTypeWarning, "NoRootChange", "isolation none: containers run with the sandbox's files as /; only static binaries work and volumes are not at their mount paths")
 	}
@@ -243,6 +244,7 @@ func (r *podRun) cleanup() {
 		c.release()
 	}
 	_ = os.RemoveAll(r.dir)
+	r.prov.cfg.addrs.release(r.pod.UID)
 }
 
 // snapshot is the pod with its status as a kubelet would report it.
@@ -252,8 +254,8 @@ func (r *podRun) snapshot() *corev1.Pod {
 	st := corev1.PodStatus{
 		HostIP:    r.prov.cfg.nodeIP,
 		HostIPs:   []corev1.HostIP{{IP: r.prov.cfg.nodeIP}},
-		PodIP:     r.prov.cfg.nodeIP,
-		PodIPs:    []corev1.PodIP{{IP: r.prov.cfg.nodeIP}},
+		PodIP:     r.podIP(),
+		PodIPs:    []corev1.PodIP{{IP: r.podIP()}},
 		StartTime: &r.started,
 		QOSClass:  qosClass(pod),
 	}

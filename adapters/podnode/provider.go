@@ -33,6 +33,10 @@ type providerConfig struct {
 	isolation Isolation
 	images    Images
 	log       func(string, ...any)
+	// Pod addresses and the cluster DNS (network.go); nil and "": pods
+	// get the node's address and the sandbox's resolv.conf.
+	addrs                     *podAddrs
+	clusterDNS, clusterDomain string
 }
 
 // provider is the virtual-kubelet provider: it keeps one podRun per pod
@@ -242,12 +246,17 @@ func (p *provider) AttachToContainer(ctx context.Context, ns, name, cname string
 // PortForward connects a stream to a port of the pod: pods share the
 // sandbox's network, so that is the port on the loopback address.
 func (p *provider) PortForward(ctx context.Context, ns, name string, port int32, stream io.ReadWriteCloser) error {
-	if p.get(ns, name) == nil {
+	r := p.get(ns, name)
+	if r == nil {
 		return errdefs.NotFoundf("pod %s/%s is not known", ns, name)
 	}
 	defer stream.Close()
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+	// The pod's own address first: a process may listen on that alone.
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(r.localIP(), fmt.Sprint(port)))
+	if err != nil {
+		conn, err = d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+	}
 	if err != nil {
 		conn, err = d.DialContext(ctx, "tcp", net.JoinHostPort(p.cfg.nodeIP, fmt.Sprint(port)))
 	}

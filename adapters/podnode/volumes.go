@@ -501,16 +501,16 @@ func claimPath(ctx context.Context, r *podRun, claim string) (string, error) {
 }
 
 // writeEtcFiles writes the pod's hosts and resolv.conf as the kubelet does
-// for a pod (the pod's IP is the sandbox's).
+// for a pod (the pod's own address is its loopback mirror: network.go).
 func writeEtcFiles(r *podRun) error {
 	pod := r.pod
 	var b strings.Builder
 	b.WriteString("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
 	host := r.hostname()
 	if pod.Spec.Subdomain != "" {
-		fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.cluster.local\t%s\n", r.prov.cfg.nodeIP, host, pod.Spec.Subdomain, pod.Namespace, host)
+		fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.cluster.local\t%s\n", r.localIP(), host, pod.Spec.Subdomain, pod.Namespace, host)
 	} else {
-		fmt.Fprintf(&b, "%s\t%s\n", r.prov.cfg.nodeIP, host)
+		fmt.Fprintf(&b, "%s\t%s\n", r.localIP(), host)
 	}
 	for _, a := range pod.Spec.HostAliases {
 		fmt.Fprintf(&b, "\n# Entries added by HostAliases.\n%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
@@ -521,29 +521,8 @@ func writeEtcFiles(r *podRun) error {
 	if err := os.WriteFile(filepath.Join(r.dir, "etc-hosts"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	// No cluster DNS serves process pods yet: the sandbox's resolver, with
-	// the pod's dnsConfig applied.
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	if dc := pod.Spec.DNSConfig; dc != nil {
-		var extra strings.Builder
-		for _, ns := range dc.Nameservers {
-			extra.WriteString("nameserver " + ns + "\n")
-		}
-		if len(dc.Searches) > 0 {
-			extra.WriteString("search " + strings.Join(dc.Searches, " ") + "\n")
-		}
-		for _, o := range dc.Options {
-			if o.Value != nil {
-				extra.WriteString("options " + o.Name + ":" + *o.Value + "\n")
-			} else {
-				extra.WriteString("options " + o.Name + "\n")
-			}
-		}
-		if pod.Spec.DNSPolicy == corev1.DNSNone {
-			resolv = nil
-		}
-		resolv = append([]byte(extra.String()), resolv...)
-	}
+	// The cluster DNS as the kubelet's clusterDNS (network.go).
+	resolv := resolvConf(pod, readHostResolv(), r.prov.cfg.clusterDNS, r.prov.cfg.clusterDomain)
 	return os.WriteFile(filepath.Join(r.dir, "resolv.conf"), resolv, 0o644)
 }
 

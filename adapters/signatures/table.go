@@ -600,6 +600,24 @@ var specs = []spec{
 		source:    "prior-art.md §2.3 #41 (kind known-issues, stolostron/capi-tests#285, k0s#8113)",
 		action:    fatal("higher inotify limits on the host: sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512"),
 	},
+	// ---- the node agent's Service proxy (process pods, adapters/svcproxy) ----
+	{
+		code: "SIG-SVCPROXY-LISTEN", component: Any,
+		pattern:   `svcproxy: cannot listen on (TCP|UDP) \S+ for service \S+`,
+		diagnosis: "The node agent's Service proxy cannot listen on a Service address: process pods share the sandbox's one port space, so a process listening on all addresses on that port (a pod, or a program of the sandbox) holds it, or the port is below 1024 and the agent lacks CAP_NET_BIND_SERVICE; that Service port does not route.",
+		fix:       "find the holder with ss -ltnup and stop or move it, or give the Service another port (kubectl edit service NAME)",
+		source:    "issue #14; research/networking.md",
+		action:    advisory,
+		shadows:   []string{"SIG-PORT-IN-USE"},
+	},
+	{
+		code: "SIG-SVCPROXY-STOPPED", component: Any,
+		pattern:   `svcproxy: stopped: `,
+		diagnosis: "The node agent's Service proxy stopped (it could not list or watch Services and EndpointSlices with kube-proxy's identity): no Service address routes any more, pods still run.",
+		fix:       "check the agent's --proxy-kubeconfig (kube-proxy's kubeconfig under DIR/kubeconfigs) and that the ClusterRole system:node-proxier is bound to system:kube-proxy; then kprobe stop --data-dir DIR and kprobe launch again",
+		source:    "issue #14; adapters/svcproxy",
+		action:    advisory,
+	},
 	{
 		code: "SIG-PORT-IN-USE", component: Any,
 		pattern:   `listen tcp \S+:\d+: bind: address already in use`,

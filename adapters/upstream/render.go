@@ -344,6 +344,10 @@ func nodeAgent(plan *adapters.Plan, c Config) runspec.Process {
 	if c.ImagesDir != "" {
 		args = append(args, "--images-dir="+c.ImagesDir)
 	}
+	// Pod addresses, the cluster DNS and the Service proxy's identity
+	// (kube-proxy's: adapters/svcproxy).
+	args = append(args, "--cluster-dns="+c.ClusterDNS, "--cluster-domain=cluster.local", "--pod-cidr="+c.PodCIDR,
+		"--proxy-kubeconfig="+c.Certs.KubeProxyKubeconfig)
 	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort))
 	return runspec.Process{
 		Name: "node-agent", Path: c.NodeAgent,

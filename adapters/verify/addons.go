@@ -21,8 +21,8 @@ func (r *runner) noDNS() string {
 // nslookupAnswer matches busybox nslookup's answer for a name.
 var nslookupAnswer = regexp.MustCompile(`Name:\s+(\S+)\s+Address:\s+(\S+)`)
 
-// checkDNS resolves the Service web from the pod client by its full name
-// and by its short name (through the pod's search path), expects the
+// checkDNS resolves the Service web from the pod client by its full name,
+// its namespaced name and its short name (the pod's search path), expects the
 // Service's cluster IP, then fetches its page by name.
 func (r *runner) checkDNS() (string, error) {
 	ns := r.o.Namespace
@@ -60,6 +60,9 @@ func (r *runner) checkDNS() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if _, err := resolve("web." + ns); err != nil {
+		return "", err
+	}
 	if _, err := resolve("web"); err != nil {
 		return "", err
 	}
@@ -69,7 +72,7 @@ func (r *runner) checkDNS() (string, error) {
 	if err == nil && !strings.Contains(out, "verify-ok") {
 		err = fmt.Errorf("GET http://web/ answered %q", out)
 	}
-	return fmt.Sprintf("pod client: %s and the short name web via %s (CoreDNS); GET http://web/: %s",
+	return fmt.Sprintf("pod client: %s, the namespaced name and the short name web via %s (CoreDNS); GET http://web/: %s",
 		full, strings.TrimSpace(dnsIP), lastLine(out)), err
 }
 

@@ -68,8 +68,7 @@ type Options struct {
 	ControlPlaneOnly bool
 	// ProcessPods verifies a TP launch (pods run as processes of the
 	// sandbox): the pod checks run, plus crash-restart and readiness
-	// (lifecycle.go); the Service and DNS checks are skipped unless they
-	// pass, since process pods have no Service networking yet.
+	// (lifecycle.go); the replicas check is skipped (one port space).
 	ProcessPods bool
 	// SimulatedNodes are the launch's kwok nodes: the simulated check
 	// (simulated.go) runs only where there are some.
@@ -79,9 +78,8 @@ type Options struct {
 // noWorker is why a control-plane-only cluster skips the pod checks.
 const noWorker = "control plane only (T3): no node runs pods here"
 
-// noPodNetwork is why a process-pod cluster skips the Service and DNS
-// checks that do not pass.
-const noPodNetwork = "process pods: networking is issue #14"
+// samePortReplicas is why a process-pod cluster skips the replicas check.
+const samePortReplicas = "process pods share the sandbox's ports and their binds are not rewritten: a second replica listening on the same containerPort gets \"address already in use\" (event PortCollision)"
 
 // Namespace the checks run in by default.
 const Namespace = "kprobe-verify"
@@ -177,9 +175,6 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		add(c)
 		return err == nil
-	}
-	if o.ProcessPods {
-		unlessPass["service"], unlessPass["dns"] = noPodNetwork, noPodNetwork
 	}
 	noKubectl := ""
 	if o.Kubectl == "" {
@@ -287,10 +282,12 @@ func Run(ctx context.Context, o Options) *Report {
 	if needDNS == "" {
 		needDNS = r.noDNS()
 	}
-	if needDNS != "" && need == "" && o.ProcessPods {
-		needDNS = noPodNetwork + "; " + needDNS
-	}
 	check("dns", "a pod resolves a Service by name through the cluster DNS and reaches it", needDNS, r.checkDNS)
+	needReplicas := need
+	if needReplicas == "" && o.ProcessPods {
+		needReplicas = samePortReplicas
+	}
+	check("replicas", "two replicas of a Deployment with the same containerPort both serve through their Service", needReplicas, r.checkReplicas)
 	needStorage := worker
 	if needStorage == "" {
 		needStorage = r.noStorage()

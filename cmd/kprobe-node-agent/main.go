@@ -136,5 +136,9 @@ next to the kprobe executable, else on PATH.`,
 	fl.StringVar(&isolation, "isolation", "auto", "auto, userns, chroot or none")
 	fl.StringVar(&cfg.ImagesDir, "images-dir", "", "directory of image archives (*.tar) to preload")
 	fl.IntVar(&cfg.MaxPods, "max-pods", 110, "pods the node accepts")
+	fl.StringVar(&cfg.PodCIDR, "pod-cidr", "", "range the pods' IPs come from, each reached on its loopback mirror 127.X.Y.Z (default: every pod has the node's IP)")
+	fl.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "cluster DNS address written into ClusterFirst pods' resolv.conf (default: the sandbox's resolv.conf)")
+	fl.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster domain of the pods' DNS search path")
+	fl.StringVar(&cfg.ProxyKubeconfig, "proxy-kubeconfig", "", "kubeconfig of the Service proxy (kube-proxy's identity); unset: no Service proxy")
 	return cmd
 }

@@ -1,0 +1,59 @@
+package podnode
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kprobe/kprobe/adapters/svcproxy"
+)
+
+// startNetwork sets up the pods' addresses and DNS and starts the Service
+// proxy, which runs until ctx ends.
+func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
+	pc.clusterDNS, pc.clusterDomain = cfg.ClusterDNS, cfg.ClusterDomain
+	if pc.clusterDomain == "" {
+		pc.clusterDomain = "cluster.local"
+	}
+	var podCIDR netip.Prefix
+	if cfg.PodCIDR != "" {
+		a, err := newPodAddrs(cfg.PodCIDR)
+		if err != nil {
+			return fmt.Errorf("podnode: --pod-cidr: %w", err)
+		}
+		pc.addrs, podCIDR = a, a.prefix
+	}
+	if cfg.ProxyKubeconfig == "" {
+		return nil
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.ProxyKubeconfig)
+	if err != nil {
+		return fmt.Errorf("podnode: --proxy-kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	addrs := svcproxy.Addresses{PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified()}
+	// The API server where the agent reaches it.
+	if u, err := url.Parse(rc.Host); err == nil {
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		addrs.APIServer, _ = netip.ParseAddrPort(net.JoinHostPort(u.Hostname(), port))
+	}
+	go func() {
+		err := svcproxy.Run(ctx, svcproxy.Config{Client: client, Addresses: addrs, Log: cfg.Log})
+		if err != nil && ctx.Err() == nil {
+			cfg.Log("svcproxy: stopped: %v", err)
+		}
+	}()
+	cfg.Log("service proxy: ClusterIPs and NodePorts served in the sandbox (pod CIDR %s mirrored on 127.0.0.0/8)", cfg.PodCIDR)
+	return nil
+}
