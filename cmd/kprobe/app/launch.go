@@ -408,6 +408,9 @@ func newStatusCommand(s IOStreams) *cobra.Command {
 				if st.Kubeconfig != "" {
 					fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", st.Kubeconfig)
 				}
+				if line := launch.MemoryLine(st.Memory); line != "" {
+					fmt.Fprintln(s.Out, line)
+				}
 				if st.Problem != "" {
 					fmt.Fprintf(s.Out, "problem: %s\n", st.Problem)
 				}
