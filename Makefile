@@ -19,6 +19,9 @@
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make bench    the scan benchmarks
+#   make soak-1h  launch a T0 cluster in its own data dir, soak it for an hour, stop it;
+#                 the result into research/evidence/soak-1h.json (root; hold the host lock
+#                 for the whole hour: flock /tmp/kprobe-host.lock make soak-1h)
 #   make bench-process  whole-process medians of kprobe scan (full, passive) alternated
 #                 with a shell check-config, as a user waits for them (root; host lock)
 #   make lint     gofmt, go vet, staticcheck, the import-direction test
@@ -38,7 +41,7 @@ ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busyb
 # What only the tests use: headless Chromium renders the HTML report (reports/).
 TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process lint docs deps apt engine engine-deps images addons bundle clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle clean
 
 all: build
 
@@ -131,6 +134,15 @@ test-short:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 50x -count 5 ./probes/suite/ | tee bench.txt
+
+SOAK_DATA_DIR  ?= /tmp/kprobe-soak-1h
+SOAK_DURATION  ?= 60m
+SOAK_OUT       ?= research/evidence/soak-1h.json
+soak-1h: build
+	$(BIN)/kprobe launch --profile auto --no-tui --data-dir $(SOAK_DATA_DIR) --bin-dir $(BIN)/engine --images-dir $(BIN)/images; \
+	rc=$$?; \
+	if [ $$rc = 0 ]; then $(BIN)/kprobe soak --data-dir $(SOAK_DATA_DIR) --duration $(SOAK_DURATION) --out $(SOAK_OUT); rc=$$?; fi; \
+	$(BIN)/kprobe stop --purge --data-dir $(SOAK_DATA_DIR); exit $$rc
 
 bench-process: build
 	$(GO) test -run '^$$' -bench WholeProcess -benchtime 10x -v ./test/bench/ | tee bench-process.txt

@@ -128,6 +128,9 @@ func WriteStatus(w io.Writer, dataDir string, st *launch.Status) {
 		if st.Kubeconfig != "" {
 			fmt.Fprintf(w, "export KUBECONFIG=%s\n", st.Kubeconfig)
 		}
+		if line := launch.MemoryLine(st.Memory); line != "" {
+			fmt.Fprintln(w, line)
+		}
 	}
 	if st.Problem != "" {
 		fmt.Fprintf(w, "problem: %s\n", st.Problem)

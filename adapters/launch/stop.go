@@ -247,6 +247,9 @@ type Status struct {
 	// many of them are Ready (nodes.go).
 	Nodes      []string `json:"nodes,omitempty"`
 	NodesReady int      `json:"nodesReady,omitempty"`
+	// Memory is the resident memory of the supervisor and of each running
+	// component (not of the pods' processes).
+	Memory []ProcessRSS `json:"memory,omitempty"`
 }
 
 // GetStatus reads the supervisor's state and asks the API.
@@ -278,6 +281,13 @@ func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 		}
 		return s, nil
 	}
+	var running []ProcessRSS
+	for _, p := range s.Processes {
+		if p.Status == supervise.Running || p.Status == supervise.Starting {
+			running = append(running, ProcessRSS{Name: p.Name, PID: p.PID})
+		}
+	}
+	s.Memory = memory(st.SupervisorPID, running)
 	s.Endpoint = apiEndpoint(filepath.Join(dataDir, "kubeconfigs", pki.AdminConf))
 	if _, err := os.Stat(KubeconfigPath(dataDir)); err == nil {
 		s.Kubeconfig = KubeconfigPath(dataDir)

@@ -23,8 +23,8 @@ func FuzzMatch(f *testing.F) {
 		h := Match(component, line)
 		// The needle prefilter never changes the answer.
 		p, n := prepare(line), Normalize(line)
-		for i := range Table {
-			s := &Table[i]
+		for i := range Table() {
+			s := &Table()[i]
 			slow := s.Regexp.MatchString(n) && (s.Unless == nil || !s.Unless.MatchString(n))
 			if s.matches(Any, p) != slow {
 				t.Fatalf("%s: the needles %q disagree with the regexp on %q", s.Code, s.needles, line)

@@ -46,8 +46,8 @@ func noTP(r profiles.Rung) bool { return r != profiles.TP }
 // plan steps down, a step down never goes above the signature's AtMost,
 // and with TP ruled out the ladder never plans it.
 func TestNextEverySignatureAndRung(t *testing.T) {
-	for i := range Table {
-		s := &Table[i]
+	for i := range Table() {
+		s := &Table()[i]
 		for _, start := range running {
 			for _, allows := range []func(profiles.Rung) bool{nil, noTP} {
 				if allows != nil && !allows(start) {
@@ -99,8 +99,8 @@ func TestNextEverySignatureAndRung(t *testing.T) {
 // already carries the remedy (the rule R-USERNS-KUBELET sets the gate the
 // signature asks for) must step down, not run the same rung again.
 func TestNextRemedyAlreadyApplied(t *testing.T) {
-	for i := range Table {
-		s := &Table[i]
+	for i := range Table() {
+		s := &Table()[i]
 		if s.Action.Kind != Remedy {
 			continue
 		}

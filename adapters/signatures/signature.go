@@ -204,7 +204,7 @@ func Normalize(line string) string {
 // Match returns the first signature of Table that fires on line, read from
 // the log of component (Any or "" when unknown), or nil.
 func Match(component, line string) *Hit {
-	return MatchIn(Table, Component(component), line)
+	return MatchIn(Table(), Component(component), line)
 }
 
 // MatchIn is Match over another table.
@@ -223,9 +223,9 @@ func MatchIn(table []Signature, log Component, line string) *Hit {
 
 // Lookup returns the signature with code, or nil.
 func Lookup(code string) *Signature {
-	for i := range Table {
-		if Table[i].Code == code {
-			return &Table[i]
+	for i := range Table() {
+		if Table()[i].Code == code {
+			return &Table()[i]
 		}
 	}
 	return nil

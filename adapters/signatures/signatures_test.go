@@ -89,7 +89,7 @@ var settingComponents = map[adapters.Component]bool{
 
 func TestTableWellFormed(t *testing.T) {
 	index := map[string]int{}
-	for i, s := range Table {
+	for i, s := range Table() {
 		if !codeRe.MatchString(s.Code) {
 			t.Errorf("%s: code is not SIG-WORD(-WORD)*", s.Code)
 		}
@@ -145,11 +145,11 @@ func TestTableWellFormed(t *testing.T) {
 		if len(s.needles) == 0 {
 			t.Errorf("%s: no literal to prefilter on; every line pays for the regexp", s.Code)
 		}
-		if Lookup(s.Code) != &Table[i] {
+		if Lookup(s.Code) != &Table()[i] {
 			t.Errorf("%s: Lookup does not find it", s.Code)
 		}
 	}
-	for _, s := range Table {
+	for _, s := range Table() {
 		for _, sh := range s.Shadows {
 			j, ok := index[sh]
 			if !ok {
@@ -169,7 +169,7 @@ func TestTableWellFormed(t *testing.T) {
 func TestCoverage(t *testing.T) {
 	num := regexp.MustCompile(`prior-art\.md §2\.3 #(\d+)`)
 	fromPriorArt := map[string]bool{}
-	for _, s := range Table {
+	for _, s := range Table() {
 		for _, m := range num.FindAllStringSubmatch(s.Source, -1) {
 			fromPriorArt[m[1]] = true
 		}
@@ -181,13 +181,13 @@ func TestCoverage(t *testing.T) {
 	for _, p := range positives(t) {
 		have[p.code]++
 	}
-	for _, s := range Table {
+	for _, s := range Table() {
 		if have[s.Code] == 0 {
 			t.Errorf("%s: no line in testdata/lines.txt", s.Code)
 		}
 	}
 	t.Logf("%d signatures (%d numbered ones of prior-art.md §2.3), %d positive lines; %v",
-		len(Table), len(fromPriorArt), len(positives(t)), Counts(Table))
+		len(Table()), len(fromPriorArt), len(positives(t)), Counts(Table()))
 }
 
 func TestPositiveLines(t *testing.T) {
@@ -224,8 +224,8 @@ func TestNoAmbiguity(t *testing.T) {
 			continue
 		}
 		n := prepare(p.line)
-		for i := range Table {
-			s := &Table[i]
+		for i := range Table() {
+			s := &Table()[i]
 			if s == want || !s.matches(Any, n) {
 				continue
 			}
@@ -240,7 +240,7 @@ func TestNoAmbiguity(t *testing.T) {
 			used[[2]string{want.Code, s.Code}] = true
 		}
 	}
-	for _, s := range Table {
+	for _, s := range Table() {
 		for _, sh := range s.Shadows {
 			if !used[[2]string{s.Code, sh}] {
 				t.Errorf("%s declares that it shadows %s, but no line in lines.txt shows the overlap", s.Code, sh)
@@ -371,7 +371,7 @@ func TestDecide(t *testing.T) {
 
 func TestDocs(t *testing.T) {
 	path := filepath.Join("..", "..", "docs", "signatures.md")
-	got := Markdown(Table)
+	got := Markdown(Table())
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -384,7 +384,7 @@ func TestDocs(t *testing.T) {
 	if string(want) != got {
 		t.Fatalf("%s is stale: go test ./adapters/signatures -run TestDocs -update", path)
 	}
-	for _, s := range Table {
+	for _, s := range Table() {
 		if !strings.Contains(got, "`"+s.Code+"`") {
 			t.Errorf("%s missing from the docs", s.Code)
 		}
@@ -393,7 +393,7 @@ func TestDocs(t *testing.T) {
 
 func TestActionString(t *testing.T) {
 	var kinds []string
-	for _, s := range Table {
+	for _, s := range Table() {
 		kinds = append(kinds, s.Action.String())
 	}
 	sort.Strings(kinds)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"sync"
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/profiles"
@@ -628,8 +629,10 @@ var specs = []spec{
 	},
 }
 
-// Table is the signature table, compiled from specs.
-var Table = compile(specs)
+// Table is the signature table, compiled from specs on first use (not at
+// package init: every kprobe process, a scan too, would pay for compiling
+// the patterns).
+var Table = sync.OnceValue(func() []Signature { return compile(specs) })
 
 func compile(in []spec) []Signature {
 	out := make([]Signature, 0, len(in))

@@ -64,7 +64,7 @@ type Watcher struct {
 func (w *Watcher) Watch(ctx context.Context) <-chan Hit {
 	table := w.Table
 	if table == nil {
-		table = Table
+		table = Table()
 	}
 	interval := w.Interval
 	if interval <= 0 {
@@ -311,7 +311,7 @@ func (j *joiner) reset() { j.parts, j.size = j.parts[:0], 0 }
 // Scan reads a whole log of component log and returns the first hit of
 // each code, in the order they occur.
 func Scan(r io.Reader, log Component) ([]Hit, error) {
-	return scan(Table, r, Source{Component: log}, map[string]bool{})
+	return scan(Table(), r, Source{Component: log}, map[string]bool{})
 }
 
 // ScanFiles scans each source in turn (a missing file is skipped) and
@@ -327,7 +327,7 @@ func ScanFiles(sources []Source) ([]Hit, error) {
 		if err != nil {
 			return hits, err
 		}
-		h, err := scan(Table, f, s, seen)
+		h, err := scan(Table(), f, s, seen)
 		f.Close()
 		hits = append(hits, h...)
 		if err != nil {

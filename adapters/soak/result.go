@@ -163,8 +163,14 @@ type MemoryTrend struct {
 	LastMiB   float64 `json:"lastQuarterMiB"`
 	ChangePct float64 `json:"changePct"`
 	MaxMiB    float64 `json:"maxMiB"`
-	Samples   int     `json:"samples"`
-	Flat      bool    `json:"flat"`
+	// SteadyMiB is the mean of the second half of the samples after the
+	// warm-up (the steady state) and SteadyGrowthMiB the rise of its
+	// least-squares line projected over the whole span after the warm-up:
+	// what the memory rule judges.
+	SteadyMiB       float64 `json:"steadyMiB"`
+	SteadyGrowthMiB float64 `json:"steadyGrowthMiB"`
+	Samples         int     `json:"samples"`
+	Flat            bool    `json:"flat"`
 	// Judged is false when there were too few samples after the warm-up.
 	Judged bool `json:"judged"`
 }

@@ -15,12 +15,17 @@ import (
 //   - failed probes: no workload step failed (a scale step not done in
 //     time, a log line missing or late, a request to the Service failing,
 //     a write to the claim failing or lost, an API request failing);
-//   - memory flat: for every component, after the warm-up (WarmUp), the
-//     mean resident memory of the last quarter of the samples is at most
-//     MemoryGrowthPct above the mean of the first quarter, or at most
-//     MemorySlackMiB above it (small processes move by a few MiB with the
-//     Go heap); at least MinMemorySamples samples after the warm-up are
-//     needed, otherwise the criterion is unknown and the verdict not ok;
+//   - memory flat in steady state: for every component, the samples after
+//     the warm-up (WarmUp) are split in halves; the first half is left to
+//     settle (caches filling, etcd's raft log until its first truncation,
+//     the Go heaps reaching their working size), and a least-squares line
+//     through the second half, the steady state, projected over the whole
+//     span after the warm-up, may rise at most MemoryGrowthPct of the
+//     steady mean or at most MemorySlackMiB (small processes move by a few
+//     MiB with the Go heap). Memory that levels off passes; a leak, which
+//     keeps its rate, does not. At least MinMemorySamples samples after the
+//     warm-up are needed, otherwise the criterion is unknown and the
+//     verdict not ok;
 //   - no leaks: more containerd shims than pods never lasts
 //     ShimExcessSamples consecutive samples, no shim is left beyond one
 //     per pod once the namespace is deleted, and no process of a deleted
@@ -67,8 +72,25 @@ func MemoryFlat(name string, kib []int64) MemoryTrend {
 	}
 	m.MaxMiB = round1(m.MaxMiB)
 	m.Judged = true
-	m.Flat = last <= first*(1+MemoryGrowthPct/100) || last-first <= MemorySlackMiB
+	steady := kib[len(kib)/2:]
+	growth := slope(steady) / 1024 * float64(len(kib)-1)
+	m.SteadyMiB, m.SteadyGrowthMiB = round1(mean(steady)), round1(growth)
+	m.Flat = growth <= mean(steady)*MemoryGrowthPct/100 || growth <= MemorySlackMiB
 	return m
+}
+
+// slope is the least-squares rise per sample of an evenly spaced series.
+func slope(v []int64) float64 {
+	n := float64(len(v))
+	if n < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for i, y := range v {
+		x := float64(i)
+		sx, sy, sxx, sxy = sx+x, sy+float64(y), sxx+x*x, sxy+x*float64(y)
+	}
+	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
 }
 
 // Judge fills the result's Summary and Verdict from its samples, cycles,
@@ -175,7 +197,7 @@ func Judge(r *Result) {
 			judged = false
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %.0f→%.0f MiB (%+.1f%%)", m.Component, m.FirstMiB, m.LastMiB, m.ChangePct))
+		parts = append(parts, fmt.Sprintf("%s %.0f→%.0f MiB (%+.1f%%; steady trend %+.1f MiB)", m.Component, m.FirstMiB, m.LastMiB, m.ChangePct, m.SteadyGrowthMiB))
 		if !m.Flat {
 			memOK = false
 			grew = append(grew, m.Component)

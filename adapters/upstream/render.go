@@ -226,6 +226,11 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				"--client-cert-auth", "--trusted-ca-file=" + c.Certs.EtcdCA,
 				"--peer-cert-file=" + c.Certs.EtcdPeerCert, "--peer-key-file=" + c.Certs.EtcdPeerKey,
 				"--peer-client-cert-auth", "--peer-trusted-ca-file=" + c.Certs.EtcdCA,
+				// etcd keeps every raft entry in memory until a snapshot
+				// truncates its log; the default 100,000 entries is hours
+				// of a small cluster's writes and about 0.5 GB. One member
+				// has no follower to catch up (research/stability.md).
+				"--snapshot-count=1000",
 			},
 			// The supervisor stops in reverse order, so etcd goes after the
 			// apiserver: an apiserver whose store vanished first takes

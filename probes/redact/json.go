@@ -3,7 +3,6 @@ package redact
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
 	"sort"
 )
 
@@ -37,7 +36,7 @@ func (r *Redactor) value(v any) any {
 	return v
 }
 
-var homeUserRe = regexp.MustCompile(`/(?:home|Users)/([A-Za-z0-9._-]+)`)
+var homeUserRe = lazy(`/(?:home|Users)/([A-Za-z0-9._-]+)`)
 
 // HomeUsers returns the user names that home directory paths in s give
 // away (/home/alice/project names alice), so that a Redactor also removes

@@ -7,7 +7,6 @@ package redact
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 )
@@ -65,42 +64,42 @@ func uniq(in []string) []string {
 
 var (
 	// An IPv4 address, with its prefix length when it names a network.
-	ipv4Re    = regexp.MustCompile(`\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b(?:/(\d{1,2})\b)?`)
-	ipv6Re    = regexp.MustCompile(`(?i)\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b|(?:\b[0-9a-f]{1,4})?(?::[0-9a-f]{1,4})*::(?:[0-9a-f]{1,4}:)*[0-9a-f]{1,4}\b`)
-	macOnlyRe = regexp.MustCompile(`(?i)^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$`)
-	macRe     = regexp.MustCompile(`(?i)\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b|\b[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\b`)
+	ipv4Re    = lazy(`\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b(?:/(\d{1,2})\b)?`)
+	ipv6Re    = lazy(`(?i)\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b|(?:\b[0-9a-f]{1,4})?(?::[0-9a-f]{1,4})*::(?:[0-9a-f]{1,4}:)*[0-9a-f]{1,4}\b`)
+	macOnlyRe = lazy(`(?i)^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$`)
+	macRe     = lazy(`(?i)\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b|\b[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\b`)
 	// A JWT: three base64url parts, the first one a JSON header.
-	jwtRe = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}`)
+	jwtRe = lazy(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}`)
 	// user:password@ in URLs.
-	userinfoRe = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:\x00]{1,256}(:[^@\s\x00]{0,256})?@`)
+	userinfoRe = lazy(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:\x00]{1,256}(:[^@\s\x00]{0,256})?@`)
 	// Query parameters of URLs that carry credentials (?token=, &sig=,
 	// &X-Amz-Signature=, ?code=...).
-	queryRe = regexp.MustCompile(`(?i)([?&][A-Za-z0-9_.-]*(?:token|sig|signature|key|secret|auth|code|pass|credential|session|jwt)[A-Za-z0-9_.-]*=)[^&\s#"'<>]+`)
+	queryRe = lazy(`(?i)([?&][A-Za-z0-9_.-]*(?:token|sig|signature|key|secret|auth|code|pass|credential|session|jwt)[A-Za-z0-9_.-]*=)[^&\s#"'<>]+`)
 	// HTTP authorization schemes followed by their credential; a Basic
 	// credential is base64 with a digit or padding ("Basic auth" is prose).
-	bearerRe = regexp.MustCompile(`(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}`)
-	basicRe  = regexp.MustCompile(`\b(Basic\s+)([A-Za-z0-9+/]{6,}={0,2})`)
+	bearerRe = lazy(`(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{8,}`)
+	basicRe  = lazy(`\b(Basic\s+)([A-Za-z0-9+/]{6,}={0,2})`)
 	// Tokens recognisable by their prefix: GitHub, GitLab, Slack, AWS
 	// access key IDs, OpenAI-style and npm keys.
-	tokenPrefixRe = regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{30,})\b`)
+	tokenPrefixRe = lazy(`\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{30,})\b`)
 	// Environment entries (KEY=value) whose name says the value is
 	// secret or points at infrastructure: proxies carry credentials (one
 	// web IDE's HTTP_PROXY holds a JWT).
-	envKVRe = regexp.MustCompile(`\b([A-Z0-9_]*(?:PROXY|TOKEN|SECRET|PASS|_PWD|_KEY|APIKEY|AUTH|CREDENTIALS?|COOKIE|SESSION|_PAT|WEBHOOK)[A-Z0-9_]*|[a-z_]*_proxy)=([^\s"',;&\x00]+)`)
+	envKVRe = lazy(`\b([A-Z0-9_]*(?:PROXY|TOKEN|SECRET|PASS|_PWD|_KEY|APIKEY|AUTH|CREDENTIALS?|COOKIE|SESSION|_PAT|WEBHOOK)[A-Z0-9_]*|[a-z_]*_proxy)=([^\s"',;&\x00]+)`)
 	// Webhook URLs carry their secret in the path.
-	webhookRe = regexp.MustCompile(`(?i)(https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)|[a-z0-9.-]*discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+/webhook(?:s)?)/)[^\s"'<>\x00]+`)
+	webhookRe = lazy(`(?i)(https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)|[a-z0-9.-]*discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+/webhook(?:s)?)/)[^\s"'<>\x00]+`)
 	// PEM private keys, to their END line or the end of the text.
-	pemRe = regexp.MustCompile(`(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
+	pemRe = lazy(`(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)`)
 	// Command-line flags whose name says secret, with their value as the
 	// next word (--token VALUE); --token=VALUE is secretKVRe's.
-	flagRe = regexp.MustCompile(`(?i)(^|\s)(--?[a-z0-9-]*(?:token|secret|passw(?:or)?d|pass|pwd|api-?key|auth|credential)[a-z0-9-]*)(\s+)([^\s-][^\s\x00]*)`)
+	flagRe = lazy(`(?i)(^|\s)(--?[a-z0-9-]*(?:token|secret|passw(?:or)?d|pass|pwd|api-?key|auth|credential)[a-z0-9-]*)(\s+)([^\s-][^\s\x00]*)`)
 	// UUIDs: boot IDs, DMI product UUIDs, instance IDs.
-	uuidRe = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
+	uuidRe = lazy(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
 	// key=value and key: value pairs whose key says secret.
-	secretKVRe = regexp.MustCompile(`(?i)\b([A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|passwd|passphrase|api[_-]?key|access[_-]?key|auth|credential|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&\x00]+)`)
-	homeRe     = regexp.MustCompile(`/(home|Users)/[^/\s:"'<>]+`)
+	secretKVRe = lazy(`(?i)\b([A-Za-z0-9_.-]*(?:token|secret|passw(?:or)?d|passwd|passphrase|api[_-]?key|access[_-]?key|auth|credential|cookie|session)[A-Za-z0-9_.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&\x00]+)`)
+	homeRe     = lazy(`/(home|Users)/[^/\s:"'<>]+`)
 	// Long hex strings: machine IDs, boot IDs, container IDs.
-	longHexRe = regexp.MustCompile(`\b[0-9a-f]{32,64}\b`)
+	longHexRe = lazy(`\b[0-9a-f]{32,64}\b`)
 )
 
 // genericHostnames identify nobody and are sandbox markers (gVisor's
@@ -306,7 +305,7 @@ func atoi(s string) int {
 }
 
 // sensitiveEnv matches environment variable names whose values are secret.
-var sensitiveEnv = regexp.MustCompile(`(?i)(token|secret|pass|_pwd$|api_?key|access_?key|auth|credential|cookie|session|private|_pat$|^pat_|proxy|webhook)`)
+var sensitiveEnv = lazy(`(?i)(token|secret|pass|_pwd$|api_?key|access_?key|auth|credential|cookie|session|private|_pat$|^pat_|proxy|webhook)`)
 
 // Env redacts a KEY=VALUE environment entry: sensitive values are removed
 // entirely, the rest go through String.

@@ -16,16 +16,16 @@ import (
 	"github.com/kprobe/kprobe/test/hostcheck"
 )
 
-// user runs a kprobe that stands alone in a directory (no bin/engine or
+// newUser runs a kprobe that stands alone in a directory (no bin/engine or
 // bin/images beside it), with its own HOME and cache: a user who
 // downloaded kprobe and nothing else.
-type user struct {
+type newUser struct {
 	t   *testing.T
 	bin string
 	env []string
 }
 
-func (u user) kprobe(wantCode int, extraEnv []string, args ...string) (string, string) {
+func (u newUser) kprobe(wantCode int, extraEnv []string, args ...string) (string, string) {
 	u.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -122,7 +122,7 @@ func TestInstallLaunchVerify(t *testing.T) {
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	u := user{t: t, bin: bin, env: []string{"HOME=" + home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "XDG_CACHE_HOME=" + filepath.Join(tmp, "cache")}}
+	u := newUser{t: t, bin: bin, env: []string{"HOME=" + home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "XDG_CACHE_HOME=" + filepath.Join(tmp, "cache")}}
 	dataDir := filepath.Join(tmp, "cluster")
 
 	_, stderr := u.kprobe(3, nil, "launch", "--engine", "kubernetes", "--data-dir", dataDir)
@@ -228,7 +228,7 @@ spec:
 // OCI layout directory) with `kprobe image load`, rolls out a Deployment
 // that runs them through `kprobe kubectl`, and checks that
 // `eval "$(kprobe env)"` puts the engine's kubectl and helm first on PATH.
-func imagesAndTools(t *testing.T, u user, dataDir, engine string) {
+func imagesAndTools(t *testing.T, u newUser, dataDir, engine string) {
 	t.Helper()
 	archive, ociDir := buildHelloImages(t)
 	out, _ := u.kprobe(0, nil, "image", "load", "--data-dir", dataDir, archive, ociDir)

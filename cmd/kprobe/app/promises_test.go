@@ -175,7 +175,7 @@ func TestDocsCountsAreTrue(t *testing.T) {
 	}
 	real := map[string]int{
 		"probes": len(all), "active probes": active, "passive probes": len(all) - active,
-		"signatures": len(signatures.Table),
+		"signatures": len(signatures.Table()),
 	}
 	count := regexp.MustCompile(`\b(\d+) (active probes|passive probes|probes|signatures)\b`)
 	docs, _ := filepath.Glob("../../../docs/*.md")
