@@ -114,7 +114,7 @@ type Options struct {
 	// Rung plans for this rung instead of the profile's verdict: the
 	// launcher steps down the ladder with it.
 	Rung profiles.Rung
-	// NoProcessPods keeps the ladder off TP (launch without --process-pods).
+	// NoProcessPods keeps the ladder off TP (launch --process-pods=false).
 	NoProcessPods bool
 }
 
@@ -131,7 +131,7 @@ func (o Options) Allows(r profiles.Rung) bool {
 // whyNot says why Allows refuses TP.
 func (o Options) whyNot() string {
 	if o.NoProcessPods {
-		return "process pods are opt-in (--process-pods)"
+		return "process pods are off (--process-pods=false)"
 	}
 	return "process pods run beside the kubernetes engine only (--engine kubernetes), not k3s"
 }

@@ -121,7 +121,7 @@ func Render(plan *adapters.Plan, o Options) (*Rendered, error) {
 		return nil, fmt.Errorf("k3s: the plan is for engine %q, not k3s", plan.Engine)
 	}
 	if plan.ProcessPods() {
-		return nil, fmt.Errorf("k3s: process pods (%s) run beside the kubernetes engine only: use --engine kubernetes, or leave out --process-pods for a control plane only", plan.Rung)
+		return nil, fmt.Errorf("k3s: process pods (%s) run beside the kubernetes engine only: use --engine kubernetes, or add --process-pods=false for a control plane only", plan.Rung)
 	}
 	r := &renderer{keys: map[string]*entry{}, cri: map[string]value{}, env: map[string]value{}}
 	dataDir := plan.DataDir

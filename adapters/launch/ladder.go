@@ -48,7 +48,7 @@ type Attempt struct {
 // LadderOptions tune the fallback ladder.
 type LadderOptions struct {
 	Engine string
-	// NoProcessPods keeps the ladder off TP (launch without --process-pods).
+	// NoProcessPods keeps the ladder off TP (launch --process-pods=false).
 	NoProcessPods bool
 	// MaxAttempts bounds the restarts; 0 means 4.
 	MaxAttempts int

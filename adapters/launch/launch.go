@@ -246,7 +246,7 @@ func processPodsPreflight(o Options) error {
 		problems = append(problems, fmt.Sprintf("process pods (TP) run the node agent %s, which is not a file: %v", o.NodeAgent, err))
 	}
 	if o.Nodes > 1 {
-		problems = append(problems, fmt.Sprintf("--nodes %d: process pods (TP) run one node; drop --nodes, or leave out --process-pods for a control plane only", o.Nodes))
+		problems = append(problems, fmt.Sprintf("--nodes %d: process pods (TP) run one node; drop --nodes, or add --process-pods=false for a control plane only", o.Nodes))
 	}
 	if len(problems) > 0 {
 		return &PreflightError{problems}

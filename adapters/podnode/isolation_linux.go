@@ -6,18 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// ChooseIsolation tries each level, strongest first (or only the one asked
-// for), by starting the container init helper in probe mode on a scratch
-// root under dir; it returns the level and a one-line reason.
+// ChooseIsolation tries each level, strongest first, by starting the
+// container init helper in probe mode on a scratch root under dir; it
+// returns the level and a one-line reason. A level asked for is the
+// strongest one tried: the plan predicts it from the scan's facts, and
+// where it fails at start (gVisor makes the user namespace but refuses
+// what comes next) the agent steps down and says why.
 func ChooseIsolation(want Isolation, dir string) (Isolation, string, error) {
-	if want == "" {
-		want = IsolationAuto
-	}
-	candidates := []Isolation{IsolationUserns, IsolationChroot, IsolationNone}
-	if want != IsolationAuto {
-		candidates = []Isolation{want}
+	candidates := stepDown(want)
+	if candidates == nil {
+		return "", "", fmt.Errorf("podnode: isolation %q: use auto, userns, chroot or none", want)
 	}
 	root := filepath.Join(dir, "root")
 	src := filepath.Join(dir, "volume")
@@ -44,7 +47,7 @@ func ChooseIsolation(want Isolation, dir string) (Isolation, string, error) {
 			var code int
 			code, err = p.wait()
 			if err == nil && code != 0 {
-				err = fmt.Errorf("%s", strings.TrimSpace(out.String()))
+				err = fmt.Errorf("init helper exited %s: %s", exitText(code), strings.TrimSpace(out.String()))
 			}
 		}
 		if err == nil {
@@ -53,6 +56,29 @@ func ChooseIsolation(want Isolation, dir string) (Isolation, string, error) {
 		failed = append(failed, fmt.Sprintf("%s: %v", iso, err))
 	}
 	return "", "", fmt.Errorf("podnode: isolation %s does not work here: %s", want, strings.Join(failed, "; "))
+}
+
+// stepDown lists the levels tried for want, strongest first; nil for an
+// unknown level.
+func stepDown(want Isolation) []Isolation {
+	all := []Isolation{IsolationUserns, IsolationChroot, IsolationNone}
+	if want == "" || want == IsolationAuto {
+		return all
+	}
+	for i, iso := range all {
+		if iso == want {
+			return all[i:]
+		}
+	}
+	return nil
+}
+
+// exitText names an exit code the way wait reports it (128+N: signal N).
+func exitText(code int) string {
+	if code > 128 && code < 128+65 {
+		return fmt.Sprintf("%d (signal %s)", code, unix.SignalName(syscall.Signal(code-128)))
+	}
+	return fmt.Sprint(code)
 }
 
 func reasonFor(iso Isolation, failed []string) string {

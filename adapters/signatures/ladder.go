@@ -25,7 +25,7 @@ func (d Decision) Retries() bool { return d.Stop && d.Rung != profiles.T4 }
 // tests: what runs after an attempt of plan (nil: T0 with nothing set)
 // ended with a, the action of the signature that fired (nil when no known
 // signature explains the failure). allows says which rungs the ladder may
-// run (launch without --process-pods and the k3s engine rule out TP); nil
+// run (launch --process-pods=false and the k3s engine rule out TP); nil
 // allows every rung.
 //
 // A Remedy whose settings and shims are all in the plan already did not

@@ -74,7 +74,7 @@ its diagnosis and fix and does what the Action column says:
 - **step down**: stop the attempt and retry lower on the fallback ladder (T0 full, T1 degraded worker, T2 worker without
   kube-proxy, network policy or flannel, TP process pods, T3 control plane only). "to T2" means straight to T2 when
   the rungs in between cannot avoid the failure. "to TP" goes to T3 where process pods are ruled out
-  (a launch without ` + "`--process-pods`" + `, or the k3s engine).
+  (a launch with ` + "`--process-pods=false`" + `, or the k3s engine).
 - **no signature**: a failure no signature explains ends the ladder, except at TP, where the
   launcher steps down to T3.
 - **fatal**: stop; kprobe cannot work around it, the environment has to change as stated.

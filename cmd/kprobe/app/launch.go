@@ -78,7 +78,7 @@ that names the problem and the fix.`,
 	fl.IntVar(&f.nodes, "nodes", 1, "kubernetes engine: run N real nodes, node 0 on the host and kprobe-node-1..N-1 each in its own network namespace with its own containerd, kubelet and kube-proxy (docs/launch.md#several-nodes---nodes)")
 	fl.StringVar(&f.bindAddress, "bind-address", "", "kubernetes engine: the address kube-apiserver listens on (0.0.0.0 for every address); by default the narrowest that works: 127.0.0.1 for a control plane alone, the node's address when pods run (they reach the API through the kubernetes Service, which cannot point at loopback), the host's end of the nodes' bridge with --nodes")
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
-	fl.BoolVar(&f.processPods, "process-pods", false, "let the ladder use TP (experimental: pods as processes of the sandbox, run by kprobe's node agent; --rung TP implies it); without it, where no container can start, the cluster is the control plane only (T3)")
+	fl.BoolVar(&f.processPods, "process-pods", true, "let the ladder use TP (pods as processes of the sandbox, run by kprobe's node agent) where no container can start; --process-pods=false stops at the control plane only (T3) instead; --rung TP implies it")
 	fl.BoolVar(&f.forceRung, "force-rung", false, "allow --rung above the verdict: for experiments in a sandbox prepared by hand (the ladder still steps down on known failures)")
 	return cmd
 }
@@ -138,8 +138,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if f.bindAddress != "" && net.ParseIP(f.bindAddress) == nil {
 		return badInput("--bind-address %q is not an IP address", f.bindAddress)
 	}
-	// Process pods are opt-in until they are verified across the zoo.
-	f.noProcessPods = !f.processPods && f.rung != string(profiles.TP)
+	// Process pods are on unless --process-pods=false; TP runs one real
+	// node, and simulated nodes stand in for a node at T3.
+	f.noProcessPods = (!f.processPods || f.nodes > 1 || f.simulateNodes > 0) && f.rung != string(profiles.TP)
 	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
 	p, err := profileFor(cmd, f.profile, f.dataDir)
 	if err != nil {

@@ -50,7 +50,7 @@ Exit codes: 0 a plan that runs, 2 the plan is T4 (no cluster can run here),
 	fl.StringVar(&f.profile, "profile", "auto", "auto (scan now and match a built-in profile), builtin:NAME, or the path of a profile file")
 	fl.StringVar(&f.engine, "engine", "auto", "auto (what launch would pick here), k3s or kubernetes")
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
-	fl.BoolVar(&f.processPods, "process-pods", false, "plan as launch --process-pods would: TP (pods as processes of the sandbox) where no container can start; without it T3; --rung TP implies it")
+	fl.BoolVar(&f.processPods, "process-pods", true, "plan TP (pods as processes of the sandbox) where no container can start, as launch does; --process-pods=false plans T3 there, as launch --process-pods=false; --rung TP implies it")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, json (the plan) or k3s-config (the config.yaml k3s would read)")
 	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "the data dir launch would use")
 	return cmd
