@@ -127,6 +127,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	f.dataDir = dir
+	if err := launch.NeedsRoot(os.Geteuid()); err != nil {
+		return badInput("%v", err)
+	}
 	if !launch.ValidClusterName(f.name) {
 		return badInput("--name %q: use lower-case letters, digits and dashes (at most 32)", f.name)
 	}

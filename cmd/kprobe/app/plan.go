@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -129,6 +130,10 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 		if err := reports.WritePlanText(s.Out, plan, src, reports.TextOptions{Color: isColorTerminal(s.Out)}); err != nil {
 			return err
 		}
+	}
+	if err := launch.NeedsRoot(os.Geteuid()); err != nil && f.profile == "auto" {
+		// The plan is this sandbox's: say what this user's launch does.
+		fmt.Fprintf(s.ErrOut, "kprobe: note: not root here: %v\n", err)
 	}
 	if plan.Rung == profiles.T4 {
 		return &ExitError{Code: ExitBlockers, Err: fmt.Errorf("the plan is T4: %s", profiles.RungTitle[profiles.T4])}
