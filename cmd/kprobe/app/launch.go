@@ -187,7 +187,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	if plan.Rung == profiles.T4 {
 		return fmt.Errorf("the profile's verdict is T4: no cluster can run here (%s); 'kprobe scan' lists the blockers", profiles.RungTitle[profiles.T4])
 	}
-	fmt.Fprintf(s.ErrOut, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, profiles.RungTitle[plan.Rung], f.dataDir)
+	fmt.Fprintf(s.ErrOut, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, plan.RungTitle(), f.dataDir)
 	if g := profiles.GivesUp[plan.Rung]; g != "" {
 		fmt.Fprintf(s.ErrOut, "kprobe:   %s gives up: %s\n", plan.Rung, g)
 	}
