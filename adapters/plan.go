@@ -184,8 +184,51 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 			plan.Shims = append(plan.Shims, sh)
 		}
 	}
+	if plan.Engine == EngineKubernetes {
+		upstreamNetwork(plan)
+	}
 	sortSettings(plan.Settings)
 	return plan, nil
+}
+
+// upstreamNetwork keeps a kubernetes engine's plan to what that engine
+// runs: a plain bridge network (the bridge, host-local and portmap CNI
+// plugins), no flannel and so no vxlan or host-gw backend, and no
+// NetworkPolicy enforcement. flannel-backend=none stays: the upstream
+// renderer reads it as "no masquerading".
+func upstreamNetwork(plan *Plan) {
+	kept := plan.Settings[:0]
+	for _, s := range plan.Settings {
+		if s.Component == Cluster && s.Name == "flannel-backend" && s.Value != "none" {
+			continue
+		}
+		kept = append(kept, s)
+	}
+	plan.Settings = kept
+	if plan.Worker() {
+		plan.Notes = append(plan.Notes, "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan) and enforces no NetworkPolicy")
+	}
+}
+
+// RungTitle says what the plan's rung gives with the plan's engine: the
+// ladder's titles speak of flannel and network policy, which only k3s
+// runs.
+func (p *Plan) RungTitle() string { return RungTitleFor(p.Engine, p.Rung) }
+
+// RungTitleFor is the title of rung r with engine.
+func RungTitleFor(engine string, r profiles.Rung) string {
+	if engine == EngineKubernetes {
+		if t, ok := upstreamRungTitle[r]; ok {
+			return t
+		}
+	}
+	return profiles.RungTitle[r]
+}
+
+var upstreamRungTitle = map[profiles.Rung]string{
+	profiles.T0: "full cluster (overlayfs, bridge network, kube-proxy; NetworkPolicy not enforced)",
+	profiles.T1: "degraded worker (fallback snapshotter, shims, bridge network; NetworkPolicy not enforced)",
+	profiles.T2: "worker without kube-proxy (bridge network; NetworkPolicy not enforced)",
 }
 
 func (r Rule) applies(f probes.Facts, rung profiles.Rung) bool {

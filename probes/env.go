@@ -25,6 +25,10 @@ type Env struct {
 	Active ActiveRunner
 	// Replay is true when Root and Sys come from a capture.
 	Replay bool
+	// Own names the kprobe cluster a process belongs to ("" for none):
+	// a scan next to a running cluster does not count the cluster's own
+	// processes and ports as blockers. Nil when no cluster runs.
+	Own func(pid int) string
 }
 
 // DefaultDataDir is where k3s keeps its state unless told otherwise.

@@ -122,8 +122,12 @@ type Finding struct {
 	Summary  string   `json:"summary" toml:"summary"`
 	Evidence Evidence `json:"evidence" toml:"evidence"`
 	Fix      string   `json:"fix,omitempty" toml:"fix,omitempty"`
-	// Ignored is set when --ignore downgraded a blocker to a warning.
+	// Ignored is set when --ignore downgraded a blocker to a warning, or
+	// when Own is set.
 	Ignored bool `json:"ignored,omitempty" toml:"ignored,omitempty"`
+	// Own is set when what the finding is about belongs to a running
+	// kprobe cluster (Env.Own): kprobe's own, never a blocker.
+	Own bool `json:"own,omitempty" toml:"own,omitempty"`
 }
 
 // Observation is what a probe returns.

@@ -18,7 +18,7 @@ import (
 // WriteLaunchPlan says what a launch is about to run: engine, rung, data
 // dir, and each setting and shim with its reason.
 func WriteLaunchPlan(w io.Writer, engine, dataDir string, plan *adapters.Plan) {
-	fmt.Fprintf(w, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, profiles.RungTitle[plan.Rung], dataDir)
+	fmt.Fprintf(w, "kprobe: engine %s, rung %s (%s), data dir %s\n", engine, plan.Rung, plan.RungTitle(), dataDir)
 	if g := profiles.GivesUp[plan.Rung]; g != "" {
 		fmt.Fprintf(w, "kprobe:   %s gives up: %s\n", plan.Rung, g)
 	}

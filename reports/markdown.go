@@ -163,7 +163,10 @@ func mdFindings(b *strings.Builder, fs []findingRow) {
 	b.WriteString("| code | finding | evidence | fix |\n|---|---|---|---|\n")
 	for _, f := range fs {
 		summary := mdText(f.Summary)
-		if f.Ignored {
+		switch {
+		case f.Own:
+			summary += " (kprobe's own cluster: not a blocker)"
+		case f.Ignored:
 			summary += " (blocker ignored by --ignore)"
 		}
 		ev := ""

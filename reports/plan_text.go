@@ -33,7 +33,7 @@ func WritePlanText(w io.Writer, plan *adapters.Plan, src PlanText, o TextOptions
 		engine = "(decided at launch)"
 	}
 	fmt.Fprintf(&b, "\n  %-9s %s\n", "engine", engine)
-	fmt.Fprintf(&b, "  %-9s %s — %s\n", "rung", p.bold(string(plan.Rung)), profiles.RungTitle[plan.Rung])
+	fmt.Fprintf(&b, "  %-9s %s — %s\n", "rung", p.bold(string(plan.Rung)), plan.RungTitle())
 	if g := profiles.GivesUp[plan.Rung]; g != "" {
 		fmt.Fprintf(&b, "  %-9s %s\n", "gives up", g)
 	}
@@ -86,7 +86,7 @@ func WritePlanText(w io.Writer, plan *adapters.Plan, src PlanText, o TextOptions
 			}
 		}
 	}
-	writeRungsAbove(&b, p, plan.Verdict, plan.Rung)
+	writeRungsAbove(&b, p, plan.Verdict, plan.Rung, plan.Engine)
 	if len(plan.Notes) > 0 {
 		fmt.Fprintf(&b, "\n%s\n", p.bold("notes"))
 		for _, n := range plan.Notes {
@@ -100,7 +100,7 @@ func WritePlanText(w io.Writer, plan *adapters.Plan, src PlanText, o TextOptions
 // writeRungsAbove lists, from the rung just above the planned one up to
 // T0, what rules each rung out. A requirement is named once, at the
 // lowest rung it rules out; rungs above inherit it.
-func writeRungsAbove(b *strings.Builder, p palette, v profiles.Verdict, rung profiles.Rung) {
+func writeRungsAbove(b *strings.Builder, p palette, v profiles.Verdict, rung profiles.Rung, engine string) {
 	byRung := map[profiles.Rung]profiles.RungCheck{}
 	for _, c := range v.Checks {
 		byRung[c.Rung] = c
@@ -121,11 +121,11 @@ func writeRungsAbove(b *strings.Builder, p palette, v profiles.Verdict, rung pro
 		c, ok := byRung[r]
 		switch {
 		case !ok:
-			fmt.Fprintf(b, "  %s %s: not judged (the profile has no check for it)\n", r, profiles.RungTitle[r])
+			fmt.Fprintf(b, "  %s %s: not judged (the profile has no check for it)\n", r, adapters.RungTitleFor(engine, r))
 		case c.Possible:
 			fmt.Fprintf(b, "  %s %s: possible here; the plan was asked for %s\n", p.green("✓"), r, rung)
 		default:
-			fmt.Fprintf(b, "  %s %s %s\n", p.red("✗"), p.bold(string(r)), profiles.RungTitle[r])
+			fmt.Fprintf(b, "  %s %s %s\n", p.red("✗"), p.bold(string(r)), adapters.RungTitleFor(engine, r))
 			n := 0
 			for _, u := range c.Blockers {
 				if seen[u.Requirement] {

@@ -187,7 +187,10 @@ func sortFindings(fs []probes.Finding) {
 
 func writeFinding(b *strings.Builder, p palette, f probes.Finding, mark string) {
 	ign := ""
-	if f.Ignored {
+	switch {
+	case f.Own:
+		ign = p.dim(" (kprobe's own cluster: not a blocker)")
+	case f.Ignored:
 		ign = p.dim(" (blocker ignored by --ignore)")
 	}
 	fmt.Fprintf(b, "  %s %s %s%s\n", mark, p.bold(f.Code), f.Summary, ign)

@@ -116,6 +116,12 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 	} else if !errors.Is(err, os.ErrNotExist) {
 		undoErrs = append(undoErrs, fmt.Errorf("the host journal %s cannot be read, nothing on the host was undone: %w", snapshotPath(dataDir), err))
 	}
+	// What --merge-kubeconfig added to the user's kubeconfig.
+	if did, err := unmergeKubeconfig(dataDir); err != nil {
+		undoErrs = append(undoErrs, fmt.Errorf("kubeconfig: %w", err))
+	} else if did != "" {
+		say("%s", did)
+	}
 	// Last, as they came first: the tmpfs data dir and the cgroup moves.
 	if err := undoShims(ctx, hostJournal(dataDir), say); err != nil {
 		undoErrs = append(undoErrs, err)

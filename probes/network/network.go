@@ -332,6 +332,14 @@ func ports(env *probes.Env, o *probes.Observation) {
 				who = append(who, s)
 			}
 			ev := probes.Evidence{Source: "/proc/net/tcp{,6}", Excerpt: "LISTEN " + strings.Join(who, ", ")}
+			if cluster := ownedBy(env, ls, owners); cluster != "" {
+				// kprobe's own cluster: reported, never a blocker.
+				o.FindFix(p.Code, fmt.Sprintf("port %d (%s) is held by %s: %s", p.Port, p.What, cluster, strings.Join(who, ", ")), ev,
+					"nothing to do: it is kprobe's own; a second cluster needs the first one stopped (kprobe stop --data-dir DIR)")
+				o.Findings[len(o.Findings)-1].Ignored = true
+				o.Findings[len(o.Findings)-1].Own = true
+				continue
+			}
 			fix := p.Code.Fix
 			if len(pids) > 0 {
 				fix = fmt.Sprintf("kill %s (the process listening on %d), or %s", strings.Join(dedupe(pids), " "), p.Port, alternative(p.Port))
@@ -343,6 +351,31 @@ func ports(env *probes.Env, o *probes.Observation) {
 			o.Set(portKey(p.Port), probes.Unknown)
 		}
 	}
+}
+
+// ownedBy names the kprobe cluster that owns every listener of ls, or ""
+// when one of them is someone else's (or its owner is unknown).
+func ownedBy(env *probes.Env, ls []Listener, owners map[uint64]string) string {
+	if env.Own == nil {
+		return ""
+	}
+	cluster := ""
+	for _, l := range ls {
+		f := strings.Fields(owners[l.Inode]) // "pid N (comm)"
+		if len(f) < 2 {
+			return ""
+		}
+		pid, err := strconv.Atoi(f[1])
+		if err != nil {
+			return ""
+		}
+		c := env.Own(pid)
+		if c == "" || (cluster != "" && c != cluster) {
+			return ""
+		}
+		cluster = c
+	}
+	return cluster
 }
 
 // alternative says how to free a port kprobe's engines need: what holds

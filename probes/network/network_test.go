@@ -186,6 +186,42 @@ func TestRunPortsTaken(t *testing.T) {
 	}
 }
 
+// A port held by a process of a running kprobe cluster (Env.Own) is
+// reported as the cluster's, and is no blocker: a report taken after a
+// launch blamed the launch's own kube-apiserver.
+func TestRunPortsOwnCluster(t *testing.T) {
+	root := hostTree()
+	root["proc/net/tcp6"] = &fstest.MapFile{Data: []byte(hostTCP6)} // [::]:6443
+	root["proc/4242/comm"] = &fstest.MapFile{Data: []byte("kube-apiserver\n")}
+	root["proc/4242/fd/7"] = &fstest.MapFile{Data: []byte("socket:[42978]"), Mode: fs.ModeSymlink}
+	own := func(pid int) string {
+		if pid == 4242 {
+			return "the kprobe cluster of /var/lib/kprobe"
+		}
+		return ""
+	}
+	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: root, Sys: fakeSys{}, Own: own})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Findings) != 1 {
+		t.Fatalf("findings %+v", o.Findings)
+	}
+	f := o.Findings[0]
+	if f.Code != CodePort6443.Code || !f.Ignored || !strings.Contains(f.Summary, "held by the kprobe cluster of /var/lib/kprobe") ||
+		strings.HasPrefix(f.Fix, "kill") {
+		t.Errorf("6443 finding %+v", f)
+	}
+	// Someone else's process stays a blocker.
+	o, err = Probe{}.Run(context.Background(), &probes.Env{Root: root, Sys: fakeSys{}, Own: func(int) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := o.Findings[0]; f.Ignored || !strings.HasPrefix(f.Fix, "kill 4242") {
+		t.Errorf("a foreign owner: %+v", f)
+	}
+}
+
 func TestRunUnreadable(t *testing.T) {
 	root := denyFS{FS: hostTree(), deny: map[string]bool{
 		"proc/net/tcp": true, "proc/net/route": true, "proc/sys/net/ipv4/ip_forward": true,

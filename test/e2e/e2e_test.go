@@ -114,6 +114,13 @@ func TestLaunchVerifyStop(t *testing.T) {
 		t.Fatalf("status:\n%s", out)
 	}
 
+	// Issue 16: a scan next to the cluster knows its ports as kprobe's
+	// own (from the data dir's run state): no blocker, exit 0.
+	out, _ = r.kprobe(0, "scan", "--passive", "--only", "network", "--data-dir", dataDir, "--output", "json")
+	if !strings.Contains(out, `"own": true`) || !strings.Contains(out, "held by the kprobe cluster of "+dataDir) {
+		t.Errorf("scan next to the running cluster does not know its ports:\n%s", out)
+	}
+
 	out, _ = r.kprobe(0, "verify", "--data-dir", dataDir, "--output", "json")
 	var rep struct {
 		Passed bool `json:"passed"`

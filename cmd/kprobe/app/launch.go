@@ -37,6 +37,7 @@ type launchFlags struct {
 	simulateNodes                                             int
 	nodes                                                     int
 	bindAddress                                               string
+	name                                                      string
 }
 
 func newLaunchCommand(s IOStreams) *cobra.Command {
@@ -69,7 +70,8 @@ that names the problem and the fix.`,
 	fl.StringVar(&f.binDir, "bin-dir", "", "a directory to look for the engine's binaries in first")
 	fl.StringVar(&f.imagesDir, "images-dir", "", "where the pause.tar and busybox.tar image archives are (default: kprobe's bin/images)")
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
-	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into ~/.kube/config (the previous file is kept as config.bak)")
+	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into the kubeconfig $KUBECONFIG names (never the cluster's own file) or ~/.kube/config, as the context kprobe-NAME, made current (the previous file is kept as FILE.bak; stop takes it out again and restores the previous context)")
+	fl.StringVar(&f.name, "name", launch.DefaultClusterName, "the cluster's name: --merge-kubeconfig names its cluster, user and context kprobe-NAME")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, or json for the launch result")
 	fl.BoolVar(&f.tui, "tui", false, "show the live view of the phases even where it would be off")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "never show the live view: plain progress lines only")
@@ -126,6 +128,12 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	f.dataDir = dir
+	if err := launch.NeedsRoot(os.Geteuid()); err != nil {
+		return badInput("%v", err)
+	}
+	if !launch.ValidClusterName(f.name) {
+		return badInput("--name %q: use lower-case letters, digits and dashes (at most 32)", f.name)
+	}
 	if f.simulateNodes < 0 || f.simulateNodes > launch.MaxSimulatedNodes {
 		return badInput("--simulate-nodes %d: use 0 to %d", f.simulateNodes, launch.MaxSimulatedNodes)
 	}
@@ -230,11 +238,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	if f.mergeKubeconfig {
-		path, merr := launch.MergeKubeconfig(res.Kubeconfig)
+		path, merr := launch.MergeKubeconfig(f.dataDir, res.Kubeconfig, f.name)
 		if merr != nil {
 			return fmt.Errorf("the cluster runs, but merging the kubeconfig failed: %w", merr)
 		}
-		fmt.Fprintf(s.ErrOut, "kprobe: merged into %s\n", path)
+		fmt.Fprintf(s.ErrOut, "kprobe: merged into %s as the context %s (kprobe stop takes it out again)\n", path, launch.ContextName(f.name))
 	}
 	if f.output == "json" {
 		return reports.WriteLaunchJSON(s.Out, res, attempts)

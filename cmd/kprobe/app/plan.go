@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/k3s"
+	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
 )
@@ -128,6 +130,10 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 		if err := reports.WritePlanText(s.Out, plan, src, reports.TextOptions{Color: isColorTerminal(s.Out)}); err != nil {
 			return err
 		}
+	}
+	if err := launch.NeedsRoot(os.Geteuid()); err != nil && f.profile == "auto" {
+		// The plan is this sandbox's: say what this user's launch does.
+		fmt.Fprintf(s.ErrOut, "kprobe: note: not root here: %v\n", err)
 	}
 	if plan.Rung == profiles.T4 {
 		return &ExitError{Code: ExitBlockers, Err: fmt.Errorf("the plan is T4: %s", profiles.RungTitle[profiles.T4])}

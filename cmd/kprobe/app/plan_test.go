@@ -26,30 +26,47 @@ func TestPlanGolden(t *testing.T) {
 	if len(names) == 0 {
 		t.Fatal("no built-in profiles")
 	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			code, out, errOut := runKprobe("plan", "--profile", "builtin:"+name, "--engine", "k3s", "--data-dir", "/var/lib/kprobe")
-			if code != ExitOK || errOut != "" {
-				t.Fatalf("exit %d, stderr:\n%s", code, errOut)
-			}
-			path := filepath.Join("testdata", "plan", name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
+	for _, engine := range []string{"k3s", "kubernetes"} {
+		for _, name := range names {
+			t.Run(engine+"/"+name, func(t *testing.T) {
+				code, out, errOut := runKprobe("plan", "--profile", "builtin:"+name, "--engine", engine, "--data-dir", "/var/lib/kprobe")
+				if code != ExitOK || errOut != "" {
+					t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 				}
-				if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
+				path := filepath.Join("testdata", "plan", name+".txt")
+				if engine == "kubernetes" {
+					// What the kubernetes engine runs: a bridge network, no
+					// flannel, no vxlan, no NetworkPolicy enforcement.
+					path = filepath.Join("testdata", "plan", "kubernetes", name+".txt")
+					rungLine := ""
+					for _, l := range strings.Split(out, "\n") {
+						if strings.HasPrefix(l, "  rung ") {
+							rungLine = l
+						}
+					}
+					if strings.Contains(out, "  flannel-backend=vxlan") || strings.Contains(out, "  flannel-backend=host-gw") ||
+						strings.Contains(rungLine, "flannel") || strings.Contains(rungLine, "network policy") {
+						t.Errorf("the kubernetes engine's plan promises flannel or network policy:\n%s", out)
+					}
 				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (go test ./cmd/kprobe/app -run TestPlanGolden -update writes it)", err)
-			}
-			if string(want) != out {
-				t.Errorf("plan for builtin:%s differs from %s; if the change is intended, rerun with -update and review the diff.\n%s", name, path, lineDiff(string(want), out))
-			}
-		})
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (go test ./cmd/kprobe/app -run TestPlanGolden -update writes it)", err)
+				}
+				if string(want) != out {
+					t.Errorf("plan for builtin:%s differs from %s; if the change is intended, rerun with -update and review the diff.\n%s", name, path, lineDiff(string(want), out))
+				}
+			})
+		}
 	}
 }
 

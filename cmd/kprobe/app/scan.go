@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/capture"
 	"github.com/kprobe/kprobe/probes/suite"
@@ -102,6 +103,8 @@ func prepareScan(f *scanFlags) (run func(ctx context.Context, onResult func(prob
 		return nil, nil, badInput("%v", err)
 	}
 	env := probes.LiveEnv(f.dataDir)
+	// A cluster kprobe runs from the data dir is not a blocker of itself.
+	env.Own = launch.OwnProcesses(env.DataDir)
 	source := "live"
 	if f.fromCapture != "" {
 		env, err = capture.ReplayEnv(f.fromCapture, all)
