@@ -119,6 +119,7 @@ func TestRunHost(t *testing.T) {
 		"net.ip_forward":     probes.No,
 		"net.lo_up":          probes.Yes,
 		"net.port_6443_free": probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
+		"net.port_2380_free": probes.Yes, "net.port_10257_free": probes.Yes, "net.port_10259_free": probes.Yes,
 	}
 	if !reflect.DeepEqual(o.Facts, want) {
 		t.Errorf("facts\n got %v\nwant %v", o.Facts, want)
@@ -126,7 +127,7 @@ func TestRunHost(t *testing.T) {
 	if len(o.Findings) != 0 {
 		t.Errorf("findings %v", o.Findings)
 	}
-	if want := "4 interfaces, default route via eth0 (MTU 1400), ip_forward off; ports 6443 10250 2379 free"; o.Summary != want {
+	if want := "4 interfaces, default route via eth0 (MTU 1400), ip_forward off; ports 6443 10250 2379 2380 10257 10259 free"; o.Summary != want {
 		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 }
@@ -154,8 +155,22 @@ func TestRunIsolated(t *testing.T) {
 	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeNoDefaultRoute.Code}) {
 		t.Errorf("codes %v", got)
 	}
-	if want := "only lo, no default route, ip_forward on; ports 6443 10250 2379 free"; o.Summary != want {
+	if want := "only lo, no default route, ip_forward on; ports 6443 10250 2379 2380 10257 10259 free"; o.Summary != want {
 		t.Errorf("summary %q, want %q", o.Summary, want)
+	}
+}
+
+// The control plane's other ports (issue #18): a scheduler listening on
+// 10259 (0x2813) is found like the API server's port.
+func TestRunSchedulerPortTaken(t *testing.T) {
+	root := hostTree()
+	root["proc/net/tcp"] = &fstest.MapFile{Data: []byte(strings.Replace(hostTCP, "0100007F:280A", "0100007F:2813", 1))}
+	o := run(t, root)
+	if o.Facts.Tri("net.port_10259_free") != probes.No || o.Facts.Tri("net.port_10250_free") != probes.Yes {
+		t.Fatalf("facts %v", o.Facts)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodePort10259.Code}) {
+		t.Errorf("codes %v", got)
 	}
 }
 
