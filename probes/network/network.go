@@ -80,13 +80,15 @@ func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
 	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown,
-		CodePort2380, CodePort10257, CodePort10259}
+		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture}
 }
 
 func (Probe) Facts() []probes.FactSpec {
 	specs := []probes.FactSpec{
 		{Key: "net.interfaces", Type: probes.TypeList, Doc: "network interfaces of this network namespace (/proc/net/dev)"},
 		{Key: "net.lo_up", Type: probes.TypeTri, Doc: "lo is up: 127.0.0.1 is a local address in /proc/net/fib_trie (the kernel adds it when lo comes up)"},
+		{Key: "net.proxy", Type: probes.TypeTri, Doc: "HTTP_PROXY, HTTPS_PROXY or ALL_PROXY is set in kprobe's environment"},
+		{Key: "net.no_proxy_covers_cluster", Type: probes.TypeTri, Doc: "with a proxy set: NO_PROXY covers 127.0.0.1 and the pod and Service ranges"},
 		{Key: "net.default_interface", Type: probes.TypeString, Doc: "interface of the default route (IPv4, else IPv6), \"\" when there is none"},
 		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
 		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
@@ -106,6 +108,7 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	o := probes.NewObservation()
 	ifaces := interfaces(env, o)
 	loopbackUp(env, o)
+	proxyEnv(env, o)
 	defaultIface := defaultRoute(env, o)
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)
