@@ -16,7 +16,7 @@ import (
 // wantBuiltins is the list issue 5 asks for.
 var wantBuiltins = []string{
 	"bubblewrap", "codespaces", "docker-privileged", "docker-unprivileged", "gitpod", "gvisor-9p",
-	"gvisor-overlay", "lxc", "podman", "rootless-userns", "vm-or-host", "wsl2",
+	"gvisor-overlay", "lxc", "nspawn", "podman", "rootless-userns", "vm-or-host", "wsl2",
 }
 
 func TestBuiltinsLoadStrictly(t *testing.T) {

@@ -135,6 +135,9 @@ func TestMatchDocumented(t *testing.T) {
 			"cgroups.layout": "v2", "dev.kmsg": "readable", "cgroups.writable": probes.Yes, "container.best": "full"}), "lxc"},
 		{"privileged LXC", base(probes.Facts{"identity.sandbox": "lxc", "fs.root.type": "ext4", "cgroups.layout": "v2",
 			"dev.kmsg": "ENOENT", "cgroups.writable": probes.Yes, "container.best": "full"}), "lxc"},
+		// Matched to wsl2 before nspawn had a profile (issue #18).
+		{"systemd-nspawn", base(probes.Facts{"identity.sandbox": "nspawn", "fs.root.type": "ext4", "cgroups.layout": "v2",
+			"dev.kmsg": "ENOENT", "cgroups.writable": probes.Yes, "container.best": "full"}), "nspawn"},
 		{"WSL2", base(probes.Facts{"identity.sandbox": "wsl", "fs.root.type": "ext4", "cgroups.layout": "hybrid",
 			"dev.kmsg": "readable", "cgroups.writable": probes.Yes, "container.best": "full"}), "wsl2"},
 		{"WSL2 after .wslconfig", base(probes.Facts{"identity.sandbox": "wsl", "fs.root.type": "ext4", "cgroups.layout": "v2",

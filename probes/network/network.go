@@ -43,6 +43,18 @@ var (
 		Title:   "no default route",
 		Meaning: "k3s and the kubelet pick the node IP from the default route and fail to start without one (sandboxes with --network=none have only lo).",
 		Fix:     "ip link add dummy0 type dummy && ip link set dummy0 up && ip addr add 203.0.113.254/31 dev dummy0 && ip route add default via 203.0.113.255 dev dummy0 metric 1000"}
+	CodePort2380 = probes.Code{Code: "KP-NET-006", Severity: probes.Warn,
+		Title:   "etcd peer port 2380 is already in use",
+		Meaning: "etcd (the upstream engine's datastore, k3s --cluster-init) listens for peers on 2380 and exits with \"bind: address already in use\" when another etcd holds it.",
+		Fix:     "stop the process holding port 2380 (usually another etcd or cluster)"}
+	CodePort10257 = probes.Code{Code: "KP-NET-007", Severity: probes.Warn,
+		Title:   "controller-manager port 10257 is already in use",
+		Meaning: "kube-controller-manager serves its health and metrics on 10257; another control plane on this machine holds it, and the new one fails to start.",
+		Fix:     "stop the process holding port 10257 (usually another control plane)"}
+	CodePort10259 = probes.Code{Code: "KP-NET-008", Severity: probes.Warn,
+		Title:   "scheduler port 10259 is already in use",
+		Meaning: "kube-scheduler serves its health and metrics on 10259; another control plane on this machine holds it, and the new one fails to start.",
+		Fix:     "stop the process holding port 10259 (usually another control plane)"}
 	CodeLoopbackDown = probes.Code{Code: "KP-NET-005", Severity: probes.Warn,
 		Title:   "the loopback interface is down",
 		Meaning: "A fresh network namespace (an LXC container with an empty network, unshare --net, a minimal VM) starts with lo down: etcd, the API server and the kubelet talk over 127.0.0.1 and get \"network is unreachable\".",
@@ -58,19 +70,25 @@ var Ports = []struct {
 	{6443, CodePort6443, "the API server"},
 	{10250, CodePort10250, "the kubelet"},
 	{2379, CodePort2379, "etcd"},
+	{2380, CodePort2380, "etcd's peers"},
+	{10257, CodePort10257, "the controller manager"},
+	{10259, CodePort10259, "the scheduler"},
 }
 
 func (Probe) ID() string            { return "network" }
 func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
-	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown}
+	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown,
+		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture}
 }
 
 func (Probe) Facts() []probes.FactSpec {
 	specs := []probes.FactSpec{
 		{Key: "net.interfaces", Type: probes.TypeList, Doc: "network interfaces of this network namespace (/proc/net/dev)"},
 		{Key: "net.lo_up", Type: probes.TypeTri, Doc: "lo is up: 127.0.0.1 is a local address in /proc/net/fib_trie (the kernel adds it when lo comes up)"},
+		{Key: "net.proxy", Type: probes.TypeTri, Doc: "HTTP_PROXY, HTTPS_PROXY or ALL_PROXY is set in kprobe's environment"},
+		{Key: "net.no_proxy_covers_cluster", Type: probes.TypeTri, Doc: "with a proxy set: NO_PROXY covers 127.0.0.1 and the pod and Service ranges"},
 		{Key: "net.default_interface", Type: probes.TypeString, Doc: "interface of the default route (IPv4, else IPv6), \"\" when there is none"},
 		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
 		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
@@ -90,6 +108,7 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	o := probes.NewObservation()
 	ifaces := interfaces(env, o)
 	loopbackUp(env, o)
+	proxyEnv(env, o)
 	defaultIface := defaultRoute(env, o)
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)

@@ -19,6 +19,7 @@ import (
 type fakeSys struct {
 	paths map[string]string
 	exec  map[string]probes.ExecResult
+	env   []string
 }
 
 func (fakeSys) Statfs(string) (probes.Statfs, error) { return probes.Statfs{}, errors.ErrUnsupported }
@@ -37,8 +38,8 @@ func (f fakeSys) Exec(_ context.Context, name string, args ...string) (probes.Ex
 	}
 	return probes.ExecResult{}, exec.ErrNotFound
 }
-func (fakeSys) Environ() []string { return nil }
-func (fakeSys) Getuid() int       { return 0 }
+func (f fakeSys) Environ() []string { return f.env }
+func (fakeSys) Getuid() int         { return 0 }
 
 // denyFS makes some paths fail with EACCES, as a seccomp'd or
 // permission-restricted /proc does.
@@ -118,7 +119,9 @@ func TestRunHost(t *testing.T) {
 		"net.mtu":            int64(1400),
 		"net.ip_forward":     probes.No,
 		"net.lo_up":          probes.Yes,
+		"net.proxy":          probes.No,
 		"net.port_6443_free": probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
+		"net.port_2380_free": probes.Yes, "net.port_10257_free": probes.Yes, "net.port_10259_free": probes.Yes,
 	}
 	if !reflect.DeepEqual(o.Facts, want) {
 		t.Errorf("facts\n got %v\nwant %v", o.Facts, want)
@@ -126,7 +129,7 @@ func TestRunHost(t *testing.T) {
 	if len(o.Findings) != 0 {
 		t.Errorf("findings %v", o.Findings)
 	}
-	if want := "4 interfaces, default route via eth0 (MTU 1400), ip_forward off; ports 6443 10250 2379 free"; o.Summary != want {
+	if want := "4 interfaces, default route via eth0 (MTU 1400), ip_forward off; ports 6443 10250 2379 2380 10257 10259 free"; o.Summary != want {
 		t.Errorf("summary %q, want %q", o.Summary, want)
 	}
 }
@@ -154,8 +157,22 @@ func TestRunIsolated(t *testing.T) {
 	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeNoDefaultRoute.Code}) {
 		t.Errorf("codes %v", got)
 	}
-	if want := "only lo, no default route, ip_forward on; ports 6443 10250 2379 free"; o.Summary != want {
+	if want := "only lo, no default route, ip_forward on; ports 6443 10250 2379 2380 10257 10259 free"; o.Summary != want {
 		t.Errorf("summary %q, want %q", o.Summary, want)
+	}
+}
+
+// The control plane's other ports (issue #18): a scheduler listening on
+// 10259 (0x2813) is found like the API server's port.
+func TestRunSchedulerPortTaken(t *testing.T) {
+	root := hostTree()
+	root["proc/net/tcp"] = &fstest.MapFile{Data: []byte(strings.Replace(hostTCP, "0100007F:280A", "0100007F:2813", 1))}
+	o := run(t, root)
+	if o.Facts.Tri("net.port_10259_free") != probes.No || o.Facts.Tri("net.port_10250_free") != probes.Yes {
+		t.Fatalf("facts %v", o.Facts)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodePort10259.Code}) {
+		t.Errorf("codes %v", got)
 	}
 }
 
@@ -274,4 +291,25 @@ func TestMetadata(t *testing.T) {
 		}
 	}
 	probes.SchemaOf([]probes.Probe{Probe{}, NetnsProbe{}}) // panics on duplicate keys
+}
+
+// A corporate proxy without the cluster's ranges in NO_PROXY (issue #18).
+func TestRunProxyCapturesCluster(t *testing.T) {
+	env := []string{"HTTPS_PROXY=http://192.0.2.1:3128", "NO_PROXY=localhost,127.0.0.1,10.96.0.0/12"}
+	o, err := Probe{}.Run(context.Background(), &probes.Env{Root: hostTree(), Sys: fakeSys{env: env}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Facts.Tri("net.proxy") != probes.Yes || o.Facts.Tri("net.no_proxy_covers_cluster") != probes.No {
+		t.Errorf("facts %v", o.Facts)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{CodeProxyCapture.Code}) {
+		t.Errorf("codes %v", got)
+	}
+	if m := NoProxyMissing("127.0.0.0/8,10.0.0.0/8"); len(m) != 0 {
+		t.Errorf("10.0.0.0/8 covers the ranges: missing %v", m)
+	}
+	if m := NoProxyMissing("localhost,10.96.0.0/12"); len(m) != 4 || m[0] != "127.0.0.1" {
+		t.Errorf("missing %v", m)
+	}
 }
