@@ -54,8 +54,12 @@ func TestStaticKprobeScansInBareRoot(t *testing.T) {
 	}
 	// unshare: a private mount and PID namespace with its own /proc
 	// under root, gone when the command ends; then nobody in the chroot.
+	chroot, err := exec.LookPath("chroot")
+	if err != nil {
+		t.Skip("chroot is not installed")
+	}
 	cmd := exec.Command("unshare", "--mount", "--pid", "--fork", "--mount-proc="+filepath.Join(root, "proc"),
-		"chroot", "--userspec=65534:65534", root, "/bin/kprobe", "scan", "--passive", "--data-dir", "/tmp/kprobe", "--output", "json")
+		chroot, "--userspec=65534:65534", root, "/bin/kprobe", "scan", "--passive", "--data-dir", "/tmp/kprobe", "--output", "json")
 	cmd.Env = []string{"PATH=/bin", "HOME=/tmp"}
 	out, err := cmd.Output()
 	code := 0
