@@ -41,7 +41,7 @@ ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busyb
 # What only the tests use: headless Chromium renders the HTML report (reports/).
 TEST_PACKAGES := chromium
 
-.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle static clean
 
 all: build
 
@@ -89,6 +89,12 @@ images: engine-deps
 # cold (downloads included), seconds warm.
 addons:
 	hack/addons/build.sh $(BIN)/images
+
+# A static kprobe for any Linux root filesystem (glibc, musl or none):
+# libcontainer's nsenter linked in, Go's own user and DNS lookups (osusergo,
+# netgo) instead of glibc's NSS, which a static binary cannot load.
+static:
+	CGO_ENABLED=1 $(GO) build -tags osusergo,netgo -trimpath -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN)/kprobe-static ./cmd/kprobe
 
 # One offline tarball of kprobe, the engine and the images (docs/install.md):
 # `kprobe install --from FILE` on a machine without network.

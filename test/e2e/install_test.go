@@ -185,6 +185,7 @@ func TestInstallLaunchVerify(t *testing.T) {
 	}
 
 	imagesAndTools(t, u, dataDir, engine)
+	busyboxApplets(t, u, dataDir)
 
 	// stop can find a pod's last process still exiting in the mount
 	// namespace it must undo; it keeps its journal and a second stop
@@ -278,4 +279,63 @@ func imagesAndTools(t *testing.T, u newUser, dataDir, engine string) {
 		lines[2] != "KUBECONFIG="+filepath.Join(dataDir, "kubeconfig") || !strings.Contains(lines[3], " Ready ") {
 		t.Errorf("after eval \"$(kprobe env)\":\n%s", got)
 	}
+}
+
+const busyboxPods = `apiVersion: v1
+kind: Pod
+metadata: {name: bb-httpd, namespace: default, labels: {app: bb-httpd}}
+spec:
+  containers:
+  - name: httpd
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sh, -c, "mkdir -p /www && echo bb-ok > /www/index.html && exec httpd -f -p 80 -h /www"]
+    readinessProbe: {tcpSocket: {port: 80}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bb-httpd, namespace: default}
+spec:
+  selector: {app: bb-httpd}
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bb-client, namespace: default}
+spec:
+  containers:
+  - name: client
+    image: busybox:1.35
+    imagePullPolicy: Never
+    command: [sleep, "600"]
+`
+
+// busyboxApplets checks that the busybox image's httpd, wget (to a pod
+// IP, a Service name through the cluster DNS, and its full name) and nc
+// work in pods: the issue reported wget exiting 139 (SIGSEGV).
+func busyboxApplets(t *testing.T, u newUser, dataDir string) {
+	t.Helper()
+	manifest := filepath.Join(t.TempDir(), "busybox.yaml")
+	if err := os.WriteFile(manifest, []byte(busyboxPods), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := func(args ...string) string {
+		out, _ := u.kprobe(0, nil, append([]string{"kubectl", "--data-dir", dataDir, "--"}, args...)...)
+		return out
+	}
+	k("apply", "-f", manifest)
+	k("wait", "--for=condition=Ready", "pod/bb-httpd", "pod/bb-client", "--timeout=120s")
+	ip := k("get", "pod", "bb-httpd", "-o", "jsonpath={.status.podIP}")
+	for _, c := range []string{
+		"wget -q -O- http://" + ip + "/",
+		"wget -q -O- http://bb-httpd/",
+		"wget -q -O- http://bb-httpd.default.svc.cluster.local/",
+		"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 bb-httpd 80",
+	} {
+		out := k("exec", "bb-client", "--", "sh", "-c", c+"; echo exit=$?")
+		if !strings.Contains(out, "bb-ok") || !strings.Contains(out, "exit=0") {
+			t.Errorf("%s in a busybox pod: %q", c, out)
+		}
+	}
+	k("delete", "-f", manifest, "--wait")
 }
