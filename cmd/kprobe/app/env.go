@@ -29,7 +29,7 @@ and KUBECONFIG naming the admin kubeconfig of the cluster launched from
 --data-dir. Use it as: eval "$(kprobe env)"`,
 		Example: `  eval "$(kprobe env --data-dir /tmp/kprobe)"
   kprobe env --data-dir /tmp/kprobe        # prints the export lines`,
-		Args:    noArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dataDir, err := filepath.Abs(dataDir)
 			if err != nil {
