@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,25 @@ func TestDirsProbeInUserNamespace(t *testing.T) {
 	if os.Getuid() != 0 || testing.Short() {
 		t.Skip("needs root to map another uid into a user namespace; skipped with -short")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestDirsProbeInUserNamespace$")
+	// The test binary sits in go's 0700 build dir: give uid 65534 a
+	// copy it can execute.
+	dir, err := os.MkdirTemp("", "kprobe-dirs-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "dirs.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestDirsProbeInUserNamespace$")
 	cmd.Env = append(os.Environ(), "KPROBE_DIRS_CHILD=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER,

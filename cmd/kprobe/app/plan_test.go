@@ -249,8 +249,13 @@ func TestPlanHasNoSideEffect(t *testing.T) {
 	}
 	// With auto, the scan's active probes use scratch dirs and children
 	// and remove them: nothing is left behind.
+	// The one thing a scan keeps is the cache of tools' versions
+	// (~/.cache/kprobe/versions.json, docs/scan.md): left out here.
 	before = tree(t, root, false)
 	run("auto")
+	if err := os.RemoveAll(filepath.Join(root, "home", ".cache")); err != nil {
+		t.Fatal(err)
+	}
 	check("plan --profile auto", false)
 }
 
