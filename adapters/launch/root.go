@@ -1,19 +1,29 @@
 package launch
 
-import "errors"
+import (
+	"fmt"
 
-// ErrNeedsRoot says, in one line, what a launch needs root for. Every
-// engine and rung needs it today, TP included: the supervisor starts in
-// a mount namespace of its own (the shims' namespace) and the launch
-// journals host changes (mounts, cgroups, iptables, sysctls). A non-root
-// launch failed half-way with "fork/exec .../kprobe: operation not
-// permitted"; it now stops before starting anything.
-var ErrNeedsRoot = errors.New("kprobe launch needs root: it starts the cluster's supervisor in a mount namespace of its own and changes the host (mounts, cgroups, iptables, sysctls), all undone by kprobe stop; run it as root (sudo kprobe launch ...)")
+	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/profiles"
+)
 
-// NeedsRoot returns ErrNeedsRoot for a user other than root.
-func NeedsRoot(euid int) error {
-	if euid != 0 {
-		return ErrNeedsRoot
+// NeedsRoot says, in one line, why this user cannot launch rung with
+// engine ("auto" when not chosen yet), or nil. The worker rungs (T0-T2:
+// the kubelet, containerd and runc mount, make cgroups and set sysctls)
+// and the k3s engine need root; the control plane alone (T3) and process
+// pods (TP) run as any user, with every port above 1024 and no host
+// change. A non-root worker launch failed half-way with "fork/exec
+// .../kprobe: operation not permitted"; it now stops before starting
+// anything.
+func NeedsRoot(euid int, rung profiles.Rung, engine string) error {
+	worker := rung == profiles.T0 || rung == profiles.T1 || rung == profiles.T2
+	if euid == 0 || (!worker && engine != adapters.EngineK3s) {
+		return nil
 	}
-	return nil
+	what := "rung " + string(rung)
+	if !worker {
+		what = "the k3s engine"
+	}
+	return fmt.Errorf("kprobe launch needs root for %s: it runs the kubelet, containerd and runc, which need root (mounts, cgroups, sysctls; this is uid %d): run it as root, or `kprobe launch --rung TP --data-dir ~/.kprobe` for process pods as this user",
+		what, euid)
 }

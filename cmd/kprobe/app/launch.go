@@ -128,9 +128,6 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	f.dataDir = dir
-	if err := launch.NeedsRoot(os.Geteuid()); err != nil {
-		return badInput("%v", err)
-	}
 	if !launch.ValidClusterName(f.name) {
 		return badInput("--name %q: use lower-case letters, digits and dashes (at most 32)", f.name)
 	}
@@ -163,7 +160,11 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why; --force-rung tries anyway)", r, v)
 		}
 	}
-	engine, err := chooseEngine(f.engine, f.binDir, targetRung(p, profiles.Rung(f.rung), f.noProcessPods))
+	rung := targetRung(p, profiles.Rung(f.rung), f.noProcessPods)
+	if err := launch.NeedsRoot(os.Geteuid(), rung, f.engine); err != nil {
+		return badInput("%v", err)
+	}
+	engine, err := chooseEngine(f.engine, f.binDir, rung)
 	if err != nil {
 		return err
 	}

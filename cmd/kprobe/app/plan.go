@@ -131,7 +131,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 			return err
 		}
 	}
-	if err := launch.NeedsRoot(os.Geteuid()); err != nil && f.profile == "auto" {
+	if err := launch.NeedsRoot(os.Geteuid(), plan.Rung, plan.Engine); err != nil && f.profile == "auto" {
 		// The plan is this sandbox's: say what this user's launch does.
 		fmt.Fprintf(s.ErrOut, "kprobe: note: not root here: %v\n", err)
 	}
