@@ -172,7 +172,7 @@ func TestProcessPodsNonRoot(t *testing.T) {
 	before := hostcheck.Take(hostcheck.Options{Exe: r.bin})
 
 	// A rung that needs root stops at once, naming why.
-	_, stderr := as(3, "launch", "--rung", "T1", "--data-dir", dataDir, "--no-tui")
+	_, stderr := as(3, "launch", "--rung", "T1", "--force-rung", "--data-dir", dataDir, "--no-tui")
 	if !strings.Contains(stderr, "need root") || len(processesUnder(dataDir)) > 0 {
 		t.Fatalf("launch --rung T1 as %s:\n%s", name, stderr)
 	}
