@@ -106,7 +106,7 @@ bundle: build engine images addons
 test: deps test-deps build engine images addons fuzz
 	$(GO) test -p 1 -count=1 ./...
 	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/e2e/
-	KPROBE_ZOO=1 KPROBE_ZOO_LAUNCH=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 40m -v ./test/zoo/
+	KPROBE_ZOO=1 KPROBE_ZOO_LAUNCH=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 60m -v ./test/zoo/
 
 # The sandbox zoo (test/zoo/README.md): the first run installs runsc, podman,
 # bubblewrap... and debootstraps a rootfs into /var/cache/kprobe-zoo.
