@@ -1,0 +1,57 @@
+package bindtrace
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Address families of struct sockaddr.
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+// Rewrite returns the sockaddr sa of a bind or connect with its address
+// replaced by own where it names all addresses or loopback, and whether
+// it changed. sa is the raw struct sockaddr_in or sockaddr_in6 as the
+// caller passed it; other families are kept.
+func Rewrite(sa []byte, own netip.Addr) ([]byte, bool) {
+	if len(sa) < 2 || !own.Is4() {
+		return sa, false
+	}
+	o := own.As4()
+	switch binary.NativeEndian.Uint16(sa) {
+	case afInet:
+		if len(sa) < 8 {
+			return sa, false
+		}
+		a := netip.AddrFrom4([4]byte(sa[4:8]))
+		if !matches(a) {
+			return sa, false
+		}
+		out := append([]byte{}, sa...)
+		copy(out[4:8], o[:])
+		return out, true
+	case afInet6:
+		if len(sa) < 28 {
+			return sa, false
+		}
+		a := netip.AddrFrom16([16]byte(sa[8:24]))
+		if !matches(a.Unmap()) {
+			return sa, false
+		}
+		out := append([]byte{}, sa...)
+		m := netip.AddrFrom4(o).As16() // ::ffff:a.b.c.d
+		copy(out[8:24], m[:])
+		binary.NativeEndian.PutUint32(out[24:], 0) // scope id: none
+		return out, true
+	}
+	return sa, false
+}
+
+// matches says whether a is an address the pod's own address stands in
+// for: all addresses (a bind; a connect to it reaches the local host)
+// and "localhost".
+func matches(a netip.Addr) bool {
+	return a.IsUnspecified() || a == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || a == netip.IPv6Loopback()
+}

@@ -1,0 +1,57 @@
+package bindtrace
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+)
+
+func sockaddr4(a string, port uint16) []byte {
+	b := make([]byte, 16)
+	binary.NativeEndian.PutUint16(b, afInet)
+	binary.BigEndian.PutUint16(b[2:], port)
+	ip := netip.MustParseAddr(a).As4()
+	copy(b[4:], ip[:])
+	return b
+}
+
+func sockaddr6(a string, port uint16) []byte {
+	b := make([]byte, 28)
+	binary.NativeEndian.PutUint16(b, afInet6)
+	binary.BigEndian.PutUint16(b[2:], port)
+	ip := netip.MustParseAddr(a).As16()
+	copy(b[8:], ip[:])
+	return b
+}
+
+func TestRewrite(t *testing.T) {
+	own := netip.MustParseAddr("127.244.0.7")
+	for _, c := range []struct {
+		in   []byte
+		want []byte // nil: unchanged
+	}{
+		{sockaddr4("0.0.0.0", 8080), sockaddr4("127.244.0.7", 8080)},
+		{sockaddr4("127.0.0.1", 53), sockaddr4("127.244.0.7", 53)},
+		{sockaddr4("127.96.0.10", 53), nil}, // a Service: kept
+		{sockaddr4("127.244.0.9", 80), nil}, // another pod: kept
+		{sockaddr4("10.0.0.1", 80), nil},
+		{sockaddr6("::", 8080), sockaddr6("::ffff:127.244.0.7", 8080)},
+		{sockaddr6("::1", 8080), sockaddr6("::ffff:127.244.0.7", 8080)},
+		{sockaddr6("::ffff:127.0.0.1", 8080), sockaddr6("::ffff:127.244.0.7", 8080)},
+		{sockaddr6("::ffff:0.0.0.0", 8080), sockaddr6("::ffff:127.244.0.7", 8080)},
+		{sockaddr6("fd00::1", 8080), nil},
+		{[]byte{1, 0, '/', 't', 'm', 'p'}, nil}, // AF_UNIX
+		{[]byte{2}, nil},
+	} {
+		got, changed := Rewrite(c.in, own)
+		if c.want == nil {
+			if changed || string(got) != string(c.in) {
+				t.Errorf("Rewrite(%v) = %v, %v; want unchanged", c.in, got, changed)
+			}
+			continue
+		}
+		if !changed || string(got) != string(c.want) {
+			t.Errorf("Rewrite(%v) = %v, %v; want %v", c.in, got, changed, c.want)
+		}
+	}
+}

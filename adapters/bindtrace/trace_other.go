@@ -1,0 +1,16 @@
+//go:build !linux || !amd64
+
+package bindtrace
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// Supported says whether this build can trace.
+const Supported = false
+
+// Exec is not available here.
+func Exec(string, []string, []string, netip.Addr) (int, error) {
+	return -1, errors.New("bindtrace: linux/amd64 only")
+}
