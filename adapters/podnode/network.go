@@ -88,6 +88,24 @@ func (r *podRun) podIP() string {
 	return r.prov.cfg.nodeIP
 }
 
+// ownAddr is the address the pod's processes bind and reach as
+// localhost (bindtrace), or "" where binds are not rewritten.
+func (r *podRun) ownAddr() string {
+	if !r.prov.cfg.ownBinds || r.pod.Spec.HostNetwork {
+		return ""
+	}
+	return r.localIP()
+}
+
+// probeHost is where the probes of a pod dial by default: the kubelet
+// dials the pod IP; here the pod's own address where binds go there.
+func (r *podRun) probeHost() string {
+	if a := r.ownAddr(); a != "" {
+		return a
+	}
+	return "127.0.0.1"
+}
+
 // localIP is where the pod's address is reached in the sandbox: its
 // loopback mirror (the node's address for hostNetwork pods).
 func (r *podRun) localIP() string {
@@ -103,6 +121,9 @@ func (r *podRun) localIP() string {
 // sandbox's, so the second process to bind one gets "address already in
 // use".
 func (r *podRun) checkPorts() {
+	if r.prov.cfg.ownBinds {
+		return
+	}
 	type port struct {
 		n     int32
 		proto corev1.Protocol

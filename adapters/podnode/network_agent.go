@@ -27,6 +27,13 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 			return fmt.Errorf("podnode: --pod-cidr: %w", err)
 		}
 		pc.addrs, podCIDR = a, a.prefix
+		// The probe listens on the mirror of the range's .1, which no pod gets.
+		if err := checkOwnBinds(svcproxy.Mirror(podCIDR.Addr().Next())); err != nil {
+			cfg.Log("pod addresses: binds are not rewritten (%v): pods share the sandbox's ports (event PortCollision)", err)
+		} else {
+			pc.ownBinds = true
+			cfg.Log("pod addresses: each pod's binds to all addresses or loopback and its connects to loopback go to its own address (ptrace)")
+		}
 	}
 	if cfg.ProxyKubeconfig == "" {
 		return nil
@@ -39,7 +46,7 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 	if err != nil {
 		return err
 	}
-	addrs := svcproxy.Addresses{PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified()}
+	addrs := svcproxy.Addresses{PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified(), OwnBinds: pc.ownBinds}
 	// The API server where the agent reaches it.
 	if u, err := url.Parse(rc.Host); err == nil {
 		port := u.Port()

@@ -757,6 +757,7 @@ func (c *ctr) runOnce() (code int, ranFor time.Duration, ok bool) {
 		Env:      c.env(),
 		UID:      uid,
 		GID:      gid,
+		OwnAddr:  c.r.ownAddr(),
 	}
 	if iso == IsolationNone {
 		spec.Root, spec.Dir = "", ""

@@ -142,7 +142,7 @@ func (c *ctr) check(p *corev1.Probe) error {
 		}
 		host := g.Host
 		if host == "" {
-			host = "127.0.0.1"
+			host = c.r.probeHost()
 		}
 		scheme := "http"
 		if g.Scheme == corev1.URISchemeHTTPS {
@@ -173,7 +173,7 @@ func (c *ctr) check(p *corev1.Probe) error {
 		}
 		host := p.TCPSocket.Host
 		if host == "" {
-			host = "127.0.0.1"
+			host = c.r.probeHost()
 		}
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))

@@ -1,10 +1,13 @@
 package podnode
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	"github.com/moby/sys/reexec"
 	"golang.org/x/sys/unix"
 
+	"github.com/kprobe/kprobe/adapters/bindtrace"
 	"github.com/kprobe/kprobe/probes/procfs"
 )
 
@@ -27,7 +31,10 @@ const initName = "kprobe-podnode-init"
 
 // RegisterInit registers the container init helper with reexec; call it
 // before reexec.Init in main.
-func RegisterInit() { reexec.Register(initName, initMain) }
+func RegisterInit() {
+	reexec.Register(initName, initMain)
+	reexec.Register(bindCheckName, bindCheckMain)
+}
 
 // procSpec is what the init helper does before it execs argv.
 type procSpec struct {
@@ -42,6 +49,12 @@ type procSpec struct {
 	UID      int64       `json:"uid"` // -1: keep
 	GID      int64       `json:"gid"`
 	Probe    bool        `json:"probe,omitempty"` // set everything up, then exit 0 instead of exec
+	// OwnAddr, when set, is the pod's own loopback address: the command
+	// runs under adapters/bindtrace, which rewrites its binds to all
+	// addresses or loopback, and its connects to loopback, to it.
+	OwnAddr string `json:"ownAddr,omitempty"`
+	// Exe is the file to exec when it is not Argv[0] (the bind probe).
+	Exe string `json:"exe,omitempty"`
 }
 
 // bindMount is a host path made visible at Target inside the root.
@@ -203,12 +216,27 @@ func setupAndExec(spec procSpec) error {
 		return errors.New("no command: the image has no entrypoint and the container no command")
 	}
 	path := spec.Argv[0]
+	if spec.Exe != "" {
+		path = spec.Exe
+	}
 	if !strings.Contains(path, "/") {
 		found, err := lookPath(path, envValue(spec.Env, "PATH"))
 		if err != nil {
 			return err
 		}
 		path = found
+	}
+	if spec.OwnAddr != "" {
+		own, err := netip.ParseAddr(spec.OwnAddr)
+		if err != nil {
+			return fmt.Errorf("pod address: %w", err)
+		}
+		// This helper stays as the command's parent and tracer.
+		code, err := bindtrace.Exec(path, spec.Argv, spec.Env, own)
+		if err != nil {
+			return fmt.Errorf("bind tracer: %w", err)
+		}
+		os.Exit(code)
 	}
 	return unix.Exec(path, spec.Argv, spec.Env)
 }
@@ -354,4 +382,48 @@ func makeDevNodes(root string) {
 		_ = unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor)))
 		_ = os.Chmod(p, 0o666)
 	}
+}
+
+// bindCheckName is the re-exec name of the program the bind probe runs
+// under the tracer: it listens on all addresses and prints where it
+// listens.
+const bindCheckName = "kprobe-podnode-bindcheck"
+
+func bindCheckMain() {
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println(l.Addr())
+	os.Exit(0)
+}
+
+// checkOwnBinds says whether pods' binds can be rewritten here: it runs a
+// program that listens on all addresses under the tracer, as a pod's
+// container runs, and expects it to listen on own. Sandboxes that refuse
+// ptrace fail here.
+func checkOwnBinds(own netip.Addr) error {
+	if !bindtrace.Supported {
+		return errors.New("the bind tracer supports linux/amd64 only")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	spec := procSpec{Mode: IsolationNone, Exe: exe, Argv: []string{bindCheckName}, UID: -1, GID: -1, OwnAddr: own.String()}
+	var out bytes.Buffer
+	p, err := startProcess(spec, nil, &out, &out, nil)
+	if err != nil {
+		return err
+	}
+	code, err := p.wait()
+	if err != nil {
+		return err
+	}
+	got := strings.TrimSpace(out.String())
+	if code != 0 || !strings.HasPrefix(got, own.String()+":") {
+		return fmt.Errorf("a traced listen on 0.0.0.0 gave %q (exit %d), not %s", got, code, own)
+	}
+	return nil
 }

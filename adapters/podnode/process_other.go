@@ -5,6 +5,7 @@ package podnode
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"syscall"
 )
@@ -25,6 +26,8 @@ type procSpec struct {
 	Env      []string
 	UID, GID int64
 	Probe    bool
+	OwnAddr  string
+	Exe      string
 }
 
 type bindMount struct {
@@ -45,5 +48,6 @@ func fsSize(string) int64                                          { return 0 }
 func openPTY() (*os.File, *os.File, error)                         { return nil, nil, errNotLinux }
 func resizePTY(*os.File, uint16, uint16)                           {}
 func makeDevNodes(string)                                          {}
+func checkOwnBinds(netip.Addr) error                               { return errNotLinux }
 func hasCapSysAdmin() bool                                         { return false }
 func ChooseIsolation(Isolation, string) (Isolation, string, error) { return "", "", errNotLinux }

@@ -37,6 +37,9 @@ type providerConfig struct {
 	// get the node's address and the sandbox's resolv.conf.
 	addrs                     *podAddrs
 	clusterDNS, clusterDomain string
+	// ownBinds: each pod's processes run under the bind tracer with its
+	// address (adapters/bindtrace), so pods do not share ports.
+	ownBinds bool
 }
 
 // provider is the virtual-kubelet provider: it keeps one podRun per pod

@@ -51,6 +51,10 @@ type Addresses struct {
 	// may not listen on (it binds loopback where the sandbox has only lo,
 	// or to keep it from the network).
 	APIServer netip.AddrPort
+	// OwnBinds: pods' processes bind their own address (adapters/bindtrace
+	// rewrites their binds to all addresses), so a pod never answers on a
+	// ClusterIP itself and every Service port of a pod gets a listener.
+	OwnBinds bool
 }
 
 // Table computes every listener and its route from the Services and their
@@ -88,7 +92,7 @@ func Table(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, a Addres
 			if len(r.Backends) == 0 {
 				continue // nothing listens: refused, as kube-proxy rejects
 			}
-			if !direct(r.Backends, p.Port) {
+			if !direct(r.Backends, p.Port, podCIDR, a.OwnBinds) {
 				out[Key{netip.AddrPortFrom(ip, uint16(p.Port)), proto}] = r
 			}
 			if p.NodePort != 0 && nodePorts.IsValid() && svc.Spec.Type != corev1.ServiceTypeClusterIP {
@@ -99,19 +103,34 @@ func Table(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, a Addres
 	return out
 }
 
-// direct says whether every endpoint listens on the Service's own port.
-// Then the proxy stays off the ClusterIP: a pod that listens on all
-// addresses of the sandbox already answers there, and a listener of the
+// direct says whether every endpoint listens on the Service's own port
+// on all addresses of the sandbox. Then the proxy stays off the
+// ClusterIP: such a pod already answers there, and a listener of the
 // proxy on ClusterIP:port would make that pod's bind fail with "address
-// already in use" (one port space for the whole sandbox).
-func direct(backends []string, port int32) bool {
+// already in use" (one port space for the whole sandbox). With ownBinds
+// a pod's endpoint (a mirror of the pod CIDR) listens on its own address
+// only, so it is never direct.
+func direct(backends []string, port int32, podCIDR netip.Prefix, ownBinds bool) bool {
 	for _, b := range backends {
 		ap, err := netip.ParseAddrPort(b)
 		if err != nil || ap.Port() != uint16(port) {
 			return false
 		}
+		if ownBinds && isMirror(ap.Addr(), podCIDR) {
+			return false
+		}
 	}
 	return true
+}
+
+// isMirror says whether a is the Mirror of an address of podCIDR.
+func isMirror(a netip.Addr, podCIDR netip.Prefix) bool {
+	if !a.Is4() || !podCIDR.Addr().Is4() || a.As4()[0] != 127 {
+		return false
+	}
+	b := a.As4()
+	b[0] = podCIDR.Addr().As4()[0]
+	return podCIDR.Contains(netip.AddrFrom4(b))
 }
 
 func portName(p corev1.ServicePort) string {

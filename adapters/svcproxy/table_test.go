@@ -65,6 +65,13 @@ func TestTable(t *testing.T) {
 		t.Fatalf("Table:\n got %v\nwant %v", got, want)
 	}
 
+	// Pods that bind their own address (bindtrace) do not answer on the
+	// ClusterIP: dns:53 gets a listener too.
+	got = Table(svcs, slices, Addresses{PodCIDR: pods, NodePorts: netip.IPv4Unspecified(), OwnBinds: true})
+	if r, ok := got[Key{netip.MustParseAddrPort("127.96.0.10:53"), corev1.ProtocolUDP}]; !ok || !reflect.DeepEqual(r.Backends, []string{"127.244.0.9:53"}) || len(got) != len(want)+1 {
+		t.Fatalf("OwnBinds: dns:53 -> %v (table %v)", r, got)
+	}
+
 	// No ready endpoint: the serving terminating ones, as kube-proxy.
 	slices[0] = slice("web", slices[0].Ports, ep("10.244.0.7", false, true))
 	got = Table(svcs[:1], slices[:1], Addresses{PodCIDR: pods})

@@ -68,7 +68,9 @@ type Options struct {
 	ControlPlaneOnly bool
 	// ProcessPods verifies a TP launch (pods run as processes of the
 	// sandbox): the pod checks run, plus crash-restart and readiness
-	// (lifecycle.go); the replicas check is skipped (one port space).
+	// (lifecycle.go); the replicas check, where it fails, is reported
+	// skipped with the reason (a sandbox whose node agent cannot rewrite
+	// binds has one port space).
 	ProcessPods bool
 	// SimulatedNodes are the launch's kwok nodes: the simulated check
 	// (simulated.go) runs only where there are some.
@@ -78,8 +80,9 @@ type Options struct {
 // noWorker is why a control-plane-only cluster skips the pod checks.
 const noWorker = "control plane only (T3): no node runs pods here"
 
-// samePortReplicas is why a process-pod cluster skips the replicas check.
-const samePortReplicas = "process pods share the sandbox's ports and their binds are not rewritten: a second replica listening on the same containerPort gets \"address already in use\" (event PortCollision)"
+// samePortReplicas is why a process-pod cluster may fail the replicas
+// check: reported as skipped with it.
+const samePortReplicas = "process pods share the sandbox's ports where the node agent cannot rewrite their binds (ptrace refused: the agent's log says \"binds are not rewritten\"): a second replica listening on the same containerPort gets \"address already in use\" (event PortCollision)"
 
 // Namespace the checks run in by default.
 const Namespace = "kprobe-verify"
@@ -159,6 +162,9 @@ func Run(ctx context.Context, o Options) *Report {
 	// unlessPass names checks whose failure is reported as skipped with
 	// this reason (and the failure as evidence): what the rung cannot do yet.
 	unlessPass := map[string]string{}
+	if o.ProcessPods {
+		unlessPass["replicas"] = samePortReplicas
+	}
 	check := func(name, criterion string, needs string, f func() (string, error)) bool {
 		if needs != "" {
 			add(Check{Name: name, Criterion: criterion, Outcome: Skipped, Evidence: needs})
@@ -276,6 +282,9 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		return fmt.Sprintf("pod client -> service web (%s:80) -> pod: %s %s", ip, firstLines(out, 1), lastLine(out)), err
 	})
+	// From the sandbox's shell, as a user reaches the cluster (ports.go).
+	check("port-forward", "kubectl port-forward svc/NAME reaches the Service's pod from the sandbox's shell", need, r.checkPortForward)
+	check("nodeport", "a NodePort Service answers on its node's address from the sandbox's shell (kube-proxy)", need, r.checkNodePort)
 	// Cluster DNS and storage (addons.go): skipped where the cluster has
 	// neither, failed where it has them and they do not work.
 	needDNS := need
@@ -283,11 +292,7 @@ func Run(ctx context.Context, o Options) *Report {
 		needDNS = r.noDNS()
 	}
 	check("dns", "a pod resolves a Service by name through the cluster DNS and reaches it", needDNS, r.checkDNS)
-	needReplicas := need
-	if needReplicas == "" && o.ProcessPods {
-		needReplicas = samePortReplicas
-	}
-	check("replicas", "two replicas of a Deployment with the same containerPort both serve through their Service", needReplicas, r.checkReplicas)
+	check("replicas", "two replicas of a Deployment with the same containerPort both serve through their Service", need, r.checkReplicas)
 	needStorage := worker
 	if needStorage == "" {
 		needStorage = r.noStorage()
