@@ -13,9 +13,11 @@ const (
 
 // Rewrite returns the sockaddr sa of a bind or connect with its address
 // replaced by own where it names all addresses or loopback, and whether
-// it changed. sa is the raw struct sockaddr_in or sockaddr_in6 as the
+// it changed; an address and port in keep is kept (the sandbox's
+// services a pod is told to reach on loopback: the API server, a local
+// resolver). sa is the raw struct sockaddr_in or sockaddr_in6 as the
 // caller passed it; other families are kept.
-func Rewrite(sa []byte, own netip.Addr) ([]byte, bool) {
+func Rewrite(sa []byte, own netip.Addr, keep []netip.AddrPort) ([]byte, bool) {
 	if len(sa) < 2 || !own.Is4() {
 		return sa, false
 	}
@@ -26,7 +28,7 @@ func Rewrite(sa []byte, own netip.Addr) ([]byte, bool) {
 			return sa, false
 		}
 		a := netip.AddrFrom4([4]byte(sa[4:8]))
-		if !matches(a) {
+		if !matches(a) || kept(a, sa, keep) {
 			return sa, false
 		}
 		out := append([]byte{}, sa...)
@@ -36,8 +38,8 @@ func Rewrite(sa []byte, own netip.Addr) ([]byte, bool) {
 		if len(sa) < 28 {
 			return sa, false
 		}
-		a := netip.AddrFrom16([16]byte(sa[8:24]))
-		if !matches(a.Unmap()) {
+		a := netip.AddrFrom16([16]byte(sa[8:24])).Unmap()
+		if !matches(a) || kept(a, sa, keep) {
 			return sa, false
 		}
 		out := append([]byte{}, sa...)
@@ -54,4 +56,15 @@ func Rewrite(sa []byte, own netip.Addr) ([]byte, bool) {
 // and "localhost".
 func matches(a netip.Addr) bool {
 	return a.IsUnspecified() || a == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || a == netip.IPv6Loopback()
+}
+
+// kept says whether a and the port of sa are in keep.
+func kept(a netip.Addr, sa []byte, keep []netip.AddrPort) bool {
+	port := binary.BigEndian.Uint16(sa[2:4])
+	for _, k := range keep {
+		if k.Addr().Unmap() == a && k.Port() == port {
+			return true
+		}
+	}
+	return false
 }

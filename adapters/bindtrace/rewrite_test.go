@@ -26,14 +26,17 @@ func sockaddr6(a string, port uint16) []byte {
 
 func TestRewrite(t *testing.T) {
 	own := netip.MustParseAddr("127.244.0.7")
+	keep := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:6443")}
 	for _, c := range []struct {
 		in   []byte
 		want []byte // nil: unchanged
 	}{
 		{sockaddr4("0.0.0.0", 8080), sockaddr4("127.244.0.7", 8080)},
 		{sockaddr4("127.0.0.1", 53), sockaddr4("127.244.0.7", 53)},
-		{sockaddr4("127.96.0.10", 53), nil}, // a Service: kept
-		{sockaddr4("127.244.0.9", 80), nil}, // another pod: kept
+		{sockaddr4("127.0.0.1", 6443), nil},        // kept: the API server
+		{sockaddr6("::ffff:127.0.0.1", 6443), nil}, // kept, IPv4-mapped
+		{sockaddr4("127.96.0.10", 53), nil},        // a Service: kept
+		{sockaddr4("127.244.0.9", 80), nil},        // another pod: kept
 		{sockaddr4("10.0.0.1", 80), nil},
 		{sockaddr6("::", 8080), sockaddr6("::ffff:127.244.0.7", 8080)},
 		{sockaddr6("::1", 8080), sockaddr6("::ffff:127.244.0.7", 8080)},
@@ -43,7 +46,7 @@ func TestRewrite(t *testing.T) {
 		{[]byte{1, 0, '/', 't', 'm', 'p'}, nil}, // AF_UNIX
 		{[]byte{2}, nil},
 	} {
-		got, changed := Rewrite(c.in, own)
+		got, changed := Rewrite(c.in, own, keep)
 		if c.want == nil {
 			if changed || string(got) != string(c.in) {
 				t.Errorf("Rewrite(%v) = %v, %v; want unchanged", c.in, got, changed)

@@ -25,7 +25,7 @@ const maxSockaddr = 128
 // processes it left behind are killed then (PTRACE_O_EXITKILL), as a
 // container's are when its first process exits. Signals the caller gets
 // (SIGTERM from the agent) are passed on to the child.
-func Exec(path string, argv, env []string, own netip.Addr) (int, error) {
+func Exec(path string, argv, env []string, own netip.Addr, keep []netip.AddrPort) (int, error) {
 	runtime.LockOSThread() // ptrace requests must come from the tracer thread
 	defer runtime.UnlockOSThread()
 	// The filter goes on this thread only and is inherited by the child;
@@ -47,11 +47,11 @@ func Exec(path string, argv, env []string, own netip.Addr) (int, error) {
 			_ = syscall.Kill(pid, s.(syscall.Signal))
 		}
 	}()
-	return loop(pid, own, seccompMode)
+	return loop(pid, own, keep, seccompMode)
 }
 
 // loop handles the stops of every tracee until pid exits.
-func loop(pid int, own netip.Addr, seccompMode bool) (int, error) {
+func loop(pid int, own netip.Addr, keep []netip.AddrPort, seccompMode bool) (int, error) {
 	type tracee struct{ started, inSys bool }
 	tracees := map[int]*tracee{}
 	first := true
@@ -105,11 +105,11 @@ func loop(pid int, own netip.Addr, seccompMode bool) (int, error) {
 			}
 			resume(tid, 0)
 		case sig == syscall.SIGTRAP && event == unix.PTRACE_EVENT_SECCOMP:
-			rewriteCall(tid, own)
+			rewriteCall(tid, own, keep)
 			resume(tid, 0)
 		case sig == syscall.SIGTRAP|0x80:
 			if !t.inSys {
-				rewriteCall(tid, own)
+				rewriteCall(tid, own, keep)
 			}
 			t.inSys = !t.inSys
 			resume(tid, 0)
@@ -126,7 +126,7 @@ func loop(pid int, own netip.Addr, seccompMode bool) (int, error) {
 }
 
 // rewriteCall rewrites the address of a bind or connect stopped at entry.
-func rewriteCall(tid int, own netip.Addr) {
+func rewriteCall(tid int, own netip.Addr, keep []netip.AddrPort) {
 	var regs syscall.PtraceRegs
 	if syscall.PtraceGetRegs(tid, &regs) != nil {
 		return
@@ -142,7 +142,10 @@ func rewriteCall(tid int, own netip.Addr) {
 	if c, err := syscall.PtracePeekData(tid, addr, sa); err != nil || c != n {
 		return
 	}
-	if out, ok := Rewrite(sa, own); ok {
+	if regs.Orig_rax == unix.SYS_BIND {
+		keep = nil
+	}
+	if out, ok := Rewrite(sa, own, keep); ok {
 		_, _ = syscall.PtracePokeData(tid, addr, out)
 	}
 }

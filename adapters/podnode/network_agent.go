@@ -31,7 +31,7 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 		if err := checkOwnBinds(svcproxy.Mirror(podCIDR.Addr().Next())); err != nil {
 			cfg.Log("pod addresses: binds are not rewritten (%v): pods share the sandbox's ports (event PortCollision)", err)
 		} else {
-			pc.ownBinds = true
+			pc.ownBinds, pc.keep = true, loopbackServices(pc.apiServer, readHostResolv())
 			cfg.Log("pod addresses: each pod's binds to all addresses or loopback and its connects to loopback go to its own address (ptrace)")
 		}
 	}
@@ -63,4 +63,29 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 	}()
 	cfg.Log("service proxy: ClusterIPs and NodePorts served in the sandbox (pod CIDR %s mirrored on 127.0.0.0/8)", cfg.PodCIDR)
 	return nil
+}
+
+// loopbackServices are the sandbox's services on loopback that pods are
+// told to reach there: the API server (KUBERNETES_SERVICE_HOST, the
+// agent's own server URL) and the resolvers of the sandbox's resolv.conf
+// (dnsPolicy Default, CoreDNS's upstream). Their connects are not
+// rewritten to the pod's own address.
+func loopbackServices(apiServer string, hostResolv []byte) []netip.AddrPort {
+	var keep []netip.AddrPort
+	if u, err := url.Parse(apiServer); err == nil {
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		if ap, err := netip.ParseAddrPort(net.JoinHostPort(u.Hostname(), port)); err == nil && ap.Addr().IsLoopback() {
+			keep = append(keep, ap)
+		}
+	}
+	servers, _, _ := parseResolv(hostResolv)
+	for _, s := range servers {
+		if a, err := netip.ParseAddr(s); err == nil && a.IsLoopback() {
+			keep = append(keep, netip.AddrPortFrom(a, 53))
+		}
+	}
+	return keep
 }

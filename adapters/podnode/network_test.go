@@ -1,6 +1,8 @@
 package podnode
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -60,5 +62,16 @@ func TestPodAddrs(t *testing.T) {
 	}
 	if _, err := newPodAddrs("10.244.0.0/31"); err == nil {
 		t.Fatal("a /31 accepted")
+	}
+}
+
+func TestLoopbackServices(t *testing.T) {
+	got := loopbackServices("https://127.0.0.1:6443", []byte("nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch x\n"))
+	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:6443"), netip.MustParseAddrPort("127.0.0.53:53")}
+	if !slices.Equal(got, want) {
+		t.Errorf("loopbackServices = %v, want %v", got, want)
+	}
+	if got := loopbackServices("https://192.0.2.2:6443", nil); len(got) != 0 {
+		t.Errorf("an API server off loopback is no exception: %v", got)
 	}
 }

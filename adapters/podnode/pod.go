@@ -758,6 +758,7 @@ func (c *ctr) runOnce() (code int, ranFor time.Duration, ok bool) {
 		UID:      uid,
 		GID:      gid,
 		OwnAddr:  c.r.ownAddr(),
+		Keep:     c.r.prov.cfg.keep,
 	}
 	if iso == IsolationNone {
 		spec.Root, spec.Dir = "", ""

@@ -53,6 +53,9 @@ type procSpec struct {
 	// runs under adapters/bindtrace, which rewrites its binds to all
 	// addresses or loopback, and its connects to loopback, to it.
 	OwnAddr string `json:"ownAddr,omitempty"`
+	// Keep are loopback addresses and ports whose connects are not
+	// rewritten: the API server and a resolver the pod is given there.
+	Keep []netip.AddrPort `json:"keep,omitempty"`
 	// Exe is the file to exec when it is not Argv[0] (the bind probe).
 	Exe string `json:"exe,omitempty"`
 }
@@ -232,7 +235,7 @@ func setupAndExec(spec procSpec) error {
 			return fmt.Errorf("pod address: %w", err)
 		}
 		// This helper stays as the command's parent and tracer.
-		code, err := bindtrace.Exec(path, spec.Argv, spec.Env, own)
+		code, err := bindtrace.Exec(path, spec.Argv, spec.Env, own, spec.Keep)
 		if err != nil {
 			return fmt.Errorf("bind tracer: %w", err)
 		}

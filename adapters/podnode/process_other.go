@@ -27,6 +27,7 @@ type procSpec struct {
 	UID, GID int64
 	Probe    bool
 	OwnAddr  string
+	Keep     []netip.AddrPort
 	Exe      string
 }
 

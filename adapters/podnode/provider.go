@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,9 @@ type providerConfig struct {
 	// ownBinds: each pod's processes run under the bind tracer with its
 	// address (adapters/bindtrace), so pods do not share ports.
 	ownBinds bool
+	// keep: the loopback services pods are told to use (the API server,
+	// the sandbox's resolver) whose connects stay on loopback.
+	keep []netip.AddrPort
 }
 
 // provider is the virtual-kubelet provider: it keeps one podRun per pod
