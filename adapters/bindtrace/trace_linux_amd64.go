@@ -23,8 +23,9 @@ const maxSockaddr = 128
 // process, rewriting its binds and connects to own (Rewrite), and returns
 // its exit code (128+signal when a signal killed it) once it exits; the
 // processes it left behind are killed then (PTRACE_O_EXITKILL), as a
-// container's are when its first process exits. Signals the caller gets
-// (SIGTERM from the agent) are passed on to the child.
+// container's are when its first process exits. As pid 1 of a pid
+// namespace, the caller passes the signals it gets (SIGTERM from the
+// agent) on to the child.
 func Exec(path string, argv, env []string, own netip.Addr, keep []netip.AddrPort) (int, error) {
 	runtime.LockOSThread() // ptrace requests must come from the tracer thread
 	defer runtime.UnlockOSThread()
@@ -44,7 +45,12 @@ func Exec(path string, argv, env []string, own netip.Addr, keep []netip.AddrPort
 	}
 	go func() {
 		for s := range sigs {
-			_ = syscall.Kill(pid, s.(syscall.Signal))
+			// As pid 1 of a pid namespace the caller alone gets the
+			// agent's signals; otherwise its process group gets them,
+			// the child included.
+			if os.Getpid() == 1 {
+				_ = syscall.Kill(pid, s.(syscall.Signal))
+			}
 		}
 	}()
 	return loop(pid, own, keep, seccompMode)
