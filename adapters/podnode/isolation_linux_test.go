@@ -3,10 +3,15 @@ package podnode
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/reexec"
 )
@@ -119,5 +124,68 @@ func TestChooseIsolationAndRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(vol, "work")); err == nil {
 		t.Error("the working dir was made outside the root")
+	}
+}
+
+// TestOwnAddressAndExec runs a container that listens on all addresses
+// under the bind tracer (its own address given) and checks it listens on
+// that address only; then, where the isolation is userns, an exec joins
+// it through the root the agent opened and sees its volume.
+func TestOwnAddressAndExec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes in new namespaces")
+	}
+	iso, _, err := ChooseIsolation(IsolationAuto, filepath.Join(t.TempDir(), "probe"))
+	if err != nil || iso == IsolationNone {
+		t.Skipf("no isolation here: %v", err)
+	}
+	own := netip.MustParseAddr("127.244.3.7")
+	if err := checkOwnBinds(own); err != nil {
+		t.Skipf("binds cannot be rewritten here: %v", err)
+	}
+	root := busyboxRoot(t)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "key"), []byte("from-volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := procSpec{Mode: iso, Root: root, NewNS: true, Argv: []string{"sh", "-c", "mkdir -p /www; exec httpd -f -p 18099 -h /www"},
+		Env: []string{"PATH=/bin"}, UID: -1, GID: -1, OwnAddr: own.String(),
+		Mounts: []bindMount{{Source: vol, Target: "/data", ReadOnly: true}}}
+	if iso == IsolationChroot {
+		spec.Mounts = nil
+	}
+	var out bytes.Buffer
+	p, err := startProcess(spec, nil, &out, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { p.signal(syscall.SIGKILL); _, _ = p.wait() }()
+	var c net.Conn
+	for i := 0; i < 50; i++ {
+		if c, err = net.Dial("tcp", net.JoinHostPort(own.String(), "18099")); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the container does not answer on its own address: %v (%s)", err, out.String())
+	}
+	c.Close()
+	if c, err := net.Dial("tcp", "127.0.0.1:18099"); err == nil {
+		c.Close()
+		t.Error("the container also listens on 127.0.0.1: its bind was not rewritten")
+	}
+	if iso != IsolationUserns {
+		return
+	}
+	ex := procSpec{Mode: iso, Root: fmt.Sprintf("/proc/%d/root", p.pid()), Argv: []string{"sh", "-c", "read x < /data/key; echo -n $x"},
+		Env: []string{"PATH=/bin"}, UID: -1, GID: -1}
+	var exOut bytes.Buffer
+	ep, err := startProcess(ex, nil, &exOut, &exOut, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := ep.wait(); err != nil || code != 0 || exOut.String() != "from-volume" {
+		t.Errorf("exec: exit %d, %v, %q", code, err, exOut.String())
 	}
 }

@@ -56,6 +56,9 @@ type procSpec struct {
 	// Keep are loopback addresses and ports whose connects are not
 	// rewritten: the API server and a resolver the pod is given there.
 	Keep []netip.AddrPort `json:"keep,omitempty"`
+	// RootFD is Root opened by the agent, passed as this fd: an exec into
+	// a userns container chroots through it (see startProcess).
+	RootFD int `json:"rootFD,omitempty"`
 	// Exe is the file to exec when it is not Argv[0] (the bind probe).
 	Exe string `json:"exe,omitempty"`
 }
@@ -95,6 +98,19 @@ func startProcess(spec procSpec, stdin io.Reader, stdout, stderr io.Writer, tty 
 	case spec.Mode == IsolationUserns:
 		// an exec into a running container: chroot into its root as seen
 		// through /proc/PID/root; a user namespace grants CAP_SYS_CHROOT.
+		// The agent opens that root itself: it owns the container's user
+		// namespace, so the kernel lets it through the magic link, where
+		// the helper, in a sibling user namespace, gets EACCES (seen in
+		// podman-rootless).
+		if f, err := os.OpenFile(spec.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			defer f.Close()
+			cmd.ExtraFiles = []*os.File{f}
+			spec.RootFD = 3
+			if b, err = json.Marshal(spec); err != nil {
+				return nil, err
+			}
+			cmd.Args[1] = string(b)
+		}
 	default:
 		needUser = false
 	}
@@ -183,6 +199,13 @@ func setupAndExec(spec procSpec) error {
 		if spec.Hostname != "" {
 			_ = unix.Sethostname([]byte(spec.Hostname))
 		}
+	}
+	if spec.RootFD > 0 {
+		if err := unix.Fchdir(spec.RootFD); err != nil {
+			return fmt.Errorf("the container's root: %w", err)
+		}
+		_ = unix.Close(spec.RootFD)
+		spec.Root = "."
 	}
 	if spec.Mode != IsolationNone {
 		if err := unix.Chroot(spec.Root); err != nil {

@@ -29,6 +29,7 @@ type procSpec struct {
 	OwnAddr  string
 	Keep     []netip.AddrPort
 	Exe      string
+	RootFD   int
 }
 
 type bindMount struct {
