@@ -78,7 +78,12 @@ func startProcess(spec procSpec, stdin io.Reader, stdout, stderr io.Writer, tty 
 		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC
 	case spec.Mode == IsolationUserns:
 		// an exec into a running container: chroot into its root as seen
-		// through /proc/PID/root; a user namespace grants CAP_SYS_CHROOT.
+		// through /proc/PID/root. The agent's own user namespace owns the
+		// container's, so it may open that link; a new user namespace of
+		// the helper would be a sibling the kernel refuses (EACCES, seen
+		// under rootless podman), so one is made only where the agent
+		// lacks CAP_SYS_CHROOT.
+		needUser = !procfs.SelfHasCap(capability.CAP_SYS_CHROOT)
 	default:
 		needUser = false
 	}
