@@ -14,8 +14,9 @@ const (
 	// CAP_SYS_ADMIN) with its image root as "/" and volumes bind-mounted.
 	IsolationUserns Isolation = "userns"
 	// IsolationChroot changes the root to the image root; no mounts, so
-	// volumes are copies kept up to date and the pod sees the sandbox's
-	// processes.
+	// an emptyDir or claim is moved into the root while a container runs,
+	// the other volumes are copies kept up to date, and the pod sees the
+	// sandbox's processes.
 	IsolationChroot Isolation = "chroot"
 	// IsolationNone runs the image's binaries with the sandbox's "/": only
 	// static binaries that need no file of their image work.
@@ -39,7 +40,7 @@ func (i Isolation) GivesUp() string {
 	case IsolationUserns:
 		return "host network; pods are not isolated from each other's network or from the sandbox's network"
 	case IsolationChroot:
-		return "host network and process table; volumes are copies (emptyDir is not shared between containers), no /proc inside the root"
+		return "host network and process table; configMaps and secrets are copies, an emptyDir or claim is moved into one running container at a time (the others get a copy), no /proc inside the root"
 	default:
 		return "no root change: containers see the sandbox's files (only static binaries work); no volumes at their mount paths"
 	}

@@ -441,6 +441,7 @@ type ctr struct {
 	kill     chan struct{}
 	back     backoff
 	logIndex int // the newest run's log file, -1 before the first run
+	lent     []lentVolume
 }
 
 func newCtr(r *podRun, spec corev1.Container, init bool, index int, logDir string) *ctr {
@@ -743,6 +744,7 @@ func (c *ctr) runOnce() (code int, ranFor time.Duration, ok bool) {
 		return 1, 0, true
 	}
 	defer lg.Close()
+	defer c.returnVolumes(c.lendVolumes())
 	c.syncCopies()
 	uid, gid := c.ids()
 	iso := c.r.prov.cfg.isolation

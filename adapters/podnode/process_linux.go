@@ -97,11 +97,13 @@ func startProcess(spec procSpec, stdin io.Reader, stdout, stderr io.Writer, tty 
 		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC
 	case spec.Mode == IsolationUserns:
 		// an exec into a running container: chroot into its root as seen
-		// through /proc/PID/root; a user namespace grants CAP_SYS_CHROOT.
-		// The agent opens that root itself: it owns the container's user
+		// through /proc/PID/root. The agent owns the container's user
 		// namespace, so the kernel lets it through the magic link, where
-		// the helper, in a sibling user namespace, gets EACCES (seen in
-		// podman-rootless).
+		// a helper in a sibling user namespace gets EACCES (seen in
+		// podman-rootless): the agent opens that root itself and passes it
+		// as fd 3, and the helper makes a user namespace of its own only
+		// where the agent lacks CAP_SYS_CHROOT.
+		needUser = !procfs.SelfHasCap(capability.CAP_SYS_CHROOT)
 		if f, err := os.OpenFile(spec.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 			defer f.Close()
 			cmd.ExtraFiles = []*os.File{f}

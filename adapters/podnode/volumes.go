@@ -579,22 +579,115 @@ func (c *ctr) mounts() []bindMount {
 	return out
 }
 
+// lentVolume is a volume directory moved into a chrooted container's root
+// for one run of the container (chroot cannot mount): the path inside the
+// root is the volume's own directory, and a symlink at the volume's place
+// leads there, so the sandbox and the pods that come later see every
+// write. Only directories kprobe made are moved: emptyDirs and claims.
+type lentVolume struct{ src, dst string }
+
+// lendVolumes moves the container's writable emptyDir and claim volumes
+// into its root (isolation chroot); a volume another running container
+// holds, or one that cannot be renamed into the root (another file
+// system), stays a copy and the pod gets the event VolumeCopied.
+func (c *ctr) lendVolumes() []lentVolume {
+	if c.r.prov.cfg.isolation != IsolationChroot {
+		return nil
+	}
+	root := c.root()
+	var out []lentVolume
+	for _, m := range c.spec.VolumeMounts {
+		src, kind, ok := c.mountSource(m)
+		if !ok || m.ReadOnly || (kind != "emptyDir" && kind != "persistentVolumeClaim") {
+			continue
+		}
+		dst, err := securejoin.SecureJoin(root, m.MountPath)
+		if err != nil || dst == root {
+			continue
+		}
+		if err := lend(src, dst); err != nil {
+			c.r.event(corev1.EventTypeNormal, "VolumeCopied", "volume %s is a copy in container %s, not shared: %v", m.Name, c.spec.Name, err)
+			continue
+		}
+		out = append(out, lentVolume{src: src, dst: dst})
+	}
+	c.mu.Lock()
+	c.lent = out
+	c.mu.Unlock()
+	return out
+}
+
+// lend renames the directory src to dst (what the image had at dst is
+// removed from the container's own root, as a mount would hide it) and
+// leaves a symlink to dst at src.
+func lend(src, dst string) error {
+	st, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("in use by another container (%s is not a directory)", src)
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(src, dst); err != nil {
+		return err
+	}
+	if err := os.Symlink(dst, src); err != nil {
+		if rerr := os.Rename(dst, src); rerr != nil {
+			return fmt.Errorf("%w (and moving it back: %v)", err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// returnVolumes moves lent volumes back to their places once the
+// container's process has exited.
+func (c *ctr) returnVolumes(lent []lentVolume) {
+	c.mu.Lock()
+	c.lent = nil
+	c.mu.Unlock()
+	for _, l := range lent {
+		if to, err := os.Readlink(l.src); err != nil || to != l.dst {
+			c.r.event(corev1.EventTypeWarning, "FailedMount", "volume at %s: %s is no longer the link to the container's root; the data stays in %s", l.src, l.src, l.dst)
+			continue
+		}
+		if err := os.Remove(l.src); err == nil {
+			err = os.Rename(l.dst, l.src)
+			if err != nil {
+				c.r.event(corev1.EventTypeWarning, "FailedMount", "moving volume %s back: %v", l.src, err)
+			}
+		}
+	}
+}
+
 // syncCopies copies the volumes into the container's root where no mount
 // is possible (chroot): configMaps, secrets and the like are copied again
-// on every refresh; an emptyDir is a directory of the root itself (not
-// shared with the pod's other containers).
+// on every refresh; emptyDirs and claims are lent (lendVolumes), or, when
+// another container holds them, a directory of the root itself.
 func (c *ctr) syncCopies() {
 	if c.r.prov.cfg.isolation != IsolationChroot {
 		return
 	}
 	root := c.root()
+	c.mu.Lock()
+	lent := map[string]bool{}
+	for _, l := range c.lent {
+		lent[l.dst] = true
+	}
+	c.mu.Unlock()
 	for _, m := range c.spec.VolumeMounts {
 		src, kind, ok := c.mountSource(m)
 		if !ok {
 			continue
 		}
 		dst, err := securejoin.SecureJoin(root, m.MountPath)
-		if err != nil {
+		if err != nil || lent[dst] {
 			continue
 		}
 		if kind == "emptyDir" {

@@ -130,3 +130,55 @@ func TestDownwardAPIFiles(t *testing.T) {
 		t.Error("an unknown field was accepted")
 	}
 }
+
+// TestLendMovesTheVolumeIntoTheRoot checks chroot's volumes: the path in
+// the container's root is the volume's own directory (what the image had
+// there is gone, as under a mount), the volume's place links to it, and a
+// volume already lent is refused.
+func TestLendMovesTheVolumeIntoTheRoot(t *testing.T) {
+	base := t.TempDir()
+	src := filepath.Join(base, "pvc")
+	root := filepath.Join(base, "root")
+	dst := filepath.Join(root, "data")
+	if err := os.MkdirAll(src, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "old"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, "from-image"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := lend(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVol(t, dst, "old"); got != "kept" {
+		t.Fatalf("the lent volume holds %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "from-image")); err == nil {
+		t.Error("the image's files at the mount path are still there")
+	}
+	if err := os.WriteFile(filepath.Join(dst, "proof"), []byte("w"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVol(t, src, "proof"); got != "w" {
+		t.Fatalf("a write in the root is not seen at the volume's place: %q", got)
+	}
+	if err := lend(src, filepath.Join(base, "root2", "data")); err == nil {
+		t.Error("a lent volume was lent again")
+	}
+	c := &ctr{r: &podRun{}}
+	c.returnVolumes([]lentVolume{{src: src, dst: dst}})
+	if st, err := os.Lstat(src); err != nil || !st.IsDir() {
+		t.Fatalf("the volume is not back at its place: %v %v", st, err)
+	}
+	if got := readVol(t, src, "proof"); got != "w" {
+		t.Fatalf("after the return: %q", got)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		t.Error("the volume is still in the root")
+	}
+}

@@ -67,7 +67,8 @@ and the strongest isolation that works here, chosen at start and printed:
 
   userns  new mount, pid, uts and ipc namespaces (in a user namespace when
           the agent lacks CAP_SYS_ADMIN); volumes bind-mounted
-  chroot  the image root through chroot; volumes are copies kept up to date
+  chroot  the image root through chroot; emptyDirs and claims are moved into
+          the root of the container that runs, other volumes are copies
   none    no root change: only static binaries work
 
 What it gives up: every pod shares the sandbox's network (the pod IP is the
