@@ -40,7 +40,7 @@ var RungTitle = map[Rung]string{
 // GivesUp says in one line what a rung gives up against a full cluster;
 // "" for the rungs whose title already says it.
 var GivesUp = map[Rung]string{
-	TP: "no isolation between pods and the sandbox, one network and port space for every pod (Services through the node agent's proxy), no NetworkPolicy (R-TP-NO-NETWORK-POLICY)",
+	TP: "no isolation between pods and the sandbox, one network for every pod (each on a loopback address of its own where the node agent can ptrace it, else one port space; Services through the node agent's proxy), no NetworkPolicy (R-TP-NO-NETWORK-POLICY)",
 }
 
 // Index is r's position on the ladder, best first; an unknown rung sorts

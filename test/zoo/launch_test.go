@@ -55,6 +55,9 @@ var (
 	// among them: under chroot a volume is a copy, not the PVC's directory.
 	tpNetChecks  = append(append([]string{}, tpChecks...), "service", "dns", "helm-install")
 	tpHelmChecks = append(append([]string{}, tpChecks...), "helm-install")
+	// tpPortChecks adds pods on their own addresses (the node agent's bind
+	// tracer) and the ports reached from the sandbox's shell (issue #14).
+	tpPortChecks = append(append([]string{}, tpNetChecks...), "port-forward", "nodeport", "replicas")
 )
 
 // launchCases are the sandboxes of issue 5, best first.
@@ -63,8 +66,8 @@ var launchCases = []launchCase{
 		Why: "nothing is missing: every capability, rw cgroups, /dev/kmsg; / is private, so the rshared shim runs in the engine's mount namespace"},
 	{Name: "userns-root", Sandbox: "userns-root", Reach: "T1", DataDir: "/tmp/kprobe-zoo-userns", Pass: allChecks,
 		Why: "a user namespace: cgroups are not writable (no QoS cgroups, no container cgroups), /dev/kmsg is EPERM (kmsg shim), runc needs the runtime wrapper for unmapped ids; overlay and the bridge CNI work"},
-	{Name: "gvisor-run", Sandbox: "gvisor-run", Reach: "TP", Pass: append(append([]string{}, tpNetChecks...), "storage"),
-		Why: "gVisor with a 9p root and Docker's capabilities: no CAP_SYS_ADMIN (no mount, so no container), an empty /sys/fs/cgroup, no CAP_NET_ADMIN (loopback only): process pods on 127.0.0.1; the plan says isolation=userns, but the init helper in new user+mount+pid namespaces is SIGKILLed there, so the agent steps down to chroot (CAP_SYS_CHROOT); storage passes: the claim's directory is moved into the root of the container that runs"},
+	{Name: "gvisor-run", Sandbox: "gvisor-run", Reach: "TP", Pass: append(append([]string{}, tpPortChecks...), "storage"),
+		Why: "gVisor with a 9p root and Docker's capabilities: no CAP_SYS_ADMIN (no mount, so no container), an empty /sys/fs/cgroup, no CAP_NET_ADMIN (loopback only): process pods on their own loopback addresses (bind tracer); the plan says isolation=userns, but the init helper in new user+mount+pid namespaces is SIGKILLed there, so the agent steps down to chroot (CAP_SYS_CHROOT); storage passes: the claim's directory is moved into the root of the container that runs"},
 	{Name: "runc-docker", Sandbox: "runc-docker", Reach: "TP", Pass: tpNetChecks,
 		Why: "Docker's defaults: 14 capabilities without CAP_SYS_ADMIN, seccomp refuses mount and unshare, read-only cgroups: no container can start, so process pods, chrooted into their image roots (CAP_SYS_CHROOT is in Docker's set)"},
 	{Name: "runc-docker-kwok", Sandbox: "runc-docker", Reach: "T3", Pass: []string{"control-plane", "kubectl", "helm-dry-run", "simulated"},
