@@ -7,8 +7,6 @@ package mirrortest
 import (
 	"archive/tar"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kprobe/kprobe/adapters/download"
 	"github.com/kprobe/kprobe/adapters/install"
 )
 
@@ -49,7 +48,7 @@ func Build(root string, v install.Versions, arch string, src map[string]string) 
 		} else if err := pack(file, a, src); err != nil {
 			return fmt.Errorf("%s: %w", a.Name, err)
 		}
-		d, err := digest(file)
+		d, err := download.FileSHA256(file)
 		if err != nil {
 			return err
 		}
@@ -147,19 +146,6 @@ func pack(file string, a install.Artifact, src map[string]string) error {
 		}
 	}
 	return f.Close()
-}
-
-func digest(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Server is a real HTTPS server on loopback serving a mirror directory
