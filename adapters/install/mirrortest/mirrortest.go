@@ -6,6 +6,7 @@ package mirrortest
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -68,6 +69,31 @@ func Build(root string, v install.Versions, arch string, src map[string]string) 
 		}
 	}
 	return nil
+}
+
+// FakeSources writes into dir, for every path the install puts under its
+// dir, a small amd64 ELF file (for images, a data file) named after it,
+// and returns them as Build's src.
+func FakeSources(dir string) (map[string]string, error) {
+	src := map[string]string{}
+	add := func(dest string, body []byte) error {
+		p := filepath.Join(dir, strings.ReplaceAll(dest, "/", "_"))
+		src[dest] = p
+		return os.WriteFile(p, body, 0o755)
+	}
+	elf := []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00")
+	for _, c := range append(install.KubernetesComponents, "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "helm",
+		"cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap") {
+		if err := add(c, append(append([]byte(nil), elf...), bytes.Repeat([]byte(c), 50000)...)); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range install.ImageArchives {
+		if err := add("images/"+n, []byte("archive "+n)); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
 }
 
 // Local is where an upstream URL's file is in the mirror at root.
