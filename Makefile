@@ -33,6 +33,10 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/kprobe/kprobe/cmd/kprobe/app.Version=$(VERSION)
 # libcontainer's nsenter (the container probe) needs cgo.
 export CGO_ENABLED := 1
+# Go's own user and DNS lookups instead of glibc's NSS, which a static
+# binary cannot load: one set of compiled packages for bin/kprobe and
+# bin/kprobe-static, so that `make static` only links.
+TAGS      := osusergo,netgo
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the probes and their tests use (tmux: the TUI's terminal test).
 DEB_PACKAGES := iptables fuse-overlayfs uidmap iproute2 gcc libc6-dev tmux
@@ -49,9 +53,9 @@ all: build
 # it links the Kubernetes server libraries, which would slow every scan)
 # and kprobe-probe, which runs a scan's active probes in its children.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
-	$(GO) build -trimpath -o $(BIN)/kprobe-probe ./cmd/kprobe-probe
-	$(GO) build -trimpath -ldflags '-X main.Version=$(VERSION)' -o $(BIN)/kprobe-node-agent ./cmd/kprobe-node-agent
+	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
+	$(GO) build -tags $(TAGS) -trimpath -o $(BIN)/kprobe-probe ./cmd/kprobe-probe
+	$(GO) build -tags $(TAGS) -trimpath -ldflags '-X main.Version=$(VERSION)' -o $(BIN)/kprobe-node-agent ./cmd/kprobe-node-agent
 
 scan: deps build
 	$(BIN)/kprobe scan
@@ -91,10 +95,10 @@ addons:
 	hack/addons/build.sh $(BIN)/images
 
 # A static kprobe for any Linux root filesystem (glibc, musl or none):
-# libcontainer's nsenter linked in, Go's own user and DNS lookups (osusergo,
-# netgo) instead of glibc's NSS, which a static binary cannot load.
-static:
-	CGO_ENABLED=1 $(GO) build -tags osusergo,netgo -trimpath -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN)/kprobe-static ./cmd/kprobe
+# libcontainer's nsenter linked in; the packages `make build` compiled
+# (same tags and flags), linked statically.
+static: build
+	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN)/kprobe-static ./cmd/kprobe
 
 # One offline tarball of kprobe, the engine and the images (docs/install.md):
 # `kprobe install --from FILE` on a machine without network.
@@ -103,7 +107,7 @@ bundle: build engine images addons
 
 # Three runs, one after another: the live tests watch the host for
 # leftovers, so no cluster or sandbox may run beside them.
-test: deps test-deps build engine images addons fuzz
+test: deps test-deps build static engine images addons fuzz
 	$(GO) test -p 1 -count=1 ./...
 	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/e2e/
 	KPROBE_ZOO=1 KPROBE_ZOO_LAUNCH=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 60m -v ./test/zoo/

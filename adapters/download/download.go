@@ -68,16 +68,28 @@ func NewClient(o ClientOptions) (*http.Client, error) {
 		if err != nil {
 			return nil, InputErrorf("CA file: %v", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
+		cfg, err := TLSConfig(pem)
+		if err != nil {
 			return nil, InputErrorf("CA file %s holds no PEM certificate", o.CAFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = cfg
 	}
 	return HTTPSOnly(&http.Client{Transport: tr}, o.Insecure), nil
+}
+
+// TLSConfig trusts the system roots (with $SSL_CERT_FILE / $SSL_CERT_DIR)
+// plus the PEM certificates in extraCAs, the CA of a private mirror or
+// registry, or of a TLS-intercepting proxy. extraCAs that hold no
+// certificate are an error.
+func TLSConfig(extraCAs []byte) (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(extraCAs) {
+		return nil, errors.New("the CA bundle holds no PEM certificate")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // HTTPSOnly returns a copy of client (default http.DefaultClient) that
@@ -189,13 +201,17 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 var hexDigest = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
-// LookupSum finds the digest of the first of names in a sha256sum-style
-// file ("<hex>  <name>" or "<hex> *<name>" lines). A file holding a
-// single bare digest (optionally followed by a name) is accepted only
-// when it has one line: the form of dl.k8s.io's <binary>.sha256.
-func LookupSum(data []byte, names ...string) (string, error) {
-	type line struct{ sum, name string }
-	var lines []line
+// Sum is one line of a sha256sum-style file: the digest (lower case) and
+// the name as written, without sha256sum's binary-mode "*" ("" after a
+// bare digest).
+type Sum struct{ Digest, Name string }
+
+// ParseSums reads a sha256sum-style file: "<hex>  <name>", "<hex> *<name>"
+// or a bare "<hex>" per line; blank lines and # comments are skipped. A
+// line that does not start with a sha256 digest is an error (an HTML page
+// served in place of the file, say).
+func ParseSums(data []byte) ([]Sum, error) {
+	var sums []Sum
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -203,29 +219,41 @@ func LookupSum(data []byte, names ...string) (string, error) {
 			continue
 		}
 		if !hexDigest.MatchString(f[0]) {
-			return "", fmt.Errorf("line %q is not a sha256 digest", sc.Text())
+			return nil, fmt.Errorf("line %q is not a sha256 digest", sc.Text())
 		}
 		name := ""
 		if len(f) > 1 {
-			name = filepath.Base(strings.TrimPrefix(f[1], "*"))
+			name = strings.TrimPrefix(f[1], "*")
 		}
-		lines = append(lines, line{strings.ToLower(f[0]), name})
+		sums = append(sums, Sum{strings.ToLower(f[0]), name})
 	}
 	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(sums) == 0 {
+		return nil, fmt.Errorf("no sha256 digest in the file")
+	}
+	return sums, nil
+}
+
+// LookupSum finds the digest of the first of names in a sha256sum-style
+// file (ParseSums; entries match by base name). A file holding a single
+// bare digest (optionally followed by a name) is accepted only when it
+// has one line: the form of dl.k8s.io's <binary>.sha256.
+func LookupSum(data []byte, names ...string) (string, error) {
+	sums, err := ParseSums(data)
+	if err != nil {
 		return "", err
 	}
-	if len(lines) == 0 {
-		return "", fmt.Errorf("no sha256 digest in the file")
-	}
 	for _, n := range names {
-		for _, l := range lines {
-			if l.name == n {
-				return l.sum, nil
+		for _, s := range sums {
+			if s.Name != "" && filepath.Base(s.Name) == n {
+				return s.Digest, nil
 			}
 		}
 	}
-	if len(lines) == 1 && lines[0].name == "" {
-		return lines[0].sum, nil
+	if len(sums) == 1 && sums[0].Name == "" {
+		return sums[0].Digest, nil
 	}
 	return "", fmt.Errorf("no sha256 entry for %s", strings.Join(names, " or "))
 }

@@ -36,3 +36,24 @@ func TestLookupSum(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSumsKeepsPaths(t *testing.T) {
+	s := sha256.Sum256([]byte("kubelet"))
+	d := hex.EncodeToString(s[:])
+	got, err := ParseSums([]byte(d + "  cni/bridge\n" + strings.ToUpper(d) + " *images/pause.tar\n" + d + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Sum{{d, "cni/bridge"}, {d, "images/pause.tar"}, {d, ""}}
+	if len(got) != len(want) {
+		t.Fatalf("ParseSums = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if _, err := ParseSums([]byte("<html>rate limited</html>\n")); err == nil {
+		t.Error("an HTML page parsed as a checksum file")
+	}
+}

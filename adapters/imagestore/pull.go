@@ -2,8 +2,6 @@ package imagestore
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/net/http/httpproxy"
+
+	"github.com/kprobe/kprobe/adapters/download"
 )
 
 // newTransport is remote's default transport with the proxy settings of
@@ -32,14 +32,11 @@ func newTransport(extraCAs []byte) (http.RoundTripper, error) {
 	proxy := httpproxy.FromEnvironment().ProxyFunc()
 	t.Proxy = func(req *http.Request) (*url.URL, error) { return proxy(req.URL) }
 	if len(extraCAs) > 0 {
-		pool, err := x509.SystemCertPool()
+		cfg, err := download.TLSConfig(extraCAs)
 		if err != nil {
-			pool = x509.NewCertPool()
+			return nil, fmt.Errorf("imagestore: %w", err)
 		}
-		if !pool.AppendCertsFromPEM(extraCAs) {
-			return nil, errors.New("imagestore: the CA bundle holds no PEM certificate")
-		}
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		t.TLSClientConfig = cfg
 	}
 	return t, nil
 }

@@ -228,21 +228,22 @@ func writeFileAtomicSum(dest, want string, fill func(io.Writer) error, mismatch 
 	return err
 }
 
-// parseBundleSums reads "<sha256>  <path>" lines, paths kept whole.
+// parseBundleSums reads the bundle's SHA256SUMS: paths kept whole, each
+// a member of the engine layout, listed once.
 func parseBundleSums(data []byte) (map[string]string, error) {
+	lines, err := download.ParseSums(data)
+	if err != nil {
+		return nil, err
+	}
 	sums := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		sum, name, ok := strings.Cut(l, "  ")
-		if !ok || len(sum) != 64 {
-			return nil, fmt.Errorf("line %q is not \"<sha256>  <path>\"", l)
-		}
-		if _, err := hex.DecodeString(sum); err != nil {
-			return nil, fmt.Errorf("line %q: %v", l, err)
-		}
-		if err := checkMember(name); err != nil {
+	for _, l := range lines {
+		if err := checkMember(l.Name); err != nil {
 			return nil, err
 		}
-		sums[name] = strings.ToLower(sum)
+		if _, dup := sums[l.Name]; dup {
+			return nil, fmt.Errorf("%s is listed twice", l.Name)
+		}
+		sums[l.Name] = l.Digest
 	}
 	return sums, nil
 }

@@ -23,29 +23,11 @@ import (
 	"github.com/kprobe/kprobe/adapters/install/mirrortest"
 )
 
-// sources writes a small amd64 ELF file (or, for images, a data file)
-// for every path the install puts under its dir.
 func sources(t *testing.T) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	src := map[string]string{}
-	add := func(dest string, body []byte) {
-		p := filepath.Join(dir, strings.ReplaceAll(dest, "/", "_"))
-		if err := os.WriteFile(p, body, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		src[dest] = p
-	}
-	elf := func(name string) []byte {
-		b := []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00")
-		return append(b, bytes.Repeat([]byte(name), 50000)...)
-	}
-	for _, c := range append(install.KubernetesComponents, "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "helm",
-		"cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap") {
-		add(c, elf(c))
-	}
-	for _, n := range install.ImageArchives {
-		add("images/"+n, []byte("archive "+n))
+	src, err := mirrortest.FakeSources(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return src
 }

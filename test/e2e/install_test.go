@@ -130,9 +130,19 @@ func TestInstallLaunchVerify(t *testing.T) {
 		t.Fatalf("launch without an engine does not name the install command:\n%s", stderr)
 	}
 
+	// The registry the cluster pulls from, and the authenticating CONNECT
+	// proxy the install and the pulls go through.
+	reg := newPullRegistry(t)
+	reg.proxy.names["example.com"] = "127.0.0.1" // a name in the mirror's certificate
+	proxyEnv := []string{"HTTPS_PROXY=" + reg.proxyURL, "NO_PROXY=localhost,127.0.0.1,10.0.0.0/8,.svc,.cluster.local"}
+
 	engine := filepath.Join(tmp, "engine")
 	start = time.Now()
-	out, stderr := u.kprobe(0, nil, "install", "kubernetes", "--mirror", srv.URL, "--ca-file", ca, "--bin-dir", engine)
+	mirrorByName := "https://example.com:" + srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	out, stderr := u.kprobe(0, proxyEnv, "install", "kubernetes", "--mirror", mirrorByName, "--ca-file", ca, "--bin-dir", engine)
+	if ok, tunnels, _ := reg.proxy.opened(strings.TrimPrefix(mirrorByName, "https://")); !ok {
+		t.Errorf("the install did not go through the proxy: %v", tunnels)
+	}
 	t.Logf("install took %.1fs:\n%s%s", time.Since(start).Seconds(), stderr, out)
 	// Again, trusting the mirror through SSL_CERT_FILE: all from the cache.
 	_, stderr = u.kprobe(0, []string{"SSL_CERT_FILE=" + ca}, "install", "kubernetes", "--mirror", srv.URL, "--bin-dir", engine)
@@ -149,7 +159,8 @@ func TestInstallLaunchVerify(t *testing.T) {
 	}()
 	// The engine's kubectl and helm first on PATH, as `kprobe env` puts them.
 	u.env = append(u.env, "PATH="+engine+":/usr/sbin:/usr/bin:/sbin:/bin")
-	out, stderr = u.kprobe(0, nil, "launch", "--engine", "kubernetes", "--bin-dir", engine, "--data-dir", dataDir, "--output", "json")
+	// containerd inherits the proxy and the CA bundle from the launch.
+	out, stderr = u.kprobe(0, append(proxyEnv, "SSL_CERT_FILE="+reg.caBundle), "launch", "--engine", "kubernetes", "--bin-dir", engine, "--data-dir", dataDir, "--output", "json")
 	t.Log(stderr)
 	var res struct{ Ready bool }
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Ready {
@@ -185,6 +196,8 @@ func TestInstallLaunchVerify(t *testing.T) {
 	}
 
 	imagesAndTools(t, u, dataDir, engine)
+	archive, _ := buildHelloImages(t)
+	pulledThroughProxy(t, u, dataDir, reg, archive)
 	busyboxApplets(t, u, dataDir)
 
 	// stop can find a pod's last process still exiting in the mount
@@ -338,4 +351,50 @@ func busyboxApplets(t *testing.T, u newUser, dataDir string) {
 		}
 	}
 	k("delete", "-f", manifest, "--wait")
+}
+
+// TestBundleUseIt runs the README's "use it" lines up to the launch, as
+// pasted, with a bundle that `kprobe bundle create` (make bundle) wrote:
+// kprobe out of the bundle, `./kprobe install --from` into the default
+// dir of a fresh HOME. TestInstallLaunchVerify launches from such a dir.
+func TestBundleUseIt(t *testing.T) {
+	if os.Getenv("KPROBE_E2E") != "1" {
+		t.Skip("end-to-end: set KPROBE_E2E=1 after `make build engine images addons` (CI does)")
+	}
+	built := kprobeBin(t)
+	bins := filepath.Dir(built)
+	tmp := t.TempDir()
+	bundle := filepath.Join(tmp, "kprobe-bundle-linux-amd64.tar.gz")
+	start := time.Now()
+	out, err := exec.Command(built, "bundle", "create", "--bin-dir", filepath.Join(bins, "engine"), bundle).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bundle create: %v\n%s", err, out)
+	}
+	t.Logf("%s(%.1fs)", out, time.Since(start).Seconds())
+	home := filepath.Join(tmp, "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+tar -xzf kprobe-bundle-linux-amd64.tar.gz kprobe
+./kprobe install --from kprobe-bundle-linux-amd64.tar.gz
+`
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = tmp
+	cmd.Env = []string{"HOME=" + home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	start = time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	t.Logf("extracted and installed in %.1fs", time.Since(start).Seconds())
+	dir := filepath.Join(home, ".local", "share", "kprobe", "engine")
+	for _, n := range []string{"kprobe", "kprobe-probe", "kprobe-node-agent", "kube-apiserver", "kubelet", "kubectl", "helm", "images/pause.tar"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("the install lacks %s: %v", n, err)
+		}
+	}
+	// The installed kprobe finds the engine beside itself.
+	if out, err := exec.Command(filepath.Join(dir, "kprobe"), "plan", "--engine", "kubernetes", "--profile", "builtin:docker-unprivileged").CombinedOutput(); err != nil {
+		t.Errorf("plan from the installed kprobe: %v\n%s", err, out)
+	}
 }

@@ -6,9 +6,8 @@ package mirrortest
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kprobe/kprobe/adapters/download"
 	"github.com/kprobe/kprobe/adapters/install"
 )
 
@@ -49,7 +49,7 @@ func Build(root string, v install.Versions, arch string, src map[string]string) 
 		} else if err := pack(file, a, src); err != nil {
 			return fmt.Errorf("%s: %w", a.Name, err)
 		}
-		d, err := digest(file)
+		d, err := download.FileSHA256(file)
 		if err != nil {
 			return err
 		}
@@ -69,6 +69,31 @@ func Build(root string, v install.Versions, arch string, src map[string]string) 
 		}
 	}
 	return nil
+}
+
+// FakeSources writes into dir, for every path the install puts under its
+// dir, a small amd64 ELF file (for images, a data file) named after it,
+// and returns them as Build's src.
+func FakeSources(dir string) (map[string]string, error) {
+	src := map[string]string{}
+	add := func(dest string, body []byte) error {
+		p := filepath.Join(dir, strings.ReplaceAll(dest, "/", "_"))
+		src[dest] = p
+		return os.WriteFile(p, body, 0o755)
+	}
+	elf := []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00")
+	for _, c := range append(install.KubernetesComponents, "etcd", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "helm",
+		"cni/bridge", "cni/host-local", "cni/loopback", "cni/portmap") {
+		if err := add(c, append(append([]byte(nil), elf...), bytes.Repeat([]byte(c), 50000)...)); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range install.ImageArchives {
+		if err := add("images/"+n, []byte("archive "+n)); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
 }
 
 // Local is where an upstream URL's file is in the mirror at root.
@@ -147,19 +172,6 @@ func pack(file string, a install.Artifact, src map[string]string) error {
 		}
 	}
 	return f.Close()
-}
-
-func digest(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Server is a real HTTPS server on loopback serving a mirror directory

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters/install"
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/probes"
 )
 
 func newBundleCommand(s IOStreams) *cobra.Command {
@@ -45,6 +47,13 @@ checks every file and installs all of it into DIR (default
 				return err
 			}
 			files["kprobe"] = self
+			// The active probes' and the process pods' binaries, which
+			// kprobe looks for beside itself.
+			for _, n := range []string{probes.ProbeChildName, launch.NodeAgentName} {
+				if p := filepath.Join(filepath.Dir(self), n); isFile(p) {
+					files[n] = p
+				}
+			}
 			if err := install.CreateBundle(args[0], files); err != nil {
 				return err
 			}
@@ -76,4 +85,9 @@ func installBundle(s IOStreams, file, dir string) error {
 	fmt.Fprintf(s.Out, "installed kprobe and the kubernetes engine in %s\n", dir)
 	fmt.Fprintf(s.Out, "launch with: %s/kprobe launch --engine kubernetes\n", dir)
 	return nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
