@@ -27,6 +27,19 @@ import (
 // DefaultClusterDataDir is where the kubernetes engine keeps its state.
 const DefaultClusterDataDir = "/var/lib/kprobe"
 
+// DataDirEnv names the environment variable that replaces
+// DefaultClusterDataDir as every command's --data-dir default (as
+// KUBECONFIG does for kubectl): one cluster per shell without repeating
+// the flag, and the docs test runs the manual's commands in a scratch dir.
+const DataDirEnv = "KPROBE_DATA_DIR"
+
+func defaultDataDir() string {
+	if d := os.Getenv(DataDirEnv); d != "" {
+		return d
+	}
+	return DefaultClusterDataDir
+}
+
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
 	forceRung, processPods, noProcessPods                     bool
@@ -66,7 +79,7 @@ that names the problem and the fix.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.profile, "profile", "auto", "auto (scan this sandbox now) or the path of a profile written by 'kprobe scan --write-profile'")
 	fl.StringVar(&f.engine, "engine", "auto", "auto, k3s or kubernetes")
-	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "where the cluster keeps its state, certificates, configuration and logs")
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "where the cluster keeps its state, certificates, configuration and logs")
 	fl.StringVar(&f.binDir, "bin-dir", "", "a directory to look for the engine's binaries in first")
 	fl.StringVar(&f.imagesDir, "images-dir", "", "where the pause.tar and busybox.tar image archives are (default: kprobe's bin/images)")
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
@@ -314,7 +327,7 @@ Exit codes: 0 running, 2 launched but not running (stopped, supervisor gone),
 			return &ExitError{Code: ExitBlockers, Err: launch.ErrNotRunning}
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -350,7 +363,7 @@ iptables chains, kubepods cgroups and sysctls. --purge also removes the data dir
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the data dir")
 	return cmd
 }
@@ -394,7 +407,7 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 			return launch.Logs(cmd.Context(), s.Out, supervise.Layout{DataDir: dataDir}, names, lines, follow)
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVarP(&lines, "tail", "n", 50, "lines of each log to print first (-1 for all)")
 	return cmd
