@@ -57,6 +57,9 @@ func k3sPhases(r *phaseContext) []phase {
 			if r.k3sBin, err = findK3s(r.o.BinDir); err != nil {
 				return err
 			}
+			if r.o.PortOffset != 0 {
+				return &PreflightError{[]string{"--port-offset is for the kubernetes engine (--engine kubernetes)"}}
+			}
 			r.lock, err = Preflight(r.o.DataDir, []int{6443, 10250})
 			return err
 		}},

@@ -50,6 +50,10 @@ type Options struct {
 	// BindAddress is kube-apiserver's --bind-address; "" lets
 	// APIBindAddress choose the narrowest one that works.
 	BindAddress string
+	// PortOffset is added to every port the control plane and the node
+	// agent listen on (6443, 2379, 2380, 10250, 10257, 10259), so that a
+	// second cluster at T3 or TP runs beside another; 0 at T0-T2.
+	PortOffset int
 }
 
 // Phase is one step of a launch with its timing from the start.
@@ -368,13 +372,13 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if err != nil {
 		return nil, err
 	}
-	kcs, err := bundle.WriteKubeconfigs(filepath.Join(o.DataDir, "kubeconfigs"), "https://"+net.JoinHostPort(upstream.APIHost(bind), "6443"))
+	kcs, err := bundle.WriteKubeconfigs(filepath.Join(o.DataDir, "kubeconfigs"), "https://"+net.JoinHostPort(upstream.APIHost(bind), fmt.Sprint(6443+o.PortOffset)))
 	if err != nil {
 		return nil, err
 	}
 	r, err := upstream.Render(plan, upstream.Config{
 		DataDir: o.DataDir, Bin: bins, NodeName: nodeName, NodeIP: nodeIP, BindAddress: bind, ProtectKernelDefaults: protect,
-		NodeAgent: o.NodeAgent, ImagesDir: o.ImagesDir, ServiceCIDR: serviceCIDR, ClusterDNS: upstream.ClusterDNSFor(plan.ProcessPods()),
+		NodeAgent: o.NodeAgent, ImagesDir: o.ImagesDir, ServiceCIDR: serviceCIDR, PortOffset: o.PortOffset, ClusterDNS: upstream.ClusterDNSFor(plan.ProcessPods()),
 		Certs: upstream.Certs{
 			CA: bundle.CA.Cert, CAKey: bundle.CA.Key,
 			APIServerCert: bundle.APIServer.Cert, APIServerKey: bundle.APIServer.Key,

@@ -112,7 +112,10 @@ func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 		err = ControlPlaneOnly(err)
 	}
 	if err == nil {
-		r.lock, err = Preflight(r.o.DataDir, UpstreamPorts)
+		err = portOffsetPreflight(r.o.PortOffset, agent)
+	}
+	if err == nil {
+		r.lock, err = Preflight(r.o.DataDir, shiftPorts(UpstreamPorts, r.o.PortOffset))
 	}
 	if err == nil && (agent || processPods) {
 		r.pauseTar, r.busyboxTar, err = FindImages(r.o.ImagesDir)

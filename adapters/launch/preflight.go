@@ -17,6 +17,30 @@ import (
 // kube-proxy.
 var UpstreamPorts = []int{6443, 2379, 2380, 10248, 10250, 10257, 10259, 10249, 10256}
 
+// shiftPorts adds a launch's --port-offset to each port.
+func shiftPorts(ports []int, offset int) []int {
+	out := make([]int, len(ports))
+	for i, p := range ports {
+		out[i] = p + offset
+	}
+	return out
+}
+
+// portOffsetPreflight refuses a port offset where it cannot keep two
+// clusters apart: a rung that runs the kubelet (T0-T2) also shares the
+// host's CNI bridge, iptables chains and cgroups with any other one.
+func portOffsetPreflight(offset int, agent bool) error {
+	switch {
+	case offset == 0:
+		return nil
+	case offset < 0 || 10259+offset > 65535:
+		return &PreflightError{[]string{fmt.Sprintf("--port-offset %d puts a port outside 1-65535", offset)}}
+	case agent:
+		return &PreflightError{[]string{"--port-offset runs a second cluster at TP or T3 only (launch --rung TP or --rung T3): at T0-T2 the kubelet shares the host's CNI bridge, iptables chains and cgroups with any other cluster"}}
+	}
+	return nil
+}
+
 // PreflightError is a clear "cannot start" with the fix.
 type PreflightError struct{ Problems []string }
 

@@ -57,6 +57,10 @@ type Config struct {
 	NodeName string
 	NodeIP   string
 	APIPort  int
+	// PortOffset is added to the default ports (API, etcd, controller
+	// manager, scheduler, node agent): a second control plane beside
+	// another (launch --port-offset).
+	PortOffset int
 	// BindAddress is kube-apiserver's --bind-address; default 127.0.0.1.
 	// A specific address other than loopback is also the one the API
 	// server advertises (the kubernetes Service's endpoint), so that pods
@@ -100,7 +104,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("node IP %q is not an IP address", c.NodeIP)
 	}
 	if c.APIPort == 0 {
-		c.APIPort = 6443
+		c.APIPort = 6443 + c.PortOffset
 	}
 	if c.BindAddress == "" {
 		c.BindAddress = "127.0.0.1"
@@ -109,7 +113,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("bind address %q is not an IP address", c.BindAddress)
 	}
 	if c.EtcdPort == 0 {
-		c.EtcdPort = 2379
+		c.EtcdPort = 2379 + c.PortOffset
 	}
 	if c.ServiceCIDR == "" {
 		c.ServiceCIDR = DefaultServiceCIDR
@@ -124,6 +128,15 @@ func (c *Config) defaults() error {
 		c.ResolvConf = "/etc/resolv.conf"
 	}
 	return nil
+}
+
+// securePort is --secure-port for a component whose default port is
+// def, moved by the port offset; none at the default.
+func (c *Config) securePort(def int) []string {
+	if c.PortOffset == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("--secure-port=%d", def+c.PortOffset)}
 }
 
 // Path joins elements under the data dir.
@@ -247,7 +260,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 		},
 		runspec.Process{
 			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
-			Args: withSettings([]string{
+			Args: withSettings(append([]string{
 				"--kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
 				"--authentication-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
 				"--authorization-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
@@ -265,19 +278,19 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				// before any runs; at the default 20 QPS that alone takes
 				// about 5 s.
 				"--kube-api-qps=200", "--kube-api-burst=400",
-			}, plan.For(adapters.KubeControllerManager)),
-			Ready:  runspec.Ready{HTTP: "https://127.0.0.1:10257/healthz"},
+			}, c.securePort(10257)...), plan.For(adapters.KubeControllerManager)),
+			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10257+c.PortOffset)},
 			NoWait: true, MaxRestarts: 3,
 		},
 		runspec.Process{
 			Name: "kube-scheduler", Path: c.Bin.Scheduler,
-			Args: withSettings([]string{
+			Args: withSettings(append([]string{
 				"--kubeconfig=" + c.Certs.SchedulerKubeconfig,
 				"--authentication-kubeconfig=" + c.Certs.SchedulerKubeconfig,
 				"--authorization-kubeconfig=" + c.Certs.SchedulerKubeconfig,
 				"--bind-address=127.0.0.1", "--leader-elect=false",
-			}, plan.For(adapters.KubeScheduler)),
-			Ready:  runspec.Ready{HTTP: "https://127.0.0.1:10259/healthz"},
+			}, c.securePort(10259)...), plan.For(adapters.KubeScheduler)),
+			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10259+c.PortOffset)},
 			NoWait: true, MaxRestarts: 3,
 		},
 	)
@@ -353,7 +366,10 @@ func nodeAgent(plan *adapters.Plan, c Config) runspec.Process {
 	// (kube-proxy's: adapters/svcproxy).
 	args = append(args, "--cluster-dns="+c.ClusterDNS, "--cluster-domain=cluster.local", "--pod-cidr="+c.PodCIDR,
 		"--proxy-kubeconfig="+c.Certs.KubeProxyKubeconfig)
-	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort))
+	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort+c.PortOffset))
+	if c.PortOffset != 0 {
+		args = append(args, "--listen="+listen)
+	}
 	return runspec.Process{
 		Name: "node-agent", Path: c.NodeAgent,
 		Args:   withSettings(args, plan.For(adapters.NodeAgent)),

@@ -200,3 +200,35 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
+
+// TestRenderPortOffset: with launch --port-offset every port the control
+// plane and the node agent listen on moves by the offset (a second
+// cluster beside another), readiness checks included; nothing still
+// names a default port.
+func TestRenderPortOffset(t *testing.T) {
+	c := testConfig()
+	c.PortOffset = 100
+	r, err := Render(plans["process-pods"], c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, p := range r.Processes {
+		all.WriteString(p.Name + " " + strings.Join(p.Args, " ") + " ready " + p.Ready.TCP + p.Ready.HTTP + "\n")
+	}
+	s := all.String()
+	for _, want := range []string{
+		"--secure-port=6543", "https://127.0.0.1:6543/readyz", "--listen-client-urls=https://127.0.0.1:2479",
+		"--listen-peer-urls=https://127.0.0.1:2480", "--secure-port=10357", "https://127.0.0.1:10357/healthz",
+		"--secure-port=10359", "https://127.0.0.1:10359/healthz", "--listen=192.0.2.2:10350", "ready 192.0.2.2:10350",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("rendered processes lack %s:\n%s", want, s)
+		}
+	}
+	for _, old := range []string{":6443", ":2379", ":2380", ":10250", ":10257", ":10259"} {
+		if strings.Contains(s, old) {
+			t.Errorf("a default port %s is still rendered:\n%s", old, s)
+		}
+	}
+}

@@ -71,7 +71,7 @@ anyone can see what kprobe concludes about a sandbox they are not in.`,
 	cmd.Flags().StringVar(&name, "name", "", "the sandbox's name in PROVENANCE.toml (default: the detected identity)")
 	cmd.Flags().StringVar(&note, "note", "", "a note stored in PROVENANCE.toml")
 	cmd.Flags().StringSliceVar(&redactUsers, "redact-user", nil, "also redact these user names, which this sandbox's /etc/passwd does not list (the user who started a rootless container)")
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the directory the cluster will write, as launch --data-dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the directory the cluster will write, as launch --data-dir")
 	cmd.Flags().DurationVar(&timeout, "timeout", probes.DefaultTimeout, "time limit for each probe")
 	return cmd
 }

@@ -53,7 +53,7 @@ and KUBECONFIG naming the admin kubeconfig of the cluster launched from
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().StringVar(&binDir, "bin-dir", "", "where the engine is (default: where launch looks)")
 	return cmd
 }
@@ -71,7 +71,7 @@ the tool's. The tool's exit code is kprobe's.`,
 		Example:            "  kprobe " + tool + " --data-dir /tmp/kprobe -- version",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dataDir, binDir := DefaultClusterDataDir, ""
+			dataDir, binDir := defaultDataDir(), ""
 			if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
 				return cmd.Help()
 			}
@@ -123,7 +123,7 @@ the tool's. The tool's exit code is kprobe's.`,
 	}
 	// Parsed by hand above (everything after them is the tool's), declared
 	// for --help and completion.
-	cmd.Flags().String("data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().String("data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().String("bin-dir", "", "where the engine is (default: where launch looks)")
 	return cmd
 }

@@ -37,14 +37,19 @@ func TestEveryCommandHasExamples(t *testing.T) {
 // TestOneDefaultDataDir: scan probes the data dir launch will use, and
 // every command that reads a launch finds it without --data-dir.
 func TestOneDefaultDataDir(t *testing.T) {
+	t.Run("default", func(t *testing.T) { t.Setenv(DataDirEnv, ""); oneDefaultDataDir(t, DefaultClusterDataDir) })
+	t.Run(DataDirEnv, func(t *testing.T) { t.Setenv(DataDirEnv, "/tmp/kp-env"); oneDefaultDataDir(t, "/tmp/kp-env") })
+}
+
+func oneDefaultDataDir(t *testing.T, want string) {
 	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
-		if f := c.Flags().Lookup("data-dir"); f != nil && !c.Hidden && f.DefValue != DefaultClusterDataDir {
-			t.Errorf("%s --data-dir defaults to %q, launch to %q", c.CommandPath(), f.DefValue, DefaultClusterDataDir)
+		if f := c.Flags().Lookup("data-dir"); f != nil && !c.Hidden && f.DefValue != want {
+			t.Errorf("%s --data-dir defaults to %q, want %q", c.CommandPath(), f.DefValue, want)
 		}
 	}
 	walk(root)

@@ -27,7 +27,7 @@ See docs/images.md.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.PersistentFlags().StringVar(&binDir, "bin-dir", "", "where the engine's ctr is (default: where launch looks)")
 	runtime := func() (launch.Runtime, error) {
 		rt, err := launch.FindRuntime(dataDir, binDir)

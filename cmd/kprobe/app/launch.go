@@ -27,6 +27,19 @@ import (
 // DefaultClusterDataDir is where the kubernetes engine keeps its state.
 const DefaultClusterDataDir = "/var/lib/kprobe"
 
+// DataDirEnv names the environment variable that replaces
+// DefaultClusterDataDir as every command's --data-dir default (as
+// KUBECONFIG does for kubectl): one cluster per shell without repeating
+// the flag, and the docs test runs the manual's commands in a scratch dir.
+const DataDirEnv = "KPROBE_DATA_DIR"
+
+func defaultDataDir() string {
+	if d := os.Getenv(DataDirEnv); d != "" {
+		return d
+	}
+	return DefaultClusterDataDir
+}
+
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
 	forceRung, processPods, noProcessPods                     bool
@@ -37,6 +50,7 @@ type launchFlags struct {
 	simulateNodes                                             int
 	nodes                                                     int
 	bindAddress                                               string
+	portOffset                                                int
 	name                                                      string
 }
 
@@ -59,14 +73,15 @@ data dir, a port in use, a missing binary or a broken data dir is an error
 that names the problem and the fix.`,
 		Example: `  kprobe launch
   kprobe launch --profile sandbox.toml --engine kubernetes --wait 2m
-  export KUBECONFIG=/var/lib/kprobe/kubeconfig; kubectl get nodes`,
+  export KUBECONFIG=/var/lib/kprobe/kubeconfig; kubectl get nodes
+  kprobe launch --rung TP --port-offset 100 --data-dir /tmp/second   # a second cluster beside the first`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLaunch(cmd, s, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.profile, "profile", "auto", "auto (scan this sandbox now) or the path of a profile written by 'kprobe scan --write-profile'")
+	fl.StringVar(&f.profile, "profile", "auto", "auto (scan this sandbox now), builtin:NAME (a built-in profile: kprobe profile list), or the path of a profile written by 'kprobe scan --write-profile'")
 	fl.StringVar(&f.engine, "engine", "auto", "auto, k3s or kubernetes")
-	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "where the cluster keeps its state, certificates, configuration and logs")
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "where the cluster keeps its state, certificates, configuration and logs")
 	fl.StringVar(&f.binDir, "bin-dir", "", "a directory to look for the engine's binaries in first")
 	fl.StringVar(&f.imagesDir, "images-dir", "", "where the pause.tar and busybox.tar image archives are (default: kprobe's bin/images)")
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
@@ -78,6 +93,7 @@ that names the problem and the fix.`,
 	fl.BoolVar(&f.noAddons, "no-addons", false, "kubernetes engine: deploy no cluster DNS (CoreDNS) and no default StorageClass (local-path-provisioner)")
 	fl.IntVar(&f.simulateNodes, "simulate-nodes", 0, "kubernetes engine: run kwok and add N simulated nodes (kprobe-sim-0..N-1) that pods are bound to but where no container runs; for testing manifests and Helm charts where no kubelet can run (T3)")
 	fl.IntVar(&f.nodes, "nodes", 1, "kubernetes engine: run N real nodes, node 0 on the host and kprobe-node-1..N-1 each in its own network namespace with its own containerd, kubelet and kube-proxy (docs/launch.md#several-nodes---nodes)")
+	fl.IntVar(&f.portOffset, "port-offset", 0, "kubernetes engine at TP or T3: add N to every port the cluster listens on (API 6443+N, etcd 2379+N and 2380+N, controller manager 10257+N, scheduler 10259+N, node agent 10250+N), so that a second cluster runs beside another; status, verify and stop find it by its --data-dir")
 	fl.StringVar(&f.bindAddress, "bind-address", "", "kubernetes engine: the address kube-apiserver listens on (0.0.0.0 for every address); by default the narrowest that works: 127.0.0.1 for a control plane alone, the node's address when pods run (they reach the API through the kubernetes Service, which cannot point at loopback), the host's end of the nodes' bridge with --nodes")
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
 	fl.BoolVar(&f.processPods, "process-pods", true, "let the ladder use TP (pods as processes of the sandbox, run by kprobe's node agent) where no container can start; --process-pods=false stops at the control plane only (T3) instead; --rung TP implies it")
@@ -192,7 +208,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	o := launch.Options{
 		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self, NodeAgent: launch.FindNodeAgent(self),
 		Progress: reports.LaunchProgress(s.ErrOut), Watch: launch.WatchSignatures,
-		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress,
+		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress, PortOffset: f.portOffset,
 	}
 	run := launch.Upstream
 	if engine == adapters.EngineK3s {
@@ -314,7 +330,7 @@ Exit codes: 0 running, 2 launched but not running (stopped, supervisor gone),
 			return &ExitError{Code: ExitBlockers, Err: launch.ErrNotRunning}
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -350,7 +366,7 @@ iptables chains, kubepods cgroups and sysctls. --purge also removes the data dir
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the data dir")
 	return cmd
 }
@@ -394,7 +410,7 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 			return launch.Logs(cmd.Context(), s.Out, supervise.Layout{DataDir: dataDir}, names, lines, follow)
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVarP(&lines, "tail", "n", 50, "lines of each log to print first (-1 for all)")
 	return cmd

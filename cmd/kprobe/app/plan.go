@@ -54,7 +54,7 @@ Exit codes: 0 a plan that runs, 2 the plan is T4 (no cluster can run here),
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
 	fl.BoolVar(&f.processPods, "process-pods", true, "plan TP (pods as processes of the sandbox) where no container can start, as launch does; --process-pods=false plans T3 there, as launch --process-pods=false; --rung TP implies it")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, json (the plan) or k3s-config (the config.yaml k3s would read)")
-	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "the data dir launch would use")
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "the data dir launch would use")
 	return cmd
 }
 

@@ -63,7 +63,7 @@ Exit codes: 0 written, 3 bad input (flags, an unreadable or foreign report).`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.input, "input", "", "read the scan from this JSON report ('kprobe scan -o json'; '-' for stdin) instead of scanning")
 	fl.BoolVar(&f.scan, "scan", false, "scan this sandbox now (the default without --input)")
-	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "a launch's data dir: its run/launch.json, run/attempts.json and run/verify.json go in the report")
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "a launch's data dir: its run/launch.json, run/attempts.json and run/verify.json go in the report")
 	addFormatFlags(cmd, f, "text", "text, md, html or json")
 	addRedactFlags(cmd, f)
 	fl.BoolVar(&f.redact, "redact", false, "redact the text format too")

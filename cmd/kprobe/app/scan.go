@@ -63,7 +63,7 @@ control plane only, T4 nothing) this sandbox looks able to reach.`,
 	fl.BoolVar(&f.passive, "passive", false, "run no active probe: only read files and query the kernel")
 	fl.DurationVar(&f.timeout, "timeout", probes.DefaultTimeout, "time limit for each probe")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "finding codes to downgrade from blocker to warning, or 'all'")
-	fl.StringVar(&f.dataDir, "data-dir", DefaultClusterDataDir, "the directory the cluster will write, as launch --data-dir (its filesystem, free space and overlay support are probed)")
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "the directory the cluster will write, as launch --data-dir (its filesystem, free space and overlay support are probed)")
 	fl.StringVar(&f.fromCapture, "from-capture", "", "replay a capture made by 'kprobe capture' instead of probing this machine")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every line of evidence and every fact")
 	fl.BoolVar(&f.tui, "tui", false, "show the live view even where it would be off (it is on by default on a terminal)")

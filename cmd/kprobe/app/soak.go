@@ -97,7 +97,7 @@ bad flags, 1 internal error.`,
 	}
 	cmd.Flags().DurationVar(&duration, "duration", 0, "how long to keep the workload running and sampling (required)")
 	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between samples")
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().StringVar(&out, "out", "", "also write the JSON result to this file (atomically)")
 	return cmd

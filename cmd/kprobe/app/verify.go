@@ -93,7 +93,7 @@ when a check fails.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultClusterDataDir, "the launch's data dir (its kubeconfig is used)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir (its kubeconfig is used)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "verify the cluster of this kubeconfig instead")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 4*time.Minute, "time limit for all checks")
