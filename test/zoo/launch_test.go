@@ -346,6 +346,12 @@ func checkLaunch(c launchCase, files map[string][]byte) []string {
 	} else if res.Rung != c.Reach || !res.Ready {
 		problems = append(problems, fmt.Sprintf("reached %s (ready %v), want %s", res.Rung, res.Ready, c.Reach))
 	}
+	// The scan the launch started from must have predicted the rung reached.
+	if v, err := scanVerdict(files["scan.json"]); err != nil {
+		problems = append(problems, "scan.json: "+err.Error())
+	} else if want, judged := predictedReach(c, v); judged && want != c.Reach {
+		problems = append(problems, fmt.Sprintf("the scan in the sandbox says %s, so the launch should reach %s, not %s", v, want, c.Reach))
+	}
 	var plan struct {
 		Rung string `json:"rung"`
 	}

@@ -50,6 +50,9 @@ type scanResult struct {
 	exit           int
 	err            error // the command could not run or was killed
 	took           time.Duration
+	// passive is `kprobe scan --passive` in the same sandbox, run after
+	// the full scan: its verdict may never be above the full scan's.
+	passive *scanResult
 }
 
 // TestZoo runs `kprobe scan --output json` inside every sandbox of the
@@ -150,6 +153,7 @@ func TestZoo(t *testing.T) {
 			defer wg.Done()
 			for name := range next {
 				r := scan(zoo, bin, name)
+				r.passive = scan(zoo, bin, name, "--passive")
 				mu.Lock()
 				scans[name] = r
 				mu.Unlock()
@@ -204,6 +208,18 @@ func TestZoo(t *testing.T) {
 			}
 			for _, m := range check(rep, want) {
 				t.Error(m)
+			}
+			p := r.passive
+			t.Logf("passive scan took %v, exit %d", p.took.Round(time.Millisecond), p.exit)
+			if p.err != nil || (p.exit != 0 && p.exit != 2) {
+				t.Fatalf("kprobe scan --passive inside %s: %v, exit %d\nstderr:\n%s", sb.name, p.err, p.exit, tail(p.stderr))
+			}
+			pv, err := scanVerdict(p.stdout)
+			if err != nil {
+				t.Fatalf("kprobe scan --passive output is not a report: %v\n%s", err, tail(p.stdout))
+			}
+			if msg := passiveProblem(rep.Verdict.Rung, pv); msg != "" {
+				t.Error(msg)
 			}
 		})
 	}
@@ -425,10 +441,11 @@ func check(r *report, want map[string]any) []string {
 
 // scan runs kprobe scan inside a sandbox. The probe time limit is raised:
 // several sandboxes share two cores, and gVisor on ptrace is slow.
-func scan(zoo, bin, name string) *scanResult {
+func scan(zoo, bin, name string, extra ...string) *scanResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, zoo, "enter", name, bin, "scan", "--output", "json", "--timeout", "60s")
+	args := append([]string{"enter", name, bin, "scan", "--output", "json", "--timeout", "60s"}, extra...)
+	cmd := exec.CommandContext(ctx, zoo, args...)
 	// SIGTERM lets the zoo stop the sandbox and clean up; SIGKILL later.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
