@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,23 +54,49 @@ func (c *ChildRunner) RunActive(ctx context.Context, p Probe) (*Observation, err
 		return nil, fmt.Errorf("temp dir for active probe: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	out, stderr, err := c.start(ctx, p.ID(), tmp, true)
-	if err != nil && isCloneDenied(err) {
+	r := c.start(ctx, p, tmp, true)
+	swept := r.swept
+	if r.err != nil && isCloneDenied(r.err) {
 		// No private mount namespace here (unprivileged sandbox): run in
 		// our own namespace; ops then create what they may themselves.
-		out, stderr, err = c.start(ctx, p.ID(), tmp, false)
+		r = c.start(ctx, p, tmp, false)
+		swept = append(swept, r.swept...)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("active probe child: %w%s", err, tail(stderr))
+	if r.err != nil {
+		return nil, fmt.Errorf("active probe child: %w%s%s", r.err, tail(r.stderr), sweptText(swept))
 	}
 	var rep childReply
-	if err := json.Unmarshal(out, &rep); err != nil || rep.Observation == nil {
-		return nil, fmt.Errorf("active probe child sent no result (%v)%s", err, tail(stderr))
+	if err := json.Unmarshal(r.out, &rep); err != nil || rep.Observation == nil {
+		return nil, fmt.Errorf("active probe child sent no result (%v)%s%s", err, tail(r.stderr), sweptText(swept))
 	}
 	if err := CoerceObservation(p, rep.Observation); err != nil {
 		return nil, err
 	}
+	rep.Observation.Evidence = append(rep.Observation.Evidence, swept...)
 	return rep.Observation, ErrFromText(rep.Error)
+}
+
+// childRun is what one child left: its output, and what the probe's
+// Sweep removed (or failed to remove) after it.
+type childRun struct {
+	out, stderr []byte
+	swept       []Evidence
+	err         error
+}
+
+func sweptText(ev []Evidence) string {
+	var parts []string
+	for _, e := range ev {
+		s := e.Source + " " + e.Excerpt
+		if e.Errno != "" {
+			s += " (" + e.Errno + ")"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; after the child: " + strings.Join(parts, "; ")
 }
 
 // ProbeChildName is the executable that runs active probes in children
@@ -106,24 +133,24 @@ func tail(b []byte) string {
 	return ": " + s
 }
 
-func (c *ChildRunner) start(ctx context.Context, id, tmp string, newns bool) ([]byte, []byte, error) {
+func (c *ChildRunner) start(ctx context.Context, p Probe, tmp string, newns bool) childRun {
 	if c.Exe != "" {
-		out, stderr, err := c.startExe(ctx, c.Exe, id, tmp, newns)
+		r := c.startExe(ctx, c.Exe, p, tmp, newns)
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitUnknownProbe {
-			return out, stderr, err
+		if !errors.As(r.err, &ee) || ee.ExitCode() != exitUnknownProbe {
+			return r
 		}
 		// A kprobe-probe from another build that lacks this probe: the
 		// running binary has every probe it knows of.
 	}
-	return c.startExe(ctx, "", id, tmp, newns)
+	return c.startExe(ctx, "", p, tmp, newns)
 }
 
 // exitUnknownProbe is the child's exit code for a probe ID it lacks.
 const exitUnknownProbe = 3
 
-func (c *ChildRunner) startExe(ctx context.Context, exe, id, tmp string, newns bool) ([]byte, []byte, error) {
-	cmd := reexec.Command(childName, id, c.DataDir, tmp)
+func (c *ChildRunner) startExe(ctx context.Context, exe string, p Probe, tmp string, newns bool) childRun {
+	cmd := reexec.Command(childName, p.ID(), c.DataDir, tmp)
 	if exe != "" {
 		cmd.Path = exe
 	}
@@ -135,14 +162,34 @@ func (c *ChildRunner) startExe(ctx context.Context, exe, id, tmp string, newns b
 	cmd.SysProcAttr = attr
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := runKillable(ctx, cmd); err != nil {
-		return out.Bytes(), errb.Bytes(), err
+	err := runKillable(ctx, cmd)
+	r := childRun{out: out.Bytes(), stderr: errb.Bytes(), err: err}
+	if s, ok := p.(Sweeper); ok && cmd.Process != nil {
+		r.swept = sweep(s, cmd.Process.Pid, c.DataDir, tmp)
 	}
-	return out.Bytes(), errb.Bytes(), nil
+	return r
 }
 
-// runKillable runs cmd (which must have Setpgid) and kills its whole
-// process group when ctx ends first.
+// sweep runs a probe's Sweep for one finished child and turns what it
+// did into evidence.
+func sweep(s Sweeper, pid int, dataDir, tmp string) []Evidence {
+	env := &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
+	removed, err := s.Sweep(pid, env)
+	var ev []Evidence
+	for _, r := range removed {
+		ev = append(ev, Evidence{Source: r, Excerpt: fmt.Sprintf("left by active probe child %d; removed", pid)})
+	}
+	if err != nil {
+		ev = append(ev, Evidence{Source: fmt.Sprintf("cleanup after active probe child %d", pid),
+			Excerpt: err.Error(), Errno: Errno(err)})
+	}
+	return ev
+}
+
+// runKillable runs cmd (which must have Setpgid) and, when ctx ends first,
+// kills its process group and every process descended from it: a
+// container's init leaves the group (runc's init calls setsid) and would
+// otherwise outlive the child as an orphan.
 func runKillable(ctx context.Context, cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
@@ -153,10 +200,61 @@ func runKillable(ctx context.Context, cmd *exec.Cmd) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		pid := cmd.Process.Pid
+		// Stop the group first so that nothing in it forks while the
+		// tree is read; the descendants are found by their parent PIDs
+		// while the child still holds them.
+		_ = syscall.Kill(-pid, syscall.SIGSTOP)
+		for _, d := range descendants(pid) {
+			_ = syscall.Kill(d, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		<-done
 		return ctx.Err()
 	}
+}
+
+// descendants returns the PIDs of the live processes descended from pid,
+// from the parent PID field of /proc/PID/stat.
+func descendants(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "PID (comm) STATE PPID ...": comm may hold spaces and ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			children[pp] = append(children[pp], n)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }
 
 func childMain(all []Probe) int {

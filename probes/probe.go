@@ -64,6 +64,15 @@ type Probe interface {
 	Run(ctx context.Context, env *Env) (*Observation, error)
 }
 
+// Sweeper is an active probe whose child names what it creates outside
+// its temp dir (cgroups, scratch dirs) after the child's own PID. Once the
+// child is gone, killed at its time limit or not, the runner calls Sweep
+// with that PID: it removes only what carries that PID in its name, kills
+// what still runs in it, and returns what it removed and what it could not.
+type Sweeper interface {
+	Sweep(childPID int, env *Env) (removed []string, err error)
+}
+
 // Severity of a finding.
 type Severity string
 

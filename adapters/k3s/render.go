@@ -10,6 +10,7 @@ package k3s
 import (
 	"fmt"
 	"io/fs"
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -43,6 +44,11 @@ type Options struct {
 	WriteKubeconfigMode string
 	// Kubeconfig is --write-kubeconfig; empty keeps k3s's default.
 	Kubeconfig string
+	// BindAddress is k3s's --bind-address, where its supervisor and API
+	// listen on 6443 (k3s's own default is every address); empty means
+	// 127.0.0.1. launch passes launch.APIBindAddress's choice: loopback for
+	// a control plane alone, the node's address when pods must reach it.
+	BindAddress string
 	// ExtraArgs are the user's own k3s server arguments, appended to the
 	// command line verbatim after kprobe's.
 	ExtraArgs []string
@@ -157,6 +163,18 @@ func Render(plan *adapters.Plan, o Options) (*Rendered, error) {
 	}
 	if _, set := r.keys["write-kubeconfig-mode"]; !set {
 		if err := r.set("write-kubeconfig-mode", value{v: mode}); err != nil {
+			return nil, err
+		}
+	}
+	bind := o.BindAddress
+	if bind == "" {
+		bind = "127.0.0.1"
+	}
+	if net.ParseIP(bind) == nil {
+		return nil, fmt.Errorf("k3s: bind address %q is not an IP address", bind)
+	}
+	if _, set := r.keys["bind-address"]; !set {
+		if err := r.set("bind-address", value{v: bind}); err != nil {
 			return nil, err
 		}
 	}

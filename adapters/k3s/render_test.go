@@ -305,3 +305,29 @@ func TestTemplateFor(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderBindAddress: k3s listens on every address by default; the
+// render binds loopback unless launch passes a narrower-than-all choice
+// (the node's address when pods reach the API), and refuses a non-IP.
+func TestRenderBindAddress(t *testing.T) {
+	plan := goldenCases[0].plan
+	for _, c := range []struct{ in, want string }{
+		{"", `bind-address: "127.0.0.1"`},
+		{"192.0.2.7", `bind-address: "192.0.2.7"`},
+		{"0.0.0.0", `bind-address: "0.0.0.0"`}, // only when the user asks
+	} {
+		r, err := Render(plan, Options{BindAddress: c.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(r.Config), c.want+"\n") {
+			t.Errorf("BindAddress %q: config.yaml lacks %s:\n%s", c.in, c.want, r.Config)
+		}
+		if strings.Count(string(r.Config), "bind-address:") != 1 {
+			t.Errorf("BindAddress %q: bind-address not exactly once:\n%s", c.in, r.Config)
+		}
+	}
+	if _, err := Render(plan, Options{BindAddress: "localhost"}); err == nil {
+		t.Error("BindAddress localhost: no error, want one (not an IP address)")
+	}
+}

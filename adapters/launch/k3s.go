@@ -2,14 +2,17 @@ package launch
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/k3s"
 	"github.com/kprobe/kprobe/adapters/supervise"
+	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
 // FindK3s says whether a k3s binary is available, with how to get one.
@@ -65,7 +68,12 @@ func k3sPhases(r *phaseContext) []phase {
 		}},
 		hostShimsStep(),
 		{name: "prepare", detail: "host snapshot, config.yaml", fail: failUndoShims, do: func(ctx context.Context, r *phaseContext) error {
-			rendered, err := k3s.Render(r.plan, k3s.Options{DataDir: r.o.DataDir, Kubeconfig: kubeconfig, WriteKubeconfigMode: "0600"})
+			bind, why, err := APIBindAddress(r.o, r.plan, NodeIP())
+			if err != nil {
+				return err
+			}
+			r.plan.Notes = append(r.plan.Notes, k3sBindNote(why))
+			rendered, err := k3s.Render(r.plan, k3s.Options{DataDir: r.o.DataDir, Kubeconfig: kubeconfig, WriteKubeconfigMode: "0600", BindAddress: bind})
 			if err == nil {
 				err = writeK3sFiles(ctx, r.o.DataDir, rendered)
 			}
@@ -75,7 +83,9 @@ func k3sPhases(r *phaseContext) []phase {
 			_, ns := splitShims(r.plan)
 			return supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: r.o.DataDir, Shims: ns, Processes: []supervise.Process{{
 				Name: "k3s", Path: r.k3sBin, Args: rendered.Args, Env: rendered.Env,
-				Ready:       supervise.Ready{HTTP: "https://127.0.0.1:6443/readyz", Timeout: 2 * time.Minute},
+				// k3s's kubeconfig names the bind address too, or
+				// loopback when it binds every address.
+				Ready:       supervise.Ready{HTTP: "https://" + net.JoinHostPort(upstream.APIHost(bind), "6443") + "/readyz", Timeout: 2 * time.Minute},
 				StopTimeout: 30 * time.Second, MaxRestarts: 2,
 			}}})
 		}},
@@ -148,4 +158,13 @@ func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {
 		}
 	}
 	return nil
+}
+
+// k3sBindNote is APIBindAddress's note as it holds for k3s: its
+// supervisor takes 6443 and proxies to its kube-apiserver, which k3s runs
+// with --anonymous-auth=false.
+func k3sBindNote(why string) string {
+	why = strings.Replace(why, "kube-apiserver binds", "k3s binds", 1)
+	return strings.Replace(why, "anonymous requests reach /livez, /readyz and /healthz only",
+		"k3s's kube-apiserver refuses anonymous requests (--anonymous-auth=false)", 1)
 }

@@ -8,33 +8,7 @@ import (
 
 // twinManifest is a Deployment of two replicas listening on the same
 // containerPort, each answering its own name, behind the Service twin.
-func twinManifest(ns string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: twin, namespace: %[1]s}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: twin}}
-  template:
-    metadata: {labels: {app: twin}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: twin
-        image: docker.io/library/busybox:1.35
-        imagePullPolicy: Never
-        command: ["sh", "-c", "mkdir -p /www; echo twin-$HOSTNAME > /www/index.html; exec httpd -f -p 8080 -h /www"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: twin, namespace: %[1]s}
-spec:
-  selector: {app: twin}
-  ports: [{port: 80, targetPort: 8080}]
-`, ns)
-}
+func twinManifest(ns string) string { return httpdManifest(ns, "twin", 2, "twin-$HOSTNAME") }
 
 // checkReplicas rolls out twin and fetches its Service's cluster IP from
 // the pod client until both replicas have answered.

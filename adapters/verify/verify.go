@@ -361,32 +361,10 @@ func Run(ctx context.Context, o Options) *Report {
 	return rep
 }
 
+// webManifest is the Deployment web (one replica) behind the Service web,
+// and the pod client the checks run their requests from.
 func webManifest(ns string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: %[1]s}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: web
-        image: docker.io/library/busybox:1.35
-        imagePullPolicy: Never
-        command: ["sh", "-c", "echo web-started; mkdir -p /www; echo verify-ok > /www/index.html; exec httpd -f -p 8080 -h /www"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: %[1]s}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
+	return httpdManifest(ns, "web", 1, "verify-ok") + fmt.Sprintf(`---
 apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: %[1]s}
@@ -398,6 +376,37 @@ spec:
     imagePullPolicy: Never
     command: ["sleep", "3600"]
 `, ns)
+}
+
+// httpdManifest is a Deployment of busybox httpd replicas on containerPort
+// 8080, each logging NAME-started and serving body (the shell expands it
+// in the pod), behind a Service of the same name on port 80.
+func httpdManifest(ns, name string, replicas int, body string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  replicas: %[3]d
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: %[2]s
+        image: docker.io/library/busybox:1.35
+        imagePullPolicy: Never
+        command: ["sh", "-c", "echo %[2]s-started; mkdir -p /www; echo %[4]s > /www/index.html; exec httpd -f -p 8080 -h /www"]
+        ports: [{containerPort: 8080}]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  selector: {app: %[2]s}
+  ports: [{port: 80, targetPort: 8080}]
+`, ns, name, replicas, body)
 }
 
 // writeChart copies the embedded test chart to a temp dir.

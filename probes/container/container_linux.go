@@ -27,6 +27,7 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 
 	"github.com/kprobe/kprobe/probes"
+	pcgroups "github.com/kprobe/kprobe/probes/cgroups"
 )
 
 // InitIfChild runs libcontainer's container init ("runc init") when this
@@ -263,6 +264,23 @@ func defaultDevices() (rules []*devconfig.Rule, nodes []*devconfig.Device) {
 	return rules, nodes
 }
 
+// Sweep implements probes.Sweeper: the cgroups of the containers a child
+// created (kprobe-MODE-PID-*, below the cgroup the child started in) and
+// the container inits still running in them, when the child was killed
+// before it could destroy them.
+func (Probe) Sweep(childPID int, env *probes.Env) ([]string, error) {
+	return pcgroups.SweepNamed(env, func(name string) bool {
+		for _, mode := range Modes {
+			if strings.HasPrefix(name, fmt.Sprintf("kprobe-%s-%d-", mode, childPID)) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// uniq names a container after the process that creates it (the probe
+// child), so that the scan can find what a killed child left.
 func uniq() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

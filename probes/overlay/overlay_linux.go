@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/kprobe/kprobe/probes"
@@ -234,20 +235,16 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 
 	// Upper on the data dir's filesystem: a scratch dir under the data dir
 	// or its nearest existing ancestor, removed afterwards.
-	dataDir := env.DataDir
-	if dataDir == "" {
-		dataDir = probes.DefaultDataDir
-	}
-	anc, _ := filesystems.NearestExisting(env.Root, filesystems.RealPath(env.Root, dataDir))
+	anc := scratchParent(env)
 	o.Set("overlay.datadir_path", anc)
 	datadirEv := probes.Evidence{Source: "overlay trial under " + anc}
-	scratch, err := os.MkdirTemp(anc, ".kprobe-overlay-")
+	scratch, err := os.MkdirTemp(anc, scratchPrefix(os.Getpid()))
 	if err != nil && errors.Is(err, fs.ErrPermission) && sameFilesystem(anc, env.TempDir) {
 		// Not ours to write (a user namespace of an unprivileged user:
 		// /var/lib belongs to the real root), but the filesystem is what
 		// the trial is about: use our scratch dir when it is on it.
 		o.Note("mkdir scratch dir under "+anc, "not writable; trying under "+env.TempDir+", on the same filesystem", err)
-		scratch, err = os.MkdirTemp(env.TempDir, ".kprobe-overlay-")
+		scratch, err = os.MkdirTemp(env.TempDir, scratchPrefix(os.Getpid()))
 		datadirEv.Source = "overlay trial on the filesystem of " + anc + ", under " + env.TempDir
 	}
 	switch {
@@ -289,4 +286,52 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	}
 	judge(o, datadirEv)
 	return o, nil
+}
+
+// scratchParent is where the data dir trial makes its scratch dir: the
+// data dir or its nearest existing ancestor.
+func scratchParent(env *probes.Env) string {
+	dataDir := env.DataDir
+	if dataDir == "" {
+		dataDir = probes.DefaultDataDir
+	}
+	anc, _ := filesystems.NearestExisting(env.Root, filesystems.RealPath(env.Root, dataDir))
+	return anc
+}
+
+// scratchPrefix names the scratch dirs of the probe child pid, so that
+// the scan can find what a killed child left.
+func scratchPrefix(pid int) string { return fmt.Sprintf(".kprobe-overlay-%d-", pid) }
+
+// Sweep implements probes.Sweeper: the data dir trial's scratch dir of a
+// child killed before it removed it. A scratch dir with anything still
+// mounted below it is left alone (removing it would cross the mount).
+func (Probe) Sweep(childPID int, env *probes.Env) ([]string, error) {
+	anc := scratchParent(env)
+	ents, err := os.ReadDir(anc)
+	if err != nil {
+		return nil, nil
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), scratchPrefix(childPID)) {
+			continue
+		}
+		d := filepath.Join(anc, e.Name())
+		mounted, err := mountinfo.GetMounts(mountinfo.PrefixFilter(d))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("mounts under %s: %w", d, err))
+		case len(mounted) > 0:
+			errs = append(errs, fmt.Errorf("%s left in place: %s is still mounted", d, mounted[0].Mountpoint))
+		default:
+			if err := removeAll(d); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed = append(removed, d)
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
 }

@@ -76,7 +76,7 @@ type knock struct {
 // readOnlyExceptions are listeners that answer strangers and cannot be
 // made not to, by "process port", with the reason (docs/security.md).
 var readOnlyExceptions = map[string]string{
-	"kube-proxy 10249": "kube-proxy's metrics server has no authentication and cannot be turned off in v1.37 (an empty --metrics-bind-address fails validation): read-only counters and kube-proxy's own configuration, on 127.0.0.1",
+	"kube-proxy 10249": "kube-proxy's metrics server has no authentication and cannot be turned off in v1.37 (an empty --metrics-bind-address, --metrics-port=0 and port 0 all fail validation; an address on no interface makes it retry every 5 s): read-only counters and kube-proxy's own configuration, on 127.0.0.1",
 }
 
 // exception is the reason l may answer strangers, or "".

@@ -112,7 +112,12 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 			return err
 		}
 	case "k3s-config":
-		r, err := k3s.Render(plan, k3s.Options{})
+		// The address launch would bind on this machine.
+		bind, _, err := launch.APIBindAddress(launch.Options{}, plan, launch.NodeIP())
+		if err != nil {
+			return err
+		}
+		r, err := k3s.Render(plan, k3s.Options{BindAddress: bind})
 		if err != nil {
 			return err
 		}
