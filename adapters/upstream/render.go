@@ -337,9 +337,20 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	}
 	if plan.ProcessPods() {
 		r.Processes = append(r.Processes, nodeAgent(plan, c))
+		for i := range r.Processes {
+			r.Processes[i].Env = append(r.Processes[i].Env, tpGoEnv...)
+		}
 	}
 	return r, nil
 }
+
+// tpGoEnv is the Go runtime's setting for every process of rung TP, whose
+// goal is the control plane and the agent in 450 MB (issue 13): each is a
+// Go program whose resident memory is mostly heap the collector lets grow
+// to twice what is live (GOGC=100); at 50 it collects at one and a half,
+// for a little more CPU on a cluster that idles
+// (research/process-pods-host.md has the measurements).
+var tpGoEnv = []string{"GOGC=50"}
 
 // NodeAgentPort is where the node agent serves the kubelet API (logs,
 // exec, attach, port-forward), the kubelet's port.
