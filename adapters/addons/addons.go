@@ -72,6 +72,12 @@ type Config struct {
 	// ports; 0: 8080 and 8181. Process pods share the sandbox's ports, so
 	// TP moves them off ports that applications use.
 	HealthPort, ReadyPort int
+	// DNSPort is the port CoreDNS listens on (0: 53); the Service kube-dns
+	// still answers on 53. TP moves it above 1024: a process pod in a
+	// nested user namespace cannot bind a port below
+	// net.ipv4.ip_unprivileged_port_start (podman-rootless), while the
+	// node agent's Service proxy, which serves 53, can.
+	DNSPort int
 }
 
 // Deployments are the add-ons' Deployments in Namespace, by manifest.
@@ -97,6 +103,9 @@ func Render(c Config) ([]*unstructured.Unstructured, error) {
 	}
 	if c.ReadyPort == 0 {
 		c.ReadyPort = 8181
+	}
+	if c.DNSPort == 0 {
+		c.DNSPort = 53
 	}
 	values := struct {
 		Config

@@ -280,3 +280,30 @@ func TestArchives(t *testing.T) {
 		t.Errorf("Archives = %v, %v", got, err)
 	}
 }
+
+// TestRenderDNSPort: at TP CoreDNS listens on a high port and kube-dns
+// still answers on 53, forwarding to it.
+func TestRenderDNSPort(t *testing.T) {
+	c := testConfig(nil)
+	c.DNSPort = 1053
+	objs, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var corefile, service string
+	for _, u := range objs {
+		y, _ := yaml.Marshal(u.Object)
+		switch u.GetKind() + "/" + u.GetName() {
+		case "ConfigMap/coredns":
+			corefile = string(y)
+		case "Service/kube-dns":
+			service = string(y)
+		}
+	}
+	if !strings.Contains(corefile, ".:1053 {") {
+		t.Errorf("Corefile does not listen on 1053:\n%s", corefile)
+	}
+	if !strings.Contains(service, "port: 53") || !strings.Contains(service, "targetPort: 1053") {
+		t.Errorf("kube-dns does not forward 53 to 1053:\n%s", service)
+	}
+}

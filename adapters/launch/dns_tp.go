@@ -11,11 +11,16 @@ import (
 // readiness endpoints move off 8080 and 8181, which applications use.
 const processPodsDNSHealthPort, processPodsDNSReadyPort = 18080, 18181
 
+// processPodsDNSPort is where CoreDNS listens at TP: above 1024, which a
+// pod in a nested user namespace can bind (addons.Config.DNSPort); the
+// node agent's proxy serves kube-dns on 53.
+const processPodsDNSPort = 1053
+
 // startProcessPodsDNS deploys the add-ons at TP as process pods: the node
 // agent preloaded their images from the images dir; CoreDNS's Service
 // kube-dns answers on the loopback cluster DNS address
-// (upstream.ProcessPodsClusterDNS), which CoreDNS, listening on all
-// addresses, serves itself; local-path-provisioner and its helper pods
+// (upstream.ProcessPodsClusterDNS) through the node agent's Service
+// proxy, port 53 to CoreDNS's processPodsDNSPort; local-path-provisioner and its helper pods
 // reach the API server as in-cluster clients. The channel closes when that is over; a
 // failure is the failed "addons" phase, not a failed launch.
 func startProcessPodsDNS(ctx context.Context, t *tracker, o Options, kubeconfig, nodeName string, done chan struct{}) <-chan struct{} {
@@ -25,7 +30,7 @@ func startProcessPodsDNS(ctx context.Context, t *tracker, o Options, kubeconfig,
 		err := addons.Deploy(ctx, addons.Config{
 			DataDir: o.DataDir, ClusterDNS: upstream.ProcessPodsClusterDNS, Domain: addons.DefaultClusterDomain,
 			NodeName: nodeName, NodeIP: NodeIP(),
-			HealthPort: processPodsDNSHealthPort, ReadyPort: processPodsDNSReadyPort,
+			HealthPort: processPodsDNSHealthPort, ReadyPort: processPodsDNSReadyPort, DNSPort: processPodsDNSPort,
 		}, addons.Options{Kubeconfig: kubeconfig, ResolvConf: "/etc/resolv.conf", Wait: addonsWait})
 		if ctx.Err() == nil {
 			end(err)
