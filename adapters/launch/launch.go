@@ -423,6 +423,9 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		}
 		r.Processes = append(r.Processes, kwokProcess(o.DataDir, k, kcs.Admin))
 	}
+	for i := range r.Processes {
+		r.Processes[i].Env = append(r.Processes[i].Env, noProxyEnv(os.Getenv, clusterAddresses(nodeIP, bind, serviceCIDR)...)...)
+	}
 	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes, Shims: ns}); err != nil {
 		return nil, err
 	}

@@ -134,7 +134,7 @@ func TestInstallLaunchVerify(t *testing.T) {
 	// proxy the install and the pulls go through.
 	reg := newPullRegistry(t)
 	reg.proxy.names["example.com"] = "127.0.0.1" // a name in the mirror's certificate
-	proxyEnv := []string{"HTTPS_PROXY=" + reg.proxyURL, "NO_PROXY=localhost,127.0.0.1,10.0.0.0/8,.svc,.cluster.local"}
+	proxyEnv := []string{"HTTPS_PROXY=" + reg.proxyURL, "NO_PROXY="}
 
 	engine := filepath.Join(tmp, "engine")
 	start = time.Now()

@@ -258,5 +258,12 @@ func pulledThroughProxy(t *testing.T, u newUser, dataDir string, reg *pullRegist
 		t.Errorf("no tunnel to the registry through the proxy (tunnels %v)", tunnels)
 	}
 	t.Logf("pulled %s through the proxy: tunnels %v, %d requests refused for credentials", ref, tunnels, refused)
+	// The cluster's own traffic (kubelet to API server, API server to
+	// kubelet) stays off the proxy: launch extends NO_PROXY with it.
+	for _, h := range tunnels {
+		if h != registryName+":"+port && !strings.HasPrefix(h, "example.com:") {
+			t.Errorf("the cluster's own traffic went through the proxy: a tunnel to %s", h)
+		}
+	}
 	k("delete", "-f", manifest, "--wait")
 }
