@@ -109,7 +109,7 @@ bundle: build engine images addons
 # leftovers, so no cluster or sandbox may run beside them.
 test: deps test-deps build static engine images addons fuzz
 	$(GO) test -p 1 -count=1 ./...
-	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 30m -v ./test/e2e/
+	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 45m -v ./test/e2e/
 	KPROBE_ZOO=1 KPROBE_ZOO_LAUNCH=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 60m -v ./test/zoo/
 
 # The sandbox zoo (test/zoo/README.md): the first run installs runsc, podman,

@@ -54,3 +54,19 @@ func oneDefaultDataDir(t *testing.T, want string) {
 	}
 	walk(root)
 }
+
+// TestProfileFlagsNameBuiltins: every --profile flag that accepts
+// builtin:NAME says so in its help (launch's did not).
+func TestProfileFlagsNameBuiltins(t *testing.T) {
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if f := c.Flags().Lookup("profile"); f != nil && !c.Hidden && !strings.Contains(f.Usage, "builtin:NAME") {
+			t.Errorf("%s --profile: %q does not name builtin:NAME", c.CommandPath(), f.Usage)
+		}
+	}
+	walk(root)
+}
