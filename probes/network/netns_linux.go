@@ -200,9 +200,68 @@ func tryLinks() (steps, cleanup []Step) {
 	return steps, cleanup
 }
 
-// tryIptables lists the tables and builds a chain with the rules kube-proxy
-// and flannel write, then flushes and deletes the chains.
+// restoreTrial is every trial of tryIptables as one iptables-restore
+// input: the same chains, rules and matches, committed per table by the
+// same kernel interface (nf_tables batch or the x_tables replace), with
+// --noflush reading each table first as -S does.
+const restoreTrial = `*filter
+:` + chainName + ` - [0:0]
+-A ` + chainName + ` -j RETURN
+-A ` + chainName + ` -m comment --comment "kprobe test" -j RETURN
+-A ` + chainName + ` -m conntrack --ctstate ESTABLISHED -j RETURN
+-A ` + chainName + ` -m addrtype --dst-type LOCAL -j RETURN
+COMMIT
+*nat
+:` + chainName + ` - [0:0]
+-A ` + chainName + ` -j MASQUERADE
+COMMIT
+`
+
+// restoreCleanup flushes and deletes what restoreTrial made.
+const restoreCleanup = `*filter
+-F ` + chainName + `
+-X ` + chainName + `
+COMMIT
+*nat
+-F ` + chainName + `
+-X ` + chainName + `
+COMMIT
+`
+
+// tryIptables tries a backend with one iptables-restore when the backend
+// has one: two processes instead of twelve. When that fails, or there is
+// no restore binary, it removes what the restore may have committed and
+// runs each trial on its own, so that a failure names the step.
 func tryIptables(backend, bin, lock string) (BackendResult, []Step) {
+	if restore := bin + "-restore"; isFile(restore) {
+		if s := runIptablesInput(restore, lock, "restore", restoreTrial, "--noflush"); s.OK {
+			res := BackendResult{Backend: backend, Bin: bin}
+			for _, name := range []string{stepList, stepChain, stepRule, stepComment, stepConntrack,
+				stepAddrtype, stepNatList, stepNatChain, stepMasquerade} {
+				res.Steps = append(res.Steps, Step{Name: name, OK: true})
+			}
+			var cleanup []Step
+			if s := runIptablesInput(restore, lock, "delete chains", restoreCleanup, "--noflush"); !s.OK {
+				cleanup = append(cleanup, s)
+			}
+			return res, cleanup
+		}
+		for _, table := range []string{"filter", "nat"} {
+			dropChain(bin, lock, table)
+		}
+	}
+	return tryIptablesSteps(backend, bin, lock)
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// tryIptablesSteps lists the tables and builds a chain with the rules
+// kube-proxy and flannel write, one process per step, then flushes and
+// deletes the chains.
+func tryIptablesSteps(backend, bin, lock string) (BackendResult, []Step) {
 	res := BackendResult{Backend: backend, Bin: bin}
 	run := func(name string, args ...string) bool {
 		s := runIptables(bin, lock, name, args...)
@@ -239,9 +298,17 @@ func dropChain(bin, lock, table string) []Step {
 }
 
 func runIptables(bin, lock, name string, args ...string) Step {
+	return runIptablesInput(bin, lock, name, "", args...)
+}
+
+// runIptablesInput runs an iptables command with stdin, as a step.
+func runIptablesInput(bin, lock, name, stdin string, args ...string) Step {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	// A private lock file: the host's /run/xtables.lock may be held, or not
 	// writable from a user namespace, and this namespace is ours alone.
 	cmd.Env = append(os.Environ(), "XTABLES_LOCKFILE="+lock, "LC_ALL=C")

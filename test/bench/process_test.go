@@ -40,7 +40,8 @@ type command struct {
 //	make bench-process
 //
 // It needs bin/kprobe and bin/kprobe-probe (make build), or KPROBE_BIN
-// naming kprobe; the comparison is KPROBE_CHECK_CONFIG, else runc's
+// naming kprobe (KPROBE_BASELINE_BIN adds a second build to the
+// alternation); the comparison is KPROBE_CHECK_CONFIG, else runc's
 // script/check-config.sh from the Go module cache (runc is a dependency of
 // kprobe, so `go mod download` brings it). The scans touch the host like
 // any scan (active probes): run it under the host lock in shared CI.
@@ -55,6 +56,14 @@ func BenchmarkWholeProcess(b *testing.B) {
 		{name: "passive", argv: []string{kprobe, "scan", "--no-tui", "--passive", "-o", "json"}, ok: scanExit},
 		// The checker fails (non-zero) for each kernel option it misses.
 		{name: "checkconfig", argv: []string{"bash", checker}, ok: func(int) bool { return true }},
+	}
+	// KPROBE_BASELINE_BIN names another build (say of the previous
+	// commit): its scans join the same alternation, so that a change is
+	// judged side by side under the same load.
+	if base := os.Getenv("KPROBE_BASELINE_BIN"); base != "" {
+		cmds = append(cmds,
+			&command{name: "base-full", argv: []string{base, "scan", "--no-tui", "-o", "json"}, ok: scanExit},
+			&command{name: "base-passive", argv: []string{base, "scan", "--no-tui", "--passive", "-o", "json"}, ok: scanExit})
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -77,12 +86,16 @@ func BenchmarkWholeProcess(b *testing.B) {
 	b.ReportMetric(float64(med["full"].maxRSS)/(1<<20), "full-MiB")
 	b.ReportMetric(float64(med["passive"].maxRSS)/(1<<20), "passive-MiB")
 	b.ReportMetric(ms(med["checkconfig"].wall)/ms(med["full"].wall), "full-speedup-x")
+	if base, ok := med["base-full"]; ok {
+		b.ReportMetric(ms(base.wall)/ms(med["full"].wall), "full-vs-base-x")
+		b.ReportMetric(ms(med["base-passive"].wall)/ms(med["passive"].wall), "passive-vs-base-x")
+	}
 	var t strings.Builder
 	fmt.Fprintf(&t, "medians of %d alternating runs (%s; checker %s)\n", b.N, kprobe, checker)
 	fmt.Fprintf(&t, "| command | wall | CPU | peak RSS |\n|---|---|---|---|\n")
 	for _, c := range cmds {
 		m := med[c.name]
-		fmt.Fprintf(&t, "| %s | %.0f ms | %.0f ms | %.0f MiB |\n", strings.Join(c.argv[1:], " "), ms(m.wall), ms(m.cpu), float64(m.maxRSS)/(1<<20))
+		fmt.Fprintf(&t, "| %s %s | %.0f ms | %.0f ms | %.0f MiB |\n", c.argv[0], strings.Join(c.argv[1:], " "), ms(m.wall), ms(m.cpu), float64(m.maxRSS)/(1<<20))
 	}
 	b.Log("\n" + t.String())
 }
