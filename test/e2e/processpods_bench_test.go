@@ -26,7 +26,8 @@ import (
 // node Ready after the API server is ready (the agent registers at once),
 // and cluster-MB, the resident memory of the control plane and the node
 // agent (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-// kprobe-node-agent, the supervisor; goal ≤ 450 MB).
+// kprobe-node-agent, the supervisor; goal ≤ 450 MB), and each program's
+// share as NAME-MB.
 //
 //	sudo KPROBE_E2E=1 go test ./test/e2e -run '^$' -bench ProcessPods -benchtime 10x
 func BenchmarkProcessPods(b *testing.B) {
