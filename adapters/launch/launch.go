@@ -423,8 +423,15 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		}
 		r.Processes = append(r.Processes, kwokProcess(o.DataDir, k, kcs.Admin))
 	}
-	for i := range r.Processes {
-		r.Processes[i].Env = append(r.Processes[i].Env, noProxyEnv(os.Getenv, clusterAddresses(nodeIP, bind, serviceCIDR)...)...)
+	if env := noProxyEnv(os.Getenv, clusterAddresses(nodeIP, bind, serviceCIDR)...); env != nil {
+		for i := range r.Processes {
+			r.Processes[i].Env = append(r.Processes[i].Env, env...)
+		}
+		// kprobe's own clients, and the kubectl and helm it runs, too.
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			os.Setenv(k, v)
+		}
 	}
 	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes, Shims: ns}); err != nil {
 		return nil, err

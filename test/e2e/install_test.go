@@ -83,7 +83,10 @@ func engineSources(t *testing.T, binDir string) map[string]string {
 // the upstream release sites on loopback HTTPS, serving the local engine
 // packed with the real file names and checksum files; a kprobe with no
 // engine says which command installs one; `kprobe install kubernetes
-// --mirror` into a fresh dir; launch from that dir; verify; stop --purge.
+// --mirror` into a fresh dir through an authenticating CONNECT proxy;
+// launch from that dir (with the proxy and a CA bundle in its
+// environment); verify; images loaded and pulled through the proxy;
+// stop --purge.
 func TestInstallLaunchVerify(t *testing.T) {
 	if os.Getenv("KPROBE_E2E") != "1" {
 		t.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons` (CI does)")
