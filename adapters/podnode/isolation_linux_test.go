@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"debug/elf"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/moby/sys/reexec"
@@ -119,5 +121,79 @@ func TestChooseIsolationAndRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(vol, "work")); err == nil {
 		t.Error("the working dir was made outside the root")
+	}
+}
+
+// TestUnmappedUserNamespace runs a container where a user namespace can be
+// made but root cannot be mapped in it, as in runc --rootless (the sandbox's
+// root maps one id and lacks CAP_SETFCAP): the test re-runs itself as root
+// of a user namespace without CAP_SETFCAP and CAP_SYS_ADMIN (setpriv), where
+// the agent must choose userns without a uid map and still give the
+// container its image root, a volume and its exit code.
+func TestUnmappedUserNamespace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes in new namespaces")
+	}
+	if os.Getenv("KPROBE_PODNODE_UNMAPPED") == "1" {
+		unmappedChild(t)
+		return
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to make the user namespace the test runs in")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv (util-linux)")
+	}
+	staticBusybox(t)
+	cmd := exec.Command(setpriv, "--bounding-set=-setfcap,-sys_admin", "--inh-caps=-all",
+		os.Args[0], "-test.run=^TestUnmappedUserNamespace$", "-test.v")
+	cmd.Env = append(os.Environ(), "KPROBE_PODNODE_UNMAPPED=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a user namespace without CAP_SETFCAP:\n%s", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Skip("skipped inside the user namespace")
+	}
+}
+
+func unmappedChild(t *testing.T) {
+	if hasCapSysAdmin() {
+		t.Fatal("setpriv left CAP_SYS_ADMIN")
+	}
+	iso, why, err := ChooseIsolation(IsolationUserns, filepath.Join(t.TempDir(), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("isolation %s: %s", iso, why)
+	if iso != IsolationUserns || !unmappedUserNS.Load() {
+		t.Fatalf("got %s (unmapped %v), want userns without a uid map", iso, unmappedUserNS.Load())
+	}
+	root := busyboxRoot(t)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "key"), []byte("from-volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := procSpec{Mode: iso, Root: root, NewNS: true, Hostname: "pod-u", Dir: "/work",
+		Argv: []string{"sh", "-c", `echo "$(id -u) $(hostname) $(pwd) $(cat /data/key) $(grep CapEff /proc/self/status)"; exit 5`},
+		Env:  []string{"PATH=/bin"}, UID: -1, GID: -1,
+		Mounts: []bindMount{{Source: vol, Target: "/data", ReadOnly: true}}}
+	var out, errOut bytes.Buffer
+	p, err := startProcess(spec, nil, &out, &errOut, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "65534 pod-u /work from-volume CapEff:\t0000000000000000\n"
+	if code != 5 || out.String() != want {
+		t.Errorf("exit %d, output %q, want 5 and %q (stderr %q)", code, out.String(), want, errOut.String())
 	}
 }
