@@ -122,7 +122,7 @@ cp "$D"/run/launch.json "$D"/run/attempts.json "$E/run/" 2>/dev/null
 for f in "$D"/logs/*.log "$D"/logs/attempt-*/*.log; do
 	[ -f "$f" ] || continue
 	r=${f#"$D"/logs/}
-	mkdir -p "$E/logs/${r%/*}" && tail -n 300 "$f" >"$E/logs/$r"
+	mkdir -p "$(dirname "$E/logs/$r")" && tail -n 300 "$f" >"$E/logs/$r"
 done
 "$K" stop --data-dir "$D" --purge >"$E/stop.log" 2>&1
 echo $? >"$E/stop.rc"
