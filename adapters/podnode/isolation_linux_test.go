@@ -3,12 +3,14 @@ package podnode
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/reexec"
 )
@@ -195,5 +197,43 @@ func unmappedChild(t *testing.T) {
 	want := "65534 pod-u /work from-volume CapEff:\t0000000000000000\n"
 	if code != 5 || out.String() != want {
 		t.Errorf("exit %d, output %q, want 5 and %q (stderr %q)", code, out.String(), want, errOut.String())
+	}
+
+	// An exec into a running container: through /proc/PID/root it is
+	// refused (a sibling user namespace); in namespaces of its own, with
+	// the same root and volumes (what execSpec gives here), it sees what
+	// the container wrote.
+	spec.Argv = []string{"sh", "-c", "echo written >/work/mark; exec sleep 30"}
+	out.Reset()
+	ctr, err := startProcess(spec, nil, &out, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ctr.signal(syscall.SIGKILL); _, _ = ctr.wait() }()
+	mark := filepath.Join(root, "work", "mark")
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(mark); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	viaProc := procSpec{Mode: iso, Root: fmt.Sprintf("/proc/%d/root", ctr.pid()), Argv: []string{"/bin/busybox", "true"}, UID: -1, GID: -1}
+	var procOut bytes.Buffer
+	if p, err := startProcess(viaProc, nil, &procOut, &procOut, nil); err == nil {
+		if code, _ := p.wait(); code == 0 {
+			t.Log("chroot through /proc/PID/root works here too")
+		} else {
+			t.Logf("through /proc/PID/root: exit %d: %s", code, procOut.String())
+		}
+	}
+	execSpec := spec
+	execSpec.Argv = []string{"sh", "-c", "cat /work/mark /data/key"}
+	out.Reset()
+	p, err = startProcess(execSpec, nil, &out, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.wait(); err != nil || code != 0 || out.String() != "written\nfrom-volume" {
+		t.Errorf("exec in namespaces of its own: exit %d (%v), output %q", code, err, out.String())
 	}
 }

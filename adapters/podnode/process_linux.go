@@ -64,6 +64,10 @@ type bindMount struct {
 // needs as ambient ones. Files keep the agent's uid underneath.
 var unmappedUserNS atomic.Bool
 
+// inUnmappedUserNS reports whether containers run in user namespaces
+// without a uid map.
+func inUnmappedUserNS() bool { return unmappedUserNS.Load() && !hasCapSysAdmin() }
+
 // helperCaps are the capabilities the init helper uses in an unmapped user
 // namespace: mounts and the hostname, and chroot.
 var helperCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT}
