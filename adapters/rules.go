@@ -244,6 +244,12 @@ var userNamespaceRoot = allOf(triIs("ns.user_map_root", probes.Yes), triIs("ns.u
 // noUserNamespaceRoot: one of the three is known to fail.
 var noUserNamespaceRoot = anyOf(triIs("ns.user", probes.No), triIs("ns.user_map_root", probes.No), triIs("ns.userns_mount", probes.No))
 
+// userNamespaceUnmapped: a user namespace can be made but root not mapped
+// in it (no CAP_SETFCAP and only root mapped, as runc --rootless gives).
+// Its process still holds every capability in it, so it can make a mount
+// namespace and chroot there, as the overflow uid.
+var userNamespaceUnmapped = allOf(triIs("ns.user", probes.Yes), triIs("ns.user_map_root", probes.No))
+
 // hasCap holds when the effective capability list (priv.caps, by
 // moby/sys/capability name) is known and names c; lacksCap when it is
 // known and does not.
@@ -663,13 +669,23 @@ var Rules = []Rule{
 	},
 	{
 		Code:  "R-TP-ISOLATION-NONE",
-		When:  allOf(noUserNamespaceRoot, lacksCap("sys_chroot")),
+		When:  allOf(noUserNamespaceRoot, lacksCap("sys_chroot"), triIs("ns.user", probes.No)),
 		Rungs: []profiles.Rung{profiles.TP},
 		Settings: []Setting{
 			set(NodeAgent, "isolation", "none"),
 		},
-		Rationale: "no user namespace with root mapped and no CAP_SYS_CHROOT: a container cannot get its image as /, so only images whose program is a static binary run (their files resolved under the image root, no root change)",
-		Source:    "shared/research/process-pods.md (runc-rootless: chroot EPERM, uid_map write EPERM)",
+		Rationale: "no user namespace and no CAP_SYS_CHROOT: a container cannot get its image as /, so only images whose program is a static binary run (their files resolved under the image root, no root change)",
+		Source:    "shared/research/process-pods.md",
+	},
+	{
+		Code:  "R-TP-ISOLATION-USERNS-UNMAPPED",
+		When:  allOf(userNamespaceUnmapped, lacksCap("sys_chroot")),
+		Rungs: []profiles.Rung{profiles.TP},
+		Settings: []Setting{
+			set(NodeAgent, "isolation", "userns"),
+		},
+		Rationale: "no CAP_SYS_CHROOT, and a user namespace can be made but root not mapped in it (no CAP_SETFCAP): each container runs in one without a uid map, as uid 65534 with the namespace's capabilities, its image root as / and volumes bind-mounted; runAsUser cannot be honoured",
+		Source:    "research/launches/runc-rootless.md (chroot EPERM, uid_map write EPERM, mount namespace and chroot inside an unmapped user namespace work)",
 	},
 	{
 		Code:  "R-TP-ISOLATION-CHROOT",

@@ -298,13 +298,24 @@ var ruleCases = map[string]ruleCase{
 	},
 	"R-TP-ISOLATION-NONE": {
 		rung: profiles.TP,
-		// runc-rootless: 3 caps, uid_map cannot be written.
+		// bubblewrap without user namespaces, no capability.
 		fires: []probes.Facts{
-			{"ns.user_map_root": no, "priv.caps": []string{"kill", "net_bind_service", "audit_write"}},
+			{"ns.user": no, "priv.caps": []string{"kill", "net_bind_service", "audit_write"}},
 			{"ns.user": no, "priv.caps": []string{}},
 		},
 		quiet: []probes.Facts{
 			{"ns.user": no, "priv.caps": []string{"sys_chroot"}},
+			merge(userNSRoot, probes.Facts{"priv.caps": []string{}}),
+			{"ns.user": yes, "ns.user_map_root": no, "priv.caps": []string{"kill"}},
+		},
+	},
+	"R-TP-ISOLATION-USERNS-UNMAPPED": {
+		rung: profiles.TP,
+		// runc-rootless: 3 caps, a user namespace, uid_map cannot be written.
+		fires: []probes.Facts{{"ns.user": yes, "ns.user_map_root": no, "priv.caps": []string{"kill", "net_bind_service", "audit_write"}}},
+		quiet: []probes.Facts{
+			{"ns.user": yes, "ns.user_map_root": no, "priv.caps": []string{"sys_chroot"}},
+			{"ns.user": no, "priv.caps": []string{}},
 			merge(userNSRoot, probes.Facts{"priv.caps": []string{}}),
 		},
 	},

@@ -25,6 +25,15 @@ func (c *ctr) execSpec(argv []string) (procSpec, error) {
 	spec := procSpec{Mode: c.r.prov.cfg.isolation, Root: c.root(), Dir: c.workingDir(), Argv: argv, Env: c.env(), UID: uid, GID: gid, OwnAddr: c.r.ownAddr(), Keep: c.r.prov.cfg.keep}
 	switch spec.Mode {
 	case IsolationUserns:
+		if inUnmappedUserNS() {
+			// the helper's own user namespace is a sibling of the
+			// container's, and the kernel lets only the same namespace
+			// (or CAP_SYS_PTRACE over it) through /proc/PID/root (EACCES,
+			// runc --rootless): give the command the container's view in
+			// namespaces of its own instead, the same root dir and volumes
+			spec.NewNS, spec.Mounts, spec.Hostname = true, c.mounts(), c.r.hostname()
+			break
+		}
 		spec.Root = fmt.Sprintf("/proc/%d/root", p.pid())
 	case IsolationNone:
 		spec.Root, spec.Dir = "", ""

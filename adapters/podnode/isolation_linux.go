@@ -41,13 +41,18 @@ func ChooseIsolation(want Isolation, dir string) (Isolation, string, error) {
 		if iso == IsolationChroot {
 			spec.Mounts = nil
 		}
-		var out bytes.Buffer
-		p, err := startProcess(spec, nil, &out, &out, nil)
-		if err == nil {
-			var code int
-			code, err = p.wait()
-			if err == nil && code != 0 {
-				err = fmt.Errorf("init helper exited %s: %s", exitText(code), strings.TrimSpace(out.String()))
+		unmappedUserNS.Store(false)
+		err := probeLevel(spec)
+		if err != nil && iso == IsolationUserns && !hasCapSysAdmin() {
+			// root cannot be mapped here (runc --rootless): try the
+			// user namespace without a map
+			failed = append(failed, fmt.Sprintf("%s with root mapped: %v", iso, err))
+			unmappedUserNS.Store(true)
+			err = probeLevel(spec)
+			if err != nil {
+				unmappedUserNS.Store(false)
+				failed = append(failed, fmt.Sprintf("%s without a uid map: %v", iso, err))
+				continue
 			}
 		}
 		if err == nil {
@@ -56,6 +61,20 @@ func ChooseIsolation(want Isolation, dir string) (Isolation, string, error) {
 		failed = append(failed, fmt.Sprintf("%s: %v", iso, err))
 	}
 	return "", "", fmt.Errorf("podnode: isolation %s does not work here: %s", want, strings.Join(failed, "; "))
+}
+
+// probeLevel starts the init helper in probe mode for spec and waits.
+func probeLevel(spec procSpec) error {
+	var out bytes.Buffer
+	p, err := startProcess(spec, nil, &out, &out, nil)
+	if err != nil {
+		return err
+	}
+	code, err := p.wait()
+	if err == nil && code != 0 {
+		err = fmt.Errorf("init helper exited %s: %s", exitText(code), strings.TrimSpace(out.String()))
+	}
+	return err
 }
 
 // stepDown lists the levels tried for want, strongest first; nil for an
@@ -82,8 +101,15 @@ func exitText(code int) string {
 }
 
 func reasonFor(iso Isolation, failed []string) string {
+	userNS := "yes"
+	switch {
+	case hasCapSysAdmin():
+		userNS = "not needed, CAP_SYS_ADMIN"
+	case unmappedUserNS.Load():
+		userNS = "yes, without a uid map: root cannot be mapped here (no CAP_SETFCAP), so containers run as uid 65534 and runAsUser cannot be honoured"
+	}
 	why := map[Isolation]string{
-		IsolationUserns: "new mount+pid+uts+ipc namespaces work (user namespace: " + map[bool]string{true: "not needed, CAP_SYS_ADMIN", false: "yes"}[hasCapSysAdmin()] + ")",
+		IsolationUserns: "new mount+pid+uts+ipc namespaces work (user namespace: " + userNS + ")",
 		IsolationChroot: "chroot works, namespaces do not",
 		IsolationNone:   "neither namespaces nor chroot work: containers run with the sandbox's root (static binaries only)",
 	}[iso]

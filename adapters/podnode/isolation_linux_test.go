@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -187,5 +188,117 @@ func TestOwnAddressAndExec(t *testing.T) {
 	}
 	if code, err := ep.wait(); err != nil || code != 0 || exOut.String() != "from-volume" {
 		t.Errorf("exec: exit %d, %v, %q", code, err, exOut.String())
+	}
+}
+
+// TestUnmappedUserNamespace runs a container where a user namespace can be
+// made but root cannot be mapped in it, as in runc --rootless (the sandbox's
+// root maps one id and lacks CAP_SETFCAP): the test re-runs itself as root
+// of a user namespace without CAP_SETFCAP and CAP_SYS_ADMIN (setpriv), where
+// the agent must choose userns without a uid map and still give the
+// container its image root, a volume and its exit code.
+func TestUnmappedUserNamespace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes in new namespaces")
+	}
+	if os.Getenv("KPROBE_PODNODE_UNMAPPED") == "1" {
+		unmappedChild(t)
+		return
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to make the user namespace the test runs in")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv (util-linux)")
+	}
+	staticBusybox(t)
+	cmd := exec.Command(setpriv, "--bounding-set=-setfcap,-sys_admin", "--inh-caps=-all",
+		os.Args[0], "-test.run=^TestUnmappedUserNamespace$", "-test.v")
+	cmd.Env = append(os.Environ(), "KPROBE_PODNODE_UNMAPPED=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a user namespace without CAP_SETFCAP:\n%s", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Skip("skipped inside the user namespace")
+	}
+}
+
+func unmappedChild(t *testing.T) {
+	if hasCapSysAdmin() {
+		t.Fatal("setpriv left CAP_SYS_ADMIN")
+	}
+	iso, why, err := ChooseIsolation(IsolationUserns, filepath.Join(t.TempDir(), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("isolation %s: %s", iso, why)
+	if iso != IsolationUserns || !unmappedUserNS.Load() {
+		t.Fatalf("got %s (unmapped %v), want userns without a uid map", iso, unmappedUserNS.Load())
+	}
+	root := busyboxRoot(t)
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "key"), []byte("from-volume"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := procSpec{Mode: iso, Root: root, NewNS: true, Hostname: "pod-u", Dir: "/work",
+		Argv: []string{"sh", "-c", `echo "$(id -u) $(hostname) $(pwd) $(cat /data/key) $(grep CapEff /proc/self/status)"; exit 5`},
+		Env:  []string{"PATH=/bin"}, UID: -1, GID: -1,
+		Mounts: []bindMount{{Source: vol, Target: "/data", ReadOnly: true}}}
+	var out, errOut bytes.Buffer
+	p, err := startProcess(spec, nil, &out, &errOut, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "65534 pod-u /work from-volume CapEff:\t0000000000000000\n"
+	if code != 5 || out.String() != want {
+		t.Errorf("exit %d, output %q, want 5 and %q (stderr %q)", code, out.String(), want, errOut.String())
+	}
+
+	// An exec into a running container: through /proc/PID/root it is
+	// refused (a sibling user namespace); in namespaces of its own, with
+	// the same root and volumes (what execSpec gives here), it sees what
+	// the container wrote.
+	spec.Argv = []string{"sh", "-c", "echo written >/work/mark; exec sleep 30"}
+	out.Reset()
+	ctr, err := startProcess(spec, nil, &out, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ctr.signal(syscall.SIGKILL); _, _ = ctr.wait() }()
+	mark := filepath.Join(root, "work", "mark")
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(mark); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	viaProc := procSpec{Mode: iso, Root: fmt.Sprintf("/proc/%d/root", ctr.pid()), Argv: []string{"/bin/busybox", "true"}, UID: -1, GID: -1}
+	var procOut bytes.Buffer
+	if p, err := startProcess(viaProc, nil, &procOut, &procOut, nil); err == nil {
+		if code, _ := p.wait(); code == 0 {
+			t.Log("chroot through /proc/PID/root works here too")
+		} else {
+			t.Logf("through /proc/PID/root: exit %d: %s", code, procOut.String())
+		}
+	}
+	execSpec := spec
+	execSpec.Argv = []string{"sh", "-c", "cat /work/mark /data/key"}
+	out.Reset()
+	p, err = startProcess(execSpec, nil, &out, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.wait(); err != nil || code != 0 || out.String() != "written\nfrom-volume" {
+		t.Errorf("exec in namespaces of its own: exit %d (%v), output %q", code, err, out.String())
 	}
 }

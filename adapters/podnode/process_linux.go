@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +62,9 @@ type procSpec struct {
 	RootFD int `json:"rootFD,omitempty"`
 	// Exe is the file to exec when it is not Argv[0] (the bind probe).
 	Exe string `json:"exe,omitempty"`
+	// DropAmbient: the helper got ambient capabilities to set up an
+	// unmapped user namespace; the command gets none.
+	DropAmbient bool `json:"dropAmbient,omitempty"`
 }
 
 // bindMount is a host path made visible at Target inside the root.
@@ -69,6 +73,23 @@ type bindMount struct {
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
+
+// unmappedUserNS is set by ChooseIsolation where a user namespace can be
+// made but no uid map written in it: mapping the sandbox's root needs
+// CAP_SETFCAP since Linux 5.12, and runc --rootless maps root alone. The
+// process is then the overflow uid (65534) in its namespace, which owns
+// its mount, pid, uts and ipc namespaces; an exec would drop the
+// namespace's capabilities (its uid is not 0), so the helper gets those it
+// needs as ambient ones. Files keep the agent's uid underneath.
+var unmappedUserNS atomic.Bool
+
+// inUnmappedUserNS reports whether containers run in user namespaces
+// without a uid map.
+func inUnmappedUserNS() bool { return unmappedUserNS.Load() && !hasCapSysAdmin() }
+
+// helperCaps are the capabilities the init helper uses in an unmapped user
+// namespace: mounts and the hostname, and chroot.
+var helperCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SYS_CHROOT}
 
 // hasCapSysAdmin reports whether the agent can make mount namespaces and
 // mounts without a user namespace of its own.
@@ -83,15 +104,10 @@ type process struct {
 // startProcess starts the init helper for spec with the given stdio; when
 // tty is set the process gets it as its controlling terminal.
 func startProcess(spec procSpec, stdin io.Reader, stdout, stderr io.Writer, tty *os.File) (*process, error) {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
-	cmd := reexec.Command(initName, string(b))
-	cmd.Env = []string{}
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	needUser := !hasCapSysAdmin()
-	p := &process{cmd: cmd}
+	p := &process{}
+	var rootFile *os.File // an exec's container root, opened by the agent
 	switch {
 	case spec.Mode == IsolationUserns && spec.NewNS:
 		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC
@@ -106,22 +122,33 @@ func startProcess(spec procSpec, stdin io.Reader, stdout, stderr io.Writer, tty 
 		needUser = !procfs.SelfHasCap(capability.CAP_SYS_CHROOT)
 		if f, err := os.OpenFile(spec.Root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 			defer f.Close()
-			cmd.ExtraFiles = []*os.File{f}
+			rootFile = f
 			spec.RootFD = 3
-			if b, err = json.Marshal(spec); err != nil {
-				return nil, err
-			}
-			cmd.Args[1] = string(b)
 		}
 	default:
 		needUser = false
 	}
 	if spec.Mode == IsolationUserns && needUser {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
-		attr.GidMappingsEnableSetgroups = false
+		if unmappedUserNS.Load() {
+			attr.AmbientCaps = helperCaps
+			spec.DropAmbient = true
+		} else {
+			attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+			attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+			attr.GidMappingsEnableSetgroups = false
+		}
 	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	cmd := reexec.Command(initName, string(b))
+	cmd.Env = []string{}
+	if rootFile != nil {
+		cmd.ExtraFiles = []*os.File{rootFile}
+	}
+	p.cmd = cmd
 	if tty != nil {
 		attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
@@ -240,6 +267,11 @@ func setupAndExec(spec procSpec) error {
 		}
 	}
 	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	if spec.DropAmbient {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+			return fmt.Errorf("drop ambient capabilities: %w", err)
+		}
+	}
 	if len(spec.Argv) == 0 {
 		return errors.New("no command: the image has no entrypoint and the container no command")
 	}
@@ -310,7 +342,10 @@ func setupMounts(spec procSpec) error {
 	}
 	if os.MkdirAll(proc, 0o555) == nil {
 		if unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "") != nil {
-			_ = unix.Mount("/proc", proc, "", unix.MS_BIND, "")
+			// the sandbox's /proc (a fresh one is refused in a user
+			// namespace where paths of /proc are masked); recursive, as
+			// the masks are mounts a user namespace may not uncover
+			_ = unix.Mount("/proc", proc, "", unix.MS_BIND|unix.MS_REC, "")
 		}
 	}
 	return nil

@@ -15,6 +15,8 @@ var errNotLinux = errors.New("podnode: process pods need Linux")
 // RegisterInit does nothing off Linux.
 func RegisterInit() {}
 
+func inUnmappedUserNS() bool { return false }
+
 type procSpec struct {
 	Mode     Isolation
 	Root     string

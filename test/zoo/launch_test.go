@@ -87,9 +87,8 @@ var launchCases = []launchCase{
 		Why: "as gvisor-run, with --file-access=shared: etcd's data on a 9p root that the host may change underneath works too"},
 	{Name: "crun-docker", Sandbox: "crun-docker", Reach: "TP", Pass: tpNetChecks,
 		Why: "Docker's defaults under crun: as runc-docker, process pods chrooted into their image roots"},
-	{Name: "runc-rootless", Sandbox: "runc-rootless", Reach: "T3", Pass: cpChecks,
-		Flags: []string{"--process-pods=false"},
-		Why:   "runc spec --rootless: 3 capabilities, NoNewPrivs, a user namespace that maps one id and no way to nest one: no container (process pods not yet verified in this sandbox: the case keeps the ladder off TP with --process-pods=false)"},
+	{Name: "runc-rootless", Sandbox: "runc-rootless", Reach: "TP", Pass: []string{"control-plane", "kubectl", "helm-dry-run", "deployment", "logs", "crash-restart", "helm-install"},
+		Why: "runc spec --rootless: 3 capabilities, NoNewPrivs, a user namespace that maps one id (no CAP_SETFCAP: root cannot be mapped in a nested one): no container; process pods with isolation=userns in a user namespace without a uid map (uid 65534); kubectl exec and exec probes fail there (the exec helper's own user namespace is a sibling of the container's, so /proc/PID/root is refused: EACCES), so exec, readiness, storage, service and dns do not pass yet"},
 	{Name: "podman", Sandbox: "podman", Reach: "TP", Pass: append(append([]string{}, tpHelmChecks...), "service", "storage"),
 		Why: "root podman's defaults: 11 capabilities without CAP_SYS_ADMIN, its seccomp profile, read-only cgroups: no container can start: process pods with isolation=userns (exec runs without a user namespace of its own: CAP_SYS_CHROOT is in podman's set); the cluster DNS fails here (nslookup: connection refused on 127.96.0.10)"},
 	{Name: "podman-rootless", Sandbox: "podman-rootless", Reach: "TP", Pass: append(append([]string{}, tpPortChecks...), "storage"),
@@ -125,7 +124,7 @@ cp "$D"/run/launch.json "$D"/run/attempts.json "$E/run/" 2>/dev/null
 for f in "$D"/logs/*.log "$D"/logs/attempt-*/*.log; do
 	[ -f "$f" ] || continue
 	r=${f#"$D"/logs/}
-	mkdir -p "$E/logs/${r%/*}" && tail -n 300 "$f" >"$E/logs/$r"
+	mkdir -p "$(dirname "$E/logs/$r")" && tail -n 300 "$f" >"$E/logs/$r"
 done
 "$K" stop --data-dir "$D" --purge >"$E/stop.log" 2>&1
 echo $? >"$E/stop.rc"
