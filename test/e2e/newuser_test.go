@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,5 +156,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			return
 		}
 	}
-	t.Fatal(fmt.Sprintf("timed out waiting for %s", what))
+	t.Fatalf("timed out waiting for %s", what)
 }
