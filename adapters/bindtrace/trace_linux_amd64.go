@@ -157,8 +157,13 @@ func rewriteCall(tid int, own netip.Addr, keep []netip.AddrPort) {
 }
 
 // installFilter makes bind and connect of the calling thread (and what it
-// starts) stop for the tracer: SECCOMP_RET_TRACE.
-func installFilter() error {
+// starts) stop for the tracer.
+func installFilter() error { return InstallTraceFilter(unix.SYS_BIND, unix.SYS_CONNECT) }
+
+// InstallTraceFilter makes the given x86-64 system calls of the calling
+// thread (and what it starts) stop for a ptrace tracer: SECCOMP_RET_TRACE.
+// Calls of another architecture and every other call are allowed.
+func InstallTraceFilter(nrs ...uint32) error {
 	const archX8664 = 0xc000003e // AUDIT_ARCH_X86_64
 	ld := func(off uint32) unix.SockFilter {
 		return unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off}
@@ -167,16 +172,17 @@ func installFilter() error {
 		return unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: k, Jt: jt, Jf: jf}
 	}
 	ret := func(k uint32) unix.SockFilter { return unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k} }
-	// struct seccomp_data: nr at 0, arch at 4.
-	prog := []unix.SockFilter{
-		ld(4),
-		jeq(archX8664, 0, 3), // another arch: allow
-		ld(0),
-		jeq(unix.SYS_BIND, 2, 0),
-		jeq(unix.SYS_CONNECT, 1, 0),
-		ret(unix.SECCOMP_RET_ALLOW),
-		ret(unix.SECCOMP_RET_TRACE),
+	n := len(nrs)
+	if n == 0 || n > 250 {
+		return fmt.Errorf("bindtrace: %d system calls to trace", n)
 	}
+	// struct seccomp_data: nr at 0, arch at 4. Each match jumps over the
+	// matches after it and the allow to the trace.
+	prog := []unix.SockFilter{ld(4), jeq(archX8664, 0, uint8(n+1)), ld(0)}
+	for i, nr := range nrs {
+		prog = append(prog, jeq(nr, uint8(n-i), 0))
+	}
+	prog = append(prog, ret(unix.SECCOMP_RET_ALLOW), ret(unix.SECCOMP_RET_TRACE))
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	install := func() error {
 		if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
@@ -187,7 +193,7 @@ func installFilter() error {
 	err := install()
 	if errors.Is(err, unix.EACCES) {
 		// Without CAP_SYS_ADMIN a filter needs no_new_privs (which the
-		// pod then keeps: setuid binaries it runs gain nothing).
+		// traced program then keeps: setuid binaries it runs gain nothing).
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return err
 		}
