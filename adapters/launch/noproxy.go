@@ -47,5 +47,5 @@ func clusterAddresses(nodeIP, bind, serviceCIDR string) []string {
 	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
 		own = append(own, bind)
 	}
-	return append(own, upstream.NodesNetwork, "10.244.0.0/16", serviceCIDR, ".svc", ".cluster.local")
+	return append(own, upstream.NodesNetwork, upstream.ClusterPodCIDR, serviceCIDR, ".svc", ".cluster.local")
 }
