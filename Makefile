@@ -42,8 +42,9 @@ STATICCHECK_VERSION := v0.8.2
 DEB_PACKAGES := iptables fuse-overlayfs uidmap iproute2 gcc libc6-dev tmux
 # What the kubernetes engine runs besides the components built from source.
 ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busybox-static
-# What only the tests use: headless Chromium renders the HTML report (reports/).
-TEST_PACKAGES := chromium
+# What only the tests use: headless Chromium renders the HTML report (reports/);
+# mkfs.ext4 makes the disk of the zoo's cgroup v2 VM (test/zoo/vm).
+TEST_PACKAGES := chromium e2fsprogs
 
 .PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle static clean
 
