@@ -2,18 +2,9 @@ package imagestore
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kprobe/kprobe/test/tlstest"
 )
 
 // registryHost is the name the proxy test gives the loopback registry: a
@@ -101,61 +94,18 @@ func testImage(t testing.TB, cfg v1.Config, layers ...[]byte) v1.Image {
 	return img
 }
 
-// testCA is a CA and a server certificate it signed for registryHost and
-// 127.0.0.1.
-type testCA struct {
-	pem    []byte
-	server tls.Certificate
-	pool   *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kprobe test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: registryHost},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{registryHost}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return &testCA{
-		pem:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		server: tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key},
-		pool:   pool,
-	}
-}
-
 // testRegistry is go-containerregistry's registry behind TLS on loopback,
 // optionally demanding basic auth, counting blob downloads.
 type testRegistry struct {
 	srv       *httptest.Server
 	host      string // 127.0.0.1:PORT
-	ca        *testCA
+	ca        *tlstest.CA
 	user, pwd string
 	mu        sync.Mutex
 	blobGets  map[string]int // digest -> GETs
 }
 
-func newTestRegistry(t testing.TB, ca *testCA, user, pwd string) *testRegistry {
+func newTestRegistry(t testing.TB, ca *tlstest.CA, user, pwd string) *testRegistry {
 	t.Helper()
 	r := &testRegistry{ca: ca, user: user, pwd: pwd, blobGets: map[string]int{}}
 	reg := registry.New(registry.Logger(nilLogger()))
@@ -176,7 +126,7 @@ func newTestRegistry(t testing.TB, ca *testCA, user, pwd string) *testRegistry {
 		reg.ServeHTTP(w, req)
 	})
 	r.srv = httptest.NewUnstartedServer(h)
-	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.server}}
+	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server}}
 	r.srv.Config.ErrorLog = nilLogger() // the untrusted-CA cases log handshake failures
 	r.srv.StartTLS()
 	t.Cleanup(r.srv.Close)
@@ -198,7 +148,7 @@ func (r *testRegistry) target(t testing.TB, repoTag string) (name.Reference, htt
 		t.Fatal(err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: r.ca.pool}
+	tr.TLSClientConfig = &tls.Config{RootCAs: r.ca.Pool}
 	return ref, tr
 }
 
@@ -224,81 +174,4 @@ func (r *testRegistry) pushIndex(t testing.TB, repoTag string, idx v1.ImageIndex
 		t.Fatal(err)
 	}
 	return ref.String()
-}
-
-// testProxy is an HTTP CONNECT proxy that demands basic proxy credentials
-// and resolves registryHost to loopback.
-type testProxy struct {
-	srv       *httptest.Server
-	user, pwd string
-	mu        sync.Mutex
-	connects  []string
-	refused   int
-}
-
-func newTestProxy(t testing.TB, user, pwd string) *testProxy {
-	t.Helper()
-	p := &testProxy{user: user, pwd: pwd}
-	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(p.srv.Close)
-	return p
-}
-
-func (p *testProxy) serve(w http.ResponseWriter, r *http.Request) {
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pwd))
-	if r.Header.Get("Proxy-Authorization") != want {
-		p.mu.Lock()
-		p.refused++
-		p.mu.Unlock()
-		w.Header().Set("Proxy-Authenticate", `Basic realm="kprobe-test-proxy"`)
-		http.Error(w, "proxy authentication required", http.StatusProxyAuthRequired)
-		return
-	}
-	if r.Method != http.MethodConnect {
-		http.Error(w, "only CONNECT", http.StatusMethodNotAllowed)
-		return
-	}
-	host, port, err := net.SplitHostPort(r.Host)
-	if err != nil || host != registryHost {
-		http.Error(w, "unknown host", http.StatusBadGateway)
-		return
-	}
-	p.mu.Lock()
-	p.connects = append(p.connects, r.Host)
-	p.mu.Unlock()
-	up, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		up.Close()
-		return
-	}
-	io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n")
-	go func() {
-		defer up.Close()
-		defer conn.Close()
-		io.Copy(conn, up)
-	}()
-	io.Copy(up, bufferedReader(brw.Reader, conn))
-	up.(*net.TCPConn).CloseWrite()
-}
-
-// bufferedReader reads what the server already buffered, then the conn.
-func bufferedReader(br *bufio.Reader, c net.Conn) io.Reader {
-	if br.Buffered() == 0 {
-		return c
-	}
-	b, _ := br.Peek(br.Buffered())
-	return io.MultiReader(bytes.NewReader(b), c)
-}
-
-func (p *testProxy) url(user, pwd string) string {
-	u := strings.TrimPrefix(p.srv.URL, "http://")
-	if user != "" {
-		return "http://" + user + ":" + pwd + "@" + u
-	}
-	return "http://" + u
 }

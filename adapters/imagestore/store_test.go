@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kprobe/kprobe/test/tlstest"
 )
 
 func v1cfg() v1.Config { return v1.Config{Cmd: []string{"/bin/sh"}} }
@@ -72,12 +75,12 @@ func readRoot(t testing.TB, img *Image, p string) string {
 // TestPullTLSDockerConfig pulls over TLS (the store trusts the test CA
 // through CABundle) with basic-auth credentials from a docker config file.
 func TestPullTLSDockerConfig(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "alice", "s3cret")
 	ref := reg.push(t, "team/app:v1", appImage(t, "v1"))
 
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(caFile, ca.pem, 0o600)
+	os.WriteFile(caFile, ca.PEM, 0o600)
 	cfgFile := filepath.Join(t.TempDir(), "config.json")
 	os.WriteFile(cfgFile, dockerConfigJSON(reg.host, "alice", "s3cret"), 0o600)
 	s := openStore(t, Options{CABundle: caFile, DockerConfig: cfgFile})
@@ -103,7 +106,7 @@ func TestPullTLSDockerConfig(t *testing.T) {
 	}
 
 	// Without credentials the registry refuses: ErrImagePull with the cause.
-	anon := openStore(t, Options{CABundle: string(ca.pem), DockerConfig: filepath.Join(t.TempDir(), "none.json")})
+	anon := openStore(t, Options{CABundle: string(ca.PEM), DockerConfig: filepath.Join(t.TempDir(), "none.json")})
 	_, err = anon.Ensure(context.Background(), ref, corev1.PullAlways, nil, nil)
 	if reason(err) != ReasonErrImagePull || !strings.Contains(err.Error(), "401") {
 		t.Errorf("anonymous pull: %v, want ErrImagePull with 401", err)
@@ -113,10 +116,10 @@ func TestPullTLSDockerConfig(t *testing.T) {
 // TestPullSecret pulls with the pod's imagePullSecrets bytes: a secret for
 // another registry is skipped, a wrong one is tried and passed over.
 func TestPullSecret(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "bob", "hunter2")
 	ref := reg.push(t, "app:v1", appImage(t, "v1"))
-	s := openStore(t, Options{CABundle: string(ca.pem), DockerConfig: filepath.Join(t.TempDir(), "none.json")})
+	s := openStore(t, Options{CABundle: string(ca.PEM), DockerConfig: filepath.Join(t.TempDir(), "none.json")})
 	secrets := [][]byte{
 		dockerConfigJSON("elsewhere.test:5000", "bob", "hunter2"),
 		dockerConfigJSON(reg.host, "bob", "wrong"),
@@ -138,18 +141,21 @@ func TestPullSecret(t *testing.T) {
 // TestPullThroughProxy reaches the registry only through an HTTP CONNECT
 // proxy that wants credentials, given in HTTPS_PROXY.
 func TestPullThroughProxy(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "", "")
 	reg.push(t, "app:v1", appImage(t, "v1"))
 	_, port, _ := strings.Cut(reg.host, ":")
 	ref := registryHost + ":" + port + "/app:v1"
-	proxy := newTestProxy(t, "proxyuser", "proxypass")
+	proxy := tlstest.StartProxy(t, "proxyuser", "proxypass", func(hostPort string) (string, bool) {
+		host, port, _ := net.SplitHostPort(hostPort)
+		return "127.0.0.1:" + port, host == registryHost
+	})
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
 
-	t.Setenv("HTTPS_PROXY", proxy.url("proxyuser", "proxypass"))
+	t.Setenv("HTTPS_PROXY", proxy.URL("proxyuser", "proxypass"))
 	t.Setenv("https_proxy", "")
-	s := openStore(t, Options{CABundle: string(ca.pem)})
+	s := openStore(t, Options{CABundle: string(ca.PEM)})
 	img, err := s.Ensure(context.Background(), ref, corev1.PullIfNotPresent, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -157,20 +163,20 @@ func TestPullThroughProxy(t *testing.T) {
 	if readRoot(t, img, "etc/version") != "v1" {
 		t.Error("wrong content through the proxy")
 	}
-	if len(proxy.connects) == 0 || proxy.connects[0] != registryHost+":"+port {
-		t.Errorf("proxy CONNECTs = %v", proxy.connects)
+	if len(proxy.Tunnels()) == 0 || proxy.Tunnels()[0] != registryHost+":"+port {
+		t.Errorf("proxy CONNECTs = %v", proxy.Tunnels())
 	}
 
 	// Wrong proxy password: the proxy's 407 is the reason given.
-	t.Setenv("HTTPS_PROXY", proxy.url("proxyuser", "nope"))
-	s2 := openStore(t, Options{CABundle: string(ca.pem)})
+	t.Setenv("HTTPS_PROXY", proxy.URL("proxyuser", "nope"))
+	s2 := openStore(t, Options{CABundle: string(ca.PEM)})
 	_, err = s2.Ensure(context.Background(), ref, corev1.PullIfNotPresent, nil, nil)
 	if reason(err) != ReasonErrImagePull || !strings.Contains(err.Error(), "Proxy Authentication Required") {
 		t.Errorf("wrong proxy password: %v", err)
 	}
 
 	// The intercepting proxy's CA missing: the TLS failure is the reason.
-	t.Setenv("HTTPS_PROXY", proxy.url("proxyuser", "proxypass"))
+	t.Setenv("HTTPS_PROXY", proxy.URL("proxyuser", "proxypass"))
 	s3 := openStore(t, Options{})
 	_, err = s3.Ensure(context.Background(), ref, corev1.PullIfNotPresent, nil, nil)
 	if reason(err) != ReasonErrImagePull || !strings.Contains(err.Error(), "certificate") {
@@ -181,10 +187,10 @@ func TestPullThroughProxy(t *testing.T) {
 // TestPullPolicy: Never uses only what is there, IfNotPresent keeps the
 // stored image, Always picks up a new digest behind the same tag.
 func TestPullPolicy(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "", "")
 	ref := reg.push(t, "app:stable", appImage(t, "v1"))
-	s := openStore(t, Options{CABundle: string(ca.pem)})
+	s := openStore(t, Options{CABundle: string(ca.PEM)})
 	ctx := context.Background()
 
 	if _, err := s.Ensure(ctx, ref, corev1.PullNever, nil, nil); reason(err) != ReasonErrImageNeverPull {
@@ -221,10 +227,10 @@ func TestPullPolicy(t *testing.T) {
 
 // TestPullErrors: one case per PullError reason.
 func TestPullErrors(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "", "")
 	ref := reg.push(t, "app:v1", appImage(t, "v1"))
-	s := openStore(t, Options{CABundle: string(ca.pem)})
+	s := openStore(t, Options{CABundle: string(ca.PEM)})
 	ctx := context.Background()
 	if _, err := s.Ensure(ctx, "Not//A Valid:Ref", corev1.PullIfNotPresent, nil, nil); reason(err) != ReasonInvalidImageName {
 		t.Errorf("invalid name: %v", err)
@@ -251,11 +257,11 @@ func TestPullErrors(t *testing.T) {
 
 // TestConcurrentEnsure: many Ensures of one image download its layers once.
 func TestConcurrentEnsure(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "", "")
 	app := appImage(t, "v1")
 	ref := reg.push(t, "app:v1", app)
-	s := openStore(t, Options{CABundle: string(ca.pem)})
+	s := openStore(t, Options{CABundle: string(ca.PEM)})
 	var wg sync.WaitGroup
 	roots := make([]string, 8)
 	errs := make([]error, 8)
@@ -289,7 +295,7 @@ func TestConcurrentEnsure(t *testing.T) {
 // TestPullIndex: a multi-platform index resolves to this machine's image,
 // and Digest is the index's (what the registry serves for the tag).
 func TestPullIndex(t *testing.T) {
-	ca := newTestCA(t)
+	ca := tlstest.NewCA(t, registryHost)
 	reg := newTestRegistry(t, ca, "", "")
 	other := "arm64"
 	if runtime.GOARCH == "arm64" {
@@ -300,7 +306,7 @@ func TestPullIndex(t *testing.T) {
 		mutate.IndexAddendum{Add: appImage(t, runtime.GOARCH), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
 	)
 	ref := reg.pushIndex(t, "multi:v1", idx)
-	s := openStore(t, Options{CABundle: string(ca.pem)})
+	s := openStore(t, Options{CABundle: string(ca.PEM)})
 	img, err := s.Ensure(context.Background(), ref, corev1.PullIfNotPresent, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,26 +1,21 @@
 package install_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/kprobe/kprobe/adapters/download"
 	"github.com/kprobe/kprobe/adapters/install"
 	"github.com/kprobe/kprobe/adapters/install/mirrortest"
+	"github.com/kprobe/kprobe/test/tlstest"
 )
 
 func sources(t *testing.T) map[string]string {
@@ -239,87 +234,27 @@ func TestInstallKubernetesRefusesPlainHTTP(t *testing.T) {
 	}
 }
 
-// connectProxy is a real HTTP CONNECT proxy on loopback that wants Basic
-// credentials and sends every tunnel to target, whatever host was asked
-// for (so the client must not resolve the mirror's name itself).
-type connectProxy struct {
-	user, pass, target string
-	mu                 sync.Mutex
-	tunnels            []string
-}
-
-func (p *connectProxy) serve(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.handle(c)
-		}
-	}()
-	return l.Addr().String()
-}
-
-func (p *connectProxy) handle(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pass))
-	if req.Method != http.MethodConnect {
-		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	if req.Header.Get("Proxy-Authorization") != want {
-		io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	defer up.Close()
-	p.mu.Lock()
-	p.tunnels = append(p.tunnels, req.Host)
-	p.mu.Unlock()
-	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, br); done <- struct{}{} }()
-	go func() { io.Copy(c, up); done <- struct{}{} }()
-	<-done
-}
-
 func TestInstallKubernetesThroughAuthenticatingProxy(t *testing.T) {
 	f := newFixture(t)
 	u, _ := url.Parse(f.srv.URL)
-	proxy := &connectProxy{user: "dev", pass: "s3cr@t:pw", target: u.Host}
-	addr := proxy.serve(t)
+	// The proxy sends every tunnel to the mirror, whatever host was asked
+	// for, so the client must not resolve the mirror's name itself.
+	proxy := tlstest.StartProxy(t, "dev", "s3cr@t:pw", func(string) (string, bool) { return u.Host, true })
 	// example.com is in the test server's certificate and resolves to
 	// no loopback address: only the proxy can reach the mirror by it.
 	mirror := "https://example.com:" + u.Port()
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
-	t.Setenv("HTTPS_PROXY", "http://"+url.UserPassword("dev", "wrong").String()+"@"+addr)
+	t.Setenv("HTTPS_PROXY", proxy.URL("dev", "wrong"))
 	if _, err := f.install(t, mirror); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
 		t.Fatalf("wrong proxy credentials: %v", err)
 	}
-	t.Setenv("HTTPS_PROXY", "http://"+url.UserPassword(proxy.user, proxy.pass).String()+"@"+addr)
+	t.Setenv("HTTPS_PROXY", proxy.URL("dev", "s3cr@t:pw"))
 	if progress, err := f.install(t, mirror); err != nil {
 		t.Fatalf("install through the proxy: %v\n%s", err, progress)
 	}
-	proxy.mu.Lock()
-	defer proxy.mu.Unlock()
-	if len(proxy.tunnels) == 0 || proxy.tunnels[0] != "example.com:"+u.Port() {
-		t.Fatalf("tunnels: %v", proxy.tunnels)
+	if tunnels := proxy.Tunnels(); len(tunnels) == 0 || tunnels[0] != "example.com:"+u.Port() {
+		t.Fatalf("tunnels: %v", tunnels)
 	}
 	if _, err := os.Stat(filepath.Join(f.dir, "kubelet")); err != nil {
 		t.Fatal(err)

@@ -1,33 +1,26 @@
 package e2e
 
 import (
-	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kprobe/kprobe/test/tlstest"
 )
 
 // registryName is the loopback registry's name: .test is reserved, so
@@ -39,31 +32,36 @@ const registryName = "registry.kprobe.test"
 // a certificate for registryName from a CA of the test's own, and an
 // authenticating CONNECT proxy in front of it.
 type pullRegistry struct {
-	host      string // 127.0.0.1:PORT, the registry itself
-	caBundle  string // the system roots and the test's CA (SSL_CERT_FILE)
-	pool      *x509.CertPool
-	proxyURL  string // http://user:password@127.0.0.1:PORT
-	proxy     *connectProxy
-	closeDown func()
+	host     string // 127.0.0.1:PORT, the registry itself
+	caBundle string // the system roots and the test's CA (SSL_CERT_FILE)
+	pool     *x509.CertPool
+	proxyURL string // http://user:password@127.0.0.1:PORT
+	proxy    *tlstest.Proxy
 }
 
 func newPullRegistry(t *testing.T) *pullRegistry {
 	t.Helper()
-	caPEM, cert, pool := testCA(t, registryName)
+	ca := tlstest.NewCA(t, registryName)
 	srv := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server}}
 	srv.StartTLS()
 	bundle := filepath.Join(t.TempDir(), "ca-bundle.pem")
 	system, _ := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
-	if err := os.WriteFile(bundle, append(append(system, '\n'), caPEM...), 0o644); err != nil {
+	if err := os.WriteFile(bundle, append(append(system, '\n'), ca.PEM...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &pullRegistry{host: strings.TrimPrefix(srv.URL, "https://"), caBundle: bundle, pool: pool}
-	r.proxy = &connectProxy{user: "dev", pass: "s3cr@t:pw", names: map[string]string{registryName: "127.0.0.1"}}
-	addr, stop := r.proxy.serve(t)
-	r.proxyURL = "http://dev:s3cr%40t%3Apw@" + addr
-	r.closeDown = func() { stop(); srv.Close() }
-	t.Cleanup(r.closeDown)
+	r := &pullRegistry{host: strings.TrimPrefix(srv.URL, "https://"), caBundle: bundle, pool: ca.Pool}
+	// The proxy alone resolves the registry's name and example.com (a name
+	// in the install mirror's certificate) to loopback, as a web IDE's
+	// proxy resolves names the sandbox cannot.
+	r.proxy = tlstest.StartProxy(t, "dev", "s3cr@t:pw", func(hostPort string) (string, bool) {
+		if host, port, err := net.SplitHostPort(hostPort); err == nil && (host == registryName || host == "example.com") {
+			return "127.0.0.1:" + port, true
+		}
+		return hostPort, true
+	})
+	r.proxyURL = r.proxy.URL("dev", "s3cr@t:pw")
+	t.Cleanup(srv.Close)
 	return r
 }
 
@@ -88,123 +86,6 @@ func (r *pullRegistry) push(t *testing.T, archive, repoTag string) string {
 	}
 	_, port, _ := net.SplitHostPort(r.host)
 	return registryName + ":" + port + "/" + repoTag
-}
-
-// testCA makes a CA and a server certificate it signed for host.
-func testCA(t *testing.T, host string) ([]byte, tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kprobe e2e CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{host}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}, pool
-}
-
-// connectProxy is a real HTTP CONNECT proxy on loopback that wants Basic
-// credentials. It tunnels to the host asked for, resolving the names in
-// names itself (a name only the proxy knows).
-type connectProxy struct {
-	user, pass string
-	names      map[string]string
-	mu         sync.Mutex
-	tunnels    []string // host:port of every tunnel opened
-	refused    int      // requests without the right credentials
-}
-
-func (p *connectProxy) serve(t *testing.T) (addr string, stop func()) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.handle(c)
-		}
-	}()
-	return l.Addr().String(), func() { l.Close() }
-}
-
-func (p *connectProxy) handle(c net.Conn) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	if req.Method != http.MethodConnect {
-		io.WriteString(c, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.pass))
-	if req.Header.Get("Proxy-Authorization") != want {
-		p.mu.Lock()
-		p.refused++
-		p.mu.Unlock()
-		io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"e2e\"\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	host, port, err := net.SplitHostPort(req.Host)
-	if err != nil {
-		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	if ip, ok := p.names[host]; ok {
-		host = ip
-	}
-	up, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), 10*time.Second)
-	if err != nil {
-		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-		return
-	}
-	defer up.Close()
-	p.mu.Lock()
-	p.tunnels = append(p.tunnels, req.Host)
-	p.mu.Unlock()
-	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, br); done <- struct{}{} }()
-	go func() { io.Copy(c, up); done <- struct{}{} }()
-	<-done
-}
-
-// opened reports whether a tunnel to host:port was opened, and lists all.
-func (p *connectProxy) opened(hostPort string) (bool, []string, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, h := range p.tunnels {
-		if h == hostPort {
-			return true, append([]string(nil), p.tunnels...), p.refused
-		}
-	}
-	return false, append([]string(nil), p.tunnels...), p.refused
 }
 
 const pulledDeployment = `apiVersion: apps/v1
@@ -245,16 +126,15 @@ func pulledThroughProxy(t *testing.T, u newUser, dataDir string, reg *pullRegist
 	}
 	if out, err := run("rollout", "status", "deployment/hello-pulled", "--timeout", "120s"); err != nil {
 		events, _ := run("get", "events", "-n", "default")
-		_, tunnels, refused := reg.proxy.opened("")
-		t.Fatalf("rollout of %s: %v\n%s\nevents:\n%s\nproxy tunnels %v, refused %d", ref, err, out, events, tunnels, refused)
+		t.Fatalf("rollout of %s: %v\n%s\nevents:\n%s\nproxy tunnels %v, refused %d", ref, err, out, events, reg.proxy.Tunnels(), reg.proxy.Refused())
 	}
 	pod := k("get", "pod", "-l", "app=hello-pulled", "-o", "jsonpath={.items[0].metadata.name}")
 	if out := k("get", "--raw", "/api/v1/namespaces/default/pods/"+pod+":8080/proxy/"); !strings.Contains(out, "hello from the registry") {
 		t.Errorf("the pulled image answered %q", out)
 	}
 	_, port, _ := net.SplitHostPort(reg.host)
-	ok, tunnels, refused := reg.proxy.opened(registryName + ":" + port)
-	if !ok {
+	tunnels, refused := reg.proxy.Tunnels(), reg.proxy.Refused()
+	if !slices.Contains(tunnels, registryName+":"+port) {
 		t.Errorf("no tunnel to the registry through the proxy (tunnels %v)", tunnels)
 	}
 	t.Logf("pulled %s through the proxy: tunnels %v, %d requests refused for credentials", ref, tunnels, refused)
