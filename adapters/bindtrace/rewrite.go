@@ -68,3 +68,45 @@ func kept(a netip.Addr, sa []byte, keep []netip.AddrPort) bool {
 	}
 	return false
 }
+
+// Shift moves a connect to an address of Prefix on a port below 1024 to
+// that port plus Offset. Where no process of the sandbox may listen below
+// 1024 (a user namespace that does not own the network namespace, so no
+// CAP_NET_BIND_SERVICE there), the node agent's Service proxy listens on
+// CLUSTER-IP:PORT+Offset instead (adapters/svcproxy), and a pod's connect
+// to CLUSTER-IP:80 or to its resolver's port 53 arrives there. The zero
+// Shift moves nothing.
+type Shift struct {
+	Prefix netip.Prefix `json:"prefix"`
+	Offset uint16       `json:"offset"`
+}
+
+// Apply returns the sockaddr sa of a connect with its port moved where s
+// says, and whether it changed.
+func (s Shift) Apply(sa []byte) ([]byte, bool) {
+	if s.Offset == 0 || !s.Prefix.IsValid() || len(sa) < 4 {
+		return sa, false
+	}
+	var a netip.Addr
+	switch binary.NativeEndian.Uint16(sa) {
+	case afInet:
+		if len(sa) < 8 {
+			return sa, false
+		}
+		a = netip.AddrFrom4([4]byte(sa[4:8]))
+	case afInet6:
+		if len(sa) < 24 {
+			return sa, false
+		}
+		a = netip.AddrFrom16([16]byte(sa[8:24])).Unmap()
+	default:
+		return sa, false
+	}
+	port := binary.BigEndian.Uint16(sa[2:4])
+	if port == 0 || port >= 1024 || int(port)+int(s.Offset) > 65535 || !s.Prefix.Contains(a) {
+		return sa, false
+	}
+	out := append([]byte{}, sa...)
+	binary.BigEndian.PutUint16(out[2:4], port+s.Offset)
+	return out, true
+}

@@ -58,3 +58,27 @@ func TestRewrite(t *testing.T) {
 		}
 	}
 }
+
+func TestShift(t *testing.T) {
+	s := Shift{Prefix: netip.MustParsePrefix("127.96.0.0/12"), Offset: 64512}
+	for _, c := range []struct {
+		sa   []byte
+		want uint16 // 0: unchanged
+	}{
+		{sockaddr4("127.96.0.10", 53), 64565},
+		{sockaddr4("127.97.167.98", 80), 64592},
+		{sockaddr6("::ffff:127.96.0.1", 443), 64955},
+		{sockaddr4("127.97.167.98", 8080), 0}, // not below 1024
+		{sockaddr4("127.244.0.7", 80), 0},     // not a Service address
+		{sockaddr4("127.96.0.10", 0), 0},
+	} {
+		out, ok := s.Apply(c.sa)
+		got := binary.BigEndian.Uint16(out[2:4])
+		if ok != (c.want != 0) || c.want != 0 && got != c.want {
+			t.Errorf("Apply(port %d) = %d, %v; want %d", binary.BigEndian.Uint16(c.sa[2:4]), got, ok, c.want)
+		}
+	}
+	if _, ok := (Shift{}).Apply(sockaddr4("127.96.0.10", 53)); ok {
+		t.Error("the zero Shift moved a port")
+	}
+}

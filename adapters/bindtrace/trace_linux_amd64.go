@@ -25,8 +25,8 @@ const maxSockaddr = 128
 // processes it left behind are killed then (PTRACE_O_EXITKILL), as a
 // container's are when its first process exits. As pid 1 of a pid
 // namespace, the caller passes the signals it gets (SIGTERM from the
-// agent) on to the child.
-func Exec(path string, argv, env []string, own netip.Addr, keep []netip.AddrPort) (int, error) {
+// agent) on to the child. Connects are then moved by shift (Shift.Apply).
+func Exec(path string, argv, env []string, own netip.Addr, keep []netip.AddrPort, shift Shift) (int, error) {
 	runtime.LockOSThread() // ptrace requests must come from the tracer thread
 	defer runtime.UnlockOSThread()
 	// The filter goes on this thread only and is inherited by the child;
@@ -53,11 +53,11 @@ func Exec(path string, argv, env []string, own netip.Addr, keep []netip.AddrPort
 			}
 		}
 	}()
-	return loop(pid, own, keep, seccompMode)
+	return loop(pid, own, keep, shift, seccompMode)
 }
 
 // loop handles the stops of every tracee until pid exits.
-func loop(pid int, own netip.Addr, keep []netip.AddrPort, seccompMode bool) (int, error) {
+func loop(pid int, own netip.Addr, keep []netip.AddrPort, shift Shift, seccompMode bool) (int, error) {
 	type tracee struct{ started, inSys bool }
 	tracees := map[int]*tracee{}
 	first := true
@@ -111,11 +111,11 @@ func loop(pid int, own netip.Addr, keep []netip.AddrPort, seccompMode bool) (int
 			}
 			resume(tid, 0)
 		case sig == syscall.SIGTRAP && event == unix.PTRACE_EVENT_SECCOMP:
-			rewriteCall(tid, own, keep)
+			rewriteCall(tid, own, keep, shift)
 			resume(tid, 0)
 		case sig == syscall.SIGTRAP|0x80:
 			if !t.inSys {
-				rewriteCall(tid, own, keep)
+				rewriteCall(tid, own, keep, shift)
 			}
 			t.inSys = !t.inSys
 			resume(tid, 0)
@@ -132,7 +132,7 @@ func loop(pid int, own netip.Addr, keep []netip.AddrPort, seccompMode bool) (int
 }
 
 // rewriteCall rewrites the address of a bind or connect stopped at entry.
-func rewriteCall(tid int, own netip.Addr, keep []netip.AddrPort) {
+func rewriteCall(tid int, own netip.Addr, keep []netip.AddrPort, shift Shift) {
 	var regs syscall.PtraceRegs
 	if syscall.PtraceGetRegs(tid, &regs) != nil {
 		return
@@ -151,7 +151,13 @@ func rewriteCall(tid int, own netip.Addr, keep []netip.AddrPort) {
 	if regs.Orig_rax == unix.SYS_BIND {
 		keep = nil
 	}
-	if out, ok := Rewrite(sa, own, keep); ok {
+	out, changed := Rewrite(sa, own, keep)
+	if regs.Orig_rax == unix.SYS_CONNECT {
+		var moved bool
+		out, moved = shift.Apply(out)
+		changed = changed || moved
+	}
+	if changed {
 		_, _ = syscall.PtracePokeData(tid, addr, out)
 	}
 }

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 		env = append(env, "BINDTRACE_ROLE="+os.Getenv("BINDTRACE_CHILD"))
-		code, err := Exec(os.Args[0], os.Args, env, own, nil)
+		code, err := Exec(os.Args[0], os.Args, env, own, nil, Shift{})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}

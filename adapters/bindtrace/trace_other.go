@@ -11,6 +11,6 @@ import (
 const Supported = false
 
 // Exec is not available here.
-func Exec(string, []string, []string, netip.Addr, []netip.AddrPort) (int, error) {
+func Exec(string, []string, []string, netip.Addr, []netip.AddrPort, Shift) (int, error) {
 	return -1, errors.New("bindtrace: linux/amd64 only")
 }

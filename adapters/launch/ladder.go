@@ -94,6 +94,10 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 	var remedies []adapters.Setting
 	var shims []adapters.Shim
 	var attempts []Attempt
+	// The cluster state this launch's attempts make, not a kept one.
+	etcdDir := filepath.Join(o.DataDir, "etcd")
+	_, statErr := os.Stat(etcdDir)
+	ownEtcd := errors.Is(statErr, os.ErrNotExist)
 	for i := 0; i < lo.MaxAttempts; i++ {
 		plan, err := adapters.Build(prof, po)
 		if err != nil {
@@ -159,6 +163,15 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 		// without a kubelet (TP, T3) gets none of them.
 		if next.Rung == profiles.TP || next.Rung == profiles.T3 {
 			remedies, shims = nil, nil
+		}
+		// TP's ClusterIPs are loopback (upstream.ProcessPodsServiceCIDR):
+		// etcd's default ServiceCIDR from a rung above would keep handing
+		// out addresses no process pod reaches, so state this launch made
+		// goes.
+		if next.Rung == profiles.TP && !plan.ProcessPods() && ownEtcd {
+			if rerr := os.RemoveAll(etcdDir); rerr != nil {
+				fmt.Fprintf(lo.Say, "kprobe:   removing the attempt's etcd data: %v\n", rerr)
+			}
 		}
 		po.Rung = next.Rung
 		fmt.Fprintf(lo.Say, "kprobe:   stepping down to %s: %s\n", next.Rung, profiles.RungTitle[next.Rung])

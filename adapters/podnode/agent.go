@@ -44,6 +44,10 @@ type Config struct {
 	// PodCIDR, resolv.conf naming ClusterDNS, and the Service proxy,
 	// which runs with ProxyKubeconfig (kube-proxy's identity) when set.
 	PodCIDR, ClusterDNS, ClusterDomain, ProxyKubeconfig string
+	// ServiceCIDR holds the ClusterIPs: where the sandbox lets nobody
+	// listen below 1024, pods' connects to them there are moved to where
+	// the proxy listens (bindtrace.Shift).
+	ServiceCIDR string
 
 	// Images is the image store; nil opens the default store under DataDir/images.
 	Images Images

@@ -22,7 +22,7 @@ func (c *ctr) execSpec(argv []string) (procSpec, error) {
 		return procSpec{}, errNotRunning
 	}
 	uid, gid := c.ids()
-	spec := procSpec{Mode: c.r.prov.cfg.isolation, Root: c.root(), Dir: c.workingDir(), Argv: argv, Env: c.env(), UID: uid, GID: gid, OwnAddr: c.r.ownAddr(), Keep: c.r.prov.cfg.keep}
+	spec := procSpec{Mode: c.r.prov.cfg.isolation, Root: c.root(), Dir: c.workingDir(), Argv: argv, Env: c.env(), UID: uid, GID: gid, OwnAddr: c.r.ownAddr(), Keep: c.r.prov.cfg.keep, Shift: c.r.prov.cfg.shift}
 	switch spec.Mode {
 	case IsolationUserns:
 		if inUnmappedUserNS() {

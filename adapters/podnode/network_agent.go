@@ -2,16 +2,35 @@ package podnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"syscall"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kprobe/kprobe/adapters/bindtrace"
 	"github.com/kprobe/kprobe/adapters/svcproxy"
 )
+
+// lowPortsBindable says (nil) whether the agent may listen on a port below
+// 1024 of a, an address nobody else uses; the error is EACCES where the
+// sandbox's network namespace belongs to a user namespace above the
+// agent's (rootless runc, unshare -U in the host's network) and
+// net.ipv4.ip_unprivileged_port_start is 1024.
+func lowPortsBindable(a netip.Addr) error {
+	l, err := net.Listen("tcp", netip.AddrPortFrom(a, 1).String())
+	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			return err
+		}
+		return nil // another failure says nothing about the port's privilege
+	}
+	return l.Close()
+}
 
 // startNetwork sets up the pods' addresses and DNS and starts the Service
 // proxy, which runs until ctx ends.
@@ -34,6 +53,18 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 			pc.ownBinds, pc.keep = true, loopbackServices(pc.apiServer, readHostResolv())
 			cfg.Log("pod addresses: each pod's binds to all addresses or loopback and its connects to loopback go to its own address (ptrace)")
 		}
+		if err := lowPortsBindable(svcproxy.Mirror(podCIDR.Addr().Next())); err != nil {
+			services, perr := netip.ParsePrefix(cfg.ServiceCIDR)
+			switch {
+			case !pc.ownBinds:
+				cfg.Log("service proxy: ports below 1024 cannot be bound here (%v) and pods' connects are not traced: Service ports below 1024 do not answer", err)
+			case perr != nil:
+				cfg.Log("service proxy: ports below 1024 cannot be bound here (%v) and no --service-cidr was given: Service ports below 1024 do not answer", err)
+			default:
+				pc.shift = bindtrace.Shift{Prefix: services, Offset: svcproxy.PrivilegedPortOffset}
+				cfg.Log("service proxy: ports below 1024 cannot be bound here (%v): Service ports below 1024 listen at port+%d, where pods' connects to %s are moved (ptrace)", err, svcproxy.PrivilegedPortOffset, services)
+			}
+		}
 	}
 	if cfg.ProxyKubeconfig == "" {
 		return nil
@@ -46,7 +77,7 @@ func startNetwork(ctx context.Context, cfg Config, pc *providerConfig) error {
 	if err != nil {
 		return err
 	}
-	addrs := svcproxy.Addresses{PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified(), OwnBinds: pc.ownBinds}
+	addrs := svcproxy.Addresses{PodCIDR: podCIDR, NodePorts: netip.IPv4Unspecified(), OwnBinds: pc.ownBinds, LowPortOffset: pc.shift.Offset}
 	// The API server where the agent reaches it.
 	if u, err := url.Parse(rc.Host); err == nil {
 		port := u.Port()

@@ -761,6 +761,7 @@ func (c *ctr) runOnce() (code int, ranFor time.Duration, ok bool) {
 		GID:      gid,
 		OwnAddr:  c.r.ownAddr(),
 		Keep:     c.r.prov.cfg.keep,
+		Shift:    c.r.prov.cfg.shift,
 	}
 	if iso == IsolationNone {
 		spec.Root, spec.Dir = "", ""

@@ -57,6 +57,9 @@ type procSpec struct {
 	// Keep are loopback addresses and ports whose connects are not
 	// rewritten: the API server and a resolver the pod is given there.
 	Keep []netip.AddrPort `json:"keep,omitempty"`
+	// Shift moves connects to Service ports below 1024 where the agent's
+	// proxy listens on them (bindtrace.Shift).
+	Shift bindtrace.Shift `json:"shift,omitempty"`
 	// RootFD is Root opened by the agent, passed as this fd: an exec into
 	// a userns container chroots through it (see startProcess).
 	RootFD int `json:"rootFD,omitempty"`
@@ -292,7 +295,7 @@ func setupAndExec(spec procSpec) error {
 			return fmt.Errorf("pod address: %w", err)
 		}
 		// This helper stays as the command's parent and tracer.
-		code, err := bindtrace.Exec(path, spec.Argv, spec.Env, own, spec.Keep)
+		code, err := bindtrace.Exec(path, spec.Argv, spec.Env, own, spec.Keep, spec.Shift)
 		if err != nil {
 			return fmt.Errorf("bind tracer: %w", err)
 		}

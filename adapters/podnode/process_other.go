@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+
+	"github.com/kprobe/kprobe/adapters/bindtrace"
 )
 
 var errNotLinux = errors.New("podnode: process pods need Linux")
@@ -30,6 +32,7 @@ type procSpec struct {
 	Probe    bool
 	OwnAddr  string
 	Keep     []netip.AddrPort
+	Shift    bindtrace.Shift
 	Exe      string
 	RootFD   int
 }

@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/kprobe/kprobe/adapters/bindtrace"
 )
 
 type providerConfig struct {
@@ -44,6 +46,9 @@ type providerConfig struct {
 	// keep: the loopback services pods are told to use (the API server,
 	// the sandbox's resolver) whose connects stay on loopback.
 	keep []netip.AddrPort
+	// shift: where nobody may listen below 1024, pods' connects to
+	// Service ports there go to the proxy's port plus an offset.
+	shift bindtrace.Shift
 }
 
 // provider is the virtual-kubelet provider: it keeps one podRun per pod

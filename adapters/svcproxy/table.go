@@ -55,7 +55,18 @@ type Addresses struct {
 	// rewrites their binds to all addresses), so a pod never answers on a
 	// ClusterIP itself and every Service port of a pod gets a listener.
 	OwnBinds bool
+	// LowPortOffset, when set, is added to every Service port below 1024
+	// that the proxy listens on at a ClusterIP: nobody in the sandbox may
+	// listen there (no CAP_NET_BIND_SERVICE for its network namespace),
+	// and adapters/bindtrace moves pods' connects by the same offset
+	// (bindtrace.Shift).
+	LowPortOffset uint16
 }
+
+// PrivilegedPortOffset is the LowPortOffset the node agent uses: ports
+// 0-1023 land on 64512-65535, above Linux's ephemeral range (32768-60999)
+// and the NodePort range.
+const PrivilegedPortOffset = 64512
 
 // Table computes every listener and its route from the Services and their
 // EndpointSlices.
@@ -93,7 +104,11 @@ func Table(svcs []*corev1.Service, slices []*discoveryv1.EndpointSlice, a Addres
 				continue // nothing listens: refused, as kube-proxy rejects
 			}
 			if !direct(r.Backends, p.Port, podCIDR, a.OwnBinds) {
-				out[Key{netip.AddrPortFrom(ip, uint16(p.Port)), proto}] = r
+				port := uint16(p.Port)
+				if port < 1024 && a.LowPortOffset != 0 {
+					port += a.LowPortOffset
+				}
+				out[Key{netip.AddrPortFrom(ip, port), proto}] = r
 			}
 			if p.NodePort != 0 && nodePorts.IsValid() && svc.Spec.Type != corev1.ServiceTypeClusterIP {
 				out[Key{netip.AddrPortFrom(nodePorts, uint16(p.NodePort)), proto}] = r

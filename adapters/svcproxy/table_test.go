@@ -3,6 +3,7 @@ package svcproxy
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,6 +71,19 @@ func TestTable(t *testing.T) {
 	got = Table(svcs, slices, Addresses{PodCIDR: pods, NodePorts: netip.IPv4Unspecified(), OwnBinds: true})
 	if r, ok := got[Key{netip.MustParseAddrPort("127.96.0.10:53"), corev1.ProtocolUDP}]; !ok || !reflect.DeepEqual(r.Backends, []string{"127.244.0.9:53"}) || len(got) != len(want)+1 {
 		t.Fatalf("OwnBinds: dns:53 -> %v (table %v)", r, got)
+	}
+
+	// Where nobody may listen below 1024: ClusterIP ports moved by the
+	// offset, ports from 1024 and NodePorts as they are.
+	got = Table(svcs, slices, Addresses{PodCIDR: pods, NodePorts: netip.IPv4Unspecified(), OwnBinds: true, LowPortOffset: PrivilegedPortOffset})
+	for _, k := range []string{"127.96.0.10:64565/UDP", "127.96.0.10:5353/UDP", "127.96.0.20:64592/TCP", "0.0.0.0:30080/TCP", "127.96.0.1:64955/TCP"} {
+		ap, proto, _ := strings.Cut(k, "/")
+		if _, ok := got[Key{netip.MustParseAddrPort(ap), corev1.Protocol(proto)}]; !ok {
+			t.Errorf("LowPortOffset: no listener on %s (table %v)", k, got)
+		}
+	}
+	if len(got) != len(want)+1 {
+		t.Errorf("LowPortOffset: %d listeners, want %d: %v", len(got), len(want)+1, got)
 	}
 
 	// No ready endpoint: the serving terminating ones, as kube-proxy.

@@ -375,7 +375,7 @@ func nodeAgent(plan *adapters.Plan, c Config) runspec.Process {
 	}
 	// Pod addresses, the cluster DNS and the Service proxy's identity
 	// (kube-proxy's: adapters/svcproxy).
-	args = append(args, "--cluster-dns="+c.ClusterDNS, "--cluster-domain=cluster.local", "--pod-cidr="+c.PodCIDR,
+	args = append(args, "--cluster-dns="+c.ClusterDNS, "--cluster-domain=cluster.local", "--pod-cidr="+c.PodCIDR, "--service-cidr="+c.ServiceCIDR,
 		"--proxy-kubeconfig="+c.Certs.KubeProxyKubeconfig)
 	listen := net.JoinHostPort(c.NodeIP, fmt.Sprint(NodeAgentPort+c.PortOffset))
 	if c.PortOffset != 0 {

@@ -140,6 +140,7 @@ next to the kprobe executable, else on PATH.`,
 	fl.StringVar(&cfg.PodCIDR, "pod-cidr", "", "range the pods' IPs come from, each reached on its loopback mirror 127.X.Y.Z (default: every pod has the node's IP)")
 	fl.StringVar(&cfg.ClusterDNS, "cluster-dns", "", "cluster DNS address written into ClusterFirst pods' resolv.conf (default: the sandbox's resolv.conf)")
 	fl.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "cluster domain of the pods' DNS search path")
+	fl.StringVar(&cfg.ServiceCIDR, "service-cidr", "", "range of the ClusterIPs; where ports below 1024 cannot be bound, pods' connects to them are moved to the proxy's port+64512")
 	fl.StringVar(&cfg.ProxyKubeconfig, "proxy-kubeconfig", "", "kubeconfig of the Service proxy (kube-proxy's identity); unset: no Service proxy")
 	return cmd
 }
