@@ -395,13 +395,15 @@ var Rules = []Rule{
 	{
 		Code: "R-IPTABLES-NO-MATCH",
 		When: anyOf(triIs("net.iptables_comment", probes.No), triIs("net.iptables_conntrack", probes.No),
-			triIs("net.iptables_addrtype", probes.No)),
+			triIs("net.iptables_addrtype", probes.No), triIs("net.iptables_statistic", probes.No),
+			triIs("net.iptables_multiport", probes.No), triIs("net.iptables_mark", probes.No),
+			triIs("net.iptables_dnat", probes.No)),
 		Rungs: rungsNetworked,
 		Settings: []Setting{
 			set(Cluster, "disable-kube-proxy", "true"),
 			set(Cluster, "disable-network-policy", "true"),
 		},
-		Rationale: "iptables lacks the comment, conntrack or addrtype match that kube-proxy and the network policy controller write into every rule",
+		Rationale: "iptables lacks a match or target kube-proxy and the network policy controller write (comment, conntrack, addrtype, statistic, multiport, MARK, DNAT)",
 		Source:    "prior-art.md §2.3 #30, gvisor#10546, gvisor#14637, smol-machines/smolvm#906",
 	},
 	{

@@ -157,8 +157,10 @@ var ruleCases = map[string]ruleCase{
 		rung: profiles.T1,
 		fires: []probes.Facts{
 			{"net.iptables_comment": no}, {"net.iptables_conntrack": no}, {"net.iptables_addrtype": no},
+			{"net.iptables_statistic": no}, {"net.iptables_multiport": no}, {"net.iptables_mark": no}, {"net.iptables_dnat": no},
 		},
-		quiet: []probes.Facts{{"net.iptables_comment": yes, "net.iptables_conntrack": yes, "net.iptables_addrtype": yes}},
+		quiet: []probes.Facts{{"net.iptables_comment": yes, "net.iptables_conntrack": yes, "net.iptables_addrtype": yes,
+			"net.iptables_statistic": probes.Unknown, "net.iptables_dnat": yes}},
 	},
 	"R-CONNTRACK-RO": {
 		rung:  profiles.T1,

@@ -142,7 +142,8 @@ func TestLiveNetns(t *testing.T) {
 		t.Errorf("net.netns_mode = %q, want netns (root)", got)
 	}
 	for _, k := range []string{"net.veth", "net.bridge", "net.vxlan", "net.iptables_nft", "net.iptables_legacy",
-		"net.iptables_nat", "net.iptables_comment", "net.iptables_conntrack", "net.iptables_addrtype"} {
+		"net.iptables_nat", "net.iptables_comment", "net.iptables_conntrack", "net.iptables_addrtype",
+		"net.iptables_statistic", "net.iptables_multiport", "net.iptables_mark", "net.iptables_dnat"} {
 		if f.Tri(k) != probes.Yes {
 			t.Errorf("%s = %v, want yes on this VM", k, f.Tri(k))
 		}

@@ -39,7 +39,7 @@ var (
 		Fix:     "apt-get install -y iptables (or let k3s use its bundled one: k3s server --prefer-bundled-bin)"}
 	CodeIptablesMatches = probes.Code{Code: "KP-NET-012", Severity: probes.Block,
 		Title:   "iptables lacks the nat table or matches kube-proxy uses",
-		Meaning: "kube-proxy writes rules with -m comment, -m conntrack and -m addrtype in the filter and nat tables, and flannel masquerades in nat; without them rule syncs fail and Services do not work.",
+		Meaning: "kube-proxy writes rules with -m comment, -m conntrack, -m addrtype, -m statistic, -m multiport, -j MARK and -j DNAT in the filter and nat tables, and flannel masquerades in nat; without them rule syncs fail and Services do not work.",
 		Fix:     "k3s server --disable-kube-proxy --disable-network-policy"}
 	CodeNoVxlan = probes.Code{Code: "KP-NET-013", Severity: probes.Warn,
 		Title:   "vxlan links cannot be created",
@@ -80,6 +80,10 @@ func (NetnsProbe) Facts() []probes.FactSpec {
 		{Key: "net.iptables_comment", Type: probes.TypeTri, Doc: "the chosen backend accepts -m comment"},
 		{Key: "net.iptables_conntrack", Type: probes.TypeTri, Doc: "the chosen backend accepts -m conntrack --ctstate ESTABLISHED"},
 		{Key: "net.iptables_addrtype", Type: probes.TypeTri, Doc: "the chosen backend accepts -m addrtype --dst-type LOCAL"},
+		{Key: "net.iptables_statistic", Type: probes.TypeTri, Doc: "the chosen backend accepts -m statistic --mode random (kube-proxy spreads a Service over its endpoints with it); unknown when not tried"},
+		{Key: "net.iptables_multiport", Type: probes.TypeTri, Doc: "the chosen backend accepts -m multiport --dports; unknown when not tried"},
+		{Key: "net.iptables_mark", Type: probes.TypeTri, Doc: "the chosen backend accepts -j MARK --set-xmark (kube-proxy marks packets to masquerade); unknown when not tried"},
+		{Key: "net.iptables_dnat", Type: probes.TypeTri, Doc: "the chosen backend's nat table accepts -j DNAT --to-destination (every Service rule); unknown when not tried"},
 		{Key: "net.iptables_backend", Type: probes.TypeString, Doc: "the backend that works, nft preferred: nft, legacy, none, or unknown when none could be tested"},
 		{Key: "net.iptables_default", Type: probes.TypeString, Doc: "backend of the plain iptables command per iptables --version (nft or legacy), \"\" when absent"},
 	}
@@ -159,6 +163,10 @@ const (
 	stepAddrtype   = "-m addrtype"
 	stepNatChain   = "nat -N"
 	stepMasquerade = "nat -j MASQUERADE"
+	stepStatistic  = "-m statistic"
+	stepMultiport  = "-m multiport"
+	stepMark       = "-j MARK"
+	stepDNAT       = "nat -j DNAT"
 )
 
 // Link step names.
@@ -266,6 +274,15 @@ func netnsSummary(f probes.Facts) string {
 				lack = append(lack, e)
 			}
 		}
+		// Tried only since these steps exist: older captures leave them unknown.
+		for _, e := range []string{"statistic", "multiport", "mark", "dnat"} {
+			switch f.Tri("net.iptables_" + e) {
+			case probes.Yes:
+				have = append(have, e)
+			case probes.No:
+				lack = append(lack, e)
+			}
+		}
 		s += "; iptables " + b + " (" + strings.Join(have, " ")
 		if len(lack) > 0 {
 			if len(have) > 0 {
@@ -339,6 +356,8 @@ func judgeIptables(o *probes.Observation, in netnsInput) {
 	extKeys := []struct{ key, label string }{
 		{"net.iptables_nat", "nat"}, {"net.iptables_comment", "comment"},
 		{"net.iptables_conntrack", "conntrack"}, {"net.iptables_addrtype", "addrtype"},
+		{"net.iptables_statistic", "statistic"}, {"net.iptables_multiport", "multiport"},
+		{"net.iptables_mark", "mark"}, {"net.iptables_dnat", "dnat"},
 	}
 	switch backend {
 	case "unknown":
@@ -357,31 +376,47 @@ func judgeIptables(o *probes.Observation, in netnsInput) {
 		return
 	}
 	steps := results[backend].Steps
-	ext := map[string]bool{
-		"nat":       ok(steps, stepNatList, stepNatChain, stepMasquerade),
-		"comment":   ok(steps, stepComment),
-		"conntrack": ok(steps, stepConntrack),
-		"addrtype":  ok(steps, stepAddrtype),
+	ext := map[string]probes.Tri{
+		"nat":       probes.TriOf(ok(steps, stepNatList, stepNatChain, stepMasquerade)),
+		"comment":   probes.TriOf(ok(steps, stepComment)),
+		"conntrack": probes.TriOf(ok(steps, stepConntrack)),
+		"addrtype":  probes.TriOf(ok(steps, stepAddrtype)),
+		"statistic": tried(steps, stepStatistic),
+		"multiport": tried(steps, stepMultiport),
+		"mark":      tried(steps, stepMark),
+		"dnat":      tried(steps, stepDNAT),
 	}
 	var missing, why []string
 	for _, k := range extKeys {
-		o.Set(k.key, probes.TriOf(ext[k.label]))
-		if !ext[k.label] {
+		o.Set(k.key, ext[k.label])
+		if ext[k.label] == probes.No {
 			missing = append(missing, k.label)
 		}
 	}
 	if len(missing) == 0 {
 		return
 	}
-	if s, bad := firstFailure(steps, stepNatList, stepNatChain, stepMasquerade, stepComment, stepConntrack, stepAddrtype); bad {
+	all := []string{stepNatList, stepNatChain, stepMasquerade, stepComment, stepConntrack, stepAddrtype,
+		stepStatistic, stepMultiport, stepMark, stepDNAT}
+	if s, bad := firstFailure(steps, all...); bad {
 		why = append(why, s.text())
 	}
 	fix := CodeIptablesMatches.Fix
-	if !ext["nat"] {
+	if ext["nat"] != probes.Yes {
 		fix = "k3s server --disable-kube-proxy --disable-network-policy --flannel-backend=none"
 	}
 	o.FindFix(CodeIptablesMatches, "iptables ("+backend+") lacks "+strings.Join(missing, ", "),
-		probes.Evidence{Source: results[backend].Bin, Excerpt: strings.Join(why, "; "), Errno: errnoOf(steps, stepNatList, stepNatChain, stepMasquerade, stepComment, stepConntrack, stepAddrtype)}, fix)
+		probes.Evidence{Source: results[backend].Bin, Excerpt: strings.Join(why, "; "), Errno: errnoOf(steps, all...)}, fix)
+}
+
+// tried is a step's outcome, unknown when it was not run (the nat table
+// failed first, or a capture from before the step existed).
+func tried(steps []Step, name string) probes.Tri {
+	s, found := find(steps, name)
+	if !found {
+		return probes.Unknown
+	}
+	return probes.TriOf(s.OK)
 }
 
 func backendErrno(bs []BackendResult) string {
@@ -400,7 +435,8 @@ func backendErrno(bs []BackendResult) string {
 // where k3s would run.
 func judgeNoNamespace(o *probes.Observation, in netnsInput) {
 	keys := []string{"net.veth", "net.bridge", "net.vxlan", "net.iptables_nft", "net.iptables_legacy",
-		"net.iptables_nat", "net.iptables_comment", "net.iptables_conntrack", "net.iptables_addrtype"}
+		"net.iptables_nat", "net.iptables_comment", "net.iptables_conntrack", "net.iptables_addrtype",
+		"net.iptables_statistic", "net.iptables_multiport", "net.iptables_mark", "net.iptables_dnat"}
 	ev := probes.Evidence{Source: "clone(CLONE_NEWUSER|CLONE_NEWNET)", Excerpt: in.CloneErr, Errno: in.CloneErrno}
 	if in.NetAdmin != probes.No {
 		for _, k := range keys {

@@ -210,10 +210,14 @@ const restoreTrial = `*filter
 -A ` + chainName + ` -m comment --comment "kprobe test" -j RETURN
 -A ` + chainName + ` -m conntrack --ctstate ESTABLISHED -j RETURN
 -A ` + chainName + ` -m addrtype --dst-type LOCAL -j RETURN
+-A ` + chainName + ` -m statistic --mode random --probability 0.5 -j RETURN
+-A ` + chainName + ` -p tcp -m multiport --dports 80,443 -j RETURN
+-A ` + chainName + ` -j MARK --set-xmark 0x4000/0x4000
 COMMIT
 *nat
 :` + chainName + ` - [0:0]
 -A ` + chainName + ` -j MASQUERADE
+-A ` + chainName + ` -p tcp -j DNAT --to-destination 192.0.2.1:80
 COMMIT
 `
 
@@ -237,7 +241,7 @@ func tryIptables(backend, bin, lock string) (BackendResult, []Step) {
 		if s := runIptablesInput(restore, lock, "restore", restoreTrial, "--noflush"); s.OK {
 			res := BackendResult{Backend: backend, Bin: bin}
 			for _, name := range []string{stepList, stepChain, stepRule, stepComment, stepConntrack,
-				stepAddrtype, stepNatList, stepNatChain, stepMasquerade} {
+				stepAddrtype, stepStatistic, stepMultiport, stepMark, stepNatList, stepNatChain, stepMasquerade, stepDNAT} {
 				res.Steps = append(res.Steps, Step{Name: name, OK: true})
 			}
 			var cleanup []Step
@@ -277,11 +281,16 @@ func tryIptablesSteps(backend, bin, lock string) (BackendResult, []Step) {
 			run(stepComment, "-t", "filter", "-A", chainName, "-m", "comment", "--comment", "kprobe test", "-j", "RETURN")
 			run(stepConntrack, "-t", "filter", "-A", chainName, "-m", "conntrack", "--ctstate", "ESTABLISHED", "-j", "RETURN")
 			run(stepAddrtype, "-t", "filter", "-A", chainName, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "RETURN")
+			run(stepStatistic, "-t", "filter", "-A", chainName, "-m", "statistic", "--mode", "random", "--probability", "0.5", "-j", "RETURN")
+			run(stepMultiport, "-t", "filter", "-A", chainName, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "RETURN")
+			run(stepMark, "-t", "filter", "-A", chainName, "-j", "MARK", "--set-xmark", "0x4000/0x4000")
 		}
 		cleanup = append(cleanup, dropChain(bin, lock, "filter")...)
 	}
 	if run(stepNatList, "-t", "nat", "-S") && run(stepNatChain, "-t", "nat", "-N", chainName) {
-		run(stepMasquerade, "-t", "nat", "-A", chainName, "-j", "MASQUERADE")
+		if run(stepMasquerade, "-t", "nat", "-A", chainName, "-j", "MASQUERADE") {
+			run(stepDNAT, "-t", "nat", "-A", chainName, "-p", "tcp", "-j", "DNAT", "--to-destination", "192.0.2.1:80")
+		}
 		cleanup = append(cleanup, dropChain(bin, lock, "nat")...)
 	}
 	return res, cleanup

@@ -20,8 +20,10 @@ func okSteps(names ...string) []Step {
 }
 
 var (
-	allLinks     = okSteps(stepVeth, stepBridge, stepBridgePort, stepVxlan, stepVxlanUp)
-	allIptables  = okSteps(stepList, stepChain, stepRule, stepComment, stepConntrack, stepAddrtype, stepNatList, stepNatChain, stepMasquerade)
+	allLinks    = okSteps(stepVeth, stepBridge, stepBridgePort, stepVxlan, stepVxlanUp)
+	allIptables = okSteps(stepList, stepChain, stepRule, stepComment, stepConntrack, stepAddrtype, stepStatistic, stepMultiport, stepMark, stepNatList, stepNatChain, stepMasquerade, stepDNAT)
+	// oldIptables is what a scan from before the statistic, multiport, MARK and DNAT trials recorded.
+	oldIptables  = okSteps(stepList, stepChain, stepRule, stepComment, stepConntrack, stepAddrtype, stepNatList, stepNatChain, stepMasquerade)
 	gvisorNft    = []Step{{Name: stepList, Errno: "EPROTONOSUPPORT", Msg: "iptables/1.8.9 Failed to initialize nft: Protocol not supported"}}
 	gvisorLegacy = []Step{{Name: stepList, Errno: "ENOENT", Msg: "iptables v1.8.9 (legacy): can't initialize iptables table `filter': Table does not exist (do you need to insmod?)"}}
 )
@@ -59,7 +61,7 @@ func TestJudge(t *testing.T) {
 			in:   netnsInput{Mode: "netns", Default: "nft", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: both(allIptables, allIptables)}},
 			facts: probes.Facts{"net.iptables_backend": "nft", "net.iptables_nft": probes.Yes, "net.iptables_legacy": probes.Yes,
 				"net.veth": probes.Yes, "net.bridge": probes.Yes, "net.vxlan": probes.Yes, "net.iptables_conntrack": probes.Yes, "net.netns_mode": "netns"},
-			sum: "veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype)",
+			sum: "veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype statistic multiport mark dnat)",
 		},
 		{
 			name: "gVisor: no nf_tables netlink, no legacy filter table",
@@ -73,7 +75,7 @@ func TestJudge(t *testing.T) {
 			name:  "legacy only",
 			in:    netnsInput{Mode: "netns", Default: "legacy", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: both(gvisorNft, allIptables)}},
 			facts: probes.Facts{"net.iptables_backend": "legacy", "net.iptables_nft": probes.No, "net.iptables_legacy": probes.Yes, "net.iptables_comment": probes.Yes, "net.iptables_default": "legacy"},
-			sum:   "veth bridge vxlan ok; iptables legacy (nat comment conntrack addrtype)",
+			sum:   "veth bridge vxlan ok; iptables legacy (nat comment conntrack addrtype statistic multiport mark dnat)",
 		},
 		{
 			name: "no conntrack match (gvisor#10546)",
@@ -82,21 +84,44 @@ func TestJudge(t *testing.T) {
 			facts: probes.Facts{"net.iptables_backend": "nft", "net.iptables_conntrack": probes.No, "net.iptables_comment": probes.Yes,
 				"net.iptables_nat": probes.Yes, "net.iptables_legacy": probes.Unknown},
 			codes: []string{CodeIptablesMatches.Code},
-			sum:   "veth bridge vxlan ok; iptables nft (nat comment addrtype; no conntrack)",
+			sum:   "veth bridge vxlan ok; iptables nft (nat comment addrtype statistic multiport mark dnat; no conntrack)",
+		},
+		{
+			name: "no statistic match (a kernel built without xt_statistic)",
+			in: netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: []BackendResult{{Backend: "nft", Bin: "iptables",
+				Steps: replace(allIptables, Step{Name: stepStatistic, Errno: "ENOENT", Msg: "iptables v1.8.9 (nf_tables): Couldn't load match `statistic':No such file or directory"})}}}},
+			facts: probes.Facts{"net.iptables_backend": "nft", "net.iptables_statistic": probes.No, "net.iptables_dnat": probes.Yes,
+				"net.iptables_mark": probes.Yes, "net.iptables_multiport": probes.Yes},
+			codes: []string{CodeIptablesMatches.Code},
+			sum:   "veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype multiport mark dnat; no statistic)",
+		},
+		{
+			name: "no DNAT target",
+			in: netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: []BackendResult{{Backend: "nft", Bin: "iptables",
+				Steps: replace(allIptables, Step{Name: stepDNAT, Errno: "ENOENT", Msg: "iptables v1.8.9 (nf_tables): Couldn't load target `DNAT':No such file or directory"})}}}},
+			facts: probes.Facts{"net.iptables_dnat": probes.No, "net.iptables_nat": probes.Yes},
+			codes: []string{CodeIptablesMatches.Code},
+			sum:   "veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype statistic multiport mark; no dnat)",
+		},
+		{
+			name:  "a capture from before the statistic, multiport, MARK and DNAT trials: unknown, not missing",
+			in:    netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks, Backends: []BackendResult{{Backend: "nft", Bin: "iptables", Steps: oldIptables}}}},
+			facts: probes.Facts{"net.iptables_statistic": probes.Unknown, "net.iptables_dnat": probes.Unknown, "net.iptables_conntrack": probes.Yes},
+			sum:   "veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype)",
 		},
 		{
 			name:  "vxlan unsupported, veth refused",
 			in:    netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: []Step{{Name: stepVeth, Errno: "EOPNOTSUPP"}, {Name: stepBridge, OK: true}, {Name: stepVxlan, Errno: "EOPNOTSUPP", Msg: "operation not supported"}}, Backends: both(allIptables, allIptables)}},
 			facts: probes.Facts{"net.veth": probes.No, "net.bridge": probes.Yes, "net.vxlan": probes.No},
 			codes: []string{CodeNoVxlan.Code, CodeNoVethBridge.Code},
-			sum:   "veth vxlan refused, bridge ok; iptables nft (nat comment conntrack addrtype)",
+			sum:   "veth vxlan refused, bridge ok; iptables nft (nat comment conntrack addrtype statistic multiport mark dnat)",
 		},
 		{
 			name:  "podman, bwrap: only in a user namespace, no CAP_NET_ADMIN",
 			in:    netnsInput{Mode: "userns", NetAdmin: probes.No, CloneErr: "CLONE_NEWNET: EPERM", CloneErrno: "EPERM", Result: &OpResult{Links: allLinks, Backends: both(allIptables, allIptables)}},
 			facts: probes.Facts{"net.netns_mode": "userns", "net.iptables_backend": "nft", "net.veth": probes.Yes},
 			codes: []string{CodeUsernsOnly.Code},
-			sum:   "in a user namespace: veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype)",
+			sum:   "in a user namespace: veth bridge vxlan ok; iptables nft (nat comment conntrack addrtype statistic multiport mark dnat)",
 		},
 		{
 			name: "docker default: no namespace, no CAP_NET_ADMIN",
