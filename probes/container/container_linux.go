@@ -56,7 +56,7 @@ const exeInRootfs = "/kprobe-op"
 func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
 	o := probes.NewObservation()
 	attempts := make([]Attempt, 0, len(Modes))
-	var try func(mode string) Attempt
+	var try func(mode string, notes *probes.Observation) Attempt
 	var err error
 	if !haveNsenter {
 		err = errors.New("kprobe was built without cgo: libcontainer's nsenter is missing, no container can be started")
@@ -66,18 +66,42 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	} else {
 		stateRoot := filepath.Join(filepath.Dir(rootfs), "state")
 		defer os.RemoveAll(stateRoot)
-		try = func(mode string) Attempt { return run(ctx, stateRoot, newConfig(mode, rootfs, exe), o) }
+		try = func(mode string, notes *probes.Observation) Attempt {
+			return run(ctx, stateRoot, newConfig(mode, rootfs, exe), notes)
+		}
 	}
-	for _, mode := range Modes {
+	// The configurations start at once: most of a container's start is
+	// the kernel making and tearing down its namespaces (waiting, not
+	// CPU), which one after another costs three times over. Each attempt
+	// notes into its own observation; they are recorded in the order of
+	// Modes, as if tried in turn.
+	type outcome struct {
+		a     Attempt
+		notes *probes.Observation
+	}
+	pending := make([]chan outcome, len(Modes))
+	for i, mode := range Modes {
+		if err != nil || ctx.Err() != nil {
+			continue
+		}
+		pending[i] = make(chan outcome, 1)
+		go func() {
+			notes := probes.NewObservation()
+			pending[i] <- outcome{try(mode, notes), notes}
+		}()
+	}
+	for i, mode := range Modes {
 		var a Attempt
 		switch {
 		case err != nil:
 			a = Attempt{Result: probes.Unknown, Err: err}
-		case ctx.Err() != nil:
+		case pending[i] == nil:
 			a = Attempt{Result: probes.Unknown, Err: ctx.Err()}
 			note(o, "libcontainer "+mode, "not attempted", ctx.Err())
 		default:
-			a = try(mode)
+			r := <-pending[i]
+			a = r.a
+			o.Evidence = append(o.Evidence, r.notes.Evidence...)
 			if a.Result == probes.Yes {
 				o.Note("libcontainer "+mode, fmt.Sprintf("printed %q in %s (%s); cgroups: %s",
 					a.Output, roundMS(a.Took), a.phases, a.cgroups), nil)

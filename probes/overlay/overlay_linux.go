@@ -206,6 +206,17 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		o.Note("open /dev/fuse O_RDWR", "", err)
 	}
 
+	// The four trials run at once, each in its own grandchild and base
+	// dir: most of a trial's time is the kernel tearing down its mount
+	// namespace, not CPU. What they find is recorded afterwards in the
+	// order of the list, so the observation is the same as one by one.
+	var record []func()
+	start := func(base string, onTmpfs, userns bool) func() trialResult {
+		done := make(chan trialResult, 1)
+		go func() { done <- run(ctx, base, onTmpfs, userns) }()
+		return func() trialResult { return <-done }
+	}
+
 	// Upper on tmpfs, without and with a user namespace.
 	for _, v := range []struct {
 		key    string
@@ -213,49 +224,63 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	}{{"overlay.mount_tmpfs", false}, {"overlay.userns_tmpfs", true}} {
 		base := filepath.Join(env.TempDir, strings.TrimPrefix(v.key, "overlay."))
 		if !usable(base) {
-			o.Set(v.key, probes.Unknown)
-			o.Note(base, "path cannot be passed in overlay mount options", nil)
+			record = append(record, func() {
+				o.Set(v.key, probes.Unknown)
+				o.Note(base, "path cannot be passed in overlay mount options", nil)
+			})
 			continue
 		}
 		if err := os.Mkdir(base, 0o700); err != nil {
-			o.Set(v.key, probes.Unknown)
-			o.Note("mkdir "+base, "", err)
+			record = append(record, func() {
+				o.Set(v.key, probes.Unknown)
+				o.Note("mkdir "+base, "", err)
+			})
 			continue
 		}
-		r := run(ctx, base, true, v.userns)
-		o.Set(v.key, r.tri)
-		o.Evidence = append(o.Evidence, r.ev)
-		if v.userns {
-			o.Set("overlay.userns_whiteout", r.steps.Tri("whiteout"))
-		}
-		if err := removeAll(base); err != nil {
-			o.Note("cleanup "+base, "", err)
-		}
+		wait := start(base, true, v.userns)
+		record = append(record, func() {
+			r := wait()
+			o.Set(v.key, r.tri)
+			o.Evidence = append(o.Evidence, r.ev)
+			if v.userns {
+				o.Set("overlay.userns_whiteout", r.steps.Tri("whiteout"))
+			}
+			if err := removeAll(base); err != nil {
+				o.Note("cleanup "+base, "", err)
+			}
+		})
 	}
 
 	// Upper on the data dir's filesystem: a scratch dir under the data dir
 	// or its nearest existing ancestor, removed afterwards.
 	anc := scratchParent(env)
-	o.Set("overlay.datadir_path", anc)
+	record = append(record, func() { o.Set("overlay.datadir_path", anc) })
 	datadirEv := probes.Evidence{Source: "overlay trial under " + anc}
 	scratch, err := os.MkdirTemp(anc, scratchPrefix(os.Getpid()))
 	if err != nil && errors.Is(err, fs.ErrPermission) && sameFilesystem(anc, env.TempDir) {
 		// Not ours to write (a user namespace of an unprivileged user:
 		// /var/lib belongs to the real root), but the filesystem is what
 		// the trial is about: use our scratch dir when it is on it.
-		o.Note("mkdir scratch dir under "+anc, "not writable; trying under "+env.TempDir+", on the same filesystem", err)
+		merr := err
+		record = append(record, func() {
+			o.Note("mkdir scratch dir under "+anc, "not writable; trying under "+env.TempDir+", on the same filesystem", merr)
+		})
 		scratch, err = os.MkdirTemp(env.TempDir, scratchPrefix(os.Getpid()))
 		datadirEv.Source = "overlay trial on the filesystem of " + anc + ", under " + env.TempDir
 	}
 	switch {
 	case err != nil:
-		o.Set("overlay.mount_datadir", probes.Unknown)
-		o.Set("overlay.userns_datadir", probes.Unknown)
-		o.Note("mkdir scratch dir under "+anc, "", err)
+		record = append(record, func() {
+			o.Set("overlay.mount_datadir", probes.Unknown)
+			o.Set("overlay.userns_datadir", probes.Unknown)
+			o.Note("mkdir scratch dir under "+anc, "", err)
+		})
 	case !usable(scratch):
-		o.Set("overlay.mount_datadir", probes.Unknown)
-		o.Set("overlay.userns_datadir", probes.Unknown)
-		o.Note(scratch, "path cannot be passed in overlay mount options", nil)
+		record = append(record, func() {
+			o.Set("overlay.mount_datadir", probes.Unknown)
+			o.Set("overlay.userns_datadir", probes.Unknown)
+			o.Note(scratch, "path cannot be passed in overlay mount options", nil)
+		})
 	default:
 		defer func() {
 			if err := removeAll(scratch); err != nil {
@@ -268,21 +293,29 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		}{{"overlay.mount_datadir", false}, {"overlay.userns_datadir", true}} {
 			base := filepath.Join(scratch, strings.TrimPrefix(v.key, "overlay."))
 			if err := os.Mkdir(base, 0o700); err != nil {
-				o.Set(v.key, probes.Unknown)
-				o.Note("mkdir "+base, "", err)
+				record = append(record, func() {
+					o.Set(v.key, probes.Unknown)
+					o.Note("mkdir "+base, "", err)
+				})
 				continue
 			}
-			r := run(ctx, base, false, v.userns)
-			o.Set(v.key, r.tri)
-			o.Evidence = append(o.Evidence, r.ev)
-			if !v.userns {
-				datadirEv = r.ev
-			}
-			if v.userns && r.steps.Tri("whiteout") != probes.Unknown {
-				// The data dir variant is what rootless containerd does.
-				o.Set("overlay.userns_whiteout", r.steps.Tri("whiteout"))
-			}
+			wait := start(base, false, v.userns)
+			record = append(record, func() {
+				r := wait()
+				o.Set(v.key, r.tri)
+				o.Evidence = append(o.Evidence, r.ev)
+				if !v.userns {
+					datadirEv = r.ev
+				}
+				if v.userns && r.steps.Tri("whiteout") != probes.Unknown {
+					// The data dir variant is what rootless containerd does.
+					o.Set("overlay.userns_whiteout", r.steps.Tri("whiteout"))
+				}
+			})
 		}
+	}
+	for _, f := range record {
+		f()
 	}
 	judge(o, datadirEv)
 	return o, nil
