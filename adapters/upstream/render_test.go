@@ -22,7 +22,7 @@ func testConfig() Config {
 		Bin: Binaries{Etcd: "/usr/bin/etcd", Containerd: "/usr/bin/containerd", Runc: "/usr/sbin/runc",
 			APIServer: "/opt/kprobe/bin/engine/kube-apiserver", ControllerManager: "/opt/kprobe/bin/engine/kube-controller-manager",
 			Scheduler: "/opt/kprobe/bin/engine/kube-scheduler", Kubelet: "/opt/kprobe/bin/engine/kubelet",
-			KubeProxy: "/opt/kprobe/bin/engine/kube-proxy", CNIDir: "/usr/lib/cni"},
+			KubeProxy: "/opt/kprobe/bin/engine/kube-proxy", NetworkPolicies: "/opt/kprobe/bin/engine/kube-network-policies", CNIDir: "/usr/lib/cni"},
 		Certs: Certs{CA: "/var/lib/kprobe/pki/ca.crt", CAKey: "/var/lib/kprobe/pki/ca.key",
 			APIServerCert: "/var/lib/kprobe/pki/apiserver.crt", APIServerKey: "/var/lib/kprobe/pki/apiserver.key",
 			KubeletClientCert: "/var/lib/kprobe/pki/apiserver-kubelet-client.crt", KubeletClientKey: "/var/lib/kprobe/pki/apiserver-kubelet-client.key",
