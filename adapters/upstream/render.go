@@ -338,7 +338,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			})
 		}
 		if plan.EnforcesNetworkPolicy() {
-			r.Processes = append(r.Processes, NetworkPolicyProcess(c.Bin.NetworkPolicies, c.Certs.AdminKubeconfig, c.NodeName))
+			r.Processes = append(r.Processes, NetworkPolicyProcess(c.Bin.NetworkPolicies, c.Certs.AdminKubeconfig, c.NodeName, c.PortOffset))
 		}
 	}
 	if plan.ProcessPods() {
@@ -565,10 +565,26 @@ const NetworkPolicyProcessName = "kube-network-policies"
 // readiness endpoint; with --fail-open=false a crashed enforcer drops
 // rather than admits. It reads NetworkPolicies, Namespaces and Pods of
 // every namespace, which no node identity may, hence the admin kubeconfig.
-func NetworkPolicyProcess(bin, kubeconfig, node string) runspec.Process {
+// A cluster of --port-offset N gets queue 100+N and a table of its own.
+func NetworkPolicyProcess(bin, kubeconfig, node string, portOffset int) runspec.Process {
+	args := []string{"--kubeconfig=" + kubeconfig, "--hostname-override=" + node}
+	if portOffset != 0 {
+		args = append(args, fmt.Sprintf("--nfqueue-id=%d", 100+portOffset), fmt.Sprintf("--nftables-table=kube-network-policies-%d", portOffset))
+	}
 	return runspec.Process{
-		Name: NetworkPolicyProcessName, Path: bin,
-		Args:   []string{"--kubeconfig=" + kubeconfig, "--hostname-override=" + node},
+		Name: NetworkPolicyProcessName, Path: bin, Args: args,
 		NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
 	}
+}
+
+// NetworkPolicyCleanupArgs are the arguments that delete the table the
+// enforcer started with args fills.
+func NetworkPolicyCleanupArgs(args []string) []string {
+	out := []string{"--cleanup"}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--nftables-table=") {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -232,3 +232,20 @@ func TestRenderPortOffset(t *testing.T) {
 		}
 	}
 }
+
+// Two clusters on one host (--port-offset) must not share the enforcer's
+// nfqueue or nf_tables table: stop of one would delete the other's.
+func TestNetworkPolicyProcessPortOffset(t *testing.T) {
+	p := NetworkPolicyProcess("/bin/knp", "/kc", "n", 0)
+	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup" {
+		t.Errorf("offset 0: cleanup args %q", got)
+	}
+	p = NetworkPolicyProcess("/bin/knp", "/kc", "n", 20000)
+	args := strings.Join(p.Args, " ")
+	if !strings.Contains(args, "--nfqueue-id=20100") || !strings.Contains(args, "--nftables-table=kube-network-policies-20000") {
+		t.Errorf("offset 20000: args %q", args)
+	}
+	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup --nftables-table=kube-network-policies-20000" {
+		t.Errorf("offset 20000: cleanup args %q", got)
+	}
+}

@@ -36,12 +36,13 @@ func run() int {
 	nodeName := flag.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
 	queueID := flag.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
 	failOpen := flag.Bool("fail-open", false, "accept packets while the enforcer is not running")
+	table := flag.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
 	cleanup := flag.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
 	klog.InitFlags(flag.CommandLine)
 	flag.Parse()
 	if *cleanup {
-		if err := deleteTable(); err != nil {
-			klog.ErrorS(err, "deleting table", "family", "inet", "name", tableName)
+		if err := deleteTable(*table); err != nil {
+			klog.ErrorS(err, "deleting table", "family", "inet", "name", *table)
 			return 1
 		}
 		return 0
@@ -79,7 +80,7 @@ func run() int {
 			// NRI would connect to the host's containerd NRI socket;
 			// the pod IPs come from the API server instead.
 			NRIdisabled: true,
-			NFTableName: tableName,
+			NFTableName: *table,
 		})
 	if err != nil {
 		klog.ErrorS(err, "creating the network policy controller")
@@ -105,12 +106,9 @@ func run() int {
 	}
 }
 
-// tableName is the nf_tables table (family inet) the controller fills.
-const tableName = "kube-network-policies"
-
 // deleteTable removes the controller's table if it is there: a SIGKILLed
 // enforcer cannot, and kprobe stop must leave no table behind.
-func deleteTable() error {
+func deleteTable(name string) error {
 	nft, err := nftables.New()
 	if err != nil {
 		return err
@@ -120,7 +118,7 @@ func deleteTable() error {
 		return err
 	}
 	for _, t := range tables {
-		if t.Name == tableName {
+		if t.Name == name {
 			nft.DelTable(t)
 			return nft.Flush()
 		}
