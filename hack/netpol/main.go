@@ -32,7 +32,7 @@ func main() {
 }
 
 func run() int {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the node's identity (required)")
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig that may list and watch NetworkPolicies, Namespaces and Pods (required)")
 	nodeName := flag.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
 	queueID := flag.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
 	failOpen := flag.Bool("fail-open", false, "accept packets while the enforcer is not running")
