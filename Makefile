@@ -5,8 +5,9 @@
 #                 unit and live tests, the sandbox zoo, and a real cluster end to end
 #   make test-short  unit tests only, no cluster, no zoo
 #   make fuzz     every fuzz target for FUZZTIME (1s) each, under a memory limit
-#   make engine   build the upstream Kubernetes components, helm and kwok (for
-#                 launch --simulate-nodes) into bin/engine and install etcd,
+#   make engine   build the upstream Kubernetes components, helm, kwok (for
+#                 launch --simulate-nodes) and kube-network-policies (the
+#                 NetworkPolicy enforcer) into bin/engine and install etcd,
 #                 containerd, runc and the CNI plugins
 #   make images   build the pause and busybox image archives into bin/images
 #   make addons   build CoreDNS and local-path-provisioner (the cluster DNS and
@@ -86,6 +87,7 @@ engine: engine-deps
 	hack/engine/build.sh $(BIN)/engine
 	hack/helm/build.sh $(BIN)/engine
 	hack/kwok/build.sh $(BIN)/engine
+	hack/netpol/build.sh $(BIN)/engine
 
 images: engine-deps
 	hack/images/build.sh $(BIN)/images

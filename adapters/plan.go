@@ -3,6 +3,7 @@ package adapters
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
@@ -185,7 +186,7 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 		}
 	}
 	if plan.Engine == EngineKubernetes {
-		upstreamNetwork(plan)
+		upstreamNetwork(plan, p.Facts)
 	}
 	sortSettings(plan.Settings)
 	return plan, nil
@@ -193,10 +194,11 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 
 // upstreamNetwork keeps a kubernetes engine's plan to what that engine
 // runs: a plain bridge network (the bridge, host-local and portmap CNI
-// plugins), no flannel and so no vxlan or host-gw backend, and no
-// NetworkPolicy enforcement. flannel-backend=none stays: the upstream
+// plugins), no flannel and so no vxlan or host-gw backend, and
+// NetworkPolicy enforced by kube-network-policies only where nf_tables
+// works (R-NETPOL-NO-NFTABLES). flannel-backend=none stays: the upstream
 // renderer reads it as "no masquerading".
-func upstreamNetwork(plan *Plan) {
+func upstreamNetwork(plan *Plan, f probes.Facts) {
 	kept := plan.Settings[:0]
 	for _, s := range plan.Settings {
 		if s.Component == Cluster && s.Name == "flannel-backend" && s.Value != "none" {
@@ -205,15 +207,70 @@ func upstreamNetwork(plan *Plan) {
 		kept = append(kept, s)
 	}
 	plan.Settings = kept
-	if plan.Worker() {
+	if !plan.Worker() {
+		return
+	}
+	if !plan.Has("disable-network-policy") && f.Tri("net.iptables_nft") != probes.Yes {
+		plan.Settings = append(plan.Settings, Setting{Component: Cluster, Name: "disable-network-policy", Value: "true",
+			Reason:    "R-NETPOL-NO-NFTABLES",
+			Rationale: "kube-network-policies filters through an nf_tables table (family inet) and nfqueue, and iptables-nft could not create a chain and a rule here (net.iptables_nft is not yes): NetworkPolicy is not enforced",
+			Source:    "sigs.k8s.io/kube-network-policies v0.8.0 pkg/networkpolicy; issue #14"})
+	}
+	if plan.EnforcesNetworkPolicy() {
+		plan.Notes = append(plan.Notes, netpolNote)
+	} else {
 		plan.Notes = append(plan.Notes, "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan) and enforces no NetworkPolicy")
 	}
 }
 
+// DisableNetworkPolicy turns enforcement off at launch, when what the
+// facts allowed cannot run after all; why goes into the plan's notes.
+func (p *Plan) DisableNetworkPolicy(why string) {
+	p.Settings = append(p.Settings, Setting{Component: Cluster, Name: "disable-network-policy", Value: "true",
+		Reason: "R-NETPOL-UNAVAILABLE", Rationale: why})
+	sortSettings(p.Settings)
+	for i, n := range p.Notes {
+		if n == netpolNote {
+			p.Notes = append(p.Notes[:i], p.Notes[i+1:]...)
+			break
+		}
+	}
+	p.Notes = append(p.Notes, "NetworkPolicy not enforced: "+why)
+}
+
+const netpolNote = "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan); kube-network-policies enforces NetworkPolicy (nf_tables table inet kube-network-policies, nfqueue 100)"
+
+// WhyNoNetworkPolicy says why the plan enforces no NetworkPolicy, from the
+// rule that turned it off; "" when it enforces it.
+func (p *Plan) WhyNoNetworkPolicy() string {
+	if p.EnforcesNetworkPolicy() {
+		return ""
+	}
+	for _, s := range p.Settings {
+		if s.Component == Cluster && s.Name == "disable-network-policy" {
+			return "the plan enforces no NetworkPolicy (" + s.Reason + ": " + s.Rationale + ")"
+		}
+	}
+	return "the plan enforces no NetworkPolicy (rung " + string(p.Rung) + " runs no worker)"
+}
+
+// EnforcesNetworkPolicy says whether the plan's engine enforces
+// NetworkPolicy: k3s with its network policy controller, the kubernetes
+// engine with kube-network-policies, both only on a worker rung.
+func (p *Plan) EnforcesNetworkPolicy() bool {
+	return p.Worker() && !p.Has("disable-network-policy")
+}
+
 // RungTitle says what the plan's rung gives with the plan's engine: the
-// ladder's titles speak of flannel and network policy, which only k3s
-// runs.
-func (p *Plan) RungTitle() string { return RungTitleFor(p.Engine, p.Rung) }
+// ladder's titles speak of flannel, which only k3s runs; the kubernetes
+// engine's say whether this plan enforces NetworkPolicy.
+func (p *Plan) RungTitle() string {
+	t := RungTitleFor(p.Engine, p.Rung)
+	if p.EnforcesNetworkPolicy() {
+		return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy enforced by kube-network-policies", 1)
+	}
+	return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy not enforced", 1)
+}
 
 // RungTitleFor is the title of rung r with engine.
 func RungTitleFor(engine string, r profiles.Rung) string {
@@ -225,9 +282,13 @@ func RungTitleFor(engine string, r profiles.Rung) string {
 	return profiles.RungTitle[r]
 }
 
+// netpolWhereNFTables is what a kubernetes engine's T0 or T1 promises
+// before the facts are known; a plan's RungTitle says which it is.
+const netpolWhereNFTables = "NetworkPolicy where nf_tables works"
+
 var upstreamRungTitle = map[profiles.Rung]string{
-	profiles.T0: "full cluster (overlayfs, bridge network, kube-proxy; NetworkPolicy not enforced)",
-	profiles.T1: "degraded worker (fallback snapshotter, shims, bridge network; NetworkPolicy not enforced)",
+	profiles.T0: "full cluster (overlayfs, bridge network, kube-proxy; " + netpolWhereNFTables + ")",
+	profiles.T1: "degraded worker (fallback snapshotter, shims, bridge network; " + netpolWhereNFTables + ")",
 	profiles.T2: "worker without kube-proxy (bridge network; NetworkPolicy not enforced)",
 }
 

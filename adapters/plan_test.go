@@ -1,15 +1,46 @@
 package adapters
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
 )
 
+// The kubernetes engine enforces NetworkPolicy (kube-network-policies)
+// only on a worker rung where nf_tables works, and its plan says which.
+func TestUpstreamNetworkPolicy(t *testing.T) {
+	for _, c := range []struct {
+		nft     probes.Tri
+		rung    profiles.Rung
+		enforce bool
+		title   string
+	}{
+		{probes.Yes, profiles.T0, true, "NetworkPolicy enforced by kube-network-policies"},
+		{probes.Yes, profiles.T1, true, "NetworkPolicy enforced by kube-network-policies"},
+		{probes.No, profiles.T0, false, "NetworkPolicy not enforced"},
+		{probes.Unknown, profiles.T1, false, "NetworkPolicy not enforced"},
+		{probes.Yes, profiles.T2, false, "NetworkPolicy not enforced"},
+		{probes.Yes, profiles.T3, false, ""},
+	} {
+		p, err := Build(&profiles.Profile{Facts: probes.Facts{"net.iptables_nft": c.nft}}, Options{Engine: EngineKubernetes, Rung: c.rung})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.EnforcesNetworkPolicy() != c.enforce || !strings.Contains(p.RungTitle(), c.title) {
+			t.Errorf("nft %s rung %s: enforces %v, title %q; want %v, %q", c.nft, c.rung, p.EnforcesNetworkPolicy(), p.RungTitle(), c.enforce, c.title)
+		}
+		if !c.enforce && c.rung != profiles.T3 && !p.Has("disable-network-policy") {
+			t.Errorf("nft %s rung %s: no disable-network-policy setting", c.nft, c.rung)
+		}
+	}
+}
+
 func TestBuildAppliesRulesWithReasons(t *testing.T) {
 	host := &profiles.Profile{Facts: probes.Facts{
 		"cgroups.layout": "hybrid", "priv.cap_sys_resource": probes.No, "res.swap_bytes": int64(0),
+		"net.iptables_nft": probes.Yes,
 	}}
 	p, err := Build(host, Options{Engine: EngineKubernetes, DataDir: "/var/lib/kprobe"})
 	if err != nil {

@@ -78,6 +78,8 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 		}
 		*x.dst = p
 	}
+	// Optional: without it the plan enforces no NetworkPolicy (netpolPreflight).
+	b.NetworkPolicies, _ = find(upstream.NetworkPolicyProcessName, dirs)
 	ctr, err := find("ctr", dirs)
 	if err != nil {
 		missing = append(missing, "ctr")

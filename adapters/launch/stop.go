@@ -83,9 +83,13 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		killWorkerLeftovers(dataDir, say)
 		if spec, err := supervise.ReadSpec(dataDir); err == nil {
 			for _, p := range spec.Processes {
-				if p.Name == "kube-proxy" {
-					if o, err := exec.CommandContext(ctx, p.Path, "--cleanup").CombinedOutput(); err != nil {
-						say("kube-proxy --cleanup: %v: %s", err, strings.TrimSpace(string(o)))
+				args := []string{"--cleanup"}
+				if p.Name == upstream.NetworkPolicyProcessName {
+					args = upstream.NetworkPolicyCleanupArgs(p.Args)
+				}
+				if p.Name == "kube-proxy" || p.Name == upstream.NetworkPolicyProcessName {
+					if o, err := exec.CommandContext(ctx, p.Path, args...).CombinedOutput(); err != nil {
+						say("%s --cleanup: %v: %s", p.Name, err, strings.TrimSpace(string(o)))
 					}
 				}
 			}

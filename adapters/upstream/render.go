@@ -28,6 +28,9 @@ const (
 // Binaries are the resolved paths of every program the engine runs.
 type Binaries struct {
 	Etcd, Containerd, Runc, APIServer, ControllerManager, Scheduler, Kubelet, KubeProxy string
+	// NetworkPolicies is the NetworkPolicy enforcer (hack/netpol builds
+	// it); "" when absent: the launcher then plans without enforcement.
+	NetworkPolicies string
 	// CNIDir holds the bridge, host-local, portmap and loopback plugins.
 	CNIDir string
 }
@@ -334,6 +337,9 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 				NoWait: true, MaxRestarts: 3,
 			})
 		}
+		if plan.EnforcesNetworkPolicy() {
+			r.Processes = append(r.Processes, NetworkPolicyProcess(c.Bin.NetworkPolicies, c.Certs.AdminKubeconfig, c.NodeName, c.PortOffset))
+		}
 	}
 	if plan.ProcessPods() {
 		r.Processes = append(r.Processes, nodeAgent(plan, c))
@@ -546,4 +552,39 @@ authorization:
 protectKernelDefaults: %t
 `, c.NodeIP, sock, c.path("logs", "pods"), c.path("kubelet", "volume-plugins"), c.ClusterDNS, c.ResolvConf,
 		c.Certs.KubeletServingCert, c.Certs.KubeletServingKey, c.Certs.CA, c.ProtectKernelDefaults)
+}
+
+// NetworkPolicyProcessName is the supervised enforcer's name; stop runs
+// its --cleanup.
+const NetworkPolicyProcessName = "kube-network-policies"
+
+// NetworkPolicyProcess runs kube-network-policies for node: it diverts the
+// first packet of each connection to a pod into nfqueue through its
+// nf_tables table (inet kube-network-policies) and drops what the
+// policies deny. It opens no port (hack/netpol/main.go), so it has no
+// readiness endpoint; with --fail-open=false a crashed enforcer drops
+// rather than admits. It reads NetworkPolicies, Namespaces and Pods of
+// every namespace, which no node identity may, hence the admin kubeconfig.
+// A cluster of --port-offset N gets queue 100+N and a table of its own.
+func NetworkPolicyProcess(bin, kubeconfig, node string, portOffset int) runspec.Process {
+	args := []string{"--kubeconfig=" + kubeconfig, "--hostname-override=" + node}
+	if portOffset != 0 {
+		args = append(args, fmt.Sprintf("--nfqueue-id=%d", 100+portOffset), fmt.Sprintf("--nftables-table=kube-network-policies-%d", portOffset))
+	}
+	return runspec.Process{
+		Name: NetworkPolicyProcessName, Path: bin, Args: args,
+		NoWait: true, MaxRestarts: 3, StopTimeout: 10 * time.Second,
+	}
+}
+
+// NetworkPolicyCleanupArgs are the arguments that delete the table the
+// enforcer started with args fills.
+func NetworkPolicyCleanupArgs(args []string) []string {
+	out := []string{"--cleanup"}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--nftables-table=") {
+			out = append(out, a)
+		}
+	}
+	return out
 }

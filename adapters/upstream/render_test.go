@@ -22,7 +22,7 @@ func testConfig() Config {
 		Bin: Binaries{Etcd: "/usr/bin/etcd", Containerd: "/usr/bin/containerd", Runc: "/usr/sbin/runc",
 			APIServer: "/opt/kprobe/bin/engine/kube-apiserver", ControllerManager: "/opt/kprobe/bin/engine/kube-controller-manager",
 			Scheduler: "/opt/kprobe/bin/engine/kube-scheduler", Kubelet: "/opt/kprobe/bin/engine/kubelet",
-			KubeProxy: "/opt/kprobe/bin/engine/kube-proxy", CNIDir: "/usr/lib/cni"},
+			KubeProxy: "/opt/kprobe/bin/engine/kube-proxy", NetworkPolicies: "/opt/kprobe/bin/engine/kube-network-policies", CNIDir: "/usr/lib/cni"},
 		Certs: Certs{CA: "/var/lib/kprobe/pki/ca.crt", CAKey: "/var/lib/kprobe/pki/ca.key",
 			APIServerCert: "/var/lib/kprobe/pki/apiserver.crt", APIServerKey: "/var/lib/kprobe/pki/apiserver.key",
 			KubeletClientCert: "/var/lib/kprobe/pki/apiserver-kubelet-client.crt", KubeletClientKey: "/var/lib/kprobe/pki/apiserver-kubelet-client.key",
@@ -230,5 +230,22 @@ func TestRenderPortOffset(t *testing.T) {
 		if strings.Contains(s, old) {
 			t.Errorf("a default port %s is still rendered:\n%s", old, s)
 		}
+	}
+}
+
+// Two clusters on one host (--port-offset) must not share the enforcer's
+// nfqueue or nf_tables table: stop of one would delete the other's.
+func TestNetworkPolicyProcessPortOffset(t *testing.T) {
+	p := NetworkPolicyProcess("/bin/knp", "/kc", "n", 0)
+	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup" {
+		t.Errorf("offset 0: cleanup args %q", got)
+	}
+	p = NetworkPolicyProcess("/bin/knp", "/kc", "n", 20000)
+	args := strings.Join(p.Args, " ")
+	if !strings.Contains(args, "--nfqueue-id=20100") || !strings.Contains(args, "--nftables-table=kube-network-policies-20000") {
+		t.Errorf("offset 20000: args %q", args)
+	}
+	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup --nftables-table=kube-network-policies-20000" {
+		t.Errorf("offset 20000: cleanup args %q", got)
 	}
 }

@@ -75,6 +75,10 @@ type Options struct {
 	// SimulatedNodes are the launch's kwok nodes: the simulated check
 	// (simulated.go) runs only where there are some.
 	SimulatedNodes []string
+	// NoNetworkPolicy is why the networkpolicy check (netpol.go) is
+	// skipped: the launch's plan enforces no NetworkPolicy, or there is
+	// no plan to say so. "" runs it.
+	NoNetworkPolicy string
 }
 
 // noWorker is why a control-plane-only cluster skips the pod checks.
@@ -202,7 +206,7 @@ func Run(ctx context.Context, o Options) *Report {
 		return "/readyz ok; " + strings.TrimSpace(out), err
 	})
 	if !up {
-		for _, n := range []string{"kubectl", "deployment", "logs", "exec", "service", "dns", "storage", "helm-dry-run", "helm-install"} {
+		for _, n := range []string{"kubectl", "deployment", "logs", "exec", "service", "networkpolicy", "dns", "storage", "helm-dry-run", "helm-install"} {
 			add(Check{Name: n, Outcome: Skipped, Evidence: "the control plane is not up"})
 		}
 		return rep
@@ -282,6 +286,11 @@ func Run(ctx context.Context, o Options) *Report {
 		}
 		return fmt.Sprintf("pod client -> service web (%s:80) -> pod: %s %s", ip, firstLines(out, 1), lastLine(out)), err
 	})
+	needPolicy := need
+	if needPolicy == "" {
+		needPolicy = o.NoNetworkPolicy
+	}
+	check("networkpolicy", "a deny-all ingress NetworkPolicy blocks the pod client from the Service, and deleting it lets it through again", needPolicy, r.checkNetworkPolicy)
 	// From the sandbox's shell, as a user reaches the cluster (ports.go).
 	// Only at TP for now: that is where the zoo has run them (issue 14);
 	// at T0-T2 kube-proxy and the kubelet serve the same paths, not yet

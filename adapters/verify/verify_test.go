@@ -60,7 +60,7 @@ current-context: c
 		t.Skip("kubectl is not installed")
 	}
 	rep := Run(context.Background(), Options{Kubeconfig: kc, Kubectl: kubectl, Helm: "/nonexistent/helm"})
-	if rep.Passed || len(rep.Checks) != 10 || rep.Checks[0].Outcome != Fail {
+	if rep.Passed || len(rep.Checks) != 11 || rep.Checks[0].Outcome != Fail {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, c := range rep.Checks[1:] {

@@ -147,7 +147,9 @@ func TestLaunchVerifyStop(t *testing.T) {
 	if !addonsDone {
 		t.Errorf("launch has no finished addons phase: %+v", res.Phases)
 	}
-	for _, name := range []string{"dns", "storage"} {
+	// Issue 14: kube-network-policies enforces a deny-all policy (T0 on
+	// this host: nf_tables works).
+	for _, name := range []string{"dns", "storage", "networkpolicy"} {
 		if !passed[name] {
 			t.Errorf("verify %s did not pass (or did not run)", name)
 		}

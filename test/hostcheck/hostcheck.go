@@ -1,5 +1,5 @@
 // Package hostcheck snapshots what kprobe could leave behind on a host
-// (mounts, cgroups, network namespaces and links, iptables rules, sysctls,
+// (mounts, cgroups, network namespaces and links, iptables rules, nf_tables tables, sysctls,
 // temp files, processes, fixed runtime directories) so tests can assert
 // that a scan, a launch or a stop left it exactly as it was.
 package hostcheck
@@ -55,6 +55,15 @@ func Take(o Options) State {
 	for _, bin := range []string{"iptables-save", "iptables-legacy-save", "ip6tables-save"} {
 		if out, err := exec.Command(bin).Output(); err == nil {
 			s.add("iptables", bin+" "+fmt.Sprintf("%x", sha256.Sum256([]byte(stripCounters(string(out))))))
+		}
+	}
+	// nf_tables tables of any family: kube-network-policies' table is
+	// inet, which no iptables-save lists.
+	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l != "" {
+				s.add("nftables", l)
+			}
 		}
 	}
 	// Every sysctl and fixed directory of the launch's host journal

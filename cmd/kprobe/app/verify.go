@@ -28,6 +28,9 @@ reports pass, fail or skipped with the evidence:
   deployment     a Deployment's pod runs
   logs, exec     kubectl logs and kubectl exec (with stdin) work
   service        a ClusterIP Service routes from one pod to another
+  networkpolicy  a deny-all ingress NetworkPolicy blocks the client pod from that
+                 Service, and deleting it lets the client through again (skipped,
+                 with the reason, where the launch's plan enforces no NetworkPolicy)
   dns            a pod resolves that Service by name (cluster DNS) and reaches it
   storage        a PVC of the default StorageClass keeps data when its pod is recreated
   helm-dry-run   helm install --dry-run=server validates a chart
@@ -70,13 +73,17 @@ when a check fails.`,
 			// A T3 launch has no node: verify what a control plane offers.
 			cpOnly, processPods := false, false
 			var simulated []string
+			noPolicy := "no launch result in " + dataDir + ": whether this cluster enforces NetworkPolicy is unknown"
 			if res, err := launch.LoadResult(dataDir); err == nil {
 				cpOnly = res.Rung == string(profiles.T3)
 				processPods = res.Rung == string(profiles.TP)
 				simulated = res.SimulatedNodes
+				if res.Plan != nil {
+					noPolicy = res.Plan.WhyNoNetworkPolicy()
+				}
 			}
 			rep := verify.Run(cmd.Context(), verify.Options{Kubeconfig: kubeconfig, Timeout: timeout, Progress: progress,
-				ControlPlaneOnly: cpOnly, ProcessPods: processPods, SimulatedNodes: simulated})
+				ControlPlaneOnly: cpOnly, ProcessPods: processPods, SimulatedNodes: simulated, NoNetworkPolicy: noPolicy})
 			if err := saveVerification(dataDir, kubeconfig, rep); err != nil {
 				fmt.Fprintf(s.ErrOut, "kprobe: could not save the verification for 'kprobe report': %v\n", err)
 			}

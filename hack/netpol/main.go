@@ -1,0 +1,127 @@
+// Command kube-network-policies enforces NetworkPolicy on a kprobe node
+// with the SIG's own enforcer (sigs.k8s.io/kube-network-policies): its
+// networkpolicy controller diverts the first packet of each connection to
+// pods through an nftables table ("kube-network-policies", family inet)
+// into nfqueue and accepts or drops it by the policies.
+//
+// Upstream's main reads the in-cluster config and serves metrics on every
+// address; kprobe runs the enforcer as a host process of the node, so this
+// main takes a kubeconfig instead and opens no listener at all (no cluster
+// port answers a local user without credentials: docs/security.md).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/nftables"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/kube-network-policies/pkg/networkpolicy"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	kubeconfig := flag.String("kubeconfig", "", "kubeconfig that may list and watch NetworkPolicies, Namespaces and Pods (required)")
+	nodeName := flag.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
+	queueID := flag.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
+	failOpen := flag.Bool("fail-open", false, "accept packets while the enforcer is not running")
+	table := flag.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
+	cleanup := flag.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
+	klog.InitFlags(flag.CommandLine)
+	flag.Parse()
+	if *cleanup {
+		if err := deleteTable(*table); err != nil {
+			klog.ErrorS(err, "deleting table", "family", "inet", "name", *table)
+			return 1
+		}
+		return 0
+	}
+	if *kubeconfig == "" || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: kube-network-policies --kubeconfig FILE [--hostname-override NODE]")
+		return 3
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		klog.ErrorS(err, "reading kubeconfig", "path", *kubeconfig)
+		return 1
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		klog.ErrorS(err, "creating client")
+		return 1
+	}
+	// The supervisor stops components with SIGTERM; upstream's main only
+	// catches SIGINT and would leave its nftables table behind.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	factory := informers.NewSharedInformerFactory(client, 0)
+	controller, err := networkpolicy.NewController(client,
+		factory.Networking().V1().NetworkPolicies(),
+		factory.Core().V1().Namespaces(),
+		factory.Core().V1().Pods(),
+		nil, nil, nil, nil, // no AdminNetworkPolicy (alpha, and its CRDs are not installed)
+		networkpolicy.Config{
+			QueueID:             *queueID,
+			NodeName:            *nodeName,
+			FailOpen:            *failOpen,
+			NetfilterBug1766Fix: true,
+			// NRI would connect to the host's containerd NRI socket;
+			// the pod IPs come from the API server instead.
+			NRIdisabled: true,
+			NFTableName: *table,
+		})
+	if err != nil {
+		klog.ErrorS(err, "creating the network policy controller")
+		return 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- controller.Run(ctx) }()
+	factory.Start(ctx.Done())
+	select {
+	case <-ctx.Done():
+		// Run removes its nftables table when ctx ends; give it the time.
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		return 0
+	case err := <-done:
+		if err != nil {
+			klog.ErrorS(err, "network policy controller")
+			return 1
+		}
+		return 0
+	}
+}
+
+// deleteTable removes the controller's table if it is there: a SIGKILLed
+// enforcer cannot, and kprobe stop must leave no table behind.
+func deleteTable(name string) error {
+	nft, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	tables, err := nft.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if t.Name == name {
+			nft.DelTable(t)
+			return nft.Flush()
+		}
+	}
+	return nil
+}
