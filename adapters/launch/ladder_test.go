@@ -3,6 +3,8 @@ package launch
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +102,41 @@ func TestLadderDecisions(t *testing.T) {
 	}
 	if strings.Join(seen, " ") != "TP: T3:" {
 		t.Fatalf("unknown failure at TP: attempts %v, want TP then T3", seen)
+	}
+}
+
+// A step down into TP starts etcd afresh when this launch made it: the
+// rung above left a ServiceCIDR that is not loopback (gvisor-do-worker).
+func TestLadderIntoTPDropsItsEtcd(t *testing.T) {
+	userns := &profiles.Profile{Facts: probes.Facts{"priv.userns": probes.Yes}}
+	gate := &Diagnosis{Code: "SIG-SYSCTL-USERNS", Component: "kubelet", Line: "permission denied",
+		Diagnosis: "tunables", Fix: "the gate", AtMost: profiles.TP,
+		Remedy: []adapters.Setting{{Component: adapters.Kubelet, Name: "feature-gates", Value: "KubeletInUserNamespace=true"}}}
+	for _, kept := range []bool{false, true} {
+		dir := t.TempDir()
+		etcd := filepath.Join(dir, "etcd")
+		if kept {
+			if err := os.MkdirAll(etcd, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var atTP []bool // whether etcd's data was there when TP started
+		run := func(_ context.Context, plan *adapters.Plan, _ Options) (*Result, error) {
+			if plan.Rung == profiles.TP {
+				_, err := os.Stat(etcd)
+				atTP = append(atTP, err == nil)
+				return &Result{Rung: "TP"}, nil
+			}
+			if err := os.MkdirAll(filepath.Join(etcd, "member"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return &Result{Rung: string(plan.Rung)}, gate
+		}
+		if _, err := Ladder(context.Background(), userns, Options{DataDir: dir}, LadderOptions{Run: run}, profiles.T1); err != nil {
+			t.Fatal(err)
+		}
+		if len(atTP) != 1 || atTP[0] != kept {
+			t.Errorf("etcd existed before the launch: %v; at TP it was there: %v, want %v", kept, atTP, kept)
+		}
 	}
 }
