@@ -59,7 +59,7 @@ var (
 	CodeDataDir9p = probes.Code{Code: "KP-FS-003", Severity: probes.Warn,
 		Title:   "the data dir is on 9p",
 		Meaning: "gVisor's 9p gofer root serves neither overlayfs, nor cAdvisor, nor the locking the datastore expects; k3s runs when its data dir is on a tmpfs.",
-		Fix:     "nothing to do: kprobe launch puts its data dir on a tmpfs itself (/tmp/kprobe/data); or name one: kprobe launch --data-dir /run/kprobe-data"}
+		Fix:     "nothing to do: kprobe launch puts its data dir on a tmpfs itself (/tmp/kprobe/data); or name a directory on a tmpfs: kprobe launch --data-dir DIR"}
 	CodeLowSpace = probes.Code{Code: "KP-FS-004", Severity: probes.Warn,
 		Title:   "less than 2 GiB free for the data dir",
 		Meaning: "k3s unpacks its own images (about 500 MiB) and every workload image into the data dir; below 2 GiB a small cluster runs out of space.",

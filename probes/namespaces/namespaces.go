@@ -61,7 +61,7 @@ var (
 	CodeNoMountNS = probes.Code{Code: "KP-NS-003", Severity: probes.Block,
 		Title:   "no mount namespace in which a filesystem can be mounted",
 		Meaning: "Neither a plain mount namespace nor one inside a new user namespace can be created and used to mount a tmpfs: runc cannot set up any container root, so no pod can start. Only a control plane without an agent can run here.",
-		Fix:     "start the sandbox with docker run --privileged (or --cap-add=SYS_ADMIN --security-opt seccomp=unconfined); otherwise kprobe launch runs the control plane only (T3)"}
+		Fix:     "start the sandbox with docker run --privileged (or --cap-add=SYS_ADMIN --security-opt seccomp=unconfined); otherwise kprobe launch runs pods as processes (TP) or the control plane only (T3)"}
 	CodeRootlessOnly = probes.Code{Code: "KP-NS-004", Severity: probes.Warn,
 		Title:   "mount namespaces work only inside a new user namespace",
 		Meaning: "Without CAP_SYS_ADMIN (or under a seccomp filter) mounts are refused in a plain mount namespace but allowed in a child user namespace: containers can run only in rootless mode.",
