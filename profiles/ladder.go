@@ -238,15 +238,15 @@ var Ladder = []Requirement{
 	{Rung: T0, Name: "overlay mountable on the data dir", Facts: []string{"overlay.mount_datadir"}, Check: allOf("overlay.mount_datadir"),
 		Fix: "put the data dir on ext4, xfs or tmpfs, or use fuse-overlayfs/native snapshotters (T1)"},
 	{Rung: T0, Name: "vxlan links (flannel's default backend)", Facts: []string{"net.vxlan"}, Check: allOf("net.vxlan"),
-		Fix: "load the vxlan module on the host, or use --flannel-backend=host-gw (T1)"},
+		Fix: "on the host: modprobe vxlan; otherwise kprobe launch starts k3s with flannel's host-gw backend (T1), and the kubernetes engine connects pods with a bridge, which needs no vxlan"},
 	{Rung: T0, Name: "/dev/kmsg readable", Facts: []string{"dev.kmsg_readable"}, Check: allOf("dev.kmsg_readable"),
-		Fix: "pass /dev/kmsg into the sandbox (docker run --device /dev/kmsg), or use kprobe's /dev/kmsg shim (T1)"},
+		Fix: "pass /dev/kmsg into the sandbox (docker run --device /dev/kmsg); otherwise kprobe launch applies its /dev/kmsg shim itself (T1)"},
 	{Rung: T0, Name: "cgroups writable", Facts: []string{"cgroups.writable"}, Check: allOf("cgroups.writable"),
-		Fix: "delegate a writable cgroup to the sandbox (cgroup v2 with Delegate=yes, or --cgroupns=private with rw cgroupfs)"},
+		Fix: "delegate a writable cgroup to the sandbox (cgroup v2 with Delegate=yes, or docker run --cgroupns=private with a rw cgroupfs)"},
 	{Rung: T0, Name: "kubelet can stat its root filesystem", Facts: []string{"fs.datadir.kubelet_stats"}, Check: allOf("fs.datadir.kubelet_stats"),
-		Fix: "put the kubelet's root dir on a block-device filesystem; otherwise set local-storage-capacity-isolation=false (T1)"},
+		Fix: "put the kubelet's root dir on a block-device filesystem; otherwise kprobe launch sets the kubelet's localStorageCapacityIsolation: false itself (T1)"},
 	{Rung: T0, Name: "/ can be made rshared", Facts: []string{"mount.rshared_possible"}, Check: anyOf("mount.rshared_possible"),
-		Fix: "run mount --make-rshared / before starting the cluster (T1 does this in a private mount namespace)"},
+		Fix: "run the sandbox with CAP_SYS_ADMIN (docker run --privileged), where kprobe launch makes / rshared itself in a private mount namespace; without it pods that use mount propagation cannot run (T1)"},
 	{Rung: T0, Name: "not inside a user namespace", Facts: []string{"priv.userns"}, Check: func(f probes.Facts) (probes.Tri, string) {
 		v := f.Tri("priv.userns")
 		switch v {

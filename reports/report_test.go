@@ -117,7 +117,7 @@ func usernsRootRun(t *testing.T, prof *profiles.Profile) *reports.Run {
 			Diagnosis: &launch.Diagnosis{
 				Code: "SIG-SYSCTL-USERNS", Component: "kubelet", Line: line,
 				Diagnosis: "The kubelet runs in a user namespace and cannot write its kernel tunables (vm.overcommit_memory, kernel.panic...).",
-				Fix:       "--kubelet-arg=feature-gates=KubeletInUserNamespace=true (upstream kubelet: --feature-gates=KubeletInUserNamespace=true)",
+				Fix:       "kprobe launch sets the kubelet's KubeletInUserNamespace feature gate itself in a user namespace and retries",
 				Remedy:    []adapters.Setting{gate},
 			},
 		},

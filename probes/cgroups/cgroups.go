@@ -38,11 +38,11 @@ var (
 	CodeNone = probes.Code{Code: "KP-CG-001", Severity: probes.Block,
 		Title:   "no cgroup hierarchy is mounted",
 		Meaning: "the kubelet and containerd need cgroups to account and limit pods; without any cgroup filesystem (gVisor, bubblewrap) no worker can start, only an agentless control plane.",
-		Fix:     "mount cgroup2 as root with CAP_SYS_ADMIN: mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup; otherwise run the control plane only (k3s server --disable-agent)"}
+		Fix:     "mount cgroup2 as root with CAP_SYS_ADMIN: mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup; otherwise kprobe launch runs pods as processes (TP) or the control plane only (T3)"}
 	CodeV1 = probes.Code{Code: "KP-CG-002", Severity: probes.Warn,
 		Title:   "cgroup v1 (or hybrid) layout",
 		Meaning: "the kubelet treats a hybrid layout as v1; kubelet 1.35 and later refuses to start on cgroup v1 unless its configuration sets failCgroupV1: false.",
-		Fix:     "--kubelet-arg=fail-cgroupv1=false"}
+		Fix:     "nothing to do: kprobe launch sets the kubelet's failCgroupV1: false itself; the lasting fix is cgroup v2"}
 	CodeMissingController = probes.Code{Code: "KP-CG-003", Severity: probes.Warn,
 		Title:   "memory or pids controller missing",
 		Meaning: "the kubelet needs the memory controller for pod limits and eviction and the pids controller for pod PID limits; k3s stops with \"pids cgroup controller not found\" and cgroups-per-qos=false does not help.",

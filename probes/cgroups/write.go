@@ -20,7 +20,7 @@ var (
 	CodeNotWritable = probes.Code{Code: "KP-CG-004", Severity: probes.Block,
 		Title:   "cgroups are not writable",
 		Meaning: "the kubelet creates kubepods and per-QoS cgroups under its own cgroup; on a read-only (EROFS, Docker-like containers) or foreign (EACCES, user namespaces) cgroupfs it fails to start unless told not to create them.",
-		Fix:     "--kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable="}
+		Fix:     "nothing to do: kprobe launch sets the kubelet's cgroupsPerQOS: false and enforceNodeAllocatable: [] itself"}
 	CodeEvacuate = probes.Code{Code: "KP-CG-005", Severity: probes.Warn,
 		Title:   "cgroup2 root needs evacuation",
 		Meaning: "processes live in the cgroup the kubelet would enable controllers in; the no-internal-process rule makes writing its cgroup.subtree_control fail with EBUSY (\"cannot enter cgroupv2 ... with domain controllers -- it is in an invalid state\").",

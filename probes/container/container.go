@@ -39,23 +39,23 @@ var (
 	CodeCannotStart = probes.Code{Code: "KP-CT-001", Severity: probes.Block,
 		Title:   "containers cannot start here",
 		Meaning: "runc's libcontainer could not start a minimal container in any configuration (with cgroups, without cgroups, in a user namespace): no kubelet can run pods here, only the control plane.",
-		Fix:     "only the control plane can run here: kprobe launch --profile auto picks T3 (agentless k3s server)"}
+		Fix:     "no container can run here: kprobe launch --profile auto runs pods as processes (TP) or the control plane only (T3)"}
 	CodeNoCgroupsOnly = probes.Code{Code: "KP-CT-002", Severity: probes.Warn,
 		Title:   "containers start only without cgroups",
 		Meaning: "a container starts when runc may skip the cgroups it cannot create; the kubelet must not ask for per-QoS cgroups or enforce node allocatable.",
-		Fix:     "--kubelet-arg=cgroups-per-qos=false --kubelet-arg=enforce-node-allocatable="}
+		Fix:     "nothing to do: kprobe launch sets the kubelet's cgroupsPerQOS: false and enforceNodeAllocatable: [] itself"}
 	CodeRootlessOnly = probes.Code{Code: "KP-CT-003", Severity: probes.Warn,
 		Title:   "containers start only inside a user namespace",
 		Meaning: "a container starts only in a new user namespace with rootless cgroup handling: run k3s in rootless mode (rootlesskit), as a non-root user.",
-		Fix:     "k3s server --rootless"}
+		Fix:     "run kprobe as root of a user namespace (unshare --user --map-root-user --mount --pid --fork), where kprobe launch sets the kubelet's KubeletInUserNamespace feature gate itself; otherwise it runs pods as processes (TP)"}
 )
 
 // fixUserns is the fix of KP-CT-001 when user namespaces are blocked too:
 // enabling them would open the rootless route.
-const fixUserns = "allow user namespaces, then run k3s server --rootless as a non-root user: " +
+const fixUserns = "allow user namespaces, then run kprobe as root of one (unshare --user --map-root-user --mount --pid --fork): " +
 	"on the host `sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1`; " +
 	"for a Docker sandbox `docker run --security-opt seccomp=unconfined ...`. " +
-	"Until then only the control plane can run here: kprobe launch --profile auto picks T3 (agentless k3s server)"
+	"Until then no container can run here: kprobe launch --profile auto runs pods as processes (TP) or the control plane only (T3)"
 
 func (Probe) ID() string            { return "container" }
 func (Probe) Domain() probes.Domain { return probes.DomainContainer }

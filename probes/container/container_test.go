@@ -45,11 +45,11 @@ func TestJudge(t *testing.T) {
 		{"read-only cgroupfs", []container.Attempt{no("full", errCgroup), yes("no-cgroups"), yes("rootless")}, nil,
 			"no-cgroups", []string{"KP-CT-002"}, container.CodeNoCgroupsOnly.Fix, "runc containers: full fail, no-cgroups rootless ok"},
 		{"rootless user", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), yes("rootless")}, nil,
-			"rootless", []string{"KP-CT-003"}, "k3s server --rootless", "runc containers: full no-cgroups fail, rootless ok"},
+			"rootless", []string{"KP-CT-003"}, "unshare --user --map-root-user", "runc containers: full no-cgroups fail, rootless ok"},
 		{"docker-like, userns blocked", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), no("rootless", errUserns)},
 			syscall.EPERM, "none", []string{"KP-CT-001"}, "allow user namespaces", "runc containers: full no-cgroups rootless fail"},
 		{"gvisor, userns works", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), no("rootless", errMount)},
-			nil, "none", []string{"KP-CT-001"}, "only the control plane can run here", "runc containers: full no-cgroups rootless fail"},
+			nil, "none", []string{"KP-CT-001"}, "no container can run here", "runc containers: full no-cgroups rootless fail"},
 		{"not attempted", []container.Attempt{unk("full"), unk("no-cgroups"), unk("rootless")}, nil, "", nil, "", "runc containers: full no-cgroups rootless not tried"},
 		{"partly blind", []container.Attempt{no("full", errMount), no("no-cgroups", errMount), unk("rootless")}, nil, "", nil, "", "runc containers: full no-cgroups fail, rootless not tried"},
 	}

@@ -27,11 +27,11 @@ var (
 	CodeKmsgMissing = probes.Code{Code: "KP-DEV-001", Severity: probes.Warn,
 		Title:   "/dev/kmsg does not exist",
 		Meaning: "the kubelet's OOM watcher opens /dev/kmsg at start-up and stops with \"open /dev/kmsg: no such file or directory\"; gVisor and Docker-like containers have no /dev/kmsg.",
-		Fix:     "kprobe launch applies a /dev/kmsg shim: ln -s /dev/console /dev/kmsg, or (in a private mount namespace) touch /dev/kmsg && mount --bind /dev/null /dev/kmsg"}
+		Fix:     "nothing to do: kprobe launch applies a /dev/kmsg shim itself; by hand: ln -s /dev/console /dev/kmsg, or (in a private mount namespace) touch /dev/kmsg && mount --bind /dev/null /dev/kmsg"}
 	CodeKmsgDenied = probes.Code{Code: "KP-DEV-002", Severity: probes.Warn,
 		Title:   "/dev/kmsg cannot be opened",
 		Meaning: "the kubelet stops with \"open /dev/kmsg: operation not permitted\"; in a user namespace the kernel refuses the open even to uid 0 of the namespace.",
-		Fix:     "with k3s in a user namespace use --kubelet-arg=feature-gates=KubeletInUserNamespace=true; otherwise kprobe launch binds /dev/null over /dev/kmsg in a private mount namespace (mount --bind /dev/null /dev/kmsg)"}
+		Fix:     "nothing to do: in a user namespace kprobe launch sets the kubelet's KubeletInUserNamespace feature gate; otherwise it binds /dev/null over /dev/kmsg in a private mount namespace (mount --bind /dev/null /dev/kmsg)"}
 )
 
 // device is one node the probe opens.

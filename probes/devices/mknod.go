@@ -17,7 +17,7 @@ var _ probes.Probe = MknodProbe{}
 var CodeWhiteoutDenied = probes.Code{Code: "KP-DEV-003", Severity: probes.Warn,
 	Title:   "overlay whiteouts (mknod 0,0) cannot be created",
 	Meaning: "containerd's overlayfs snapshotter turns the .wh. files of image layers into 0,0 character devices while unpacking; when mknod is denied the pull fails with \"failed to convert whiteout file ...: operation not permitted\".",
-	Fix:     "--snapshotter=fuse-overlayfs (needs /dev/fuse and the fuse-overlayfs binary), or --snapshotter=native"}
+	Fix:     "nothing to do: kprobe launch picks containerd's fuse-overlayfs snapshotter when /dev/fuse and the fuse-overlayfs binary are present, otherwise the native one"}
 
 func (MknodProbe) ID() string            { return "devices.mknod" }
 func (MknodProbe) Domain() probes.Domain { return probes.DomainDevices }

@@ -51,31 +51,31 @@ var (
 	CodeKubeletStats = probes.Code{Code: "KP-FS-001", Severity: probes.Warn,
 		Title:   "the kubelet cannot stat its filesystem",
 		Meaning: "cAdvisor maps the kubelet's root dir (and containerd's, for the image filesystem) to a block device partition; on 9p, FUSE, virtiofs, tmpfs, btrfs or ZFS it cannot, and the kubelet stops with \"failed to get rootfs info: unable to find data in memory cache\" or reports InvalidDiskCapacity.",
-		Fix:     "--kubelet-arg=local-storage-capacity-isolation=false (KubeletConfiguration: localStorageCapacityIsolation: false)"}
+		Fix:     "nothing to do: kprobe launch sets the kubelet's localStorageCapacityIsolation: false itself"}
 	CodeSnapshotter = probes.Code{Code: "KP-FS-002", Severity: probes.Warn,
 		Title:   "the data dir's filesystem cannot be an overlayfs upper layer",
 		Meaning: "containerd's overlayfs snapshotter keeps its layers under the data dir; the kernel refuses overlay, 9p, NFS, CIFS and FUSE filesystems as upperdir, so k3s fails with \"overlayfs snapshotter cannot be enabled\".",
-		Fix:     "--snapshotter=fuse-overlayfs (needs /dev/fuse and the fuse-overlayfs binary), otherwise --snapshotter=native"}
+		Fix:     "nothing to do: kprobe launch picks containerd's fuse-overlayfs snapshotter when /dev/fuse and the fuse-overlayfs binary are present, otherwise the native one; or put the data dir on ext4, xfs or tmpfs: kprobe launch --data-dir DIR"}
 	CodeDataDir9p = probes.Code{Code: "KP-FS-003", Severity: probes.Warn,
 		Title:   "the data dir is on 9p",
 		Meaning: "gVisor's 9p gofer root serves neither overlayfs, nor cAdvisor, nor the locking the datastore expects; k3s runs when its data dir is on a tmpfs.",
-		Fix:     "--data-dir /run/k3s-data (a tmpfs: mount -t tmpfs tmpfs /run/k3s-data first if /run is not one)"}
+		Fix:     "nothing to do: kprobe launch puts its data dir on a tmpfs itself (/tmp/kprobe/data); or name a directory on a tmpfs: kprobe launch --data-dir DIR"}
 	CodeLowSpace = probes.Code{Code: "KP-FS-004", Severity: probes.Warn,
 		Title:   "less than 2 GiB free for the data dir",
 		Meaning: "k3s unpacks its own images (about 500 MiB) and every workload image into the data dir; below 2 GiB a small cluster runs out of space.",
-		Fix:     "free space on that filesystem, or move the data dir: --data-dir /path/with/space"}
+		Fix:     "free space on that filesystem, or move the data dir: kprobe launch --data-dir /path/with/space"}
 	CodeNoSpace = probes.Code{Code: "KP-FS-005", Severity: probes.Block,
 		Title:   "less than 500 MiB free for the data dir",
 		Meaning: "k3s cannot even unpack its bundled images and the kubelet evicts everything under disk pressure.",
-		Fix:     "free space on that filesystem, or move the data dir: --data-dir /path/with/space"}
+		Fix:     "free space on that filesystem, or move the data dir: kprobe launch --data-dir /path/with/space"}
 	CodeNoDType = probes.Code{Code: "KP-FS-006", Severity: probes.Warn,
 		Title:   "the data dir's filesystem has no d_type (xfs ftype=0)",
 		Meaning: "overlayfs needs d_type from its layers; containerd's overlayfs snapshotter refuses xfs formatted with ftype=0.",
-		Fix:     "--snapshotter=native, or put the data dir on ext4 or xfs with ftype=1 (mkfs.xfs -n ftype=1)"}
+		Fix:     "nothing to do: kprobe launch uses containerd's native snapshotter there; or put the data dir on ext4 or xfs with ftype=1 (mkfs.xfs -n ftype=1): kprobe launch --data-dir DIR"}
 	CodeEviction = probes.Code{Code: "KP-FS-007", Severity: probes.Warn,
 		Title:   "free space below the kubelet's default eviction thresholds",
 		Meaning: "the kubelet evicts pods and taints the node with DiskPressure when nodefs.available < 10% or imagefs.available < 15%; on a mostly full disk no pod stays scheduled.",
-		Fix:     "--kubelet-arg=eviction-hard=imagefs.available<1%,nodefs.available<1%"}
+		Fix:     "nothing to do: kprobe launch sets the kubelet's evictionHard to imagefs.available<1%,nodefs.available<1% itself; or free space"}
 )
 
 func (Probe) ID() string            { return "filesystems" }
@@ -403,7 +403,7 @@ func judge(env *probes.Env, o *probes.Observation, mounts []*mountinfo.Info, dd,
 	}
 	if dd.Family == "9p" {
 		dir := tmpfsDir(env, mounts)
-		fix := "--data-dir " + path.Join(dir, "k3s-data")
+		fix := "nothing to do: kprobe launch puts its data dir on a tmpfs itself; or name one: kprobe launch --data-dir " + path.Join(dir, "kprobe-data")
 		if dir == "" {
 			fix = CodeDataDir9p.Fix
 		}

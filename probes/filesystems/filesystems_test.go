@@ -133,7 +133,7 @@ func TestRun(t *testing.T) {
 				"fs.datadir.overlay_upper": probes.No, "fs.datadir.dtype": probes.Unknown,
 			},
 			codes: []string{"KP-FS-001", "KP-FS-002", "KP-FS-003"},
-			fix:   map[string]string{"KP-FS-003": "--data-dir /tmp/k3s-data"},
+			fix:   map[string]string{"KP-FS-003": "nothing to do: kprobe launch puts its data dir on a tmpfs itself; or name one: kprobe launch --data-dir /tmp/kprobe-data"},
 			sum:   "/ 9p (runsc-root, 50.0 GiB free); data dir on / (not created yet); kubelet dir on /",
 		},
 		{

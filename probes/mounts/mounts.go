@@ -41,20 +41,20 @@ var (
 var (
 	CodeNotShared = probes.Code{Code: "KP-MNT-001", Severity: probes.Warn,
 		Title:   "/ is not a shared mount",
-		Meaning: "the kubelet rejects pods whose volumes use mount propagation (CSI node plugins, some storage provisioners) with \"path / is mounted on / but it is not a shared mount\".",
-		Fix:     "mount --make-rshared /"}
+		Meaning: "the kubelet rejects pods whose volumes use mount propagation (CSI node plugins, some storage provisioners) with \"path / is mounted on / but it is not a shared mount\". kprobe launch makes / rshared in the cluster's own mount namespace, so this matters only where that is refused (KP-MNT-002).",
+		Fix:     "nothing to do: kprobe launch makes / rshared itself in the cluster's own mount namespace (the rshared shim); the host's / stays as it is"}
 	CodeNoRShared = probes.Code{Code: "KP-MNT-002", Severity: probes.Warn,
 		Title:   "/ cannot be made rshared",
 		Meaning: "`mount --make-rshared /` is refused even in a mount namespace of our own, so pods that need mount propagation cannot run.",
-		Fix:     "run the sandbox with CAP_SYS_ADMIN (docker run --privileged) so that mount --make-rshared / works; otherwise avoid pods with mountPropagation"}
+		Fix:     "run the sandbox with CAP_SYS_ADMIN (docker run --privileged), where kprobe launch makes / rshared itself; otherwise avoid pods with mountPropagation"}
 	CodeNoRBind = probes.Code{Code: "KP-MNT-003", Severity: probes.Block,
 		Title:   "recursive bind mounts are refused",
 		Meaning: "runc bind-mounts each pod's /etc/hosts, resolv.conf and service account token with MS_BIND|MS_REC and containerd mounts snapshots the same way; where the kernel refuses (gVisor: EINVAL; no CAP_SYS_ADMIN and no user namespace: EPERM) no pod can start.",
-		Fix:     "no worker is possible here: run the control plane only (k3s server --disable-agent), or use a sandbox with CAP_SYS_ADMIN or user namespaces"}
+		Fix:     "no container can start here: kprobe launch runs pods as processes (TP) or the control plane only (T3); for containers use a sandbox with CAP_SYS_ADMIN or user namespaces"}
 	CodeRBindUserns = probes.Code{Code: "KP-MNT-004", Severity: probes.Warn,
 		Title:   "bind mounts work only inside a user namespace",
 		Meaning: "without a user namespace the kernel refuses rbind here, but in a new user namespace it allows it: containerd and runc can work only in rootless mode.",
-		Fix:     "k3s server --rootless"}
+		Fix:     "run kprobe as root of a user namespace (unshare --user --map-root-user --mount --pid --fork), where kprobe launch sets the kubelet's KubeletInUserNamespace feature gate itself; otherwise it runs pods as processes (TP)"}
 )
 
 func (Probe) ID() string            { return "mounts" }

@@ -83,7 +83,7 @@ func TestRunPassive(t *testing.T) {
 				t.Errorf("findings %+v, want KP-MNT-001: %v", o.Findings, tc.finding)
 			}
 			for _, f := range o.Findings {
-				if f.Fix != "mount --make-rshared /" || f.Evidence.Excerpt == "" {
+				if f.Fix != CodeNotShared.Fix || f.Evidence.Excerpt == "" {
 					t.Errorf("finding %+v", f)
 				}
 			}

@@ -53,7 +53,7 @@ var (
 	CodeNoUserns = probes.Code{Code: "KP-NS-001", Severity: probes.Warn,
 		Title:   "user namespaces cannot be created and kprobe does not run as root",
 		Meaning: "Rootless Kubernetes (k3s --rootless, rootlesskit, usernetes) starts by creating a user namespace; without one and without root, no container runtime can start here.",
-		Fix:     "run as root, or allow unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000 (on the host; in Docker also --security-opt seccomp=unconfined)"}
+		Fix:     "run as root, or allow unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000 (on the host; for a Docker sandbox also docker run --security-opt seccomp=unconfined)"}
 	CodeNoMapRoot = probes.Code{Code: "KP-NS-002", Severity: probes.Warn,
 		Title:   "a user namespace can be created but root cannot be mapped in it",
 		Meaning: "Writing uid_map \"0 <uid> 1\" is refused (EPERM): since Linux 5.12 mapping root needs CAP_SETFCAP, which rootless runc containers drop. rootlesskit and runc in rootless mode need root mapped.",
@@ -61,11 +61,11 @@ var (
 	CodeNoMountNS = probes.Code{Code: "KP-NS-003", Severity: probes.Block,
 		Title:   "no mount namespace in which a filesystem can be mounted",
 		Meaning: "Neither a plain mount namespace nor one inside a new user namespace can be created and used to mount a tmpfs: runc cannot set up any container root, so no pod can start. Only a control plane without an agent can run here.",
-		Fix:     "start the sandbox with docker run --privileged (or --cap-add=SYS_ADMIN --security-opt seccomp=unconfined); otherwise run a control plane only: k3s server --disable-agent"}
+		Fix:     "start the sandbox with docker run --privileged (or --cap-add=SYS_ADMIN --security-opt seccomp=unconfined); otherwise kprobe launch runs pods as processes (TP) or the control plane only (T3)"}
 	CodeRootlessOnly = probes.Code{Code: "KP-NS-004", Severity: probes.Warn,
 		Title:   "mount namespaces work only inside a new user namespace",
 		Meaning: "Without CAP_SYS_ADMIN (or under a seccomp filter) mounts are refused in a plain mount namespace but allowed in a child user namespace: containers can run only in rootless mode.",
-		Fix:     "run k3s rootless as a non-root user with /etc/subuid and /etc/subgid ranges: k3s server --rootless"}
+		Fix:     "run kprobe as root of a user namespace (unshare --user --map-root-user --mount --pid --fork), where kprobe launch sets the kubelet's KubeletInUserNamespace feature gate itself; otherwise it runs pods as processes (TP)"}
 	CodeNoProc = probes.Code{Code: "KP-NS-005", Severity: probes.Block,
 		Title:   "proc cannot be mounted in a new pid namespace",
 		Meaning: "runc mounts a fresh /proc in every container. The kernel refuses it (EPERM) inside a user namespace when the sandbox's own /proc has masked paths (mount_too_revealing), and without CAP_SYS_ADMIN outside one, so every container start fails.",

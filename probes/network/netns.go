@@ -32,27 +32,27 @@ var (
 	CodeNoIptables = probes.Code{Code: "KP-NET-010", Severity: probes.Block,
 		Title:   "iptables does not work",
 		Meaning: "kube-proxy (iptables mode), flannel's masquerading and the network policy controller program iptables; neither the nft nor the legacy backend works here (gVisor: no nf_tables netlink; containers without CAP_NET_ADMIN: permission denied).",
-		Fix:     "k3s server --disable-kube-proxy --disable-network-policy --flannel-backend=none (or install iptables: apt-get install -y iptables)"}
+		Fix:     "install iptables (apt-get install -y iptables); otherwise kprobe launch runs the worker without kube-proxy and network policy (T2)"}
 	CodeNoIptablesBinary = probes.Code{Code: "KP-NET-011", Severity: probes.Warn,
 		Title:   "no iptables binary found",
 		Meaning: "No iptables, iptables-nft or iptables-legacy is installed, so kernel netfilter support could not be tested; kube-proxy and flannel need one (k3s ships its own).",
-		Fix:     "apt-get install -y iptables (or let k3s use its bundled one: k3s server --prefer-bundled-bin)"}
+		Fix:     "apt-get install -y iptables"}
 	CodeIptablesMatches = probes.Code{Code: "KP-NET-012", Severity: probes.Block,
 		Title:   "iptables lacks the nat table or matches kube-proxy uses",
 		Meaning: "kube-proxy writes rules with -m comment, -m conntrack, -m addrtype, -m statistic, -m multiport, -j MARK and -j DNAT in the filter and nat tables, and flannel masquerades in nat; without them rule syncs fail and Services do not work.",
-		Fix:     "k3s server --disable-kube-proxy --disable-network-policy"}
+		Fix:     "nothing to do: kprobe launch runs the worker without kube-proxy and network policy (T2); for Services load the missing modules on the host (modprobe xt_comment xt_conntrack xt_addrtype xt_statistic xt_multiport xt_mark iptable_nat)"}
 	CodeNoVxlan = probes.Code{Code: "KP-NET-013", Severity: probes.Warn,
 		Title:   "vxlan links cannot be created",
 		Meaning: "flannel's default vxlan backend fails with \"operation not supported\"; a single node does not need an overlay.",
-		Fix:     "k3s server --flannel-backend=host-gw"}
+		Fix:     "nothing to do for one node: the kubernetes engine connects pods with a bridge and needs no vxlan, and k3s is started with flannel's host-gw backend (T1)"}
 	CodeNoVethBridge = probes.Code{Code: "KP-NET-014", Severity: probes.Block,
 		Title:   "veth or bridge links cannot be created",
 		Meaning: "The bridge CNI plugin (used by flannel and k3s) connects every pod with a veth pair to a bridge; without them no pod outside hostNetwork gets a network.",
-		Fix:     "run the sandbox with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN, or --privileged); otherwise only hostNetwork pods run: k3s server --flannel-backend=none --disable-network-policy"}
+		Fix:     "run the sandbox with CAP_NET_ADMIN (docker run --cap-add NET_ADMIN, or --privileged); otherwise kprobe launch runs pods as processes (TP)"}
 	CodeUsernsOnly = probes.Code{Code: "KP-NET-015", Severity: probes.Warn,
 		Title:   "network setup works only inside a user namespace",
 		Meaning: "This process lacks CAP_NET_ADMIN and a network namespace could be created only together with a user namespace: pod networking works only when k3s runs rootless, in its own user and network namespace.",
-		Fix:     "k3s server --rootless (needs rootlesskit and slirp4netns on PATH)"}
+		Fix:     "run kprobe as root of a user namespace (unshare --user --map-root-user --net --mount --pid --fork); otherwise kprobe launch runs pods as processes (TP)"}
 	CodeNetNotTested = probes.Code{Code: "KP-NET-016", Severity: probes.Info,
 		Title:   "network features not tested: no network namespace",
 		Meaning: "Neither clone(CLONE_NEWNET) nor clone(CLONE_NEWUSER|CLONE_NEWNET) is allowed, and kprobe never changes the network namespace it runs in, so links and iptables were not tried; pods also need new network namespaces.",
@@ -403,7 +403,7 @@ func judgeIptables(o *probes.Observation, in netnsInput) {
 	}
 	fix := CodeIptablesMatches.Fix
 	if ext["nat"] != probes.Yes {
-		fix = "k3s server --disable-kube-proxy --disable-network-policy --flannel-backend=none"
+		fix = "nothing to do: without the nat table kprobe launch runs the worker without kube-proxy and network policy (T2)"
 	}
 	o.FindFix(CodeIptablesMatches, "iptables ("+backend+") lacks "+strings.Join(missing, ", "),
 		probes.Evidence{Source: results[backend].Bin, Excerpt: strings.Join(why, "; "), Errno: errnoOf(steps, all...)}, fix)

@@ -185,7 +185,7 @@ func TestJudgeMatchFixes(t *testing.T) {
 	noNat := replace(allIptables, Step{Name: stepMasquerade, Errno: "ENOENT", Msg: "x"})
 	o := judged(netnsInput{Mode: "netns", NetAdmin: probes.Yes, Result: &OpResult{Links: allLinks,
 		Backends: []BackendResult{{Backend: "nft", Bin: "iptables", Steps: noNat}}}})
-	if len(o.Findings) != 1 || !strings.Contains(o.Findings[0].Fix, "--flannel-backend=none") ||
+	if len(o.Findings) != 1 || !strings.Contains(o.Findings[0].Fix, "without kube-proxy and network policy (T2)") ||
 		!strings.Contains(o.Findings[0].Summary, "nat") || o.Findings[0].Evidence.Errno != "ENOENT" {
 		t.Errorf("no nat: %+v", o.Findings)
 	}

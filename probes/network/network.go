@@ -38,7 +38,7 @@ var (
 	CodePort2379 = probes.Code{Code: "KP-NET-003", Severity: probes.Warn,
 		Title:   "etcd port 2379 is already in use",
 		Meaning: "etcd (k3s --cluster-init, or an upstream control plane) and kine listen on 2379; k3s' default sqlite datastore does not need it.",
-		Fix:     "stop the process holding port 2379, or keep k3s' default sqlite datastore (do not pass --cluster-init)"}
+		Fix:     "stop the process holding port 2379 (ss -ltnp 'sport = :2379' names it), or, at TP or T3, move kprobe's ports: kprobe launch --port-offset 100"}
 	CodeNoDefaultRoute = probes.Code{Code: "KP-NET-004", Severity: probes.Warn,
 		Title:   "no default route",
 		Meaning: "k3s and the kubelet pick the node IP from the default route and fail to start without one (sandboxes with --network=none have only lo).",

@@ -150,9 +150,9 @@ func TestLiveOverlayOnOverlay(t *testing.T) {
 	if f == nil || f.Evidence.Errno != "EINVAL" {
 		t.Fatalf("want KP-OVL-001 with EINVAL, got %+v", r.Findings)
 	}
-	wantFix := "--snapshotter=native"
+	wantFix := "nothing to do: kprobe launch uses containerd's native snapshotter here"
 	if r.Facts.Tri("overlay.fuse_overlayfs") == probes.Yes && r.Facts.Tri("overlay.dev_fuse") == probes.Yes {
-		wantFix = "--snapshotter=fuse-overlayfs"
+		wantFix = "nothing to do: kprobe launch uses containerd's fuse-overlayfs snapshotter here"
 	}
 	if f.Fix != wantFix {
 		t.Errorf("fix %q, want %q", f.Fix, wantFix)

@@ -27,11 +27,11 @@ var (
 	CodeDataDir = probes.Code{Code: "KP-OVL-001", Severity: probes.Warn,
 		Title:   "overlayfs cannot be mounted on the data dir's filesystem",
 		Meaning: "containerd's overlayfs snapshotter (k3s's default) mounts overlay with its layers under the data dir; here the kernel refuses, and k3s stops with \"overlayfs snapshotter cannot be enabled\".",
-		Fix:     "--snapshotter=fuse-overlayfs if /dev/fuse and the fuse-overlayfs binary are present, otherwise --snapshotter=native"}
+		Fix:     "nothing to do: kprobe launch picks containerd's fuse-overlayfs snapshotter when /dev/fuse and the fuse-overlayfs binary are present, otherwise the native one; or put the data dir on ext4, xfs or tmpfs: kprobe launch --data-dir DIR"}
 	CodeUserns = probes.Code{Code: "KP-OVL-002", Severity: probes.Info,
 		Title:   "overlayfs does not work inside a user namespace",
 		Meaning: "rootless k3s (--rootless) runs containerd in a user namespace; there overlay cannot be mounted or cannot create whiteouts (\"failed to convert whiteout file ... operation not permitted\").",
-		Fix:     "with --rootless, add --snapshotter=fuse-overlayfs (or --snapshotter=native)"}
+		Fix:     "nothing to do: in a user namespace kprobe launch picks the fuse-overlayfs snapshotter when /dev/fuse and the fuse-overlayfs binary are present, otherwise the native one"}
 )
 
 func (Probe) ID() string            { return "overlay" }
@@ -111,10 +111,10 @@ func judge(o *probes.Observation, datadirEv probes.Evidence) {
 	f := o.Facts
 	o.Summary = summary(f)
 	if f.Tri("overlay.mount_datadir") == probes.No {
-		fix := "--snapshotter=native"
+		fix := "nothing to do: kprobe launch uses containerd's native snapshotter here"
 		why := "fuse-overlayfs is not usable here"
 		if f.Tri("overlay.fuse_overlayfs") == probes.Yes && f.Tri("overlay.dev_fuse") == probes.Yes {
-			fix, why = "--snapshotter=fuse-overlayfs", "fuse-overlayfs and /dev/fuse are present"
+			fix, why = "nothing to do: kprobe launch uses containerd's fuse-overlayfs snapshotter here", "fuse-overlayfs and /dev/fuse are present"
 		}
 		sum := "overlay refused with its upper dir under " + f.String("overlay.datadir_path")
 		if datadirEv.Errno != "" {
@@ -126,9 +126,9 @@ func judge(o *probes.Observation, datadirEv probes.Evidence) {
 		}
 		if f.Tri("overlay.userns_datadir") == probes.Yes {
 			// Refused for lack of privilege, allowed in a user namespace:
-			// rootless k3s keeps the overlayfs snapshotter.
+			// a cluster in a user namespace keeps the overlayfs snapshotter.
 			sum += "; it works inside a user namespace"
-			fix = "k3s server --rootless (overlay works in its user namespace), or " + fix
+			fix += "; overlay works inside a user namespace, so kprobe run as root of one (unshare --user --map-root-user --mount --pid --fork) keeps the overlayfs snapshotter"
 		}
 		o.FindFix(CodeDataDir, sum, datadirEv, fix)
 	}

@@ -33,15 +33,15 @@ var (
 	CodeNoSysResource = probes.Code{Code: "KP-PRIV-001", Severity: probes.Warn,
 		Title:   "CAP_SYS_RESOURCE is missing",
 		Meaning: "the kubelet asks for oom_score_adj -998 on pod sandboxes; lowering it needs CAP_SYS_RESOURCE in the initial user namespace, so runc fails with \"can't get final child's PID from pipe: EOF\" and no pod starts.",
-		Fix:     "in containerd's config.toml (k3s: <data-dir>/agent/etc/containerd/config.toml.tmpl) set, under [plugins.\"io.containerd.grpc.v1.cri\"] (containerd 2.x: [plugins.\"io.containerd.cri.v1.runtime\"], k3s template config-v3.toml.tmpl): restrict_oom_score_adj = true"}
+		Fix:     "nothing to do: kprobe launch sets containerd's restrict_oom_score_adj = true itself (containerd then clamps the kubelet's oom_score_adj)"}
 	CodeNoSysAdmin = probes.Code{Code: "KP-PRIV-002", Severity: probes.Block,
 		Title:   "CAP_SYS_ADMIN is missing outside a user namespace",
 		Meaning: "a worker mounts (overlay snapshots, cgroups, /proc of pods) and creates namespaces; without CAP_SYS_ADMIN and without a user namespace of its own, containerd and runc cannot start a container.",
-		Fix:     "run the container with --privileged (docker run --privileged ...), or give it a user namespace (podman run --userns=auto ..., or unshare --user --map-root-user --mount --pid --fork)"}
+		Fix:     "run the sandbox privileged (docker run --privileged ...), or give it a user namespace (podman run --userns=auto ..., or unshare --user --map-root-user --mount --pid --fork)"}
 	CodeNotRoot = probes.Code{Code: "KP-PRIV-003", Severity: probes.Warn,
 		Title:   "not root and not in a user namespace",
 		Meaning: "k3s and the kubelet need root; an ordinary user can only run them in rootless mode, which builds a user namespace with rootlesskit.",
-		Fix:     "k3s server --rootless (needs newuidmap/newgidmap and a range for this user in /etc/subuid and /etc/subgid), or run as root: sudo k3s server"}
+		Fix:     "run kprobe as root (sudo kprobe launch), or as root of a user namespace (unshare --user --map-root-user --mount --pid --fork)"}
 	CodeSeccompFilter = probes.Code{Code: "KP-PRIV-004", Severity: probes.Info,
 		Title:   "a seccomp filter is active",
 		Meaning: "container-runtime seccomp profiles refuse unshare, mount, setns and keyctl without CAP_SYS_ADMIN; the namespaces probe measures which calls are refused.",
@@ -52,7 +52,7 @@ var (
 	CodeNoNewPrivs = probes.Code{Code: "KP-PRIV-006", Severity: probes.Info,
 		Title:   "no_new_privs is set",
 		Meaning: "setuid and file-capability helpers cannot raise privileges, so newuidmap/newgidmap cannot map subordinate IDs and rootless mode is limited to mapping one uid.",
-		Fix:     "start the sandbox without no_new_privs: drop --security-opt no-new-privileges (docker/podman), or set process.noNewPrivileges = false in the OCI config.json"}
+		Fix:     "start the sandbox without no_new_privs (docker run or podman run without --security-opt no-new-privileges), or set process.noNewPrivileges = false in the OCI config.json"}
 	CodeAppArmor = probes.Code{Code: "KP-PRIV-007", Severity: probes.Info,
 		Title:   "confined by an AppArmor profile",
 		Meaning: "profiles such as docker-default deny mount and writes to /proc/sys and /sys; the active probes show which operations are refused.",
@@ -60,7 +60,7 @@ var (
 	CodeSELinux = probes.Code{Code: "KP-PRIV-008", Severity: probes.Info,
 		Title:   "SELinux is enforcing",
 		Meaning: "containerd must label container files and processes; k3s does that only with its SELinux support enabled and the k3s-selinux policy installed.",
-		Fix:     "install the k3s-selinux package and start k3s with --selinux"}
+		Fix:     "run the sandbox with SELinux permissive (setenforce 0), or give it an unconfined label (docker run --security-opt label=disable)"}
 )
 
 func (Probe) ID() string            { return "privileges" }

@@ -74,7 +74,7 @@ var (
 	CodeLowMemory = probes.Code{Code: "KP-RES-003", Severity: probes.Warn,
 		Title:   "less than 2 GiB of memory",
 		Meaning: "A k3s server with its packaged components fits, but little is left for workloads and evictions start early.",
-		Fix:     "give the sandbox 2 GiB or more (docker run --memory 2g); or trim k3s: --disable=traefik,servicelb,metrics-server"}
+		Fix:     "give the sandbox 2 GiB or more (docker run --memory 2g); or deploy no add-ons: kprobe launch --no-addons"}
 	CodeLowNofile = probes.Code{Code: "KP-RES-004", Severity: probes.Warn,
 		Title:   "open-file limit below 65536",
 		Meaning: "The kubelet, containerd and the API server hold many files and watches; a low RLIMIT_NOFILE shows up as \"too many open files\" under load.",

@@ -117,7 +117,7 @@ var (
 	CodeConntrackAbsent = probes.Code{Code: "KP-SYS-002", Severity: probes.Warn,
 		Title:   "net.netfilter.nf_conntrack_max is absent",
 		Meaning: "kube-proxy writes nf_conntrack_max at start-up and exits when it cannot (nf_conntrack not loaded, or gVisor).",
-		Fix:     "--kube-proxy-arg=conntrack-max-per-core=0 (or on the host: modprobe nf_conntrack)"}
+		Fix:     "nothing to do: kprobe launch sets kube-proxy's conntrack maxPerCore: 0 itself (or on the host: modprobe nf_conntrack)"}
 	CodeBridgeNFAbsent = probes.Code{Code: "KP-SYS-003", Severity: probes.Warn,
 		Title:   "net.bridge.bridge-nf-call-iptables is absent (br_netfilter not loaded)",
 		Meaning: "Without br_netfilter, traffic between pods on the same bridge bypasses iptables: Service IPs reached from a pod on the same node do not work with kube-proxy in iptables mode.",

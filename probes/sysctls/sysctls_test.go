@@ -343,7 +343,7 @@ func TestKubeletFix(t *testing.T) {
 	if strings.Contains(fix, "KubeletInUserNamespace") {
 		t.Errorf("feature gate offered outside a user namespace: %q", fix)
 	}
-	if !strings.HasPrefix(kubeletFix(bad, true), "--kubelet-arg=feature-gates=KubeletInUserNamespace=true") {
+	if !strings.HasPrefix(kubeletFix(bad, true), "nothing to do: kprobe launch sets the kubelet's KubeletInUserNamespace feature gate") {
 		t.Errorf("user namespace fix does not start with the feature gate")
 	}
 }

@@ -31,11 +31,11 @@ var (
 	CodeKubeletReadonly = probes.Code{Code: "KP-SYS-006", Severity: probes.Warn,
 		Title:   "the kubelet cannot write its kernel tunables",
 		Meaning: "The kubelet writes vm.overcommit_memory=1, vm.panic_on_oom=0, kernel.panic=10, kernel.panic_on_oops=1, kernel.keys.root_maxkeys=1000000 and root_maxbytes=25000000 when they differ; here some differ and are read-only, so it fails with \"Failed to start ContainerManager\" (k3s: \"open /proc/sys/vm/overcommit_memory: read-only file system\").",
-		Fix:     "set the values on the host (sysctl -w vm.overcommit_memory=1 kernel.panic=10 kernel.panic_on_oops=1), or let kprobe launch apply its fake-sysctl shim; in a user namespace: --kubelet-arg=feature-gates=KubeletInUserNamespace=true"}
+		Fix:     "set the values on the host (sysctl -w vm.overcommit_memory=1 kernel.panic=10 kernel.panic_on_oops=1), or nothing: kprobe launch applies its fake-sysctl shim itself, and in a user namespace sets the kubelet's KubeletInUserNamespace feature gate"}
 	CodeConntrackReadonly = probes.Code{Code: "KP-SYS-007", Severity: probes.Warn,
 		Title:   "net.netfilter.nf_conntrack_max is read-only",
 		Meaning: "kube-proxy writes nf_conntrack_max at start-up and exits when it cannot (containers, LXC, kernels >= 5.12.2 outside the initial network namespace).",
-		Fix:     "--kube-proxy-arg=conntrack-max-per-core=0"}
+		Fix:     "nothing to do: kprobe launch sets kube-proxy's conntrack maxPerCore: 0 itself"}
 	CodeIPForwardOff = probes.Code{Code: "KP-SYS-008", Severity: probes.Block,
 		Title:   "IP forwarding is off and cannot be turned on",
 		Meaning: "net.ipv4.ip_forward is 0 and read-only: packets between pods and from pods to the outside are not routed, and the CNI plugins (bridge, flannel) cannot enable it.",
@@ -210,7 +210,7 @@ func kubeletFix(bad []Tunable, inUserns bool) string {
 	}
 	fix := ""
 	if inUserns {
-		fix = "--kubelet-arg=feature-gates=KubeletInUserNamespace=true (the kubelet then ignores these write errors in a user namespace); or "
+		fix = "nothing to do: kprobe launch sets the kubelet's KubeletInUserNamespace feature gate (it then ignores these write errors in a user namespace); or "
 	}
 	fix += "on the host: sysctl -w " + strings.Join(host, " ") +
 		"; or let kprobe launch apply its fake-sysctl shim, by hand (needs CAP_SYS_ADMIN): mkdir -p " + shimDir + " && " + strings.Join(shim, " && ")

@@ -82,7 +82,7 @@ var (
 	CodeOldIptables = probes.Code{Code: "KP-TOOL-004", Severity: probes.Warn,
 		Title:   "iptables 1.8.0 to 1.8.4",
 		Meaning: "k3s' known issues: these releases accumulate duplicate rules, which degrades and destabilises the node (k3s-io/k3s#3117).",
-		Fix:     "k3s server --prefer-bundled-bin (k3s ships a working iptables)"}
+		Fix:     "install a working iptables (apt-get install -y iptables); otherwise kprobe launch runs the worker without kube-proxy and network policy (T2)"}
 )
 
 func (Probe) ID() string            { return "tools" }
