@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // FuzzUnpackLayer: image layers are untrusted input. Whatever two layers
@@ -58,5 +60,27 @@ func FuzzUnpackLayer(f *testing.F) {
 		// Layers may make directories without u+w: t.TempDir's cleanup
 		// must still remove them.
 		_ = removeTree(root)
+	})
+}
+
+// FuzzPullSecret: an imagePullSecret is the pod author's input. Whatever it
+// holds, it parses or is refused, without running anything, and its keys
+// are matched against a repository without a panic.
+func FuzzPullSecret(f *testing.F) {
+	f.Add([]byte(`{"auths":{"registry.test:5000":{"auth":"dXNlcjpwd2Q="}}}`), "registry.test:5000/team/app")
+	f.Add([]byte(`{"*.test/team":{"username":"u","password":"p"},"https://registry.test/v1/":{}}`), "a.test/team/x")
+	f.Add([]byte(`{"auths":{"registry.test":{"credHelper":"sh"}}}`), "registry.test/x")
+	f.Fuzz(func(t *testing.T, secret []byte, repo string) {
+		auths, err := parseDockerConfigJSON(secret)
+		if err != nil {
+			return
+		}
+		r, err := name.NewRepository(repo)
+		if err != nil {
+			return
+		}
+		for key := range auths {
+			_ = matchesRegistry(key, r)
+		}
 	})
 }
