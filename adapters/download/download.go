@@ -25,6 +25,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpproxy"
+
+	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 // ErrInput marks errors caused by the caller's choices (a URL that is not
@@ -176,6 +178,13 @@ func copyBody(url string, resp *http.Response, w io.Writer, p *Progress, off int
 
 // maxSumsFile bounds a checksum file: they list a few dozen assets.
 const maxSumsFile = 1 << 20
+
+// ReadSumsFile reads a checksum file the user named (`--sha256-file`, a
+// bundle's .sha256): a regular file of at most 1 MiB, so /dev/zero, a FIFO
+// or an 8 GiB sparse file is an error rather than an out-of-memory.
+func ReadSumsFile(path string) ([]byte, error) {
+	return bounded.ReadFile(path, maxSumsFile)
+}
 
 // Sums downloads a checksum file (bounded) and returns its bytes.
 func Sums(ctx context.Context, client *http.Client, url string, notFound func() error) ([]byte, error) {

@@ -16,24 +16,7 @@ func (s *Snapshot) Leftovers(ctx context.Context, sc Scope) []string {
 	var out []string
 	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
 	out = append(out, s.sysctlLeftovers()...)
-	for _, bin := range sortedKeys(s.Tables) {
-		before := set(s.Tables[bin])
-		tables, _ := listTables(ctx, bin)
-		for _, t := range tables {
-			if !before[t] {
-				add("%s table %s was created", bin, t)
-			}
-		}
-		for _, t := range sortedKeys(s.Chains[bin]) {
-			old := set(s.Chains[bin][t])
-			chains, _ := listChains(ctx, bin, t)
-			for _, c := range chains {
-				if !old[c] && clusterChain(c) {
-					add("%s chain %s/%s is still there", bin, t, c)
-				}
-			}
-		}
-	}
+	out = append(out, s.iptablesLeftovers(ctx)...)
 	for _, d := range FixedDirs {
 		if _, err := os.Lstat(d); err == nil && !s.Dirs[d] {
 			add("%s was created and is still there", d)

@@ -225,16 +225,8 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 		}
 		note("deleted link %s", l)
 	}
-	for _, bin := range sortedKeys(s.Chains) {
-		for _, table := range sortedKeys(s.Chains[bin]) {
-			d, e := removeChains(ctx, bin, table, set(s.Chains[bin][table]))
-			done = append(done, d...)
-			errs = append(errs, e...)
-		}
-		d, e := removeTables(ctx, bin, set(s.Tables[bin]))
-		done = append(done, d...)
-		errs = append(errs, e...)
-	}
+	d, e := s.undoIptables(ctx)
+	done, errs = append(done, d...), append(errs, e...)
 	oldCg := set(s.Cgroups)
 	cgs := kubepodsCgroups()
 	sort.Slice(cgs, func(i, j int) bool { return len(cgs[i]) > len(cgs[j]) })

@@ -61,6 +61,47 @@ func clusterChain(c string) bool {
 	return strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-") || strings.HasPrefix(c, ChainPrefix)
 }
 
+// undoIptables deletes the cluster's chains and the tables that are new
+// since the snapshot (launch's own GuardChain and nodes' chains included).
+func (s *Snapshot) undoIptables(ctx context.Context) (done []string, errs []error) {
+	for _, bin := range sortedKeys(s.Chains) {
+		for _, table := range sortedKeys(s.Chains[bin]) {
+			d, e := removeChains(ctx, bin, table, set(s.Chains[bin][table]))
+			done = append(done, d...)
+			errs = append(errs, e...)
+		}
+		d, e := removeTables(ctx, bin, set(s.Tables[bin]))
+		done = append(done, d...)
+		errs = append(errs, e...)
+	}
+	return done, errs
+}
+
+// iptablesLeftovers lists the tables and cluster chains that are new
+// since the snapshot.
+func (s *Snapshot) iptablesLeftovers(ctx context.Context) []string {
+	var out []string
+	for _, bin := range sortedKeys(s.Tables) {
+		before := set(s.Tables[bin])
+		tables, _ := listTables(ctx, bin)
+		for _, t := range tables {
+			if !before[t] {
+				out = append(out, fmt.Sprintf("%s table %s was created", bin, t))
+			}
+		}
+		for _, t := range sortedKeys(s.Chains[bin]) {
+			old := set(s.Chains[bin][t])
+			chains, _ := listChains(ctx, bin, t)
+			for _, c := range chains {
+				if !old[c] && clusterChain(c) {
+					out = append(out, fmt.Sprintf("%s chain %s/%s is still there", bin, t, c))
+				}
+			}
+		}
+	}
+	return out
+}
+
 // removeChains deletes the cluster's chains that appeared since the
 // snapshot, with every rule that jumps to them.
 func removeChains(ctx context.Context, bin, table string, old map[string]bool) (done []string, errs []error) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -127,7 +128,10 @@ func checkMember(n string) error {
 // temporary name, and renamed into place only when it matches. When
 // bundle.sha256 exists beside it, the whole bundle is checked first.
 func InstallBundle(bundle, dir string) error {
-	if data, err := os.ReadFile(bundle + ".sha256"); err == nil {
+	if data, err := download.ReadSumsFile(bundle + ".sha256"); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err != nil {
+			return inputErrorf("%v", err)
+		}
 		want, err := download.LookupSum(data, filepath.Base(bundle))
 		if err != nil {
 			return inputErrorf("%s.sha256: %v", bundle, err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kprobe/kprobe/adapters/install"
@@ -87,5 +88,37 @@ func TestBundleRefusesPathsOutsideTheLayout(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "evil")); err == nil {
 		t.Error("../evil was written")
+	}
+}
+
+// TestBundleRefusesHostileChecksumFile: bundle.sha256 beside a bundle is a
+// file anyone may have put there. /dev/zero, an 8 GiB sparse file or a
+// FIFO there is refused at once, not read into memory (issue 11).
+func TestBundleRefusesHostileChecksumFile(t *testing.T) {
+	src := sources(t)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "engine.tar")
+	if err := install.CreateBundle(bundle, src); err != nil {
+		t.Fatal(err)
+	}
+	sums := bundle + ".sha256"
+	for name, plant := range map[string]func() error{
+		"/dev/zero": func() error { return os.Symlink("/dev/zero", sums) },
+		"8 GiB":     func() error { return os.WriteFile(sums, nil, 0o644) },
+		"FIFO":      func() error { return syscall.Mkfifo(sums, 0o644) },
+	} {
+		os.Remove(sums)
+		if err := plant(); err != nil {
+			t.Fatal(err)
+		}
+		if name == "8 GiB" {
+			if err := os.Truncate(sums, 8<<30); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := install.InstallBundle(bundle, filepath.Join(t.TempDir(), "engine"))
+		if err == nil || !strings.Contains(err.Error(), ".sha256") {
+			t.Errorf("%s as %s: %v", name, filepath.Base(sums), err)
+		}
 	}
 }

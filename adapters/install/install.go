@@ -221,7 +221,7 @@ func installFile(o InstallOptions, dest string) error {
 	}
 	want := ""
 	if o.SHA256File != "" {
-		data, err := os.ReadFile(o.SHA256File)
+		data, err := download.ReadSumsFile(o.SHA256File)
 		if err != nil {
 			return inputErrorf("read checksum file: %v", err)
 		}

@@ -412,6 +412,8 @@ func TestInstallFromFile(t *testing.T) {
 			[]string{src + " has sha256 " + digest(bin), "but " + wrong + " says " + strings.Repeat("0", 64), "refusing to install"}},
 		{"no entry", InstallOptions{From: src, SHA256File: noEntry}, []string{"no sha256 entry for k3s or k3s-download"}},
 		{"missing sums file", InstallOptions{From: src, SHA256File: filepath.Join(tmp, "nope")}, []string{"read checksum file"}},
+		// Issue 11: a checksum file is read bounded and only when regular.
+		{"sums file /dev/zero", InstallOptions{From: src, SHA256File: "/dev/zero"}, []string{"read checksum file", "not a regular file"}},
 		{"missing binary", InstallOptions{From: filepath.Join(tmp, "nope")}, []string{"does not exist"}},
 		{"directory", InstallOptions{From: tmp}, []string{"is not a regular file"}},
 		{"not ELF", InstallOptions{From: releaseSums}, []string{"not an ELF executable"}},

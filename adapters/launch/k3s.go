@@ -80,6 +80,9 @@ func k3sPhases(r *phaseContext) []phase {
 			if err != nil {
 				return err
 			}
+			if !r.plan.Has("disable-agent") && !r.plan.Has("disable-kube-proxy") {
+				guardKubeProxyMetrics(ctx, r.plan)
+			}
 			_, ns := splitShims(r.plan)
 			return supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: r.o.DataDir, Shims: ns, Processes: []supervise.Process{{
 				Name: "k3s", Path: r.k3sBin, Args: rendered.Args, Env: rendered.Env,

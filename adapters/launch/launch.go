@@ -404,6 +404,9 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 			return nil, err
 		}
 	}
+	if runsKubeProxy(r.Processes) {
+		guardKubeProxyMetrics(ctx, plan)
+	}
 	for _, d := range []string{"logs/pods", "kubelet/root", "kubelet/pki", "kubelet/volume-plugins", "cni/ipam", "containerd"} {
 		if err := os.MkdirAll(filepath.Join(o.DataDir, d), 0o755); err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/supervise"
 )
 
@@ -206,5 +207,33 @@ func TestInterruptedLaunchStopsWhatItStarted(t *testing.T) {
 	err = interrupted(ctx, &Result{Phases: []Phase{{Name: "preflight", Done: true}}}, dir, base)
 	if err == nil || !strings.Contains(err.Error(), "interrupted: stopped what the launch had started") {
 		t.Fatalf("an interrupted launch: %v", err)
+	}
+}
+
+// TestStopSaysWhatItCouldNotUndo: a stop that cannot undo everything
+// fails (ErrNotUndone, a non-zero exit) and names what is left; with
+// --purge it keeps the data dir, whose journal a second stop retries from.
+func TestStopSaysWhatItCouldNotUndo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	if err := datadir.Create(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A journal that cannot be read: nothing on the host is touched.
+	if err := os.WriteFile(snapshotPath(dir), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	err := Stop(context.Background(), dir, true, &out)
+	if !errors.Is(err, ErrNotUndone) || !strings.Contains(err.Error(), "host journal "+snapshotPath(dir)+" cannot be read") {
+		t.Fatalf("stop with an unreadable journal: %v", err)
+	}
+	if strings.Contains(out.String(), "stopped\n") || !strings.Contains(out.String(), "kept "+dir) {
+		t.Errorf("stop's output:\n%s", out.String())
+	}
+	if _, err := os.Stat(snapshotPath(dir)); err != nil {
+		t.Errorf("the journal is gone: %v", err)
 	}
 }

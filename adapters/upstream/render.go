@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -324,8 +325,10 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 					// kube-proxy's metrics server has no authentication
 					// (/metrics, /configz, /flagz, read-only) and cannot be
 					// turned off in v1.37: an empty address fails its
-					// validation ("must be IP:port"). Loopback only.
-					"--metrics-bind-address=127.0.0.1:10249",
+					// validation ("must be IP:port"). Loopback only, where
+					// launch lets only the cluster's uid connect
+					// (hoststate.OwnerOnly).
+					"--metrics-bind-address=" + net.JoinHostPort(KubeProxyMetricsHost, strconv.Itoa(KubeProxyMetricsPort)),
 					"--healthz-bind-address=127.0.0.1:10256",
 					// Leave the host's conntrack sysctls alone, as k3s does:
 					// 0 means "do not change" for each of them.
@@ -356,6 +359,13 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 // to twice what is live (GOGC=100); at 50 it collects at one and a half,
 // for a little more CPU on a cluster that idles
 // (research/process-pods-host.md has the measurements).
+// KubeProxyMetricsHost and KubeProxyMetricsPort are where node 0's
+// kube-proxy serves its metrics, without authentication.
+const (
+	KubeProxyMetricsHost = "127.0.0.1"
+	KubeProxyMetricsPort = 10249
+)
+
 var tpGoEnv = []string{"GOGC=50"}
 
 // NodeAgentPort is where the node agent serves the kubelet API (logs,

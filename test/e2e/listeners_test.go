@@ -73,21 +73,6 @@ type knock struct {
 	Accepted []string `json:"accepted"`
 }
 
-// readOnlyExceptions are listeners that answer strangers and cannot be
-// made not to, by "process port", with the reason (docs/security.md).
-var readOnlyExceptions = map[string]string{
-	"kube-proxy 10249": "kube-proxy's metrics server has no authentication and cannot be turned off in v1.37 (an empty --metrics-bind-address, --metrics-port=0 and port 0 all fail validation; an address on no interface makes it retry every 5 s): read-only counters and kube-proxy's own configuration, on 127.0.0.1",
-}
-
-// exception is the reason l may answer strangers, or "".
-func exception(l listener) string {
-	if l.TCP == "" {
-		return ""
-	}
-	_, port, _ := net.SplitHostPort(l.TCP)
-	return readOnlyExceptions[l.Process+" "+port]
-}
-
 // healthPaths may answer anyone.
 var healthPaths = []string{"/healthz", "/livez", "/readyz"}
 
@@ -337,9 +322,7 @@ func checkListeners(t *testing.T, dataDir string) {
 	}
 	for _, k := range knocks {
 		t.Logf("%s: %s", k.Listener, strings.Join(k.Answers, "; "))
-		if why := exception(k.Listener); len(k.Accepted) > 0 && why != "" {
-			t.Logf("known exception: %s served %s: %s", k.Listener, strings.Join(k.Accepted, "; "), why)
-		} else if len(k.Accepted) > 0 {
+		if len(k.Accepted) > 0 {
 			t.Errorf("as nobody, %s served without credentials: %s", k.Listener, strings.Join(k.Accepted, "; "))
 		}
 	}
