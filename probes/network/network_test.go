@@ -116,11 +116,12 @@ func TestRunHost(t *testing.T) {
 		"net.interfaces":        []string{"lo", "ifb0", "ifb1", "eth0"},
 		"net.default_interface": "eth0",
 		// The default route's interface wins over the larger ifb MTU.
-		"net.mtu":            int64(1400),
-		"net.ip_forward":     probes.No,
-		"net.lo_up":          probes.Yes,
-		"net.proxy":          probes.No,
-		"net.port_6443_free": probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
+		"net.mtu":                 int64(1400),
+		"net.ip_forward":          probes.No,
+		"net.lo_up":               probes.Yes,
+		"net.proxy":               probes.No,
+		"net.routes_into_cluster": []string{},
+		"net.port_6443_free":      probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
 		"net.port_2380_free": probes.Yes, "net.port_10257_free": probes.Yes, "net.port_10259_free": probes.Yes,
 	}
 	if !reflect.DeepEqual(o.Facts, want) {
@@ -311,5 +312,26 @@ func TestRunProxyCapturesCluster(t *testing.T) {
 	}
 	if m := NoProxyMissing("localhost,10.96.0.0/12"); len(m) != 4 || m[0] != "127.0.0.1" {
 		t.Errorf("missing %v", m)
+	}
+}
+
+// A route into the pod or Service range sends cluster traffic out of the
+// node. testdata/route-overlap is /proc/net/route read in a network
+// namespace made here (unshare -n) with 10.244.5.1/24 on a veth, a route
+// to 10.96.0.0/16 via a gateway and a default route.
+func TestRunRouteOverlapsCluster(t *testing.T) {
+	tree := hostTree()
+	tree["proc/net/route"] = &fstest.MapFile{Data: readFile("testdata/route-overlap")}
+	o := run(t, tree)
+	want := []string{"10.96.0.0/16 dev kpd0 (10.96.0.0/12)", "10.244.5.0/24 dev kpd0 (10.244.0.0/16)"}
+	if got := o.Facts["net.routes_into_cluster"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("net.routes_into_cluster = %v, want %v", got, want)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{"KP-NET-017"}) {
+		t.Errorf("codes %v, want KP-NET-017", got)
+	}
+	// The host's routes (default, 192.0.2.0/24) stay quiet.
+	if o := run(t, hostTree()); len(o.Findings) != 0 || len(o.Facts.List("net.routes_into_cluster")) != 0 {
+		t.Errorf("host: findings %v, routes %v", o.Findings, o.Facts["net.routes_into_cluster"])
 	}
 }
