@@ -85,7 +85,7 @@ func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
 	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown,
-		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture, CodeRouteOverlap}
+		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture, CodeRouteOverlap, CodeLocalhost}
 }
 
 func (Probe) Facts() []probes.FactSpec {
@@ -96,6 +96,8 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "net.no_proxy_covers_cluster", Type: probes.TypeTri, Doc: "with a proxy set: NO_PROXY covers 127.0.0.1 and the pod and Service ranges"},
 		{Key: "net.default_interface", Type: probes.TypeString, Doc: "interface of the default route (IPv4, else IPv6), \"\" when there is none"},
 		{Key: "net.routes_into_cluster", Type: probes.TypeList, Doc: "IPv4 routes (/proc/net/route) that overlap the pod or Service ranges, as \"PREFIX dev IFACE (CLUSTER RANGE)\""},
+		{Key: "net.localhost_loopback", Type: probes.TypeTri, Doc: "/etc/hosts gives localhost a loopback address (127.0.0.0/8 or ::1); unknown without /etc/hosts"},
+		{Key: "net.hostname_in_hosts", Type: probes.TypeTri, Doc: "/etc/hosts has a line for the host name (/proc/sys/kernel/hostname); no means DNS or nss-myhostname must answer it; unknown without /etc/hosts"},
 		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
 		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
 	}
@@ -117,6 +119,7 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	proxyEnv(env, o)
 	defaultIface := defaultRoute(env, o)
 	routesIntoCluster(env, o)
+	names(env, o)
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)
 	ports(env, o)

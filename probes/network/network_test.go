@@ -121,6 +121,8 @@ func TestRunHost(t *testing.T) {
 		"net.lo_up":               probes.Yes,
 		"net.proxy":               probes.No,
 		"net.routes_into_cluster": []string{},
+		"net.localhost_loopback":  probes.Unknown,
+		"net.hostname_in_hosts":   probes.Unknown,
 		"net.port_6443_free":      probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
 		"net.port_2380_free": probes.Yes, "net.port_10257_free": probes.Yes, "net.port_10259_free": probes.Yes,
 	}
@@ -333,5 +335,35 @@ func TestRunRouteOverlapsCluster(t *testing.T) {
 	// The host's routes (default, 192.0.2.0/24) stay quiet.
 	if o := run(t, hostTree()); len(o.Findings) != 0 || len(o.Facts.List("net.routes_into_cluster")) != 0 {
 		t.Errorf("host: findings %v, routes %v", o.Findings, o.Facts["net.routes_into_cluster"])
+	}
+}
+
+// /etc/hosts decides how localhost resolves before DNS is asked (glibc's
+// files source, Go's resolver): etcd, the API server's health checks and
+// the kubelet dial localhost. The second file is what a sandbox built
+// from a bare root (bwrap --ro-bind over a minimal /etc) can have.
+func TestRunNames(t *testing.T) {
+	tree := hostTree()
+	tree["proc/sys/kernel/hostname"] = &fstest.MapFile{Data: []byte("node-a\n")}
+	tree["etc/hosts"] = &fstest.MapFile{Data: []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n192.0.2.10 node-a.example node-a\n")}
+	o := run(t, tree)
+	if o.Facts.Tri("net.localhost_loopback") != probes.Yes || o.Facts.Tri("net.hostname_in_hosts") != probes.Yes || len(o.Findings) != 0 {
+		t.Errorf("good hosts: facts %v, findings %v", o.Facts, o.Findings)
+	}
+	tree["etc/hosts"] = &fstest.MapFile{Data: []byte("# no localhost here\n10.0.0.5 localhost.example\n")}
+	o = run(t, tree)
+	if o.Facts.Tri("net.localhost_loopback") != probes.No || o.Facts.Tri("net.hostname_in_hosts") != probes.No {
+		t.Errorf("bare hosts: facts %v", o.Facts)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{"KP-NET-018"}) {
+		t.Errorf("codes %v, want KP-NET-018", got)
+	}
+	tree["etc/hosts"] = &fstest.MapFile{Data: []byte("10.0.0.5 localhost\n")}
+	if o := run(t, tree); o.Facts.Tri("net.localhost_loopback") != probes.No {
+		t.Errorf("localhost on a non-loopback address: %v", o.Facts["net.localhost_loopback"])
+	}
+	delete(tree, "etc/hosts")
+	if o := run(t, tree); o.Facts.Tri("net.localhost_loopback") != probes.Unknown || len(o.Findings) != 0 {
+		t.Errorf("no /etc/hosts (the resolver's own fallback answers localhost): %v %v", o.Facts["net.localhost_loopback"], o.Findings)
 	}
 }
