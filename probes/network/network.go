@@ -85,7 +85,7 @@ func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
 	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown,
-		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture, CodeRouteOverlap, CodeLocalhost}
+		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture, CodeRouteOverlap, CodeLocalhost, CodeOuterEngine}
 }
 
 func (Probe) Facts() []probes.FactSpec {
@@ -98,6 +98,7 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "net.routes_into_cluster", Type: probes.TypeList, Doc: "IPv4 routes (/proc/net/route) that overlap the pod or Service ranges, as \"PREFIX dev IFACE (CLUSTER RANGE)\""},
 		{Key: "net.localhost_loopback", Type: probes.TypeTri, Doc: "/etc/hosts gives localhost a loopback address (127.0.0.0/8 or ::1); unknown without /etc/hosts"},
 		{Key: "net.hostname_in_hosts", Type: probes.TypeTri, Doc: "/etc/hosts has a line for the host name (/proc/sys/kernel/hostname); no means DNS or nss-myhostname must answer it; unknown without /etc/hosts"},
+		{Key: "net.engine_sockets", Type: probes.TypeTri, Doc: "a Docker, containerd or podman API socket at its usual path accepts a connection (an outer engine reachable from the sandbox); unknown in a replayed capture"},
 		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
 		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
 	}
@@ -120,6 +121,7 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	defaultIface := defaultRoute(env, o)
 	routesIntoCluster(env, o)
 	names(env, o)
+	outerEngine(env, o, "/")
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)
 	ports(env, o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"reflect"
@@ -123,6 +124,7 @@ func TestRunHost(t *testing.T) {
 		"net.routes_into_cluster": []string{},
 		"net.localhost_loopback":  probes.Unknown,
 		"net.hostname_in_hosts":   probes.Unknown,
+		"net.engine_sockets":      probes.No,
 		"net.port_6443_free":      probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
 		"net.port_2380_free": probes.Yes, "net.port_10257_free": probes.Yes, "net.port_10259_free": probes.Yes,
 	}
@@ -365,5 +367,46 @@ func TestRunNames(t *testing.T) {
 	delete(tree, "etc/hosts")
 	if o := run(t, tree); o.Facts.Tri("net.localhost_loopback") != probes.Unknown || len(o.Findings) != 0 {
 		t.Errorf("no /etc/hosts (the resolver's own fallback answers localhost): %v %v", o.Facts["net.localhost_loopback"], o.Findings)
+	}
+}
+
+// A Docker socket mounted into the sandbox (docker-outside-of-docker) is
+// found by connecting to it: a real listener on a unix socket at the
+// place Docker's is, under a directory standing for the root.
+func TestOuterEngineSocket(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(root+"/var/run", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", root+"/var/run/docker.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// A stale socket nobody listens on is not reachable.
+	if err := os.MkdirAll(root+"/run/containerd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.Listen("unix", root+"/run/containerd/containerd.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	o := probes.NewObservation()
+	outerEngine(&probes.Env{Root: os.DirFS(root)}, o, root)
+	if o.Facts.Tri("net.engine_sockets") != probes.Yes {
+		t.Errorf("net.engine_sockets = %v", o.Facts["net.engine_sockets"])
+	}
+	if len(o.Findings) != 1 || o.Findings[0].Code != "KP-NET-019" || !strings.Contains(o.Findings[0].Summary, "/var/run/docker.sock") ||
+		strings.Contains(o.Findings[0].Summary, "containerd") {
+		t.Errorf("findings %+v", o.Findings)
+	}
+	l.Close()
+	o = probes.NewObservation()
+	outerEngine(&probes.Env{Root: os.DirFS(root)}, o, root)
+	if o.Facts.Tri("net.engine_sockets") != probes.No || len(o.Findings) != 0 {
+		t.Errorf("no listener: %v %v", o.Facts, o.Findings)
 	}
 }
