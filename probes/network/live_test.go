@@ -81,6 +81,13 @@ func TestLivePassive(t *testing.T) {
 	if wantFwd := probes.TriOf(strings.TrimSpace(string(fwd)) == "1"); f.Tri("net.ip_forward") != wantFwd {
 		t.Errorf("net.ip_forward = %v, want %v", f.Tri("net.ip_forward"), wantFwd)
 	}
+	// /etc/hosts of this VM gives localhost 127.0.0.1, as Debian's does.
+	if f.Tri("net.localhost_loopback") != probes.Yes {
+		t.Errorf("net.localhost_loopback = %v, want yes", f.Tri("net.localhost_loopback"))
+	}
+	if f.Tri("net.engine_sockets") == probes.Unknown {
+		t.Errorf("net.engine_sockets unknown in a live scan")
+	}
 	for _, p := range network.Ports {
 		if f.Tri("net.port_"+probes.Format(int64(p.Port))+"_free") == probes.Unknown {
 			t.Errorf("port %d: unknown, want a definite answer as root", p.Port)

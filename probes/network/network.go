@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +60,10 @@ var (
 		Title:   "the loopback interface is down",
 		Meaning: "A fresh network namespace (an LXC container with an empty network, unshare --net, a minimal VM) starts with lo down: etcd, the API server and the kubelet talk over 127.0.0.1 and get \"network is unreachable\".",
 		Fix:     "nothing to do where kprobe has CAP_NET_ADMIN: kprobe launch brings lo up through netlink and kprobe stop sets it down again; without CAP_NET_ADMIN, bring lo up as root before launching (ip link set lo up)"}
+	CodeRouteOverlap = probes.Code{Code: "KP-NET-017", Severity: probes.Warn,
+		Title:   "a route leads into the cluster's pod or Service range",
+		Meaning: "A route of this network namespace covers part of the ranges the cluster gives pods and Services (10.244.0.0/16 and 10.96.0.0/12; k3s 10.42.0.0/16 and 10.43.0.0/16), as a Docker network, a VPN or an outer cluster's routes do: traffic to those pods or Services leaves the node instead, or the sandbox's own network becomes unreachable from pods.",
+		Fix:     "ip route show names the route; when nothing in the sandbox needs it, delete it before kprobe launch (ip route del PREFIX dev IFACE), else run the cluster where these ranges are free"}
 )
 
 // Ports are the ports the passive probe checks, with their codes.
@@ -80,7 +85,7 @@ func (Probe) Domain() probes.Domain { return probes.DomainNetwork }
 func (Probe) Mode() probes.Mode     { return probes.Passive }
 func (Probe) Codes() []probes.Code {
 	return []probes.Code{CodePort6443, CodePort10250, CodePort2379, CodeNoDefaultRoute, CodeLoopbackDown,
-		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture}
+		CodePort2380, CodePort10257, CodePort10259, CodeProxyCapture, CodeRouteOverlap, CodeLocalhost, CodeOuterEngine}
 }
 
 func (Probe) Facts() []probes.FactSpec {
@@ -90,6 +95,10 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "net.proxy", Type: probes.TypeTri, Doc: "HTTP_PROXY, HTTPS_PROXY or ALL_PROXY is set in kprobe's environment"},
 		{Key: "net.no_proxy_covers_cluster", Type: probes.TypeTri, Doc: "with a proxy set: NO_PROXY covers 127.0.0.1 and the pod and Service ranges"},
 		{Key: "net.default_interface", Type: probes.TypeString, Doc: "interface of the default route (IPv4, else IPv6), \"\" when there is none"},
+		{Key: "net.routes_into_cluster", Type: probes.TypeList, Doc: "IPv4 routes (/proc/net/route) that overlap the pod or Service ranges, as \"PREFIX dev IFACE (CLUSTER RANGE)\""},
+		{Key: "net.localhost_loopback", Type: probes.TypeTri, Doc: "/etc/hosts gives localhost a loopback address (127.0.0.0/8 or ::1); unknown without /etc/hosts"},
+		{Key: "net.hostname_in_hosts", Type: probes.TypeTri, Doc: "/etc/hosts has a line for the host name (/proc/sys/kernel/hostname); no means DNS or nss-myhostname must answer it; unknown without /etc/hosts"},
+		{Key: "net.engine_sockets", Type: probes.TypeTri, Doc: "a Docker, containerd or podman API socket at its usual path accepts a connection (an outer engine reachable from the sandbox); unknown in a replayed capture"},
 		{Key: "net.mtu", Type: probes.TypeInt, Doc: "MTU of the default route's interface, else the largest MTU of a non-lo interface"},
 		{Key: "net.ip_forward", Type: probes.TypeTri, Doc: "/proc/sys/net/ipv4/ip_forward is 1"},
 	}
@@ -110,6 +119,9 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 	loopbackUp(env, o)
 	proxyEnv(env, o)
 	defaultIface := defaultRoute(env, o)
+	routesIntoCluster(env, o)
+	names(env, o)
+	outerEngine(env, o, "/")
 	mtus(env, o, ifaces, defaultIface)
 	ipForward(env, o)
 	ports(env, o)
@@ -199,6 +211,37 @@ func interfaces(env *probes.Env, o *probes.Observation) []string {
 	o.Set("net.interfaces", names)
 	o.Note("/sys/class/net", strings.Join(names, " "), nil)
 	return names
+}
+
+// routesIntoCluster reports the IPv4 routes, default route aside, that
+// overlap ClusterRanges.
+func routesIntoCluster(env *probes.Env, o *probes.Observation) {
+	b, err := fs.ReadFile(env.Root, "proc/net/route")
+	if err != nil {
+		return // defaultRoute notes it
+	}
+	routes, err := ParseRoutes(bytes.NewReader(b))
+	if err != nil {
+		o.Note("/proc/net/route", "", err)
+		return
+	}
+	hits := []string{}
+	for _, r := range routes {
+		if r.Dst.Bits() == 0 {
+			continue
+		}
+		for _, c := range ClusterRanges {
+			if cr := netip.MustParsePrefix(c); cr.Overlaps(r.Dst) {
+				hits = append(hits, fmt.Sprintf("%s dev %s (%s)", r.Dst, r.Iface, c))
+				break
+			}
+		}
+	}
+	o.Set("net.routes_into_cluster", hits)
+	if len(hits) > 0 {
+		o.Find(CodeRouteOverlap, "routes into the cluster's pod or Service range: "+strings.Join(hits, ", "),
+			probes.Evidence{Source: "/proc/net/route", Excerpt: strings.Join(hits, "; ")})
+	}
 }
 
 // defaultRoute sets net.default_interface and reports a missing default

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"reflect"
@@ -116,11 +117,15 @@ func TestRunHost(t *testing.T) {
 		"net.interfaces":        []string{"lo", "ifb0", "ifb1", "eth0"},
 		"net.default_interface": "eth0",
 		// The default route's interface wins over the larger ifb MTU.
-		"net.mtu":            int64(1400),
-		"net.ip_forward":     probes.No,
-		"net.lo_up":          probes.Yes,
-		"net.proxy":          probes.No,
-		"net.port_6443_free": probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
+		"net.mtu":                 int64(1400),
+		"net.ip_forward":          probes.No,
+		"net.lo_up":               probes.Yes,
+		"net.proxy":               probes.No,
+		"net.routes_into_cluster": []string{},
+		"net.localhost_loopback":  probes.Unknown,
+		"net.hostname_in_hosts":   probes.Unknown,
+		"net.engine_sockets":      probes.No,
+		"net.port_6443_free":      probes.Yes, "net.port_10250_free": probes.Yes, "net.port_2379_free": probes.Yes,
 		"net.port_2380_free": probes.Yes, "net.port_10257_free": probes.Yes, "net.port_10259_free": probes.Yes,
 	}
 	if !reflect.DeepEqual(o.Facts, want) {
@@ -311,5 +316,97 @@ func TestRunProxyCapturesCluster(t *testing.T) {
 	}
 	if m := NoProxyMissing("localhost,10.96.0.0/12"); len(m) != 4 || m[0] != "127.0.0.1" {
 		t.Errorf("missing %v", m)
+	}
+}
+
+// A route into the pod or Service range sends cluster traffic out of the
+// node. testdata/route-overlap is /proc/net/route read in a network
+// namespace made here (unshare -n) with 10.244.5.1/24 on a veth, a route
+// to 10.96.0.0/16 via a gateway and a default route.
+func TestRunRouteOverlapsCluster(t *testing.T) {
+	tree := hostTree()
+	tree["proc/net/route"] = &fstest.MapFile{Data: readFile("testdata/route-overlap")}
+	o := run(t, tree)
+	want := []string{"10.96.0.0/16 dev kpd0 (10.96.0.0/12)", "10.244.5.0/24 dev kpd0 (10.244.0.0/16)"}
+	if got := o.Facts["net.routes_into_cluster"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("net.routes_into_cluster = %v, want %v", got, want)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{"KP-NET-017"}) {
+		t.Errorf("codes %v, want KP-NET-017", got)
+	}
+	// The host's routes (default, 192.0.2.0/24) stay quiet.
+	if o := run(t, hostTree()); len(o.Findings) != 0 || len(o.Facts.List("net.routes_into_cluster")) != 0 {
+		t.Errorf("host: findings %v, routes %v", o.Findings, o.Facts["net.routes_into_cluster"])
+	}
+}
+
+// /etc/hosts decides how localhost resolves before DNS is asked (glibc's
+// files source, Go's resolver): etcd, the API server's health checks and
+// the kubelet dial localhost. The second file is what a sandbox built
+// from a bare root (bwrap --ro-bind over a minimal /etc) can have.
+func TestRunNames(t *testing.T) {
+	tree := hostTree()
+	tree["proc/sys/kernel/hostname"] = &fstest.MapFile{Data: []byte("node-a\n")}
+	tree["etc/hosts"] = &fstest.MapFile{Data: []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n192.0.2.10 node-a.example node-a\n")}
+	o := run(t, tree)
+	if o.Facts.Tri("net.localhost_loopback") != probes.Yes || o.Facts.Tri("net.hostname_in_hosts") != probes.Yes || len(o.Findings) != 0 {
+		t.Errorf("good hosts: facts %v, findings %v", o.Facts, o.Findings)
+	}
+	tree["etc/hosts"] = &fstest.MapFile{Data: []byte("# no localhost here\n10.0.0.5 localhost.example\n")}
+	o = run(t, tree)
+	if o.Facts.Tri("net.localhost_loopback") != probes.No || o.Facts.Tri("net.hostname_in_hosts") != probes.No {
+		t.Errorf("bare hosts: facts %v", o.Facts)
+	}
+	if got := obstest.Codes(o.Findings); !reflect.DeepEqual(got, []string{"KP-NET-018"}) {
+		t.Errorf("codes %v, want KP-NET-018", got)
+	}
+	tree["etc/hosts"] = &fstest.MapFile{Data: []byte("10.0.0.5 localhost\n")}
+	if o := run(t, tree); o.Facts.Tri("net.localhost_loopback") != probes.No {
+		t.Errorf("localhost on a non-loopback address: %v", o.Facts["net.localhost_loopback"])
+	}
+	delete(tree, "etc/hosts")
+	if o := run(t, tree); o.Facts.Tri("net.localhost_loopback") != probes.Unknown || len(o.Findings) != 0 {
+		t.Errorf("no /etc/hosts (the resolver's own fallback answers localhost): %v %v", o.Facts["net.localhost_loopback"], o.Findings)
+	}
+}
+
+// A Docker socket mounted into the sandbox (docker-outside-of-docker) is
+// found by connecting to it: a real listener on a unix socket at the
+// place Docker's is, under a directory standing for the root.
+func TestOuterEngineSocket(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(root+"/var/run", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", root+"/var/run/docker.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// A stale socket nobody listens on is not reachable.
+	if err := os.MkdirAll(root+"/run/containerd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.Listen("unix", root+"/run/containerd/containerd.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	o := probes.NewObservation()
+	outerEngine(&probes.Env{Root: os.DirFS(root)}, o, root)
+	if o.Facts.Tri("net.engine_sockets") != probes.Yes {
+		t.Errorf("net.engine_sockets = %v", o.Facts["net.engine_sockets"])
+	}
+	if len(o.Findings) != 1 || o.Findings[0].Code != "KP-NET-019" || !strings.Contains(o.Findings[0].Summary, "/var/run/docker.sock") ||
+		strings.Contains(o.Findings[0].Summary, "containerd") {
+		t.Errorf("findings %+v", o.Findings)
+	}
+	l.Close()
+	o = probes.NewObservation()
+	outerEngine(&probes.Env{Root: os.DirFS(root)}, o, root)
+	if o.Facts.Tri("net.engine_sockets") != probes.No || len(o.Findings) != 0 {
+		t.Errorf("no listener: %v %v", o.Facts, o.Findings)
 	}
 }

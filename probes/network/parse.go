@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -227,4 +229,41 @@ func LoopbackLocal(r io.Reader) bool {
 		prev = l
 	}
 	return false
+}
+
+// Route is one IPv4 route of /proc/net/route that is up.
+type Route struct {
+	Iface string
+	Dst   netip.Prefix
+}
+
+// ParseRoutes returns the IPv4 routes of /proc/net/route that are up
+// and not reject routes; destination and mask are little-endian hex.
+func ParseRoutes(r io.Reader) ([]Route, error) {
+	var out []Route
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 8 || f[0] == "Iface" {
+			continue
+		}
+		flags, err1 := strconv.ParseUint(f[3], 16, 32)
+		dst, err2 := strconv.ParseUint(f[1], 16, 32)
+		mask, err3 := strconv.ParseUint(f[7], 16, 32)
+		if err1 != nil || err2 != nil || err3 != nil || flags&rtfUp == 0 || flags&rtfReject != 0 {
+			continue
+		}
+		le := func(v uint64) [4]byte { return [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+		m := le(mask)
+		ones := 0
+		for _, b := range m {
+			ones += bits.OnesCount8(b)
+		}
+		p, err := netip.AddrFrom4(le(dst)).Prefix(ones)
+		if err != nil {
+			continue
+		}
+		out = append(out, Route{Iface: f[0], Dst: p})
+	}
+	return out, sc.Err()
 }
