@@ -291,14 +291,11 @@ func Run(ctx context.Context, o Options) *Report {
 		needPolicy = o.NoNetworkPolicy
 	}
 	check("networkpolicy", "a deny-all ingress NetworkPolicy blocks the pod client from the Service, and deleting it lets it through again", needPolicy, r.checkNetworkPolicy)
-	// From the sandbox's shell, as a user reaches the cluster (ports.go).
-	// Only at TP for now: that is where the zoo has run them (issue 14);
-	// at T0-T2 kube-proxy and the kubelet serve the same paths, not yet
-	// verified by these checks.
-	if o.ProcessPods {
-		check("port-forward", "kubectl port-forward svc/NAME reaches the Service's pod from the sandbox's shell", need, r.checkPortForward)
-		check("nodeport", "a NodePort Service answers on its node's address from the sandbox's shell (the node agent's proxy)", need, r.checkNodePort)
-	}
+	// From the sandbox's shell, as a user reaches the cluster (ports.go):
+	// the kubelet's port-forward and kube-proxy at T0-T2, the node agent
+	// and its Service proxy at TP.
+	check("port-forward", "kubectl port-forward svc/NAME reaches the Service's pod from the sandbox's shell", need, r.checkPortForward)
+	check("nodeport", "a NodePort Service answers on its node's address from the sandbox's shell (kube-proxy, or the node agent's proxy)", need, r.checkNodePort)
 	// Cluster DNS and storage (addons.go): skipped where the cluster has
 	// neither, failed where it has them and they do not work.
 	needDNS := need

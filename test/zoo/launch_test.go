@@ -47,7 +47,6 @@ type launchCase struct {
 
 var (
 	allChecks = []string{"control-plane", "kubectl", "deployment", "logs", "exec", "service", "dns", "storage", "helm-dry-run", "helm-install"}
-	cpChecks  = []string{"control-plane", "kubectl", "helm-dry-run"}
 	// tpChecks are the pod checks process pods pass (rung TP).
 	tpChecks = []string{"control-plane", "kubectl", "helm-dry-run", "deployment", "logs", "exec", "crash-restart", "readiness"}
 	// tpNetChecks adds what the node agent's Service proxy and CoreDNS as
