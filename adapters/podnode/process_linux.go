@@ -382,11 +382,32 @@ func bindInto(root, source, target string, readOnly bool) error {
 		return fmt.Errorf("bind %s: %w", source, err)
 	}
 	if readOnly {
-		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags(dst), ""); err != nil {
 			return fmt.Errorf("read-only %s: %w", target, err)
 		}
 	}
 	return nil
+}
+
+// lockedFlags are the flags of the mount at path that a remount must
+// repeat: in a user namespace the kernel refuses (EPERM) a remount that
+// drops nosuid, nodev, noexec or an atime flag its creator set (bwrap
+// binds with nosuid and nodev, so a read-only volume failed there).
+func lockedFlags(path string) uintptr {
+	var fs unix.Statfs_t
+	if unix.Statfs(path, &fs) != nil {
+		return 0
+	}
+	var flags uintptr
+	for st, ms := range map[int64]uintptr{
+		unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC,
+		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+	} {
+		if int64(fs.Flags)&st != 0 {
+			flags |= ms
+		}
+	}
+	return flags
 }
 
 // fsSize is the size of the file system holding dir, 0 if unknown.

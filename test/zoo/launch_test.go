@@ -95,13 +95,11 @@ var launchCases = []launchCase{
 		Why: "rootless podman: Docker-like limits inside a user namespace with a subuid map: process pods with isolation=userns (a nested user namespace works); exec joins a container through the root the agent opens (the helper alone got EACCES on /proc/PID/root), CoreDNS listens on 1053 (a nested user namespace cannot bind 53), pods bind their own addresses under the agent's ptrace bind tracer: every check passes"},
 	{Name: "userns-user", Sandbox: "userns-user", Reach: "TP", DataDir: "$HOME/.kprobe", Pass: append(append([]string{}, tpChecks...), "storage", "helm-install"),
 		Why: "a user namespace made by an unprivileged user, in the host's network namespace: the scan finds that the kubelet's fixed directories cannot be made (KP-FS-008), so the plan says TP; process pods with isolation=userns (volumes bind-mounted, so storage passes); the Service proxy and DNS fail here (one run, not yet diagnosed)"},
-	{Name: "bwrap", Sandbox: "bwrap", Reach: "T3", DataDir: "$HOME/.kprobe", Pass: cpChecks,
-		Flags: []string{"--process-pods=false"},
-		Why:   "bubblewrap drops every capability and has no /sys: no cgroup mount, no container (process pods not yet verified in this sandbox: the case keeps the ladder off TP with --process-pods=false)"},
-	{Name: "bwrap-nested-userns", Sandbox: "bwrap", Reach: "T3", DataDir: "$HOME/.kprobe", Pass: cpChecks,
-		Flags: []string{"--process-pods=false"},
-		Wrap:  "unshare -UrmnpfC --mount-proc sh -c 'mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"' nest",
-		Why:   "a nested user namespace gives back the capabilities and a cgroup2 mount, so the plan says T1 and containers start; the kubelet then finds no CPU without /sys (SIG-NO-SYSFS-CPUS) and the ladder steps down to TP (process pods not yet verified in this sandbox: the case keeps the ladder off TP with --process-pods=false)"},
+	{Name: "bwrap", Sandbox: "bwrap", Reach: "TP", DataDir: "$HOME/.kprobe", Pass: append(append([]string{}, tpHelmChecks...), "port-forward", "nodeport", "storage"),
+		Why: "bubblewrap drops every capability and has no /sys: no cgroup mount, no container; process pods with isolation=userns (a nested user namespace; read-only volumes repeat bwrap's nosuid/nodev on remount); the sandbox's network namespace belongs to bwrap's user namespace, where the user has no CAP_NET_BIND_SERVICE, so the Service proxy cannot listen on ports below 1024 (ClusterIP :80, kube-dns :53): service and dns fail, port-forward and the NodePort pass"},
+	{Name: "bwrap-nested-userns", Sandbox: "bwrap", Reach: "TP", DataDir: "$HOME/.kprobe", Pass: append(append([]string{}, tpPortChecks...), "storage"),
+		Wrap: "unshare -UrmnpfC --mount-proc sh -c 'mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"' nest",
+		Why:  "a nested user namespace gives back the capabilities, a network namespace of its own and a cgroup2 mount; the kubelet's fixed directories cannot be made there (KP-FS-008, fs.engine_dirs=no), so the plan says TP and process pods run with isolation=userns; root of that namespace binds ports below 1024, so the Service proxy and DNS work: every check passes"},
 }
 
 // launchScript runs inside the sandbox: plan, launch, verify and stop,
