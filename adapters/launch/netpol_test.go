@@ -18,9 +18,11 @@ func TestNetpolPreflight(t *testing.T) {
 		enforce bool
 		why     string
 	}{
-		{"/bin/kube-network-policies", 1, true, ""},
+		// true and false stand in for the enforcer's --probe answer.
+		{"/bin/true", 1, true, ""},
+		{"/bin/false", 1, false, "refuses the nftables queue rule"},
 		{"", 1, false, "was not found"},
-		{"/bin/kube-network-policies", 3, false, "--nodes 3"},
+		{"/bin/true", 3, false, "--nodes 3"},
 	} {
 		plan, err := adapters.Build(&profiles.Profile{Facts: probes.Facts{"net.iptables_nft": probes.Yes}},
 			adapters.Options{Engine: adapters.EngineKubernetes, Rung: profiles.T0})

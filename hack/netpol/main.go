@@ -19,7 +19,11 @@ import (
 	"syscall"
 	"time"
 
+	"runtime"
+
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -38,8 +42,16 @@ func run() int {
 	failOpen := flag.Bool("fail-open", false, "accept packets while the enforcer is not running")
 	table := flag.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
 	cleanup := flag.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
+	probe := flag.Bool("probe", false, "check in a new network namespace that this kernel takes the nftables rules the enforcer writes (a queue rule needs nft_queue), then exit")
 	klog.InitFlags(flag.CommandLine)
 	flag.Parse()
+	if *probe {
+		if err := probeQueue(); err != nil {
+			fmt.Fprintf(os.Stderr, "nftables queue rule refused: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if *cleanup {
 		if err := deleteTable(*table); err != nil {
 			klog.ErrorS(err, "deleting table", "family", "inet", "name", *table)
@@ -124,4 +136,26 @@ func deleteTable(name string) error {
 		}
 	}
 	return nil
+}
+
+// probeQueue adds, in a network namespace of its own, a table with a
+// postrouting chain and a queue rule, as the controller does: a kernel
+// without nft_queue refuses the rule (ENOENT), and the enforcer would
+// then never install its table. The namespace goes with the thread.
+func probeQueue() error {
+	runtime.LockOSThread() // never unlocked: the thread exits with the namespace
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+	}
+	nft, err := nftables.New()
+	if err != nil {
+		return err
+	}
+	t := nft.AddTable(&nftables.Table{Name: "kprobe-probe", Family: nftables.TableFamilyINet})
+	c := nft.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityFilter})
+	nft.AddRule(&nftables.Rule{Table: t, Chain: c, Exprs: []expr.Any{
+		&expr.Queue{Num: 100, Flag: expr.QueueFlagBypass},
+	}})
+	return nft.Flush()
 }

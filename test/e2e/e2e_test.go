@@ -132,10 +132,13 @@ func TestLaunchVerifyStop(t *testing.T) {
 	passed := map[string]bool{}
 	for _, c := range rep.Checks {
 		t.Logf("verify %-14s %-7s %s", c.Name, c.Outcome, c.Evidence)
-		if c.Outcome != "pass" {
+		// networkpolicy is skipped where the launch turned enforcement
+		// off (a kernel without nft_queue): the plan says so.
+		policyOff := c.Name == "networkpolicy" && c.Outcome == "skipped" && res.Plan != nil && !res.Plan.EnforcesNetworkPolicy()
+		if c.Outcome != "pass" && !policyOff {
 			t.Errorf("verify %s: %s: %s", c.Name, c.Outcome, c.Evidence)
 		}
-		passed[c.Name] = c.Outcome == "pass"
+		passed[c.Name] = c.Outcome == "pass" || policyOff
 	}
 	// Issue 7: launch deployed the cluster DNS and the default
 	// StorageClass (its "addons" phase), and verify proved both: a
@@ -147,8 +150,8 @@ func TestLaunchVerifyStop(t *testing.T) {
 	if !addonsDone {
 		t.Errorf("launch has no finished addons phase: %+v", res.Phases)
 	}
-	// Issue 14: kube-network-policies enforces a deny-all policy (T0 on
-	// this host: nf_tables works).
+	// Issue 14: kube-network-policies enforces a deny-all policy where the
+	// plan says it runs, and the check says why not elsewhere.
 	for _, name := range []string{"dns", "storage", "networkpolicy"} {
 		if !passed[name] {
 			t.Errorf("verify %s did not pass (or did not run)", name)
