@@ -160,21 +160,36 @@ type trial struct {
 	// clone was refused: as real root, proc, sysfs and cgroup2 mount
 	// without the extra namespace.
 	fallback uintptr
+	// unfolded is this trial without the namespaces folded into it (see
+	// folded); it runs in the second round unless this one mounted.
+	unfolded *trial
 }
 
-// trials lists the spawns of the first round, run concurrently: clone-only
-// trials for ns.user, ipc and uts, and the mount trials, whose clones
-// answer the other namespace facts when they succeed.
-func trials() []trial {
-	ts := []trial{{cloneKey: factUser, flags: cloneNewUser}}
-	for _, k := range kinds {
-		if k.flag == cloneNewIPC || k.flag == cloneNewUTS {
-			ts = append(ts,
-				trial{cloneKey: "ns." + k.name, flags: k.flag},
-				trial{cloneKey: "ns.userns_" + k.name, implies: []string{factUser, factMapRoot},
-					flags: cloneNewUser | k.flag, mapRoot: true})
-		}
+// folded are the namespaces with no filesystem of their own: their clones
+// ride on the tmpfs trials instead of clone-only spawns of their own.
+var folded = []nsKind{{"ipc", cloneNewIPC}, {"uts", cloneNewUTS}}
+
+// fold adds the folded namespaces to a tmpfs trial: its successful clone
+// also proves them (prefix "ns." or "ns.userns_"). Should the fold fail
+// the clone or the mount, the trial as it was runs again (unfolded), and
+// the separate trials answer the folded namespaces, so that every fact is
+// what spawns of their own would give.
+func fold(t trial, prefix string) trial {
+	f := t
+	f.unfolded = &t
+	f.implies = append([]string(nil), t.implies...)
+	for _, k := range folded {
+		f.flags |= k.flag
+		f.implies = append(f.implies, prefix+k.name)
 	}
+	return f
+}
+
+// trials lists the spawns of the first round, run concurrently: the mount
+// trials, whose clones answer the namespace facts when they succeed (the
+// tmpfs ones also for ipc and uts, folded in).
+func trials() []trial {
+	var ts []trial
 	for _, f := range filesystems {
 		extra := ""
 		for _, k := range kinds {
@@ -187,6 +202,7 @@ func trials() []trial {
 			mapRoot: true, fstype: f.fstype, implies: []string{factUser, factMapRoot}}
 		if extra == "" {
 			t.cloneKey, u.cloneKey = "ns.mount", "ns.userns_mount"
+			t, u = fold(t, "ns."), fold(u, "ns.userns_")
 		} else {
 			t.implies = []string{"ns.mount", "ns." + extra}
 			u.implies = append(u.implies, "ns.userns_mount", "ns.userns_"+extra)
@@ -200,15 +216,17 @@ func trials() []trial {
 // separate lists the clone-only trials of the facts the first round may
 // leave open: they run only when no first-round clone proved the fact.
 func separate() []trial {
-	ts := []trial{{cloneKey: factMapRoot, flags: cloneNewUser, mapRoot: true}}
-	for _, f := range filesystems {
-		for _, k := range kinds {
-			if f.extra != 0 && k.flag == f.extra {
-				ts = append(ts,
-					trial{cloneKey: "ns." + k.name, flags: k.flag},
-					trial{cloneKey: "ns.userns_" + k.name, flags: cloneNewUser | k.flag, mapRoot: true})
-			}
+	ts := []trial{
+		{cloneKey: factUser, flags: cloneNewUser},
+		{cloneKey: factMapRoot, flags: cloneNewUser, mapRoot: true},
+	}
+	for _, k := range kinds {
+		if k.flag == cloneNewNS {
+			continue // every mount trial's clone answers it
 		}
+		ts = append(ts,
+			trial{cloneKey: "ns." + k.name, flags: k.flag},
+			trial{cloneKey: "ns.userns_" + k.name, flags: cloneNewUser | k.flag, mapRoot: true})
 	}
 	return ts
 }
@@ -485,15 +503,21 @@ func runAll(ctx context.Context, ts []trial, spawn spawnFunc) []outcome {
 
 // runTrials is the platform-independent part of Run. The first round runs
 // trials(); the second runs the separate trials of the facts no clone of
-// the first proved, and retries with the mount namespace alone the mount
-// trials whose extra namespace was refused. It returns every trial run,
-// in order, with its outcome.
+// the first proved, the unfolded form of each folded trial that did not
+// mount, and retries with the mount namespace alone the mount trials
+// whose extra namespace was refused. It returns every trial run, in
+// order, with its outcome.
 func runTrials(ctx context.Context, spawn spawnFunc) ([]trial, []outcome) {
 	ts := trials()
 	res := runAll(ctx, ts, spawn)
 	proved := map[string]bool{}
 	var again []trial
 	for i, t := range ts {
+		if t.unfolded != nil {
+			if tri, _ := mountTri(res[i]); tri != probes.Yes {
+				again = append(again, *t.unfolded)
+			}
+		}
 		if res[i].err == nil {
 			proved[t.cloneKey] = true
 			for _, k := range t.implies {

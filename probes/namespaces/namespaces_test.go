@@ -100,6 +100,14 @@ var sandboxes = map[string]model{
 		}
 		return 0
 	}},
+	// Root where only CLONE_NEWIPC is refused (a made-up filter): the
+	// folded tmpfs trial fails its clone, tmpfs mounts unfolded.
+	"ipc-refused": {uid: 0, clone: func(flags uintptr, _ bool) error {
+		if flags&cloneNewIPC != 0 {
+			return cloneErr(syscall.EPERM)
+		}
+		return nil
+	}, mount: mountAll},
 	// A user with user.max_user_namespaces=0.
 	"nobody-no-userns": {uid: 65534, clone: func(flags uintptr, _ bool) error {
 		if flags&cloneNewUser != 0 {
@@ -321,10 +329,13 @@ func TestDeclarations(t *testing.T) {
 	}
 }
 
-// Where every clone works, the first round answers every fact: 13 spawns.
-// Where none does, the separate clone trials and the mount retries run.
+// Where every clone works, the first round's 8 mount trials answer every
+// fact. Where a tmpfs trial with ipc and uts folded in does not mount, it
+// runs again unfolded; where no clone proves a namespace, its separate
+// clone trial runs; mount trials whose extra namespace is refused are
+// retried in a mount namespace alone.
 func TestSpawnCount(t *testing.T) {
-	for name, want := range map[string]int{"host": 13, "gvisor-do": 13, "runc-docker": 13 + 7 + 3, "bwrap": 13 + 3 + 3} {
+	for name, want := range map[string]int{"host": 8, "gvisor-do": 8 + 1, "runc-docker": 8 + 2 + 3 + 12, "bwrap": 8 + 1 + 3 + 5} {
 		ts, _ := runTrials(context.Background(), sandboxes[name].spawn)
 		if len(ts) != want {
 			var s []string
@@ -332,6 +343,62 @@ func TestSpawnCount(t *testing.T) {
 				s = append(s, t.source())
 			}
 			t.Errorf("%s: %d spawns, want %d:\n%s", name, len(ts), want, strings.Join(s, "\n"))
+		}
+	}
+}
+
+// The folded ipc and uts clones never decide a mount: where the fold is
+// refused (gVisor run refuses CLONE_NEWIPC and CLONE_NEWUTS without a user
+// namespace), tmpfs is tried again in a mount namespace alone, and ipc and
+// uts get clone trials of their own.
+func TestFoldRefused(t *testing.T) {
+	o := run(t, sandboxes["gvisor-run"])
+	var lines []string
+	for _, e := range o.Evidence {
+		lines = append(lines, e.String())
+	}
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"clone(CLONE_NEWNS|CLONE_NEWIPC|CLONE_NEWUTS) mount tmpfs: EPERM",
+		"clone(CLONE_NEWNS) mount tmpfs: EPERM: fail EPERM",
+		"clone(CLONE_NEWIPC): EPERM",
+		"clone(CLONE_NEWUTS): EPERM",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("evidence lacks %q:\n%s", want, all)
+		}
+	}
+	if got := o.Facts.Tri("ns.mount"); got != probes.Yes {
+		t.Errorf("ns.mount = %v, want yes", got)
+	}
+}
+
+// Folding changes no fact: in every sandbox model the facts equal those of
+// running each trial unfolded and every separate clone trial.
+func TestFoldKeepsFacts(t *testing.T) {
+	for name, m := range sandboxes {
+		var ts []trial
+		for _, tr := range trials() {
+			if tr.unfolded != nil {
+				tr = *tr.unfolded
+			}
+			ts = append(ts, tr)
+		}
+		res := runAll(context.Background(), ts, m.spawn)
+		for i, tr := range ts {
+			if tr.fallback != 0 && cloneTri(res[i].err) == probes.No {
+				r := tr
+				r.flags, r.fallback, r.implies = tr.fallback, 0, nil
+				ts, res = append(ts, r), append(res, m.spawn(context.Background(), r))
+			}
+		}
+		sep := separate()
+		ts, res = append(ts, sep...), append(res, runAll(context.Background(), sep, m.spawn)...)
+		want := probes.NewObservation()
+		record(want, ts, res)
+		got := run(t, m)
+		if !reflect.DeepEqual(got.Facts, want.Facts) {
+			t.Errorf("%s: facts\n%v\nwant\n%v", name, got.Facts, want.Facts)
 		}
 	}
 }
