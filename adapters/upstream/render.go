@@ -346,27 +346,51 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	}
 	if plan.ProcessPods() {
 		r.Processes = append(r.Processes, nodeAgent(plan, c))
-		for i := range r.Processes {
-			r.Processes[i].Env = append(r.Processes[i].Env, tpGoEnv...)
-		}
+	}
+	for i := range r.Processes {
+		r.Processes[i].Env = append(r.Processes[i].Env, goEnv(r.Processes[i].Name)...)
 	}
 	return r, nil
 }
 
-// tpGoEnv is the Go runtime's setting for every process of rung TP, whose
-// goal is the control plane and the agent in 450 MB (issue 13): each is a
-// Go program whose resident memory is mostly heap the collector lets grow
+// goMemoryLimits is each component's GOMEMLIMIT: a soft limit on the Go
+// runtime's memory above which the collector runs more often. Each is a
+// little above what the component's heap and stacks hold on an idle
+// single node after `kprobe verify` (research/memory-floor.md), so that it
+// only trims the garbage a busy moment left; the collector never spends
+// more than about half the CPU to keep under it, so a cluster that needs
+// more still gets it.
+var goMemoryLimits = map[string]string{
+	"kube-apiserver":          "160MiB",
+	"kube-controller-manager": "48MiB",
+	"kube-scheduler":          "24MiB",
+	"kubelet":                 "32MiB",
+	"kube-proxy":              "16MiB",
+	"containerd":              "24MiB",
+	"etcd":                    "48MiB",
+	"node-agent":              "48MiB",
+}
+
+// goEnv is the Go runtime's setting for a component (every one is a Go
+// program). Their resident memory is mostly heap the collector lets grow
 // to twice what is live (GOGC=100); at 50 it collects at one and a half,
-// for a little more CPU on a cluster that idles
-// (research/process-pods-host.md has the measurements).
+// for a little more CPU on a cluster that idles (issue 13's 450 MB at TP,
+// issue 17's 500 MiB at T0; research/process-pods-host.md and
+// research/memory-floor.md have the measurements).
+func goEnv(component string) []string {
+	env := []string{"GOGC=50"}
+	if l, ok := goMemoryLimits[component]; ok {
+		env = append(env, "GOMEMLIMIT="+l)
+	}
+	return env
+}
+
 // KubeProxyMetricsHost and KubeProxyMetricsPort are where node 0's
 // kube-proxy serves its metrics, without authentication.
 const (
 	KubeProxyMetricsHost = "127.0.0.1"
 	KubeProxyMetricsPort = 10249
 )
-
-var tpGoEnv = []string{"GOGC=50"}
 
 // NodeAgentPort is where the node agent serves the kubelet API (logs,
 // exec, attach, port-forward), the kubelet's port.
@@ -428,6 +452,11 @@ func apiserverArgs(c Config, etcdURL string) []string {
 		"--enable-admission-plugins=NodeRestriction",
 		"--allow-privileged=true",
 		"--profiling=false",
+		// One node's few clients need no per-tenant queues: the plain
+		// in-flight limits (400 reads, 200 writes) apply instead, and the
+		// priority-and-fairness controller, its queues and its
+		// goroutines are not started.
+		"--enable-priority-and-fairness=false",
 	}
 }
 

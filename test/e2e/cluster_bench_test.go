@@ -26,7 +26,7 @@ import (
 // cluster-MB (goal < 500) and per program as NAME-MB, the pods' as
 // pods-MB.
 //
-//	sudo KPROBE_E2E=1 go test ./test/e2e -run '^$' -bench ClusterT0 -benchtime 5x
+//	sudo KPROBE_E2E=1 go test ./test/e2e -run '^$' -bench ClusterT0 -benchtime 5x -timeout 30m
 func BenchmarkClusterT0(b *testing.B) {
 	if os.Getenv("KPROBE_E2E") != "1" || os.Geteuid() != 0 {
 		b.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons`")
