@@ -238,7 +238,7 @@ func (p *Plan) DisableNetworkPolicy(why string) {
 	p.Notes = append(p.Notes, "NetworkPolicy not enforced: "+why)
 }
 
-const netpolNote = "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan); kube-network-policies enforces NetworkPolicy (nf_tables table inet kube-network-policies, nfqueue 100)"
+const netpolNote = "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan); kube-network-policies enforces NetworkPolicy (nf_tables table inet kube-network-policies, nfqueue 100) where the kernel has nf_tables' queue (nft_queue): launch tries it and, where it is missing, runs without and says so"
 
 // WhyNoNetworkPolicy says why the plan enforces no NetworkPolicy, from the
 // rule that turned it off; "" when it enforces it.
@@ -267,7 +267,9 @@ func (p *Plan) EnforcesNetworkPolicy() bool {
 func (p *Plan) RungTitle() string {
 	t := RungTitleFor(p.Engine, p.Rung)
 	if p.EnforcesNetworkPolicy() {
-		return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy enforced by kube-network-policies", 1)
+		// Whether the kernel queues packets to it (nft_queue) only the
+		// launch finds out (adapters/launch/netpol.go); the title says so.
+		return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy by kube-network-policies where the kernel has nft_queue: launch checks", 1)
 	}
 	return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy not enforced", 1)
 }
