@@ -28,16 +28,7 @@ import (
 //
 //	sudo KPROBE_E2E=1 go test ./test/e2e -run '^$' -bench ClusterT0 -benchtime 5x -timeout 30m
 func BenchmarkClusterT0(b *testing.B) {
-	if os.Getenv("KPROBE_E2E") != "1" || os.Geteuid() != 0 {
-		b.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons`")
-	}
-	bin, err := filepath.Abs(os.Getenv("KPROBE_BIN"))
-	if os.Getenv("KPROBE_BIN") == "" {
-		bin, err = filepath.Abs("../../bin/kprobe")
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	bin := benchKprobe(b)
 	var api, node, pod []float64
 	var mem map[string]int64
 	b.ResetTimer()
@@ -151,4 +142,21 @@ func clusterTreeRSS(dataDir string) map[string]int64 {
 		}
 	}
 	return total
+}
+
+// benchKprobe is the kprobe a benchmark runs (KPROBE_BIN, else the
+// repo's bin/kprobe); it skips unless KPROBE_E2E=1 as root.
+func benchKprobe(b *testing.B) string {
+	b.Helper()
+	if os.Getenv("KPROBE_E2E") != "1" || os.Geteuid() != 0 {
+		b.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons`")
+	}
+	bin, err := filepath.Abs(os.Getenv("KPROBE_BIN"))
+	if os.Getenv("KPROBE_BIN") == "" {
+		bin, err = filepath.Abs("../../bin/kprobe")
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bin
 }

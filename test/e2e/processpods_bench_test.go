@@ -31,16 +31,7 @@ import (
 //
 //	sudo KPROBE_E2E=1 go test ./test/e2e -run '^$' -bench ProcessPods -benchtime 10x
 func BenchmarkProcessPods(b *testing.B) {
-	if os.Getenv("KPROBE_E2E") != "1" || os.Geteuid() != 0 {
-		b.Skip("end-to-end: set KPROBE_E2E=1 as root after `make build engine images addons`")
-	}
-	bin, err := filepath.Abs(os.Getenv("KPROBE_BIN"))
-	if os.Getenv("KPROBE_BIN") == "" {
-		bin, err = filepath.Abs("../../bin/kprobe")
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	bin := benchKprobe(b)
 	dataDir := filepath.Join(b.TempDir(), "cluster")
 	defer func() { _, _ = exec.Command(bin, "stop", "--purge", "--data-dir", dataDir).CombinedOutput() }()
 	out, err := exec.Command(bin, "launch", "--rung", "TP", "--data-dir", dataDir, "--output", "json").Output()
