@@ -42,26 +42,14 @@ const (
 // /proc/net/route (destination and mask 0, flag RTF_UP), preferring the
 // lowest metric, or "" when there is none.
 func ParseRoute(r io.Reader) (string, error) {
+	routes, err := ParseRoutes(r)
 	best, bestMetric := "", uint64(0)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 8 || f[0] == "Iface" {
-			continue
-		}
-		flags, err1 := strconv.ParseUint(f[3], 16, 32)
-		metric, err2 := strconv.ParseUint(f[6], 10, 32)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if f[1] != "00000000" || f[7] != "00000000" || flags&rtfUp == 0 || flags&rtfReject != 0 {
-			continue
-		}
-		if best == "" || metric < bestMetric {
-			best, bestMetric = f[0], metric
+	for _, rt := range routes {
+		if rt.Dst.Bits() == 0 && (best == "" || rt.Metric < bestMetric) {
+			best, bestMetric = rt.Iface, rt.Metric
 		}
 	}
-	return best, sc.Err()
+	return best, err
 }
 
 // ParseIPv6Route returns the interface of the IPv6 default route in
@@ -233,8 +221,9 @@ func LoopbackLocal(r io.Reader) bool {
 
 // Route is one IPv4 route of /proc/net/route that is up.
 type Route struct {
-	Iface string
-	Dst   netip.Prefix
+	Iface  string
+	Dst    netip.Prefix
+	Metric uint64
 }
 
 // ParseRoutes returns the IPv4 routes of /proc/net/route that are up
@@ -250,7 +239,8 @@ func ParseRoutes(r io.Reader) ([]Route, error) {
 		flags, err1 := strconv.ParseUint(f[3], 16, 32)
 		dst, err2 := strconv.ParseUint(f[1], 16, 32)
 		mask, err3 := strconv.ParseUint(f[7], 16, 32)
-		if err1 != nil || err2 != nil || err3 != nil || flags&rtfUp == 0 || flags&rtfReject != 0 {
+		metric, err4 := strconv.ParseUint(f[6], 10, 32)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || flags&rtfUp == 0 || flags&rtfReject != 0 {
 			continue
 		}
 		le := func(v uint64) [4]byte { return [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
@@ -263,7 +253,7 @@ func ParseRoutes(r io.Reader) ([]Route, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, Route{Iface: f[0], Dst: p})
+		out = append(out, Route{Iface: f[0], Dst: p, Metric: metric})
 	}
 	return out, sc.Err()
 }
