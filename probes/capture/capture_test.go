@@ -53,7 +53,7 @@ func TestReplayReproducesTheLiveScan(t *testing.T) {
 				continue
 			}
 		}
-		if lv != rv && !redacted(k) {
+		if lv != rv && !redacted(k) && !(liveOnly(k) && rv == "unknown") {
 			t.Errorf("fact %s: live %s, replay %s", k, lv, rv)
 		}
 	}
@@ -62,6 +62,12 @@ func TestReplayReproducesTheLiveScan(t *testing.T) {
 			t.Errorf("fact %s appeared only in the replay", k)
 		}
 	}
+}
+
+// liveOnly lists facts a replay leaves unknown on purpose: whether a
+// socket accepts a connection can only be asked of the live machine.
+func liveOnly(key string) bool {
+	return key == "net.engine_sockets"
 }
 
 // redacted lists facts whose text the capture redacts on purpose.
