@@ -193,7 +193,10 @@ func TestInstallLaunchVerify(t *testing.T) {
 	}
 	for _, c := range rep.Checks {
 		t.Logf("verify %-14s %-7s %s", c.Name, c.Outcome, c.Evidence)
-		if c.Outcome != "pass" {
+		// `kprobe install kubernetes` does not install kube-network-policies:
+		// the plan turns NetworkPolicy off and the check says so.
+		policyOff := c.Name == "networkpolicy" && c.Outcome == "skipped" && strings.Contains(c.Evidence, "R-NETPOL-")
+		if c.Outcome != "pass" && !policyOff {
 			t.Errorf("verify %s: %s: %s", c.Name, c.Outcome, c.Evidence)
 		}
 	}

@@ -78,7 +78,10 @@ func TestLaunchNodesVerifyStop(t *testing.T) {
 	nodes := false
 	for _, c := range rep.Checks {
 		t.Logf("verify %-14s %-7s %s", c.Name, c.Outcome, c.Evidence)
-		if c.Outcome != "pass" {
+		// With --nodes above 1 launch turns NetworkPolicy off (the workers'
+		// namespaces would not be filtered) and the check says so.
+		policyOff := c.Name == "networkpolicy" && c.Outcome == "skipped" && strings.Contains(c.Evidence, "R-NETPOL-")
+		if c.Outcome != "pass" && !policyOff {
 			t.Errorf("verify %s: %s: %s", c.Name, c.Outcome, c.Evidence)
 		}
 		nodes = nodes || c.Name == "nodes" && c.Outcome == "pass"
