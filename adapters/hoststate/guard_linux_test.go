@@ -8,13 +8,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 )
 
 // connectAs connects to addr as uid from a child process (bash's
@@ -42,17 +39,7 @@ func TestOwnerOnlyRefusesOtherUsers(t *testing.T) {
 			t.Skipf("no %s: %v", bin, err)
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// The thread stays in the new namespace: never unlocked.
-		runtime.LockOSThread()
-		ns, err := netns.New()
-		if err != nil {
-			t.Errorf("new network namespace: %v", err)
-			return
-		}
-		defer ns.Close()
+	inNewNetns(t, func() {
 		ctx := context.Background()
 		s, err := Take(ctx)
 		if err != nil {
@@ -119,6 +106,5 @@ func TestOwnerOnlyRefusesOtherUsers(t *testing.T) {
 		if err := connectAs(65534, addr); err != nil {
 			t.Errorf("after undo: %v", err)
 		}
-	}()
-	<-done
+	})
 }

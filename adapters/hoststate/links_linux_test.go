@@ -22,6 +22,13 @@ func inFreshNetns(t *testing.T, f func()) {
 		t.Skip("needs root (a new network namespace); skipped with -short")
 	}
 	t.Setenv("PATH", t.TempDir())
+	inNewNetns(t, f)
+}
+
+// inNewNetns runs f on a thread of its own in a new network namespace
+// and waits for it.
+func inNewNetns(t *testing.T, f func()) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
