@@ -39,8 +39,9 @@ export CGO_ENABLED := 1
 # bin/kprobe-static, so that `make static` only links.
 TAGS      := osusergo,netgo
 STATICCHECK_VERSION := v0.8.2
-# Debian packages the probes and their tests use (tmux: the TUI's terminal test).
-DEB_PACKAGES := iptables fuse-overlayfs uidmap iproute2 gcc libc6-dev tmux
+# Debian packages the probes and their tests use (tmux: the TUI's terminal test;
+# nftables: `nft list tables` in the host check, installed with iptables only as a Recommends).
+DEB_PACKAGES := iptables nftables fuse-overlayfs uidmap iproute2 gcc libc6-dev tmux
 # What the kubernetes engine runs besides the components built from source.
 ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busybox-static
 # What only the tests use: headless Chromium renders the HTML report (reports/);
