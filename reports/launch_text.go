@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchresult"
 	"github.com/kprobe/kprobe/profiles"
 )
 
@@ -34,8 +34,8 @@ func WriteLaunchPlan(w io.Writer, engine, dataDir string, plan *adapters.Plan) {
 }
 
 // LaunchProgress prints each phase of a launch with its elapsed time.
-func LaunchProgress(w io.Writer) func(launch.Phase) {
-	return func(p launch.Phase) {
+func LaunchProgress(w io.Writer) func(launchresult.Phase) {
+	return func(p launchresult.Phase) {
 		switch {
 		case !p.Done && p.TookMS == 0:
 			fmt.Fprintf(w, "[%6.1fs] %s: %s...\n", p.AtMS/1000, p.Name, p.Detail)
@@ -49,7 +49,7 @@ func LaunchProgress(w io.Writer) func(launch.Phase) {
 
 // WriteLaunchResult says what a ready launch reached: the shims, how long
 // the API, the node and the first pod took, the nodes and the add-ons.
-func WriteLaunchResult(w io.Writer, res *launch.Result) {
+func WriteLaunchResult(w io.Writer, res *launchresult.Result) {
 	for _, sh := range res.Shims {
 		switch {
 		case sh.Error != "":
@@ -72,7 +72,7 @@ func WriteLaunchResult(w io.Writer, res *launch.Result) {
 		fmt.Fprintf(w, "kprobe: %d nodes Ready %.1fs after start: %s\n", n, nodes/1000, strings.Join(res.Nodes, ", "))
 	}
 	if len(res.SimulatedNodes) > 0 {
-		fmt.Fprintf(w, "kprobe: %s, kept Ready by kwok: %s\n", launch.SimulatedCount(res.SimulatedNodes), launch.SimulatedNote)
+		fmt.Fprintf(w, "kprobe: %s, kept Ready by kwok: %s\n", launchresult.SimulatedCount(res.SimulatedNodes), launchresult.SimulatedNote)
 	}
 	for _, p := range res.Phases {
 		switch {
@@ -87,17 +87,17 @@ func WriteLaunchResult(w io.Writer, res *launch.Result) {
 
 // WriteLaunchJSON writes a launch's last result with every attempt of the
 // ladder (`launch -o json`).
-func WriteLaunchJSON(w io.Writer, res *launch.Result, attempts []launch.Attempt) error {
+func WriteLaunchJSON(w io.Writer, res *launchresult.Result, attempts []launchresult.Attempt) error {
 	return writeIndented(w, struct {
-		*launch.Result
-		Attempts []launch.Attempt `json:"attempts"`
+		*launchresult.Result
+		Attempts []launchresult.Attempt `json:"attempts"`
 	}{res, attempts})
 }
 
 // WriteStatus writes `kprobe status` for the launch of dataDir: the
 // processes, readiness, nodes and endpoint of a running cluster, what
 // went wrong with one that is not.
-func WriteStatus(w io.Writer, dataDir string, st *launch.Status) {
+func WriteStatus(w io.Writer, dataDir string, st *launchresult.Status) {
 	if st.Engine == "" {
 		fmt.Fprintf(w, "no cluster was launched from %s\n", dataDir)
 		return
@@ -123,12 +123,12 @@ func WriteStatus(w io.Writer, dataDir string, st *launch.Status) {
 			fmt.Fprintf(w, "%d nodes, %d Ready: %s\n", n, st.NodesReady, strings.Join(st.Nodes, ", "))
 		}
 		if n := len(st.SimulatedNodes); n > 0 {
-			fmt.Fprintf(w, "%s, %d of %d Ready (kwok): %s\n", launch.SimulatedCount(st.SimulatedNodes), st.SimulatedReady, n, launch.SimulatedNote)
+			fmt.Fprintf(w, "%s, %d of %d Ready (kwok): %s\n", launchresult.SimulatedCount(st.SimulatedNodes), st.SimulatedReady, n, launchresult.SimulatedNote)
 		}
 		if st.Kubeconfig != "" {
 			fmt.Fprintf(w, "export KUBECONFIG=%s\n", st.Kubeconfig)
 		}
-		if line := launch.MemoryLine(st.Memory); line != "" {
+		if line := launchresult.MemoryLine(st.Memory); line != "" {
 			fmt.Fprintln(w, line)
 		}
 	}

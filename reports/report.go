@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/launch"
-	"github.com/kprobe/kprobe/adapters/soak"
+	"github.com/kprobe/kprobe/adapters/launchresult"
+	"github.com/kprobe/kprobe/adapters/soakresult"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
@@ -48,13 +48,13 @@ type Report struct {
 	Plan *adapters.Plan `json:"plan,omitempty"`
 	// Launch is the last attempt (DATA/run/launch.json), Attempts every
 	// attempt of the ladder (DATA/run/attempts.json).
-	Launch   *launch.Result   `json:"launch,omitempty"`
-	Attempts []launch.Attempt `json:"attempts,omitempty"`
+	Launch   *launchresult.Result   `json:"launch,omitempty"`
+	Attempts []launchresult.Attempt `json:"attempts,omitempty"`
 	// Verification is the last `kprobe verify` (DATA/run/verify.json).
 	Verification *verify.Report `json:"verification,omitempty"`
 	// Soak is the last `kprobe soak` (DATA/run/soak.json): the samples
 	// and the verdict.
-	Soak *soak.Result `json:"soak,omitempty"`
+	Soak *soakresult.Result `json:"soak,omitempty"`
 	// Redacted is set on a report whose identifying values were removed.
 	Redacted bool `json:"redacted,omitempty"`
 }

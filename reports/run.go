@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kprobe/kprobe/adapters/launch"
-	"github.com/kprobe/kprobe/adapters/soak"
+	"github.com/kprobe/kprobe/adapters/launchresult"
+	"github.com/kprobe/kprobe/adapters/soakresult"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes/bounded"
 )
@@ -19,11 +19,11 @@ import (
 // the last verification (run/verify.json). Each is nil when absent; a
 // verification older than the last launch is left out.
 type Run struct {
-	Launch       *launch.Result
-	Attempts     []launch.Attempt
+	Launch       *launchresult.Result
+	Attempts     []launchresult.Attempt
 	Verification *verify.Report
 	// Soak is the last `kprobe soak` (run/soak.json), its series and verdict.
-	Soak *soak.Result
+	Soak *soakresult.Result
 }
 
 // VerifyPath is where `kprobe verify` saves its report in a data dir.
@@ -37,14 +37,14 @@ func attemptsPath(dataDir string) string { return filepath.Join(dataDir, "run", 
 func LoadRun(dataDir string) (*Run, error) {
 	run := &Run{}
 	found := false
-	res, err := launch.LoadResult(dataDir)
+	res, err := launchresult.Load(dataDir)
 	switch {
 	case err == nil:
 		run.Launch, found = res, true
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dataDir, "run", "launch.json"), err)
 	}
-	var attempts []launch.Attempt
+	var attempts []launchresult.Attempt
 	if ok, err := readJSON(attemptsPath(dataDir), &attempts); err != nil {
 		return nil, err
 	} else if ok {
@@ -56,7 +56,7 @@ func LoadRun(dataDir string) (*Run, error) {
 	} else if ok && !stale(VerifyPath(dataDir), run.Launch) {
 		run.Verification, found = &v, true
 	}
-	if s, err := soak.Load(dataDir); err == nil && !stale(soak.ResultPath(dataDir), run.Launch) {
+	if s, err := soakresult.Load(dataDir); err == nil && !stale(soakresult.ResultPath(dataDir), run.Launch) {
 		run.Soak, found = s, true
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -69,7 +69,7 @@ func LoadRun(dataDir string) (*Run, error) {
 
 // stale reports whether the verification at path predates the launch: it
 // checked a cluster an earlier launch from the same data dir started.
-func stale(path string, last *launch.Result) bool {
+func stale(path string, last *launchresult.Result) bool {
 	st, err := os.Stat(path)
 	return err == nil && last != nil && st.ModTime().Before(last.StartedAt)
 }

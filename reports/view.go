@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchresult"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
 )
@@ -22,7 +22,7 @@ type view struct {
 	Domains  []domainView
 	Attempts []attemptRow
 	// Phases are the last attempt's.
-	Phases []launch.Phase
+	Phases []launchresult.Phase
 	// Launched is the launch's outcome in words, "" without a launch.
 	Launched string
 	Caps     []capRow

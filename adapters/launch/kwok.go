@@ -35,8 +35,6 @@ const (
 	// MaxSimulatedNodes bounds --simulate-nodes: each node's simulated
 	// pods get addresses from one /24 of kwokCIDR.
 	MaxSimulatedNodes = 100
-	// SimulatedNote is what the launch, status and verify say about them.
-	SimulatedNote = "pods are bound but no container runs"
 
 	// kwokAnnotation selects the nodes kwok manages
 	// (--manage-nodes-with-annotation-selector).
@@ -89,18 +87,6 @@ func kwokProcess(dataDir string, k Kwok, adminKubeconfig string) supervise.Proce
 		Env:    []string{"HOME=" + filepath.Join(dataDir, "kwok")},
 		NoWait: true, MaxRestarts: 3,
 	}
-}
-
-// SimulatedCount says "1 simulated node" or "N simulated nodes", with
-// their names.
-func SimulatedCount(names []string) string {
-	switch len(names) {
-	case 0:
-		return "no simulated node"
-	case 1:
-		return "1 simulated node (" + names[0] + ")"
-	}
-	return fmt.Sprintf("%d simulated nodes (%s..%s)", len(names), names[0], names[len(names)-1])
 }
 
 // SimulatedNodeNames are the names of n simulated nodes.

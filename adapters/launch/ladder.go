@@ -14,37 +14,6 @@ import (
 	"github.com/kprobe/kprobe/profiles"
 )
 
-// Diagnosis is what a failed attempt's logs say, in plain words, and what
-// to do about it. The signature table (adapters/signatures) produces it.
-type Diagnosis struct {
-	Code      string `json:"code"`
-	Component string `json:"component"`
-	Line      string `json:"line"`
-	Diagnosis string `json:"diagnosis"`
-	Fix       string `json:"fix"`
-	// Remedy is applied and the same rung retried.
-	Remedy []adapters.Setting `json:"remedy,omitempty"`
-	Shims  []adapters.Shim    `json:"shims,omitempty"`
-	// StepDown retries one rung lower, or at AtMost when that is lower:
-	// the rungs in between cannot avoid the failure.
-	StepDown bool          `json:"stepDown,omitempty"`
-	AtMost   profiles.Rung `json:"atMost,omitempty"`
-}
-
-func (d *Diagnosis) Error() string {
-	return fmt.Sprintf("%s: %s (%s log: %q)", d.Code, d.Diagnosis, d.Component, d.Line)
-}
-
-// Attempt is one try of the ladder.
-type Attempt struct {
-	Rung      profiles.Rung `json:"rung"`
-	Remedies  []string      `json:"remedies,omitempty"`
-	Ready     bool          `json:"ready"`
-	Error     string        `json:"error,omitempty"`
-	Diagnosis *Diagnosis    `json:"diagnosis,omitempty"`
-	Result    *Result       `json:"result"`
-}
-
 // LadderOptions tune the fallback ladder.
 type LadderOptions struct {
 	Engine string
@@ -63,7 +32,7 @@ type LadderOptions struct {
 
 // action is the signature action the diagnosis carries, for the ladder's
 // decision (signatures.Next); nil for no diagnosis.
-func (d *Diagnosis) action() *signatures.Action {
+func action(d *Diagnosis) *signatures.Action {
 	if d == nil {
 		return nil
 	}
@@ -132,9 +101,9 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 		if errors.As(err, &pe) || errors.As(err, &me) || ctx.Err() != nil {
 			return attempts, err
 		}
-		next := signatures.Next(plan, d.action(), po.Allows)
+		next := signatures.Next(plan, action(d), po.Allows)
 		if !next.Retries() {
-			if d != nil && d.action().Kind != signatures.Fatal {
+			if d != nil && action(d).Kind != signatures.Fatal {
 				return attempts, fmt.Errorf("%w; the ladder ends at %s", err, plan.Rung)
 			}
 			return attempts, err

@@ -15,6 +15,7 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/images"
+	"github.com/kprobe/kprobe/adapters/launchresult"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/signatures"
 	"github.com/kprobe/kprobe/adapters/supervise"
@@ -54,46 +55,6 @@ type Options struct {
 	// agent listen on (6443, 2379, 2380, 10250, 10257, 10259), so that a
 	// second cluster at T3 or TP runs beside another; 0 at T0-T2.
 	PortOffset int
-}
-
-// Phase is one step of a launch with its timing from the start.
-type Phase struct {
-	Name   string  `json:"name"`
-	Detail string  `json:"detail,omitempty"`
-	Done   bool    `json:"done"`
-	AtMS   float64 `json:"atMs"`   // when it ended (or started), since the launch started
-	TookMS float64 `json:"tookMs"` // how long it took
-}
-
-// Result is what a launch did, saved as run/launch.json.
-type Result struct {
-	Engine     string         `json:"engine"`
-	Rung       string         `json:"rung"`
-	DataDir    string         `json:"dataDir"`
-	StartedAt  time.Time      `json:"startedAt"`
-	Phases     []Phase        `json:"phases"`
-	Kubeconfig string         `json:"kubeconfig,omitempty"`
-	Node       string         `json:"node,omitempty"`
-	Ready      bool           `json:"ready"`
-	Error      string         `json:"error,omitempty"`
-	Plan       *adapters.Plan `json:"plan"`
-	// Shims says what each of the plan's shims did.
-	Shims []ShimOutcome `json:"shims,omitempty"`
-	// SimulatedNodes are the kwok nodes (kwok.go): no container runs there.
-	SimulatedNodes []string `json:"simulatedNodes,omitempty"`
-	// Nodes are all the real nodes of a multi-node launch (nodes.go),
-	// node 0 first.
-	Nodes []string `json:"nodes,omitempty"`
-}
-
-// Timing returns when the named phase ended, in ms since the start.
-func (r *Result) Timing(name string) (float64, bool) {
-	for _, p := range r.Phases {
-		if p.Name == name && p.Done {
-			return p.AtMS, true
-		}
-	}
-	return 0, false
 }
 
 type tracker struct {
@@ -139,7 +100,7 @@ func begin(ctx context.Context, engine string, plan *adapters.Plan, o Options) (
 }
 
 // Files of a data dir that launch and stop share.
-func resultPath(dataDir string) string   { return filepath.Join(dataDir, "run", "launch.json") }
+func resultPath(dataDir string) string   { return launchresult.Path(dataDir) }
 func snapshotPath(dataDir string) string { return filepath.Join(dataDir, "run", "host-before.json") }
 
 // KubeconfigPath is the admin kubeconfig a launch writes.
@@ -300,12 +261,6 @@ func SaveResult(r *Result, attempts []Attempt) error {
 		return err
 	}
 	return writeJSON(filepath.Join(r.DataDir, "run", "attempts.json"), attempts)
-}
-
-// LoadResult reads run/launch.json.
-func LoadResult(dataDir string) (*Result, error) {
-	var r Result
-	return &r, readJSON(resultPath(dataDir), &r)
 }
 
 func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.Binaries, nodeName string) (*upstream.Rendered, error) {

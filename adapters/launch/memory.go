@@ -3,20 +3,10 @@ package launch
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 )
-
-// ProcessRSS is the resident memory of one of the cluster's processes, as
-// `kprobe status` shows it.
-type ProcessRSS struct {
-	Name   string `json:"name"`
-	PID    int    `json:"pid"`
-	RSSKiB int64  `json:"rssKiB"`
-}
 
 // ResidentKiB is a process's resident memory (VmRSS of /proc/PID/status)
 // in KiB; ok is false when it is gone or has none (a zombie).
@@ -51,21 +41,4 @@ func memory(supervisorPID int, procs []ProcessRSS) []ProcessRSS {
 		}
 	}
 	return out
-}
-
-// MemoryLine sums the resident memory for `kprobe status`: "memory (RSS,
-// MiB) 612: kube-apiserver 290, etcd 57, ...", largest first.
-func MemoryLine(m []ProcessRSS) string {
-	if len(m) == 0 {
-		return ""
-	}
-	sorted := append([]ProcessRSS(nil), m...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].RSSKiB > sorted[j].RSSKiB })
-	var total int64
-	parts := make([]string, 0, len(sorted))
-	for _, p := range sorted {
-		total += p.RSSKiB
-		parts = append(parts, fmt.Sprintf("%s %d", p.Name, p.RSSKiB>>10))
-	}
-	return fmt.Sprintf("memory (RSS, MiB) %d: %s", total>>10, strings.Join(parts, ", "))
 }

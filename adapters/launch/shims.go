@@ -29,15 +29,6 @@ import (
 func hostJournal(dataDir string) string { return filepath.Join(dataDir, "run", "shims-host.json") }
 func nsJournal(dataDir string) string   { return filepath.Join(dataDir, "run", "shims-ns.json") }
 
-// ShimOutcome is what one shim did at launch, for the launch result.
-type ShimOutcome struct {
-	Name    string   `json:"name"`
-	Scope   string   `json:"scope"`
-	Applied bool     `json:"applied"`
-	Notes   []string `json:"notes,omitempty"`
-	Error   string   `json:"error,omitempty"`
-}
-
 // splitShims sorts the plan's shims by where they run.
 func splitShims(plan *adapters.Plan) (host, ns []string) {
 	for _, s := range plan.Shims {

@@ -237,31 +237,6 @@ func pids() []string {
 	return out
 }
 
-// Status is what `kprobe status` shows.
-type Status struct {
-	DataDir    string                   `json:"dataDir"`
-	Running    bool                     `json:"running"`
-	Phase      string                   `json:"phase,omitempty"`
-	Engine     string                   `json:"engine,omitempty"`
-	Processes  []supervise.ProcessState `json:"processes,omitempty"`
-	APIReady   bool                     `json:"apiReady"`
-	NodeReady  bool                     `json:"nodeReady"`
-	Endpoint   string                   `json:"endpoint,omitempty"`
-	Kubeconfig string                   `json:"kubeconfig,omitempty"`
-	Problem    string                   `json:"problem,omitempty"`
-	// SimulatedNodes are the launch's kwok nodes, SimulatedReady how many
-	// of them are Ready (kwok.go).
-	SimulatedNodes []string `json:"simulatedNodes,omitempty"`
-	SimulatedReady int      `json:"simulatedReady,omitempty"`
-	// Nodes are the real nodes of a multi-node launch, NodesReady how
-	// many of them are Ready (nodes.go).
-	Nodes      []string `json:"nodes,omitempty"`
-	NodesReady int      `json:"nodesReady,omitempty"`
-	// Memory is the resident memory of the supervisor and of each running
-	// component (not of the pods' processes).
-	Memory []ProcessRSS `json:"memory,omitempty"`
-}
-
 // GetStatus reads the supervisor's state and asks the API.
 func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 	s := &Status{DataDir: dataDir}

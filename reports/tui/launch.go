@@ -11,14 +11,14 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchresult"
 )
 
-// PhaseMsg is a launch phase starting or ending, as launch.Options.Progress
+// PhaseMsg is a launch phase starting or ending, as launchresult.Options.Progress
 // delivers it.
-type PhaseMsg struct{ Phase launch.Phase }
+type PhaseMsg struct{ Phase launchresult.Phase }
 
-// SayMsg is one line of the ladder's decisions (launch.LadderOptions.Say).
+// SayMsg is one line of the ladder's decisions (launchresult.LadderOptions.Say).
 type SayMsg struct{ Line string }
 
 // LaunchDoneMsg ends the launch: Err is nil when the cluster is ready.
@@ -144,7 +144,7 @@ func (m LaunchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 // phase records a phase starting (Done false, TookMS 0) or ending. A
 // phase that starts again begins the next attempt of the ladder.
-func (m *LaunchModel) phase(p launch.Phase) {
+func (m *LaunchModel) phase(p launchresult.Phase) {
 	a := &m.attempts[len(m.attempts)-1]
 	starting := !p.Done && p.TookMS == 0
 	for i := range a.phases {

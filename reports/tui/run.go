@@ -10,7 +10,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchresult"
 	"github.com/kprobe/kprobe/probes"
 )
 
@@ -64,12 +64,12 @@ func RunScan(ctx context.Context, t Terminal, o ScanOptions, work func(ctx conte
 }
 
 // RunLaunch shows the launch view on t while work launches: work passes
-// progress as launch.Options.Progress and say as LadderOptions.Say. When
+// progress as launchresult.Options.Progress and say as LadderOptions.Say. When
 // the user hides the view (q) or it cannot start, what follows goes to
 // plainProgress and plainSay, the output without the TUI. ctrl+c cancels
 // work's context, as SIGINT does. RunLaunch returns work's error.
-func RunLaunch(ctx context.Context, t Terminal, o LaunchOptions, plainProgress func(launch.Phase), plainSay io.Writer,
-	work func(ctx context.Context, progress func(launch.Phase), say io.Writer) error) error {
+func RunLaunch(ctx context.Context, t Terminal, o LaunchOptions, plainProgress func(launchresult.Phase), plainSay io.Writer,
+	work func(ctx context.Context, progress func(launchresult.Phase), say io.Writer) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	o.Renderer = NewRenderer(t.Out, t.NoColor)
@@ -98,11 +98,11 @@ type router struct {
 	mu            sync.Mutex
 	p             *tea.Program
 	live          bool
-	plainProgress func(launch.Phase)
+	plainProgress func(launchresult.Phase)
 	plainSay      io.Writer
 }
 
-func (r *router) progress(ph launch.Phase) {
+func (r *router) progress(ph launchresult.Phase) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.live {

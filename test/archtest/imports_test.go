@@ -159,3 +159,42 @@ func reach(pkgs map[string]pkg, from string) [][]string {
 	sort.Slice(out, func(i, j int) bool { return out[i][len(out[i])-1] < out[j][len(out[j])-1] })
 	return out
 }
+
+// kubeFree are the packages that render scans, launches and soaks: they
+// must link no Kubernetes library (k8s.io/...), so that the commands built
+// on them (scan, report) start without client-go's package init and its
+// megabytes of text (research/scan-speed.md). A launch's and a soak's
+// records are plain data in adapters/launchresult and adapters/soakresult
+// for that reason.
+var kubeFree = []string{"reports", "reports/tui", "adapters/launchresult", "adapters/soakresult"}
+
+func TestRenderersLinkNoKubernetes(t *testing.T) {
+	pkgs := load(t)
+	for _, r := range kubeFree {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+"/"+r).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", r, err)
+		}
+		var kube []string
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "k8s.io/") {
+				kube = append(kube, dep)
+			}
+		}
+		if len(kube) == 0 {
+			continue
+		}
+		// Name the module packages on the way that import one directly.
+		var via []string
+		for _, path := range append(reach(pkgs, r), []string{r}) {
+			for _, imp := range pkgs[path[len(path)-1]].Imports {
+				if strings.HasPrefix(imp, "k8s.io/") {
+					via = append(via, strings.Join(path, " -> ")+" -> "+imp)
+					break
+				}
+			}
+		}
+		t.Errorf("%s links %d k8s.io packages (first %s); imported through: %s",
+			r, len(kube), kube[0], strings.Join(via, "; "))
+	}
+}
