@@ -28,7 +28,10 @@ const (
 	Containerd Component = "containerd"
 	// Cluster settings are engine-level choices with a k3s flag of the
 	// same name: snapshotter, flannel-backend, disable-agent,
-	// disable-kube-proxy, disable-network-policy, disable, data-dir.
+	// disable-kube-proxy, disable-network-policy, disable, data-dir. A
+	// kubernetes engine's plan keeps only those its renderer reads
+	// (upstreamVocabulary): containerd's snapshotter, and whether it
+	// starts kube-proxy and kube-network-policies.
 	Cluster Component = "cluster"
 	// NodeAgent settings are flags of kprobe's process-pod node agent
 	// (kprobe node-agent), which runs at TP instead of a kubelet.
@@ -94,8 +97,15 @@ func (p *Plan) Has(name string) bool {
 // node agent instead of a kubelet, containerd and runc.
 func (p *Plan) ProcessPods() bool { return p.Rung == profiles.TP }
 
-// Worker reports whether the plan runs a kubelet and containerd.
-func (p *Plan) Worker() bool { return !p.Has("disable-agent") && !p.ProcessPods() }
+// Worker reports whether the plan runs a kubelet and containerd: not at
+// TP, T3 or T4, nor where k3s's disable-agent says so.
+func (p *Plan) Worker() bool {
+	switch p.Rung {
+	case profiles.TP, profiles.T3, profiles.T4:
+		return false
+	}
+	return !p.Has("disable-agent")
+}
 
 // For returns the settings of one component in a stable order.
 func (p *Plan) For(c Component) []Setting {
@@ -142,16 +152,19 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 	if p == nil {
 		return nil, fmt.Errorf("no profile")
 	}
+	// The profile's verdict holds for every engine; the engine's own
+	// needs no requirement of the other (k3s's flannel vxlan).
+	verdict := profiles.ForEngine(p.Verdict, p.Facts, o.Engine)
 	plan := &Plan{
 		Engine:  o.Engine,
-		Rung:    p.Verdict.Rung,
+		Rung:    verdict.Rung,
 		DataDir: o.DataDir,
 		Runtime: "runc",
-		Verdict: p.Verdict,
+		Verdict: verdict,
 		Facts:   p.Facts,
 	}
 	if plan.Rung == "" {
-		plan.Rung = profiles.Judge(p.Facts).Rung
+		plan.Rung = profiles.JudgeFor(p.Facts, o.Engine).Rung
 	}
 	if o.Rung != "" {
 		if !profiles.ValidRung(o.Rung) {
@@ -186,27 +199,74 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 		}
 	}
 	if plan.Engine == EngineKubernetes {
+		upstreamVocabulary(plan)
 		upstreamNetwork(plan, p.Facts)
+		plan.Notes = append(plan.Notes, upstreamProcesses(plan))
 	}
 	sortSettings(plan.Settings)
 	return plan, nil
+}
+
+// upstreamVocabulary keeps a kubernetes engine's plan to the settings its
+// renderer (adapters/upstream) reads. The rules speak k3s's flags; that
+// engine has none of flannel-backend (it runs no flannel), disable-agent
+// (the rung says whether a kubelet or the node agent runs), disable (k3s's
+// packaged components) or data-dir (its data dir stays where launch
+// --data-dir says, with tmpfs-datadir's tmpfs on it), and reads
+// snapshotter and disable-kube-proxy only where a kubelet runs. Its
+// containerd has no fuse-overlayfs snapshotter: it runs native there.
+func upstreamVocabulary(plan *Plan) {
+	kept := plan.Settings[:0]
+	for _, s := range plan.Settings {
+		if s.Component == Cluster {
+			switch s.Name {
+			case "disable-network-policy":
+			case "snapshotter", "disable-kube-proxy":
+				if !plan.Worker() {
+					continue
+				}
+				if s.Value == "fuse-overlayfs" {
+					s.Value = "native"
+					s.Rationale += "; the kubernetes engine's containerd has no fuse-overlayfs snapshotter, so it runs native, which works wherever fuse-overlayfs would, only slower"
+				}
+			default:
+				continue
+			}
+		}
+		kept = append(kept, s)
+	}
+	plan.Settings = kept
+}
+
+const upstreamProcessesPrefix = "the kubernetes engine starts "
+
+// upstreamProcesses says which processes the kubernetes engine starts for
+// the plan (adapters/upstream.Render; TestUpstreamProcessesNote holds the
+// two together). Called after upstreamNetwork.
+func upstreamProcesses(plan *Plan) string {
+	ps := "etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
+	switch {
+	case plan.ProcessPods():
+		return upstreamProcessesPrefix + ps + ", node-agent (kprobe-node-agent instead of a kubelet): no kubelet, containerd, runc, CNI or kube-proxy"
+	case !plan.Worker():
+		return upstreamProcessesPrefix + ps + ": the control plane only, no kubelet, containerd or kube-proxy"
+	}
+	ps += ", containerd, kubelet"
+	if !plan.Has("disable-kube-proxy") {
+		ps += ", kube-proxy"
+	}
+	if plan.EnforcesNetworkPolicy() {
+		ps += ", kube-network-policies"
+	}
+	return upstreamProcessesPrefix + ps
 }
 
 // upstreamNetwork keeps a kubernetes engine's plan to what that engine
 // runs: a plain bridge network (the bridge, host-local and portmap CNI
 // plugins), no flannel and so no vxlan or host-gw backend, and
 // NetworkPolicy enforced by kube-network-policies only where nf_tables
-// works (R-NETPOL-NO-NFTABLES). flannel-backend=none stays: the upstream
-// renderer reads it as "no masquerading".
+// works (R-NETPOL-NO-NFTABLES). It masquerades where kube-proxy runs.
 func upstreamNetwork(plan *Plan, f probes.Facts) {
-	kept := plan.Settings[:0]
-	for _, s := range plan.Settings {
-		if s.Component == Cluster && s.Name == "flannel-backend" && s.Value != "none" {
-			continue
-		}
-		kept = append(kept, s)
-	}
-	plan.Settings = kept
 	if !plan.Worker() {
 		return
 	}
@@ -233,6 +293,11 @@ func (p *Plan) DisableNetworkPolicy(why string) {
 		if n == netpolNote {
 			p.Notes = append(p.Notes[:i], p.Notes[i+1:]...)
 			break
+		}
+	}
+	for i, n := range p.Notes {
+		if strings.HasPrefix(n, upstreamProcessesPrefix) {
+			p.Notes[i] = upstreamProcesses(p)
 		}
 	}
 	p.Notes = append(p.Notes, "NetworkPolicy not enforced: "+why)

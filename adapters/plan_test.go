@@ -100,3 +100,65 @@ func TestRulesAreWellFormed(t *testing.T) {
 		}
 	}
 }
+
+// A plan speaks the vocabulary of its engine (issue #16): a k3s plan sets
+// k3s's flags (flannel-backend, disable-agent), a kubernetes plan only
+// what adapters/upstream reads, whichever rung, and neither is decided by
+// a requirement of the other engine (vxlan is k3s's).
+func TestPlanSpeaksItsEngine(t *testing.T) {
+	// A host without vxlan links; otherwise T0 (profiles.TestLadderPerEngine).
+	f := probes.Facts{
+		"res.memory_bytes": int64(24 << 30), "net.interfaces": []string{"lo", "eth0"},
+		"container.best": "full", "ns.mount": probes.Yes, "net.iptables_backend": "nft", "net.iptables_nft": probes.Yes,
+		"net.veth": probes.Yes, "net.bridge": probes.Yes, "overlay.mount_datadir": probes.Yes, "fs.datadir.dtype": probes.Yes,
+		"dev.mknod_whiteout": probes.Yes, "net.vxlan": probes.No, "dev.kmsg_readable": probes.Yes, "cgroups.writable": probes.Yes,
+		"fs.datadir.kubelet_stats": probes.Yes, "mount.rshared_possible": probes.Yes, "priv.userns": probes.No,
+		"fs.engine_dirs": probes.Yes, "sysctl.net.ipv4.ip_forward": "writable", "sysctl.net.ipv4.ip_forward.value": "1",
+		"fs.datadir.type": "9p", "overlay.mount_tmpfs": probes.Yes,
+	}
+	prof := &profiles.Profile{Facts: f, Verdict: profiles.Judge(f)}
+	read := map[string]bool{"snapshotter": true, "disable-kube-proxy": true, "disable-network-policy": true}
+	for _, c := range []struct {
+		engine string
+		rung   profiles.Rung
+		want   profiles.Rung
+		set    []string // cluster settings that must be there
+	}{
+		{EngineK3s, "", profiles.T1, []string{"flannel-backend=host-gw", "data-dir=" + TmpfsDataDir}},
+		{EngineKubernetes, "", profiles.T0, []string{"snapshotter=overlayfs"}},
+		{EngineK3s, profiles.T3, profiles.T3, []string{"disable-agent=true", "flannel-backend=none"}},
+		{EngineKubernetes, profiles.T3, profiles.T3, []string{"disable-network-policy=true"}},
+		{EngineKubernetes, profiles.TP, profiles.TP, []string{"disable-network-policy=true"}},
+		{EngineKubernetes, profiles.T2, profiles.T2, []string{"disable-kube-proxy=true", "disable-network-policy=true"}},
+	} {
+		p, err := Build(prof, Options{Engine: c.engine, Rung: c.rung})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cluster []string
+		for _, s := range p.For(Cluster) {
+			cluster = append(cluster, s.Name+"="+s.Value)
+			if c.engine == EngineKubernetes && !read[s.Name] {
+				t.Errorf("%s %s: %s, which the kubernetes engine does not read", c.engine, p.Rung, s)
+			}
+		}
+		for _, w := range c.set {
+			if !strings.Contains(" "+strings.Join(cluster, " ")+" ", " "+w+" ") {
+				t.Errorf("%s %s: cluster settings %v, want %s", c.engine, p.Rung, cluster, w)
+			}
+		}
+		if p.Rung != c.want {
+			t.Errorf("%s: rung %s, want %s", c.engine, p.Rung, c.want)
+		}
+		for _, rc := range p.Verdict.Checks {
+			for _, u := range append(rc.Blockers, rc.Unverified...) {
+				if c.engine == EngineKubernetes && strings.Contains(u.Requirement, "vxlan") {
+					t.Errorf("kubernetes %s: %s lists %q", p.Rung, rc.Rung, u.Requirement)
+				}
+			}
+		}
+		if p.Worker() != (profiles.Index(p.Rung) <= profiles.Index(profiles.T2)) {
+			t.Errorf("%s %s: Worker() %v", c.engine, p.Rung, p.Worker())
+		}
+	}
+}

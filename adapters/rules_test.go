@@ -1120,3 +1120,38 @@ func TestZooFactsMatchCaptures(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamProcessesNote holds a kubernetes plan's note of the
+// processes the engine starts to what adapters/upstream renders for it,
+// for every zoo sandbox at every rung.
+func TestUpstreamProcessesNote(t *testing.T) {
+	for _, sb := range zoo {
+		for _, rung := range []profiles.Rung{profiles.T0, profiles.T1, profiles.T2, profiles.TP, profiles.T3} {
+			p, err := adapters.Build(&profiles.Profile{Facts: sb.facts, Verdict: profiles.Judge(sb.facts)}, adapters.Options{Engine: adapters.EngineKubernetes, Rung: rung})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var note string
+			for _, n := range p.Notes {
+				if s, ok := strings.CutPrefix(n, "the kubernetes engine starts "); ok {
+					note, _, _ = strings.Cut(s, ":")
+				}
+			}
+			var said []string
+			for _, x := range strings.Split(note, ", ") {
+				name, _, _ := strings.Cut(x, " (")
+				said = append(said, name)
+			}
+			ur := renderUpstream(t, p)
+			var run []string
+			for _, pr := range ur.Processes {
+				run = append(run, pr.Name)
+			}
+			sort.Strings(said)
+			sort.Strings(run)
+			if strings.Join(said, ",") != strings.Join(run, ",") {
+				t.Errorf("%s at %s: the note says %v, the engine starts %v", sb.name, rung, said, run)
+			}
+		}
+	}
+}

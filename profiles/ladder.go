@@ -84,6 +84,16 @@ type Requirement struct {
 	// Facts are the fact keys Check reads: a profile without them cannot
 	// be judged (MissingFacts).
 	Facts []string
+	// Engines, when set, are the only engines that need it (by name, as
+	// adapters.EngineK3s): a plan for another engine is neither blocked
+	// nor decided by it. Empty means every engine needs it.
+	Engines []string
+}
+
+// NeededBy reports whether engine needs req. The engine "" (not chosen
+// yet, as in a scan) needs every requirement.
+func (req Requirement) NeededBy(engine string) bool {
+	return engine == "" || len(req.Engines) == 0 || slices.Contains(req.Engines, engine)
 }
 
 // Unmet is a requirement a rung does not meet, or could not verify.
@@ -237,7 +247,9 @@ var Ladder = []Requirement{
 		}},
 	{Rung: T0, Name: "overlay mountable on the data dir", Facts: []string{"overlay.mount_datadir"}, Check: allOf("overlay.mount_datadir"),
 		Fix: "put the data dir on ext4, xfs or tmpfs, or use fuse-overlayfs/native snapshotters (T1)"},
-	{Rung: T0, Name: "vxlan links (flannel's default backend)", Facts: []string{"net.vxlan"}, Check: allOf("net.vxlan"),
+	// Only k3s runs flannel; the kubernetes engine connects pods with the
+	// bridge CNI plugin (the veth and bridge requirement above).
+	{Rung: T0, Name: "vxlan links (flannel's default backend)", Facts: []string{"net.vxlan"}, Check: allOf("net.vxlan"), Engines: []string{"k3s"},
 		Fix: "on the host: modprobe vxlan; otherwise kprobe launch starts k3s with flannel's host-gw backend (T1), and the kubernetes engine connects pods with a bridge, which needs no vxlan"},
 	{Rung: T0, Name: "/dev/kmsg readable", Facts: []string{"dev.kmsg_readable"}, Check: allOf("dev.kmsg_readable"),
 		Fix: "pass /dev/kmsg into the sandbox (docker run --device /dev/kmsg); otherwise kprobe launch applies its /dev/kmsg shim itself (T1)"},
@@ -287,15 +299,53 @@ func MissingFacts(f probes.Facts) []string {
 	return out
 }
 
-// Judge runs the ladder over facts.
-func Judge(f probes.Facts) Verdict { return judge(f, false) }
+// Judge runs the ladder over facts, with the requirements of every
+// engine: a scan does not know which engine will run.
+func Judge(f probes.Facts) Verdict { return judge(f, false, "") }
 
 // JudgeOnEvidence is Judge for a scan that left the trials out (scan
 // --passive): a rung is claimed only when every requirement of it is
 // known to hold, so the verdict is never above what the full scan gives.
-func JudgeOnEvidence(f probes.Facts) Verdict { return judge(f, true) }
+func JudgeOnEvidence(f probes.Facts) Verdict { return judge(f, true, "") }
 
-func judge(f probes.Facts, onEvidence bool) Verdict {
+// JudgeFor is Judge with only the requirements engine has (NeededBy).
+func JudgeFor(f probes.Facts, engine string) Verdict { return judge(f, false, engine) }
+
+// ForEngine re-judges v, the verdict Judge or JudgeOnEvidence gave on f,
+// with only the requirements engine has, in the same way (full or on
+// evidence). Where both give v, it re-judges on evidence: a rung whose
+// other requirements are unverified is then not claimed for engine, as it
+// was not for every engine. A verdict neither gives (a profile file edited
+// by hand) is returned as it is, and so is v when engine is "".
+func ForEngine(v Verdict, f probes.Facts, engine string) Verdict {
+	if engine == "" {
+		return v
+	}
+	for _, onEvidence := range []bool{true, false} {
+		if sameJudgement(v, judge(f, onEvidence, "")) {
+			return judge(f, onEvidence, engine)
+		}
+	}
+	return v
+}
+
+// sameJudgement compares two verdicts by rung, possibility and the number
+// of blockers and unverified requirements of each rung: the details and
+// fixes are texts that may have changed since a profile was written.
+func sameJudgement(a, b Verdict) bool {
+	if a.Rung != b.Rung || len(a.Checks) != len(b.Checks) {
+		return false
+	}
+	for i, x := range a.Checks {
+		y := b.Checks[i]
+		if x.Rung != y.Rung || x.Possible != y.Possible || len(x.Blockers) != len(y.Blockers) || len(x.Unverified) != len(y.Unverified) {
+			return false
+		}
+	}
+	return true
+}
+
+func judge(f probes.Facts, onEvidence bool, engine string) Verdict {
 	var checks []RungCheck
 	best := T4
 	// Walk from T3 up to T0; a rung is possible only if the one below is.
@@ -307,8 +357,8 @@ func judge(f probes.Facts, onEvidence bool) Verdict {
 		r := Rungs[i]
 		rc := RungCheck{Rung: r}
 		for _, req := range Ladder {
-			if Index(req.Rung) < i {
-				continue // needed only by rungs above r
+			if Index(req.Rung) < i || !req.NeededBy(engine) {
+				continue // needed only by rungs above r, or by another engine
 			}
 			met, detail := req.Check(f)
 			u := Unmet{Requirement: req.Name, Detail: detail, Fix: req.Fix}

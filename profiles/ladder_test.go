@@ -142,3 +142,66 @@ func TestRungOrder(t *testing.T) {
 		t.Error("an unknown rung sorts last")
 	}
 }
+
+// Only k3s runs flannel (issue #16): without vxlan links a k3s plan stays
+// at T1 (host-gw) with vxlan as T0's blocker, while the kubernetes engine,
+// whose pods get a bridge, reaches T0 and never names vxlan. A scan, which
+// knows no engine, judges with every requirement.
+func TestLadderPerEngine(t *testing.T) {
+	f := fullHost()
+	f["net.vxlan"] = probes.No
+	names := func(us []Unmet) (out []string) {
+		for _, u := range us {
+			out = append(out, u.Requirement)
+		}
+		return out
+	}
+	const vxlan = "vxlan links (flannel's default backend)"
+	for _, c := range []struct {
+		engine string
+		want   Rung
+		t0     []string
+	}{
+		{"", T1, []string{vxlan}},
+		{"k3s", T1, []string{vxlan}},
+		{"kubernetes", T0, nil},
+	} {
+		v := JudgeFor(f, c.engine)
+		if got := names(v.Checks[Index(T0)].Blockers); v.Rung != c.want || strings.Join(got, ";") != strings.Join(c.t0, ";") {
+			t.Errorf("engine %q: rung %s, T0 blockers %q; want %s, %q", c.engine, v.Rung, got, c.want, c.t0)
+		}
+	}
+	// Unknown vxlan: unverified for k3s, not even listed for kubernetes.
+	delete(f, "net.vxlan")
+	if u := names(JudgeFor(f, "kubernetes").Checks[Index(T0)].Unverified); strings.Contains(strings.Join(u, ";"), "vxlan") {
+		t.Errorf("kubernetes T0 unverified: %q", u)
+	}
+	if u := names(JudgeFor(f, "k3s").Checks[Index(T0)].Unverified); !strings.Contains(strings.Join(u, ";"), "vxlan") {
+		t.Errorf("k3s T0 unverified: %q, want vxlan", u)
+	}
+}
+
+// ForEngine re-judges a profile's verdict the way it was judged: a
+// passive scan's (on evidence) stays on evidence, so a kubernetes plan of
+// it claims no rung its facts do not show (a full scan with the same
+// verdict is re-judged so too); a hand-edited verdict is kept.
+func TestForEngine(t *testing.T) {
+	f := fullHost()
+	f["net.vxlan"] = probes.No
+	if got := ForEngine(Judge(f), f, "kubernetes").Rung; got != T0 {
+		t.Errorf("full verdict for kubernetes: %s, want T0", got)
+	}
+	if got := ForEngine(Judge(f), f, ""); got.Rung != T1 {
+		t.Errorf("no engine: %s, want the verdict as it is (T1)", got.Rung)
+	}
+	passive := fullHost()
+	passive["net.vxlan"] = probes.No
+	delete(passive, "dev.kmsg_readable")
+	if got := ForEngine(JudgeOnEvidence(passive), passive, "kubernetes").Rung; got != T1 {
+		t.Errorf("passive verdict for kubernetes: %s, want T1 (/dev/kmsg is not known)", got)
+	}
+	edited := Verdict{Rung: T3, Title: RungTitle[T3]}
+	if got := ForEngine(edited, f, "kubernetes"); got.Rung != T3 {
+		t.Errorf("hand-edited verdict: %s, want it kept (T3)", got.Rung)
+	}
+}

@@ -288,7 +288,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 			// reconciler is off: a control plane needs nothing more.
 			// The kubelet refuses a loopback node IP.
 			plan.Settings = append(plan.Settings, loopbackOnly)
-			if !plan.Has("disable-agent") {
+			if plan.Worker() {
 				plan.Notes = append(plan.Notes, "no address but loopback and none can be added ("+err.Error()+"): the kubelet will refuse a loopback node IP")
 			}
 		}
@@ -406,7 +406,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 // the host's end of the nodes' bridge for --nodes N (the workers and
 // their pods reach it there). Never every address unless asked.
 func APIBindAddress(o Options, plan *adapters.Plan, nodeIP string) (string, string, error) {
-	multi := o.Nodes > 1 && !plan.Has("disable-agent")
+	multi := o.Nodes > 1 && plan.Worker()
 	if o.BindAddress != "" {
 		ip := net.ParseIP(o.BindAddress)
 		if ip == nil {
@@ -422,7 +422,7 @@ func APIBindAddress(o Options, plan *adapters.Plan, nodeIP string) (string, stri
 	switch {
 	case multi:
 		bind, why = upstream.NodeAddress(0), "the host's end of the nodes' bridge, where the workers and their pods reach it"
-	case plan.Has("disable-agent") || nodeIP == "127.0.0.1":
+	case !plan.Worker() || nodeIP == "127.0.0.1":
 		bind, why = "127.0.0.1", "loopback: no pod runs here"
 	default:
 		bind, why = nodeIP, "the node's address: pods reach the API through the kubernetes Service, whose endpoint it is, and it cannot be loopback"
@@ -435,7 +435,7 @@ func APIBindAddress(o Options, plan *adapters.Plan, nodeIP string) (string, stri
 // whether the kubelet can be told to only check them. A control plane
 // without a kubelet changes none.
 func applyKernelTunables(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir string) (bool, error) {
-	if plan.Has("disable-agent") {
+	if !plan.Worker() {
 		return false, nil
 	}
 	all, notes, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) })

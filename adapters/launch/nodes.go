@@ -70,7 +70,7 @@ func workersWanted(plan *adapters.Plan, o Options) int {
 	if o.Nodes <= 1 {
 		return 0
 	}
-	if plan.Has("disable-agent") {
+	if !plan.Worker() {
 		plan.Notes = append(plan.Notes, fmt.Sprintf("--nodes %d: rung %s runs no kubelet, so no worker node either", o.Nodes, plan.Rung))
 		return 0
 	}

@@ -120,7 +120,7 @@ func RenderWorker(plan *adapters.Plan, c Config, w Worker) (*RenderedWorker, err
 	if err := c.defaults(); err != nil {
 		return nil, err
 	}
-	if plan.Has("disable-agent") {
+	if !plan.Worker() {
 		return nil, fmt.Errorf("worker %d: the plan runs no kubelet (rung %s)", w.Index, plan.Rung)
 	}
 	if w.Index < 1 || w.Index >= MaxNodes {

@@ -48,6 +48,17 @@ func TestPlanGolden(t *testing.T) {
 						strings.Contains(rungLine, "flannel") || strings.Contains(rungLine, "network policy") {
 						t.Errorf("the kubernetes engine's plan promises flannel or network policy:\n%s", out)
 					}
+					// Nor k3s's flags, nor k3s's requirements (issue #16).
+					for _, k3sOnly := range []string{"flannel-backend=", "disable-agent=", " disable=", "data-dir=/", "vxlan links"} {
+						if strings.Contains(out, k3sOnly) {
+							t.Errorf("the kubernetes engine's plan names k3s's %q:\n%s", k3sOnly, out)
+						}
+					}
+					if !strings.Contains(out, "the kubernetes engine starts etcd, kube-apiserver") {
+						t.Errorf("the kubernetes engine's plan does not say what it starts:\n%s", out)
+					}
+				} else if strings.Contains(out, "rung      T3") && !strings.Contains(out, "disable-agent=true") {
+					t.Errorf("a k3s plan at T3 without k3s's disable-agent:\n%s", out)
 				}
 				if *update {
 					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
