@@ -1,8 +1,13 @@
 package podnode
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // TestBackoffFollowsTheKubelet checks the restart delays a crashing
@@ -21,5 +26,25 @@ func TestBackoffFollowsTheKubelet(t *testing.T) {
 	}
 	if got := b.delay(time.Second); got != 10*time.Second {
 		t.Errorf("after the reset: delay %s, want 10s", got)
+	}
+}
+
+// TestMountRetryStaysShortWhileRefused checks the volume retry: the Node
+// authorizer's Forbidden (its graph lags a new pod) and a claim not found
+// yet are retried within 5 s, other errors back off to a minute.
+func TestMountRetryStaysShortWhileRefused(t *testing.T) {
+	forbidden := fmt.Errorf("volume %q: %w", "data", apierrors.NewForbidden(schema.GroupResource{Resource: "persistentvolumeclaims"}, "data", errors.New("node: no relationship found between node 'kprobe-node' and this object")))
+	other := errors.New("persistent volume \"pv\" is neither hostPath nor local")
+	for _, c := range []struct {
+		err  error
+		want time.Duration
+	}{{forbidden, 5 * time.Second}, {other, time.Minute}} {
+		d := time.Second
+		for range 10 {
+			d = mountRetryDelay(d, c.err)
+		}
+		if d != c.want {
+			t.Errorf("%v: delay after 10 tries %s, want %s", c.err, d, c.want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kprobe/kprobe/adapters/imagestore"
@@ -215,8 +216,21 @@ func (r *podRun) prepareVolumes() bool {
 			return false
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, time.Minute)
+		delay = mountRetryDelay(delay, err)
 	}
+}
+
+// mountRetryDelay doubles the wait before the next try, up to a minute,
+// but only up to 5 s while the API answers Forbidden or NotFound: the Node
+// authorizer refuses a claim until its graph has the new pod, which under
+// load took longer than the doubling allowed (a recreated pod waited past
+// 90 s in research/stability.md's one-hour soak at TP).
+func mountRetryDelay(delay time.Duration, err error) time.Duration {
+	limit := time.Minute
+	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+		limit = 5 * time.Second
+	}
+	return min(2*delay, limit)
 }
 
 // refreshVolumes keeps configMap, secret, projected and downwardAPI
