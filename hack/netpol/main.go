@@ -109,6 +109,7 @@ func run() int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
+	noNRIRuntime()
 	factory := informers.NewSharedInformerFactory(client, 0)
 	controller, err := networkpolicy.NewController(client,
 		factory.Networking().V1().NetworkPolicies(),
@@ -120,9 +121,12 @@ func run() int {
 			NodeName:            *nodeName,
 			FailOpen:            *failOpen,
 			NetfilterBug1766Fix: true,
-			// NRI would connect to the host's containerd NRI socket;
-			// the pod IPs come from the API server instead.
-			NRIdisabled: true,
+			// v0.8.0 looks up an address its pod index lacks (the node,
+			// the API server, the internet) in its NRI plugin, which it
+			// leaves nil when NRI is disabled: the first such packet
+			// panics. So the plugin is created, but never reaches a
+			// runtime: see noNRIRuntime.
+			NRIdisabled: false,
 			NFTableName: *table,
 		})
 	if err != nil {
@@ -226,4 +230,13 @@ func probeQueue() error {
 		&expr.Queue{Num: 100, Flag: expr.QueueFlagBypass},
 	}})
 	return nft.Flush()
+}
+
+// noNRIRuntime keeps upstream's NRI plugin away from any container
+// runtime (the host's containerd may serve NRI at its default socket): the
+// plugin stub takes its connection from NRI_PLUGIN_SOCKET when set, and
+// fd -1 is no socket, so its Run fails at once and the plugin stays an
+// empty address map (every address not in the pod index is no pod).
+func noNRIRuntime() {
+	_ = os.Setenv("NRI_PLUGIN_SOCKET", "-1")
 }
