@@ -185,6 +185,7 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 			plan.Shims = append(plan.Shims, sh)
 		}
 	}
+	nestCgroupRoot(plan, p.Facts)
 	if plan.Engine == EngineKubernetes {
 		upstreamNetwork(plan, p.Facts)
 	}
