@@ -198,6 +198,7 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 			plan.Shims = append(plan.Shims, sh)
 		}
 	}
+	nestCgroupRoot(plan, p.Facts)
 	if plan.Engine == EngineKubernetes {
 		upstreamVocabulary(plan)
 		upstreamNetwork(plan, p.Facts)

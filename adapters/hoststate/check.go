@@ -38,7 +38,7 @@ func (s *Snapshot) Leftovers(ctx context.Context, sc Scope) []string {
 			add("mount %s is still there", m)
 		}
 	}
-	for _, c := range kubepodsCgroups() {
+	for _, c := range kubepodsCgroups(s.CgroupRoots) {
 		if !oldCg[c] {
 			add("cgroup %s is still there", c)
 		}

@@ -35,6 +35,10 @@ type Snapshot struct {
 	Netns   []string                       `json:"netns"`
 	Mounts  []string                       `json:"mounts"`
 	Cgroups []string                       `json:"cgroups"`
+	// CgroupRoots are the kubelet cgroup roots launch made below the
+	// sandbox's own cgroup (MakeNestedCgroupRoot): stop removes them and
+	// what the kubelet made below them.
+	CgroupRoots []string `json:"cgroupRoots,omitempty"`
 	// Dirs are the fixed host directories the components create, and
 	// whether each existed.
 	Dirs map[string]bool `json:"dirs"`
@@ -137,7 +141,7 @@ func Take(ctx context.Context) (*Snapshot, error) {
 	s.Links = listDir("/sys/class/net")
 	s.Netns = listDir("/run/netns")
 	s.Mounts = mountpoints()
-	s.Cgroups = kubepodsCgroups()
+	s.Cgroups = kubepodsCgroups(nil)
 	s.takeDirs()
 	return s, nil
 }
@@ -228,7 +232,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	d, e := s.undoIptables(ctx)
 	done, errs = append(done, d...), append(errs, e...)
 	oldCg := set(s.Cgroups)
-	cgs := kubepodsCgroups()
+	cgs := kubepodsCgroups(s.CgroupRoots)
 	sort.Slice(cgs, func(i, j int) bool { return len(cgs[i]) > len(cgs[j]) })
 	removed := 0
 	for _, c := range cgs {
@@ -315,12 +319,13 @@ func mountpoints() []string {
 }
 
 // kubepodsCgroups lists the kubelet's cgroup directories (v1 hierarchies
-// and the unified one), the workers' cgroup roots included.
-func kubepodsCgroups() []string {
+// and the unified one), the workers' cgroup roots and the nested roots
+// included.
+func kubepodsCgroups(nested []string) []string {
 	var out []string
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
 	more, _ := filepath.Glob("/sys/fs/cgroup/kubepods*")
-	for _, r := range append(append(roots, more...), nodeCgroupRoots()...) {
+	for _, r := range append(append(append(roots, more...), nodeCgroupRoots()...), nestedCgroups(nested)...) {
 		_ = filepath.WalkDir(r, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
 				out = append(out, p)

@@ -75,7 +75,7 @@ func k3sPhases(r *phaseContext) []phase {
 			r.plan.Notes = append(r.plan.Notes, k3sBindNote(why))
 			rendered, err := k3s.Render(r.plan, k3s.Options{DataDir: r.o.DataDir, Kubeconfig: kubeconfig, WriteKubeconfigMode: "0600", BindAddress: bind})
 			if err == nil {
-				err = writeK3sFiles(ctx, r.o.DataDir, rendered)
+				err = writeK3sFiles(ctx, r.plan, r.o.DataDir, rendered)
 			}
 			if err != nil {
 				return err
@@ -129,7 +129,7 @@ func k3sPhases(r *phaseContext) []phase {
 	)
 }
 
-func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {
+func writeK3sFiles(ctx context.Context, plan *adapters.Plan, dataDir string, r *k3s.Rendered) error {
 	snap, err := hoststate.Take(ctx)
 	if err != nil {
 		return err
@@ -141,6 +141,9 @@ func writeK3sFiles(ctx context.Context, dataDir string, r *k3s.Rendered) error {
 		return err
 	}
 	if err := snap.Save(snapshotPath(dataDir)); err != nil {
+		return err
+	}
+	if err := makeNestedCgroupRoot(plan, snap, dataDir); err != nil {
 		return err
 	}
 	// The kubelet inside k3s sets its kernel tunables as well: set them

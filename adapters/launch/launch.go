@@ -99,6 +99,20 @@ func begin(ctx context.Context, engine string, plan *adapters.Plan, o Options) (
 	return ctx, cancel, res, &tracker{start: start, res: res, progress: o.Progress}
 }
 
+// makeNestedCgroupRoot makes the kubelet's cgroup root the plan nests
+// below the sandbox's own cgroup (R-CGROUP-NEST), journaled so that stop
+// removes it: the kubelet refuses a root that does not exist.
+func makeNestedCgroupRoot(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir string) error {
+	root, ok := plan.Get(adapters.Kubelet, "cgroup-root")
+	if !ok || !plan.Worker() {
+		return nil
+	}
+	if err := snap.MakeNestedCgroupRoot(root, func() error { return snap.Save(snapshotPath(dataDir)) }); err != nil {
+		return fmt.Errorf("the kubelet's cgroup root %s: %w", root, err)
+	}
+	return nil
+}
+
 // Files of a data dir that launch and stop share.
 func resultPath(dataDir string) string   { return launchresult.Path(dataDir) }
 func snapshotPath(dataDir string) string { return filepath.Join(dataDir, "run", "host-before.json") }
@@ -297,6 +311,9 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	if err := snap.Save(snapshotPath(o.DataDir)); err != nil {
+		return nil, err
+	}
+	if err := makeNestedCgroupRoot(plan, snap, o.DataDir); err != nil {
 		return nil, err
 	}
 	protect, err := applyKernelTunables(plan, snap, o.DataDir)

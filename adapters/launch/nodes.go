@@ -251,7 +251,7 @@ func prepareWorkers(ctx context.Context, plan *adapters.Plan, o Options, c upstr
 		return fmt.Errorf("the nodes' network: %w", err)
 	}
 	for _, w := range workers {
-		if err := makeCgroupRoot(upstream.NodeCgroupRoot(w.Index)); err != nil {
+		if err := hoststate.MakeCgroupRoot(upstream.NodeCgroupRoot(w.Index)); err != nil {
 			return fmt.Errorf("%s's cgroup root: %w", w.Name, err)
 		}
 	}
@@ -344,54 +344,6 @@ func run(ctx context.Context, args ...string) error {
 	out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-// makeCgroupRoot makes a worker kubelet's cgroup root in every cgroup
-// hierarchy (the kubelet refuses a root that is missing in one), with
-// cpuset's cpus and mems copied from the parent (a new v1 cpuset has
-// none). The snapshot does not list it, so stop removes it.
-func makeCgroupRoot(root string) error {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var b bytes.Buffer
-	if _, err := b.ReadFrom(f); err != nil {
-		return err
-	}
-	made := 0
-	for _, l := range strings.Split(b.String(), "\n") {
-		pre, post, ok := strings.Cut(l, " - ")
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(pf) < 5 || len(qf) < 1 || (qf[0] != "cgroup" && qf[0] != "cgroup2") {
-			continue
-		}
-		mp := pf[4]
-		if mp != "/sys/fs/cgroup" && !strings.HasPrefix(mp, "/sys/fs/cgroup/") {
-			continue
-		}
-		dir := filepath.Join(mp, root)
-		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return err
-		}
-		made++
-		for _, k := range []string{"cpuset.cpus", "cpuset.mems"} {
-			cur, err := os.ReadFile(filepath.Join(dir, k))
-			if err != nil || len(bytes.TrimSpace(cur)) > 0 {
-				continue
-			}
-			if v, err := os.ReadFile(filepath.Join(mp, k)); err == nil {
-				if err := os.WriteFile(filepath.Join(dir, k), v, 0o644); err != nil {
-					return fmt.Errorf("%s: %w", filepath.Join(dir, k), err)
-				}
-			}
-		}
-	}
-	if made == 0 {
-		return errors.New("no cgroup hierarchy is mounted under /sys/fs/cgroup")
 	}
 	return nil
 }

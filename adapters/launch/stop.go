@@ -79,6 +79,13 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 			return err
 		}
 		killPodProcesses(say)
+		if snap, err := hoststate.Load(snapshotPath(dataDir)); err == nil {
+			for _, r := range snap.CgroupRoots { // R-CGROUP-NEST's root
+				if strings.HasSuffix(r, "/"+hoststate.NestedCgroupRootName) {
+					killCgroupProcesses(r+"/", say)
+				}
+			}
+		}
 		killShims(upstream.ContainerdSocket(dataDir), say)
 		killWorkerLeftovers(dataDir, say)
 		if spec, err := supervise.ReadSpec(dataDir); err == nil {

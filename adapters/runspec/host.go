@@ -12,6 +12,10 @@ const (
 	// namespaces (/run/netns/kprobe-node-1) and their kubelets' cgroup
 	// roots (/sys/fs/cgroup/*/kprobe-node-1).
 	NodePrefix = "kprobe-node-"
+	// NestedCgroupRootName is the kubelet's cgroup root below the
+	// sandbox's own cgroup where the sandbox sees the host's cgroup tree
+	// (adapters.NestedCgroupRoot; kind's /kubelet).
+	NestedCgroupRootName = "kprobe-pods"
 )
 
 // FixedDirs are written by containerd, libcni and the kubelet whatever

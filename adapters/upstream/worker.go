@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,10 @@ func NodeNetnsPath(i int) string { return filepath.Join("/run/netns", NodeName(i
 // under the same root would each delete the other's pod cgroups as
 // orphans.
 func NodeCgroupRoot(i int) string { return "/" + NodeName(i) }
+
+// isCgroupRoot: node 0's nested cgroup root (R-CGROUP-NEST) is not a
+// worker's, which has its own (NodeCgroupRoot).
+func isCgroupRoot(s adapters.Setting) bool { return s.Name == "cgroup-root" }
 
 // NodeDataDir is worker i's directory under the cluster's data dir.
 func NodeDataDir(dataDir string, i int) string {
@@ -178,7 +183,7 @@ registerWithTaints:
 			"--cert-dir=" + nc.path("kubelet", "pki"),
 			"--hostname-override=" + name,
 			"--node-ip=" + nc.NodeIP,
-		}, plan.For(adapters.Kubelet)),
+		}, slices.DeleteFunc(plan.For(adapters.Kubelet), isCgroupRoot)),
 		Ready:  runspec.Ready{TCP: nc.NodeIP + ":10250"},
 		NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
 	})

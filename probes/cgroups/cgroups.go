@@ -74,6 +74,7 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "cgroups.v2_delegated", Type: probes.TypeTri, Doc: "the process's cgroup2 cgroup offers cpu, memory and pids on a read-write mount"},
 		{Key: "cgroups.enabled", Type: probes.TypeList, Doc: "controllers enabled in /proc/cgroups"},
 		{Key: "cgroups.self_path", Type: probes.TypeString, Doc: "the process's cgroup (the cgroup2 line of /proc/self/cgroup, else the memory one); \"\" when the file is empty (gVisor)"},
+		{Key: "cgroups.own_path", Type: probes.TypeString, Doc: "the process's cgroup below the root of the mounts the kubelet uses (cgroups.OwnPath): \"/\" where they show it as their root, deeper where they show the host's tree; \"\" when the hierarchies disagree or it cannot be told"},
 		{Key: "cgroups.namespace", Type: probes.TypeTri, Doc: "the process runs in a cgroup namespace of its own (not the initial one)"},
 		{Key: "cgroups.cgroup2_fs", Type: probes.TypeTri, Doc: "cgroup2 is listed in /proc/filesystems"},
 		{Key: "cgroups.read_only", Type: probes.TypeTri, Doc: "every cgroup hierarchy the kubelet would use is mounted read-only"},
@@ -213,6 +214,8 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 
 	if v.membersOK {
 		o.Set("cgroups.self_path", selfPath(v))
+		own, _ := OwnPath(v.mounts, v.members, v.layout)
+		o.Set("cgroups.own_path", own)
 	}
 
 	o.Set("cgroups.v2_mount", "")

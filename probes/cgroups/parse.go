@@ -276,3 +276,50 @@ func OwnNamespace(link string) (own, ok bool) {
 	}
 	return link != initialCgroupNS, true
 }
+
+// OwnPath is the process's cgroup as the kubelet's cgroupfs paths name it:
+// its path below the root of the mount that shows each hierarchy the
+// kubelet uses (every v1 controller hierarchy on v1 and hybrid, cgroup2 on
+// v2). It is "/" where the mounts show the own cgroup as their root (a
+// cgroup namespace, runc's v1 binds without one) and a deeper path where
+// they show the host's whole tree (`--cgroupns=host` on cgroup v2, a bind
+// of the host's /sys/fs/cgroup): there the kubelet's "/kubepods" is the
+// host's top level. ok is false when a hierarchy has no membership, is
+// mounted above the cgroup namespace, or the hierarchies disagree: no one
+// cgroup root then lies below the own cgroup in all of them.
+func OwnPath(mounts []Mount, members []Membership, layout string) (own string, ok bool) {
+	var used []Mount
+	for _, m := range topMounts(mounts) {
+		if (layout == "v2" && m.V2()) || ((layout == "v1" || layout == "hybrid") && !m.V2() && len(m.Controllers) > 0) {
+			used = append(used, m)
+		}
+	}
+	for _, m := range used {
+		var p string
+		var found bool
+		if m.V2() {
+			p, found = V2Path(members)
+		} else {
+			p, found = V1Path(members, m.Controllers[0])
+		}
+		root := path.Clean("/" + m.Root)
+		if !found || strings.HasPrefix(m.Root, "/..") {
+			return "", false
+		}
+		p = path.Clean("/" + p)
+		switch {
+		case root == "/":
+		case p == root:
+			p = "/"
+		case strings.HasPrefix(p, root+"/"):
+			p = strings.TrimPrefix(p, root)
+		default:
+			return "", false
+		}
+		if own != "" && p != own {
+			return "", false
+		}
+		own = p
+	}
+	return own, own != ""
+}

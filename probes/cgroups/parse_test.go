@@ -329,3 +329,57 @@ func FuzzParseProcCgroups(f *testing.F) {
 		}
 	})
 }
+
+// TestOwnPath: where the kubelet's "/kubepods" lands relative to the own
+// cgroup, from mountinfo roots and /proc/self/cgroup as the zoo's
+// runc-privileged (cgroupns), a runc without cgroupns (binds of the own
+// cgroup, Docker's v1 default), the host tree bound in (runc-privileged-hostcg)
+// and this host (memory alone below /process_api) show them.
+func TestOwnPath(t *testing.T) {
+	v1 := func(root, ctrl string) Mount {
+		return Mount{Info: mountinfo.Info{Root: root, Mountpoint: "/sys/fs/cgroup/" + ctrl, FSType: "cgroup"}, Controllers: []string{ctrl}}
+	}
+	unified := func(root string) Mount {
+		return Mount{Info: mountinfo.Info{Root: root, Mountpoint: "/sys/fs/cgroup/unified", FSType: "cgroup2"}}
+	}
+	v2 := func(root string) Mount {
+		return Mount{Info: mountinfo.Info{Root: root, Mountpoint: "/sys/fs/cgroup", FSType: "cgroup2"}}
+	}
+	member := func(id int, ctrl, p string) Membership {
+		m := Membership{ID: id, Path: p}
+		if ctrl != "" {
+			m.Controllers = []string{ctrl}
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		mounts  []Mount
+		members []Membership
+		layout  string
+		want    string
+		ok      bool
+	}{
+		{"cgroupns", []Mount{v1("/", "cpu"), v1("/", "memory"), unified("/")},
+			[]Membership{member(1, "cpu", "/"), member(4, "memory", "/"), member(0, "", "/")}, "hybrid", "/", true},
+		{"runc binds without cgroupns", []Mount{v1("/zoo-1", "cpu"), v1("/process_api/a/zoo-1", "memory")},
+			[]Membership{member(1, "cpu", "/zoo-1"), member(4, "memory", "/process_api/a/zoo-1")}, "v1", "/", true},
+		{"host tree bound in", []Mount{v1("/", "cpu"), v1("/", "memory"), unified("/")},
+			[]Membership{member(1, "cpu", "/zoo-1"), member(4, "memory", "/zoo-1"), member(0, "", "/zoo-1")}, "hybrid", "/zoo-1", true},
+		{"hybrid: the unified hierarchy does not count", []Mount{v1("/", "cpu"), v1("/", "memory"), unified("/")},
+			[]Membership{member(1, "cpu", "/docker/x"), member(4, "memory", "/docker/x"), member(0, "", "/")}, "hybrid", "/docker/x", true},
+		{"this host: hierarchies disagree", []Mount{v1("/", "cpu"), v1("/", "memory")},
+			[]Membership{member(1, "cpu", "/"), member(4, "memory", "/process_api/a")}, "v1", "", false},
+		{"v2 --cgroupns=host", []Mount{v2("/")},
+			[]Membership{member(0, "", "/system.slice/docker-x.scope")}, "v2", "/system.slice/docker-x.scope", true},
+		{"v2 cgroupns", []Mount{v2("/")}, []Membership{member(0, "", "/")}, "v2", "/", true},
+		{"v2 mounted above the namespace", []Mount{v2("/../..")}, []Membership{member(0, "", "/")}, "v2", "", false},
+		{"no membership", []Mount{v1("/", "memory")}, nil, "v1", "", false},
+		{"gVisor: nothing", nil, nil, "none", "", false},
+	} {
+		got, ok := OwnPath(tc.mounts, tc.members, tc.layout)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: OwnPath = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -43,6 +43,9 @@ type launchCase struct {
 	Pass []string `json:"pass"`
 	// Flags are added to the launch command.
 	Flags []string `json:"flags,omitempty"`
+	// HostCgroupTree: the sandbox sees the host's cgroup tree; no kubepods
+	// may appear at its top level while pods run, nor stay after stop.
+	HostCgroupTree bool `json:"hostCgroupTree,omitempty"`
 }
 
 var (
@@ -63,6 +66,8 @@ var (
 var launchCases = []launchCase{
 	{Name: "runc-privileged", Sandbox: "runc-privileged", Reach: "T0", Pass: allChecks,
 		Why: "nothing is missing: every capability, rw cgroups, /dev/kmsg; / is private, so the rshared shim runs in the engine's mount namespace"},
+	{Name: "runc-privileged-hostcg", Sandbox: "runc-privileged-hostcg", Reach: "T0", Pass: allChecks, HostCgroupTree: true,
+		Why: "as runc-privileged, but the host's cgroup tree is bound in and there is no cgroup namespace: the kubelet's cgroup root is nested below the container's own cgroup (R-CGROUP-NEST), so no kubepods appears at the host's top level and stop removes it"},
 	{Name: "userns-root", Sandbox: "userns-root", Reach: "T1", DataDir: "/tmp/kprobe-zoo-userns", Pass: allChecks,
 		Why: "a user namespace: cgroups are not writable (no QoS cgroups, no container cgroups), /dev/kmsg is EPERM (kmsg shim), runc needs the runtime wrapper for unmapped ids; overlay and the bridge CNI work"},
 	{Name: "gvisor-run", Sandbox: "gvisor-run", Reach: "TP", Pass: append(append([]string{}, tpPortChecks...), "storage"),
@@ -118,6 +123,7 @@ mkdir -p "$E/run" "$E/logs"
 echo $? >"$E/launch.rc"
 "$K" verify --data-dir "$D" --output json >"$E/verify.json" 2>"$E/verify.log"
 echo $? >"$E/verify.rc"
+ls -d /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/*/kprobe-pods/kubepods >"$E/cgroups-running.txt" 2>/dev/null
 "$K" status --data-dir "$D" >"$E/status.txt" 2>&1
 "$K" report --input "$E/scan.json" --data-dir "$D" -o json -f "$E/report.json" 2>"$E/report.log"
 cp "$D"/run/launch.json "$D"/run/attempts.json "$E/run/" 2>/dev/null
@@ -128,6 +134,7 @@ for f in "$D"/logs/*.log "$D"/logs/attempt-*/*.log; do
 done
 "$K" stop --data-dir "$D" --purge >"$E/stop.log" 2>&1
 echo $? >"$E/stop.rc"
+ls -d /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/*/kprobe-pods >"$E/cgroups-stopped.txt" 2>/dev/null
 tar -C "$E" -cf - .
 rm -rf "$E"
 `
@@ -395,8 +402,33 @@ func checkLaunch(c launchCase, files map[string][]byte) []string {
 			problems = append(problems, "no attempt had its node Ready")
 		}
 	}
+	if c.HostCgroupTree {
+		problems = append(problems, checkHostCgroups(files["cgroups-running.txt"], files["cgroups-stopped.txt"])...)
+	}
 	if n := rc("stop.rc"); n != 0 {
 		problems = append(problems, fmt.Sprintf("stop exited %d:\n%s", n, files["stop.log"]))
+	}
+	return problems
+}
+
+// checkHostCgroups: where the sandbox sees the host's cgroup tree, pods'
+// cgroups must be below kprobe-pods while they run (not /kubepods at the
+// top of a hierarchy) and nothing may be left after stop.
+func checkHostCgroups(running, stopped []byte) []string {
+	var problems []string
+	nested := false
+	for _, l := range strings.Fields(string(running)) {
+		if strings.Contains(l, "/kprobe-pods/") {
+			nested = true
+			continue
+		}
+		problems = append(problems, "pods' cgroups at the host's top level while pods run: "+l)
+	}
+	if !nested {
+		problems = append(problems, "no kprobe-pods/kubepods below the own cgroup while pods run")
+	}
+	if s := strings.TrimSpace(string(stopped)); s != "" {
+		problems = append(problems, "cgroups left after stop: "+s)
 	}
 	return problems
 }
