@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -109,7 +110,10 @@ func run() int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	noNRIRuntime()
+	if err := noNRIRuntime(); err != nil {
+		klog.ErrorS(err, "keeping NRI off")
+		return 1
+	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	controller, err := networkpolicy.NewController(client,
 		factory.Networking().V1().NetworkPolicies(),
@@ -235,8 +239,14 @@ func probeQueue() error {
 // noNRIRuntime keeps upstream's NRI plugin away from any container
 // runtime (the host's containerd may serve NRI at its default socket): the
 // plugin stub takes its connection from NRI_PLUGIN_SOCKET when set, and
-// fd -1 is no socket, so its Run fails at once and the plugin stays an
+// /dev/null is no socket, so its Run fails at once and the plugin stays an
 // empty address map (every address not in the pod index is no pod).
-func noNRIRuntime() {
-	_ = os.Setenv("NRI_PLUGIN_SOCKET", "-1")
+func noNRIRuntime() error {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	// f stays open for the process's life: the stub reads the variable
+	// when upstream's Run starts it.
+	return os.Setenv("NRI_PLUGIN_SOCKET", strconv.Itoa(int(f.Fd())))
 }
