@@ -352,11 +352,6 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	if plan.ProcessPods() {
 		r.Processes = append(r.Processes, nodeAgent(plan, c))
 	}
-	// The kubelet starts with the API server rather than after its
-	// /readyz: its own start (cgroups, containerd, plugins) then overlaps
-	// the API server's, and it registers the node as soon as the API
-	// answers (it retries until then). research/api-start.md.
-	r.Processes = startBefore(r.Processes, "kubelet", "kube-apiserver")
 	for i := range r.Processes {
 		r.Processes[i].Env = append(r.Processes[i].Env, goEnv(r.Processes[i].Name)...)
 	}
@@ -649,24 +644,4 @@ func NetworkPolicyCleanupArgs(args []string) []string {
 		}
 	}
 	return out
-}
-
-// startBefore moves the process named name to just before the one named
-// before (both must be there; else ps is returned as it is).
-func startBefore(ps []runspec.Process, name, before string) []runspec.Process {
-	from, to := -1, -1
-	for i, p := range ps {
-		switch p.Name {
-		case name:
-			from = i
-		case before:
-			to = i
-		}
-	}
-	if from < 0 || to < 0 || from < to {
-		return ps
-	}
-	p := ps[from]
-	ps = append(ps[:from], ps[from+1:]...)
-	return append(ps[:to], append([]runspec.Process{p}, ps[to:]...)...)
 }
