@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/profiles"
 )
 
 // TestLaunchAsNonRootStopsFirst: a user other than root gets one line
@@ -18,33 +22,7 @@ func TestLaunchAsNonRootStopsFirst(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run kprobe as another user")
 	}
-	dir, err := os.MkdirTemp("", "kprobe-nonroot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The test binary acts as kprobe when it is called kprobe (TestMain).
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "kprobe")
-	in, err := os.Open(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	in.Close()
-	out.Close()
+	bin, dir := kprobeForNobody(t)
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(bin, "launch", "--engine", "kubernetes", "--profile", "builtin:docker-privileged", "--data-dir", data, "--no-tui")
 	cmd.Dir = dir
@@ -61,5 +39,75 @@ func TestLaunchAsNonRootStopsFirst(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Errorf("the data dir was created: %v", err)
+	}
+}
+
+// kprobeForNobody copies this test binary, which acts as kprobe when it
+// is called kprobe (TestMain), into a temp dir nobody can enter, removed after the test.
+func kprobeForNobody(t *testing.T) (bin, dir string) {
+	t.Helper()
+	var err error
+	dir, err = os.MkdirTemp("", "kprobe-nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "kprobe")
+	in, err := os.Open(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	out.Close()
+	return bin, dir
+}
+
+// TestPlanAsNonRootSaysWhatRuns: `kprobe plan` for this sandbox, as a user
+// other than root, either plans a rung this user can launch or says in a
+// note what needs root and what runs without it (the scan said T1 and the
+// launch then failed with "operation not permitted").
+func TestPlanAsNonRootSaysWhatRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run kprobe as another user")
+	}
+	if testing.Short() {
+		t.Skip("scans this host as nobody")
+	}
+	bin, dir := kprobeForNobody(t)
+	cmd := exec.Command(bin, "plan", "--profile", "auto", "--engine", "kubernetes", "-o", "json")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == ExitBlockers) {
+		t.Fatalf("plan as nobody: %v\n%s", err, stderr.String())
+	}
+	var plan struct{ Rung string }
+	if err := json.Unmarshal(out, &plan); err != nil {
+		t.Fatalf("plan -o json: %v\n%s", err, out)
+	}
+	if launch.NeedsRoot(65534, profiles.Rung(plan.Rung), "kubernetes") == nil {
+		t.Logf("the plan is %s, which this user can launch", plan.Rung)
+		return
+	}
+	if !strings.Contains(stderr.String(), "not root here") || !strings.Contains(stderr.String(), "--rung TP") {
+		t.Errorf("plan %s needs root, but no note says so and names --rung TP:\n%s", plan.Rung, stderr.String())
 	}
 }
