@@ -4,7 +4,7 @@
 #   make test     install and build what the tests need, then run them all (as root):
 #                 unit and live tests, the sandbox zoo, and a real cluster end to end
 #   make test-short  unit tests only, no cluster, no zoo
-#   make fuzz     every fuzz target for FUZZTIME (1s) each, under a memory limit
+#   make fuzz     every fuzz target for FUZZTIME (3000 executions) each, under a memory limit
 #   make engine   build the upstream Kubernetes components, helm, kwok (for
 #                 launch --simulate-nodes) and kube-network-policies (the
 #                 NetworkPolicy enforcer) into bin/engine and install etcd,
@@ -139,7 +139,7 @@ zoo-fixtures: build
 	KPROBE_BIN=$(BIN)/kprobe test/zoo/capture-all.sh
 
 # Every reader of untrusted input has a fuzz target; hack/fuzz.sh runs
-# them all (about 2-3 min on 2 cores) and fails past 256 MiB of memory.
+# them all (under a minute on 2 cores) and fails past 256 MiB of memory.
 fuzz:
 	GO=$(GO) hack/fuzz.sh
 
