@@ -178,7 +178,13 @@ func noNRIRuntime() error {
 	if err != nil {
 		return err
 	}
-	// f stays open for the process's life: the stub reads the variable
-	// when upstream's Run starts it.
+	// Held in a package variable for the process's life: the stub reads
+	// the variable only when upstream's Run starts it, and an unreachable
+	// *os.File is closed by its finalizer, which would free the number for
+	// another connection.
+	nriNoSocket = f
 	return os.Setenv("NRI_PLUGIN_SOCKET", strconv.Itoa(int(f.Fd())))
 }
+
+// nriNoSocket is the file whose descriptor NRI_PLUGIN_SOCKET names.
+var nriNoSocket *os.File
