@@ -12,16 +12,25 @@ import (
 	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
-// NestedCgroupRootName: Undo removes a journaled root only when it ends in
-// this name.
-const NestedCgroupRootName = runspec.NestedCgroupRootName
+// NestedCgroupRoots are the journaled roots stop may remove: only clean
+// absolute paths ending in runspec.NestedCgroupRootName (a hand-edited
+// journal names nothing of ours).
+func (s *Snapshot) NestedCgroupRoots() []string {
+	var out []string
+	for _, r := range s.CgroupRoots {
+		if nestedRootOK(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // MakeNestedCgroupRoot journals root (Snapshot.CgroupRoots), saves the
 // journal with save, then makes root: stop then removes it and whatever
 // the kubelet made below it, even if launch dies in between.
 func (s *Snapshot) MakeNestedCgroupRoot(root string, save func() error) error {
 	if !nestedRootOK(root) {
-		return fmt.Errorf("cgroup root %q: want an absolute clean path ending in /%s", root, NestedCgroupRootName)
+		return fmt.Errorf("cgroup root %q: want an absolute clean path ending in /%s", root, runspec.NestedCgroupRootName)
 	}
 	s.CgroupRoots = append(s.CgroupRoots, root)
 	if err := save(); err != nil {
@@ -31,7 +40,7 @@ func (s *Snapshot) MakeNestedCgroupRoot(root string, save func() error) error {
 }
 
 func nestedRootOK(root string) bool {
-	return path.IsAbs(root) && path.Clean(root) == root && path.Base(root) == NestedCgroupRootName &&
+	return path.IsAbs(root) && path.Clean(root) == root && path.Base(root) == runspec.NestedCgroupRootName &&
 		path.Dir(root) != "/" && !strings.ContainsAny(root, "\n*?[\\")
 }
 

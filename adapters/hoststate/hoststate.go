@@ -232,7 +232,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	d, e := s.undoIptables(ctx)
 	done, errs = append(done, d...), append(errs, e...)
 	oldCg := set(s.Cgroups)
-	cgs := kubepodsCgroups(s.CgroupRoots)
+	cgs := kubepodsCgroups(s.NestedCgroupRoots())
 	sort.Slice(cgs, func(i, j int) bool { return len(cgs[i]) > len(cgs[j]) })
 	removed := 0
 	for _, c := range cgs {

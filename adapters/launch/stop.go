@@ -80,10 +80,8 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		}
 		killPodProcesses(say)
 		if snap, err := hoststate.Load(snapshotPath(dataDir)); err == nil {
-			for _, r := range snap.CgroupRoots { // R-CGROUP-NEST's root
-				if strings.HasSuffix(r, "/"+hoststate.NestedCgroupRootName) {
-					killCgroupProcesses(r+"/", say)
-				}
+			for _, r := range snap.NestedCgroupRoots() { // R-CGROUP-NEST's root
+				killCgroupProcesses(r+"/", say)
 			}
 		}
 		killShims(upstream.ContainerdSocket(dataDir), say)
