@@ -88,11 +88,31 @@ func median(v []float64) float64 {
 // whose command line names the data dir and, as "pods", over every
 // other descendant of those (the containers' processes under the shims).
 func clusterTreeRSS(dataDir string) map[string]int64 {
+	total := map[string]int64{}
+	for _, p := range clusterProcesses(dataDir) {
+		name := "pods"
+		if p.own {
+			name = p.name
+		}
+		total[name] += vmRSS(p.pid)
+	}
+	return total
+}
+
+// clusterProcess is a process whose command line names the data dir
+// (own) or that descends from one (a container's process).
+type clusterProcess struct {
+	pid  string
+	name string
+	own  bool
+}
+
+// clusterProcesses lists the cluster's processes from /proc, the
+// benchmarks' one view of what a cluster runs.
+func clusterProcesses(dataDir string) []clusterProcess {
 	type proc struct {
+		clusterProcess
 		ppid int
-		name string
-		own  bool
-		rss  int64
 	}
 	procs := map[int]proc{}
 	ents, _ := os.ReadDir("/proc")
@@ -103,15 +123,12 @@ func clusterTreeRSS(dataDir string) map[string]int64 {
 		}
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		status, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		p := proc{
+		p := proc{clusterProcess: clusterProcess{
+			pid:  e.Name(),
 			name: filepath.Base(strings.SplitN(string(cmd), "\x00", 2)[0]),
 			own:  strings.Contains(string(cmd), dataDir),
-		}
+		}}
 		for _, l := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				p.rss = kb << 10
-			}
 			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
 				p.ppid, _ = strconv.Atoi(strings.TrimSpace(v))
 			}
@@ -132,16 +149,25 @@ func clusterTreeRSS(dataDir string) map[string]int64 {
 		}
 		return false
 	}
-	total := map[string]int64{}
+	var out []clusterProcess
 	for _, p := range procs {
-		switch {
-		case p.own:
-			total[p.name] += p.rss
-		case under(p.ppid):
-			total["pods"] += p.rss
+		if p.own || under(p.ppid) {
+			out = append(out, p.clusterProcess)
 		}
 	}
-	return total
+	return out
+}
+
+// vmRSS is a process's VmRSS in bytes (0 once it is gone).
+func vmRSS(pid string) int64 {
+	status, _ := os.ReadFile(filepath.Join("/proc", pid, "status"))
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // benchKprobe is the kprobe a benchmark runs (KPROBE_BIN, else the

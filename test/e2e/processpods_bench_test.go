@@ -137,60 +137,17 @@ func mb(n int64) float64 { return float64(n) / (1 << 20) }
 // whose command line names the data dir) by program name, and as "pods"
 // of every other descendant of them (the containers' processes).
 func processMemory(dataDir string) map[string]memory {
-	type proc struct {
-		ppid int
-		name string
-		own  bool
-		mem  memory
-	}
-	procs := map[int]proc{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		status, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		p := proc{
-			name: filepath.Base(strings.SplitN(string(cmd), "\x00", 2)[0]),
-			own:  strings.Contains(string(cmd), dataDir),
-			mem:  residentMemory(e.Name()),
-		}
-		for _, l := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-				p.ppid, _ = strconv.Atoi(strings.TrimSpace(v))
-			}
-		}
-		procs[pid] = p
-	}
-	under := func(pid int) bool {
-		for hops := 0; pid > 1 && hops < 64; hops++ {
-			p, ok := procs[pid]
-			if !ok {
-				return false
-			}
-			if p.own {
-				return true
-			}
-			pid = p.ppid
-		}
-		return false
-	}
 	total := map[string]memory{}
-	for _, p := range procs {
-		name := p.name
-		switch {
-		case p.own && controlPlane[name]:
-		case p.own || under(p.ppid):
-			name = "pods"
-		default:
-			continue
+	for _, p := range clusterProcesses(dataDir) {
+		name := "pods"
+		if p.own && controlPlane[p.name] {
+			name = p.name
 		}
+		pm := residentMemory(p.pid)
 		m := total[name]
-		m.rss += p.mem.rss
-		m.anon += p.mem.anon
-		m.pmd += p.mem.pmd
+		m.rss += pm.rss
+		m.anon += pm.anon
+		m.pmd += pm.pmd
 		total[name] = m
 	}
 	return total
