@@ -67,7 +67,7 @@ var launchCases = []launchCase{
 	{Name: "runc-privileged", Sandbox: "runc-privileged", Reach: "T0", Pass: allChecks,
 		Why: "nothing is missing: every capability, rw cgroups, /dev/kmsg; / is private, so the rshared shim runs in the engine's mount namespace"},
 	{Name: "runc-privileged-hostcg", Sandbox: "runc-privileged-hostcg", Reach: "T0", Pass: allChecks, HostCgroupTree: true,
-		Why: "as runc-privileged, but the host's cgroup tree is bound in and there is no cgroup namespace: the kubelet's cgroup root is nested below the container's own cgroup (R-CGROUP-NEST), so no kubepods appears at the host's top level and stop removes it"},
+		Why: "as runc-privileged, but the host's cgroup tree is bound in and there is no cgroup namespace: the kubelet's cgroup root is nested below the container's own cgroup (R-CGROUP-NEST), so no kubepods appears at the host's top level and stop removes it; kprobe built from the commit before R-CGROUP-NEST failed this case (2026-12-07: kubepods at the host's top level in all ten hierarchies while pods ran)"},
 	{Name: "userns-root", Sandbox: "userns-root", Reach: "T1", DataDir: "/tmp/kprobe-zoo-userns", Pass: allChecks,
 		Why: "a user namespace: cgroups are not writable (no QoS cgroups, no container cgroups), /dev/kmsg is EPERM (kmsg shim), runc needs the runtime wrapper for unmapped ids; overlay and the bridge CNI work"},
 	{Name: "gvisor-run", Sandbox: "gvisor-run", Reach: "TP", Pass: append(append([]string{}, tpPortChecks...), "storage"),
