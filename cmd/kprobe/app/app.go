@@ -219,6 +219,16 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// minArgs requires at least n positional arguments.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return badInput("%s needs %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
+}
+
 // exactArgs requires n positional arguments.
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
