@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/signatures"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/probetest"
 	"github.com/kprobe/kprobe/probes/suite"
@@ -37,6 +38,9 @@ func TestFixesLeaveLaunchsWorkToLaunch(t *testing.T) {
 	}
 	for _, req := range profiles.Ladder {
 		texts[req.Fix] = "requirement " + req.Name
+	}
+	for _, sig := range signatures.Table() {
+		texts[sig.Fix] = "signature " + sig.Code
 	}
 	probetest.EachFixture(t, "../../../probes/testdata/sandboxes", func(t *testing.T, name string, s *probes.Scan) {
 		for _, r := range s.Results {
