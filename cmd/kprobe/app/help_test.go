@@ -107,3 +107,30 @@ func TestOutputIsTheFormat(t *testing.T) {
 		t.Fatalf("only %d commands with --output: the walk is broken", outputs)
 	}
 }
+
+// TestEveryCommandRefusesAnUnknownFlag: the exit code table (docs/cli.md)
+// holds for every command: an unknown flag is bad input (3), never 1, and
+// nothing runs. kubectl and helm pass their flags on, so they are left out.
+func TestEveryCommandRefusesAnUnknownFlag(t *testing.T) {
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+	root.InitDefaultCompletionCmd()
+	n := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Hidden || c.DisableFlagParsing || !c.HasParent() || c.Name() == "help" {
+			return
+		}
+		n++
+		args := append(strings.Fields(strings.TrimPrefix(c.CommandPath(), "kprobe ")), "--no-such-flag")
+		if code, _, errOut := runKprobe(args...); code != ExitBadInput || !strings.Contains(errOut, "unknown flag: --no-such-flag") {
+			t.Errorf("kprobe %s: exit %d, want %d with the flag named\n%s", strings.Join(args, " "), code, ExitBadInput, errOut)
+		}
+	}
+	walk(root)
+	if n < 20 {
+		t.Fatalf("only %d commands walked", n)
+	}
+}
