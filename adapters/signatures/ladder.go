@@ -37,8 +37,8 @@ func (d Decision) Retries() bool { return d.Stop && d.Rung != profiles.T4 }
 // help, so the ladder steps down instead: the same attempt never runs
 // twice. Settings of a remedy that the plan's engine does not have (k3s's
 // flannel-backend in a kubernetes engine's plan) are not offered, and
-// Decision.Why says so. Worker failures step down to TP (process pods need no kubelet,
-// containerd or runc), or to T3 where TP is not allowed. An unknown
+// Decision.Why says so. Worker failures step down to TP (process pods
+// need no kubelet, containerd or runc), or to T3 where TP is not allowed. An unknown
 // failure at TP steps down to T3, since the control plane may still run;
 // elsewhere it ends the ladder, as does a Fatal signature.
 func Next(plan *adapters.Plan, a *Action, allows func(profiles.Rung) bool) Decision {
