@@ -86,7 +86,7 @@ that names the problem and the fix.`,
 	fl.StringVar(&f.imagesDir, "images-dir", "", "where the pause.tar and busybox.tar image archives are (default: kprobe's bin/images)")
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
 	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into the kubeconfig $KUBECONFIG names (never the cluster's own file) or ~/.kube/config, as the context kprobe-NAME, made current (the previous file is kept as FILE.bak; stop takes it out again and restores the previous context)")
-	fl.StringVar(&f.name, "name", launch.DefaultClusterName, "the cluster's name: --merge-kubeconfig names its cluster, user and context kprobe-NAME")
+	fl.StringVar(&f.name, "name", launch.DefaultClusterName, "the cluster's name: its kubeconfig (DATA-DIR/kubeconfig, and what --merge-kubeconfig merges) names its cluster, user and context kprobe-NAME")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, or json for the launch result")
 	fl.BoolVar(&f.tui, "tui", false, "show the live view of the phases even where it would be off")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "never show the live view: plain progress lines only")
@@ -253,6 +253,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 			return badInput("%v", err)
 		}
 		return err
+	}
+	if nerr := launch.NameKubeconfig(res.Kubeconfig, f.name); nerr != nil {
+		return fmt.Errorf("the cluster runs, but naming its kubeconfig's context failed: %w", nerr)
 	}
 	if f.mergeKubeconfig {
 		path, merr := launch.MergeKubeconfig(f.dataDir, res.Kubeconfig, f.name)
