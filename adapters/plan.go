@@ -209,34 +209,54 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 }
 
 // upstreamVocabulary keeps a kubernetes engine's plan to the settings its
-// renderer (adapters/upstream) reads. The rules speak k3s's flags; that
-// engine has none of flannel-backend (it runs no flannel), disable-agent
-// (the rung says whether a kubelet or the node agent runs), disable (k3s's
-// packaged components) or data-dir (its data dir stays where launch
-// --data-dir says, with tmpfs-datadir's tmpfs on it), and reads
-// snapshotter and disable-kube-proxy only where a kubelet runs. Its
-// containerd has no fuse-overlayfs snapshotter: it runs native there.
+// renderer (adapters/upstream) reads (InVocabulary).
 func upstreamVocabulary(plan *Plan) {
 	kept := plan.Settings[:0]
 	for _, s := range plan.Settings {
-		if s.Component == Cluster {
-			switch s.Name {
-			case "disable-network-policy":
-			case "snapshotter", "disable-kube-proxy":
-				if !plan.Worker() {
-					continue
-				}
-				if s.Value == "fuse-overlayfs" {
-					s.Value = "native"
-					s.Rationale += "; the kubernetes engine's containerd has no fuse-overlayfs snapshotter, so it runs native, which works wherever fuse-overlayfs would, only slower"
-				}
-			default:
-				continue
-			}
+		if s, why := plan.InVocabulary(s); why == "" {
+			kept = append(kept, s)
 		}
-		kept = append(kept, s)
 	}
 	plan.Settings = kept
+}
+
+// InVocabulary returns s as the plan's engine reads it, or why that engine
+// has no such setting. The rules and the log signatures' remedies speak
+// k3s's flags, and k3s reads them all. The kubernetes engine's renderer
+// (adapters/upstream) reads the components' flags and containerd's keys;
+// of the Cluster settings it has none of flannel-backend (it runs no
+// flannel), disable-agent (the rung says whether a kubelet or the node
+// agent runs), disable (k3s's packaged components) or data-dir (its data
+// dir stays where launch --data-dir says, with tmpfs-datadir's tmpfs on
+// it), and reads snapshotter and disable-kube-proxy only where a kubelet
+// runs. Its containerd has no fuse-overlayfs snapshotter: it runs native
+// there.
+func (p *Plan) InVocabulary(s Setting) (Setting, string) {
+	if p.Engine != EngineKubernetes || s.Component != Cluster {
+		return s, ""
+	}
+	switch s.Name {
+	case "disable-network-policy":
+	case "snapshotter", "disable-kube-proxy":
+		if !p.Worker() {
+			return s, fmt.Sprintf("%s: no kubelet runs at %s with the kubernetes engine", s.Name, p.Rung)
+		}
+		if s.Value == "fuse-overlayfs" {
+			s.Value = "native"
+			s.Rationale += "; the kubernetes engine's containerd has no fuse-overlayfs snapshotter, so it runs native, which works wherever fuse-overlayfs would, only slower"
+		}
+	case "flannel-backend":
+		return s, "flannel-backend=" + s.Value + " is k3s's: the kubernetes engine runs no flannel (a plain bridge network, no vxlan)"
+	case "disable-agent":
+		return s, "disable-agent is k3s's: with the kubernetes engine the rung says whether a kubelet runs"
+	case "disable":
+		return s, "disable is k3s's: it turns off k3s's packaged components, which the kubernetes engine does not run"
+	case "data-dir":
+		return s, "data-dir is k3s's: the kubernetes engine's data dir is launch --data-dir"
+	default:
+		return s, s.Name + " is a k3s setting the kubernetes engine does not have"
+	}
+	return s, ""
 }
 
 const upstreamProcessesPrefix = "the kubernetes engine starts "

@@ -58,6 +58,30 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
+// NameKubeconfig names the cluster, user and context of the cluster's own
+// kubeconfig kprobe-NAME (ContextName), as kind names its kind-NAME:
+// the engines write kubernetes-admin@kprobe (k3s: default), the same for
+// every cluster.
+func NameKubeconfig(path, name string) error {
+	src, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return err
+	}
+	cur := src.Contexts[src.CurrentContext]
+	if cur == nil || src.Clusters[cur.Cluster] == nil || src.AuthInfos[cur.AuthInfo] == nil {
+		return fmt.Errorf("%s: no complete current context", path)
+	}
+	n := ContextName(name)
+	dst := clientcmdapi.NewConfig()
+	dst.Clusters[n] = src.Clusters[cur.Cluster].DeepCopy()
+	dst.AuthInfos[n] = src.AuthInfos[cur.AuthInfo].DeepCopy()
+	ctx := cur.DeepCopy()
+	ctx.Cluster, ctx.AuthInfo = n, n
+	dst.Contexts[n] = ctx
+	dst.CurrentContext = n
+	return writeKubeconfig(path, dst, false)
+}
+
 // MergeKubeconfig merges the cluster's kubeconfig into the user's (see
 // mergeTarget) as the cluster, user and context kprobe-NAME, keeping the
 // previous file as FILE.bak, makes that context current, and records in

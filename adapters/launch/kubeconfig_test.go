@@ -84,3 +84,29 @@ func TestValidClusterName(t *testing.T) {
 		}
 	}
 }
+
+// The cluster's own kubeconfig is named after the cluster too (--name):
+// kprobe-NAME for its cluster, user and context, the server and
+// credentials kept; merging it afterwards gives the same names.
+func TestNameKubeconfig(t *testing.T) {
+	own := filepath.Join(t.TempDir(), "kubeconfig")
+	writeConfig(t, own, "kubernetes-admin@kprobe", "https://127.0.0.1:6443")
+	if err := NameKubeconfig(own, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "kprobe-dev" || len(cfg.Contexts) != 1 || len(cfg.Clusters) != 1 || len(cfg.AuthInfos) != 1 ||
+		cfg.Clusters["kprobe-dev"].Server != "https://127.0.0.1:6443" || cfg.AuthInfos["kprobe-dev"].Token != "t-kubernetes-admin@kprobe" ||
+		cfg.Contexts["kprobe-dev"].Cluster != "kprobe-dev" || cfg.Contexts["kprobe-dev"].AuthInfo != "kprobe-dev" {
+		t.Errorf("named kubeconfig: %+v", cfg)
+	}
+	if st, err := os.Stat(own); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mode: %v %v", st, err)
+	}
+	if err := NameKubeconfig(filepath.Join(t.TempDir(), "none"), "dev"); err == nil {
+		t.Error("a missing kubeconfig named without error")
+	}
+}

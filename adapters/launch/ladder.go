@@ -113,6 +113,9 @@ func Ladder(ctx context.Context, prof *profiles.Profile, o Options, lo LadderOpt
 		} else {
 			fmt.Fprintf(lo.Say, "kprobe: attempt %d at %s failed: %v\n", i+1, plan.Rung, err)
 		}
+		if next.Why != "" {
+			fmt.Fprintf(lo.Say, "kprobe:   remedy %s\n", next.Why)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		if serr := Stop(sctx, o.DataDir, false, io.Discard); serr != nil && !errors.Is(serr, ErrNotRunning) {
 			fmt.Fprintf(lo.Say, "kprobe:   stopping the attempt: %v\n", serr)

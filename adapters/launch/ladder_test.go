@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/signatures"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
 )
@@ -137,6 +138,48 @@ func TestLadderIntoTPDropsItsEtcd(t *testing.T) {
 		}
 		if len(atTP) != 1 || atTP[0] != kept {
 			t.Errorf("etcd existed before the launch: %v; at TP it was there: %v, want %v", kept, atTP, kept)
+		}
+	}
+}
+
+// A remedy that sets a k3s flag (SIG-VXLAN's flannel-backend=host-gw) is
+// k3s's: a kubernetes engine's launch is not retried with it, it steps
+// down to the signature's AtMost at once and says why; k3s retries the
+// same rung with it (issue #16).
+func TestLadderRemedyPerEngine(t *testing.T) {
+	line := "Error registering network: operation not supported"
+	sig := signatures.Lookup("SIG-VXLAN")
+	if sig == nil || !sig.Regexp.MatchString(line) {
+		t.Fatal("SIG-VXLAN does not match its line")
+	}
+	for _, c := range []struct{ engine, want string }{
+		{adapters.EngineK3s, "T0: T0:flannel-backend=host-gw"},
+		{adapters.EngineKubernetes, "T0: T2:"},
+	} {
+		var seen []string
+		script := []error{diagnosis(signatures.Hit{Signature: sig, Line: line, Log: signatures.Flannel}), nil}
+		run := func(_ context.Context, plan *adapters.Plan, _ Options) (*Result, error) {
+			backend, _ := plan.Get(adapters.Cluster, "flannel-backend")
+			if backend != "" {
+				backend = "flannel-backend=" + backend
+			}
+			seen = append(seen, string(plan.Rung)+":"+backend)
+			err := script[0]
+			script = script[1:]
+			return &Result{Rung: string(plan.Rung)}, err
+		}
+		var say strings.Builder
+		prof := &profiles.Profile{Facts: probes.Facts{}}
+		if _, err := Ladder(context.Background(), prof, Options{DataDir: t.TempDir()},
+			LadderOptions{Engine: c.engine, Run: run, Say: &say}, profiles.T0); err != nil {
+			t.Fatalf("%s: %v", c.engine, err)
+		}
+		if got := strings.Join(seen, " "); got != c.want {
+			t.Errorf("%s: attempts %q, want %q\n%s", c.engine, got, c.want, say.String())
+		}
+		said := strings.Contains(say.String(), "remedy not offered to the kubernetes engine: flannel-backend=host-gw is k3s's")
+		if said != (c.engine == adapters.EngineKubernetes) {
+			t.Errorf("%s: the step down says why: %v\n%s", c.engine, said, say.String())
 		}
 	}
 }

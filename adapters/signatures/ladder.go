@@ -1,6 +1,8 @@
 package signatures
 
 import (
+	"strings"
+
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/profiles"
 )
@@ -16,6 +18,9 @@ type Decision struct {
 	// not yet in the plan. Empty when the rung changes.
 	Settings []adapters.Setting
 	Shims    []adapters.Shim
+	// Why says which settings of the remedy the plan's engine does not
+	// have (adapters.Plan.InVocabulary), so were not offered.
+	Why string
 }
 
 // Retries reports whether another attempt runs.
@@ -30,8 +35,10 @@ func (d Decision) Retries() bool { return d.Stop && d.Rung != profiles.T4 }
 //
 // A Remedy whose settings and shims are all in the plan already did not
 // help, so the ladder steps down instead: the same attempt never runs
-// twice. Worker failures step down to TP (process pods need no kubelet,
-// containerd or runc), or to T3 where TP is not allowed. An unknown
+// twice. Settings of a remedy that the plan's engine does not have (k3s's
+// flannel-backend in a kubernetes engine's plan) are not offered, and
+// Decision.Why says so. Worker failures step down to TP (process pods
+// need no kubelet, containerd or runc), or to T3 where TP is not allowed. An unknown
 // failure at TP steps down to T3, since the control plane may still run;
 // elsewhere it ends the ladder, as does a Fatal signature.
 func Next(plan *adapters.Plan, a *Action, allows func(profiles.Rung) bool) Decision {
@@ -52,7 +59,15 @@ func Next(plan *adapters.Plan, a *Action, allows func(profiles.Rung) bool) Decis
 		return Decision{Stop: true, Rung: profiles.T4}
 	case Remedy:
 		var d Decision
+		var withheld []string
 		for _, st := range a.Settings {
+			if plan != nil {
+				var why string
+				if st, why = plan.InVocabulary(st); why != "" {
+					withheld = append(withheld, why)
+					continue
+				}
+			}
 			if !hasSetting(plan, st) {
 				d.Settings = append(d.Settings, st)
 			}
@@ -62,10 +77,14 @@ func Next(plan *adapters.Plan, a *Action, allows func(profiles.Rung) bool) Decis
 				d.Shims = append(d.Shims, sh)
 			}
 		}
+		if len(withheld) > 0 {
+			d.Why = "not offered to the " + plan.Engine + " engine: " + strings.Join(withheld, "; ")
+		}
 		if len(d.Settings)+len(d.Shims) > 0 {
 			d.Stop, d.Rung = true, cur
 			return d
 		}
+		return Decision{Stop: true, Rung: nextRung(cur, a.AtMost, allows), Why: d.Why}
 	}
 	return Decision{Stop: true, Rung: nextRung(cur, a.AtMost, allows)}
 }

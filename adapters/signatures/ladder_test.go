@@ -140,3 +140,63 @@ func TestNextUnknownFailure(t *testing.T) {
 		t.Errorf("unknown failure without a plan retries: %+v", d)
 	}
 }
+
+// upstreamClusterSettings are the Cluster settings adapters/upstream reads
+// where a kubelet runs (its Render: containerd's snapshotter, whether
+// kube-proxy and kube-network-policies start); every other Cluster
+// setting is a k3s flag.
+var upstreamClusterSettings = map[string]bool{"snapshotter": true, "disable-kube-proxy": true, "disable-network-policy": true}
+
+// TestRemediesFitTheEngine (issue #16) walks every signature's remedy
+// for both engines at every rung: k3s is offered the remedy as written; a
+// kubernetes engine's plan is offered only settings that engine reads,
+// never a k3s flag (SIG-VXLAN's flannel-backend=host-gw), and what is not
+// offered is named in the decision's Why; a remedy with nothing left to
+// offer steps down, saying why.
+func TestRemediesFitTheEngine(t *testing.T) {
+	n := 0
+	for i := range Table() {
+		s := &Table()[i]
+		if s.Action.Kind != Remedy {
+			continue
+		}
+		for _, engine := range []string{adapters.EngineK3s, adapters.EngineKubernetes} {
+			for _, r := range running {
+				plan := &adapters.Plan{Engine: engine, Rung: r}
+				d := Next(plan, &s.Action, nil)
+				name := fmt.Sprintf("%s/%s/%s", s.Code, engine, r)
+				offered := map[string]bool{}
+				for _, st := range d.Settings {
+					offered[string(st.Component)+"/"+st.Name] = true
+					if engine == adapters.EngineKubernetes && st.Component == adapters.Cluster &&
+						(!upstreamClusterSettings[st.Name] || !plan.Worker() && st.Name != "disable-network-policy") {
+						t.Errorf("%s: offers %s, which the kubernetes engine does not read here", name, st)
+					}
+				}
+				for _, st := range s.Action.Settings {
+					n++
+					switch {
+					case offered[string(st.Component)+"/"+st.Name]:
+					case engine == adapters.EngineK3s:
+						t.Errorf("%s: k3s is not offered %s", name, st)
+					case !strings.Contains(d.Why, st.Name):
+						t.Errorf("%s: %s is not offered and the decision does not say why: %+v", name, st, d)
+					}
+				}
+				if d.Rung == r && len(d.Settings)+len(d.Shims) == 0 {
+					t.Errorf("%s: retries the same rung with nothing new: %+v", name, d)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no remedy settings found: the walk is broken")
+	}
+	vxlan := Lookup("SIG-VXLAN")
+	if d := Next(&adapters.Plan{Engine: adapters.EngineKubernetes, Rung: profiles.T0}, &vxlan.Action, nil); d.Rung != profiles.T2 || len(d.Settings) > 0 || !strings.Contains(d.Why, "runs no flannel") {
+		t.Errorf("SIG-VXLAN in a kubernetes engine's plan: %+v, want a step down to T2 saying it runs no flannel", d)
+	}
+	if d := Next(&adapters.Plan{Engine: adapters.EngineK3s, Rung: profiles.T0}, &vxlan.Action, nil); d.Rung != profiles.T0 || len(d.Settings) != 1 || d.Settings[0].Name != "flannel-backend" || d.Why != "" {
+		t.Errorf("SIG-VXLAN in a k3s plan: %+v, want flannel-backend=host-gw at T0", d)
+	}
+}

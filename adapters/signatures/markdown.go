@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/profiles"
 )
 
@@ -22,8 +23,13 @@ func (a Action) String() string {
 	switch a.Kind {
 	case Remedy:
 		var parts []string
+		kubernetes := &adapters.Plan{Engine: adapters.EngineKubernetes, Rung: profiles.T0}
 		for _, s := range a.Settings {
-			parts = append(parts, "`"+s.String()+"`")
+			part := "`" + s.String() + "`"
+			if _, why := kubernetes.InVocabulary(s); why != "" {
+				part += " (k3s only)"
+			}
+			parts = append(parts, part)
 		}
 		for _, s := range a.Shims {
 			parts = append(parts, "shim `"+s.Name+"`")
@@ -70,7 +76,9 @@ flannel's lines into its own log). When a line matches a signature below, the la
 its diagnosis and fix and does what the Action column says:
 
 - **remedy**: stop the attempt, add the settings or shims to the plan and retry at the same rung. If they
-  were already in place, the remedy did not help, and the launcher steps down instead.
+  were already in place, the remedy did not help, and the launcher steps down instead. A setting marked
+  "k3s only" is a k3s flag: it is not offered to the kubernetes engine's plan, and where nothing else is
+  left the launcher steps down at once and says why.
 - **step down**: stop the attempt and retry lower on the fallback ladder (T0 full, T1 degraded worker, T2 worker without
   kube-proxy, network policy or flannel, TP process pods, T3 control plane only). "to T2" means straight to T2 when
   the rungs in between cannot avoid the failure. "to TP" goes to T3 where process pods are ruled out

@@ -20,11 +20,11 @@ var (
 	CodeEmulated = probes.Code{Code: "KP-KERN-001", Severity: probes.Warn,
 		Title:   "the kernel is emulated (gVisor)",
 		Meaning: "uname and /proc describe gVisor's Sentry, not a Linux kernel: version checks in containerd and runc (for example the 4.11 check for unprivileged ports) see 4.4.0.",
-		Fix:     "kprobe plan applies the gVisor settings; no change is needed on your side"}
+		Fix:     "nothing to do: kprobe launch applies the gVisor settings itself ('kprobe plan' lists them)"}
 	CodeOld = probes.Code{Code: "KP-KERN-002", Severity: probes.Warn,
 		Title:   "kernel release older than 4.11",
 		Meaning: "containerd's CRI enables unprivileged ports and ICMP only on kernels >= 4.11 and writes sysctls that do not exist before; k3s expects >= 4.15 for cgroup features.",
-		Fix:     "set enable_unprivileged_ports = false and enable_unprivileged_icmp = false in containerd's CRI config (kprobe plan does this)"}
+		Fix:     "nothing to do: kprobe launch sets containerd's enable_unprivileged_ports = false and enable_unprivileged_icmp = false itself"}
 )
 
 func (Probe) ID() string            { return "kernel" }

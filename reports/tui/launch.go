@@ -64,6 +64,7 @@ type LaunchModel struct {
 	start, at time.Time
 	end       time.Time // when the launch ended
 	width     int
+	height    int // the terminal's, once it says; 0 means unknown
 	title     string
 	attempts  []attempt
 	done      bool
@@ -113,7 +114,7 @@ func (m LaunchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	m.at = m.clock()
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width = msg.Width
+		m.width, m.height = msg.Width, msg.Height
 	case PhaseMsg:
 		m.phase(msg.Phase)
 	case SayMsg:
@@ -181,6 +182,22 @@ func (m *LaunchModel) phase(p launchresult.Phase) {
 
 // View draws the attempts and a footer with what the launch waits for.
 func (m LaunchModel) View() string {
+	lines := m.lines(false)
+	if m.height > 0 && len(lines) > m.height {
+		// Earlier attempts shrink to their failure and the ladder's
+		// lines; if it is still too tall, the title and the newest lines
+		// stay (the terminal would scroll the title away).
+		lines = m.lines(true)
+		if len(lines) > m.height {
+			lines = append(lines[:1], lines[len(lines)-m.height+1:]...)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// lines are the view's lines; compact leaves out the phases that
+// succeeded in every attempt but the last.
+func (m LaunchModel) lines(compact bool) []string {
 	var lines []string
 	head := m.st.bold.Render("kprobe launch") + "  "
 	if !m.done && !m.hidden && !m.stopped {
@@ -204,6 +221,9 @@ func (m LaunchModel) View() string {
 			lines = append(lines, m.st.bold.Render(fmt.Sprintf("attempt %d", n+1)))
 		}
 		for _, p := range a.phases {
+			if compact && n < len(m.attempts)-1 && p.state == succeeded {
+				continue
+			}
 			name := padRight(p.name, nameWidth)
 			switch p.state {
 			case running:
@@ -257,5 +277,5 @@ func (m LaunchModel) View() string {
 		// line the cursor is on when it stops, so leave it empty.
 		lines = append(lines, "")
 	}
-	return strings.Join(lines, "\n")
+	return lines
 }

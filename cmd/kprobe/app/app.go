@@ -173,6 +173,16 @@ Exit codes, the same for every command (docs/cli.md): 0 ok, 1 internal error,
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
+	// cobra adds its completion command when it executes; added now, it
+	// refuses arguments as bad input like every other command.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			for _, sh := range c.Commands() {
+				sh.Args = noArgs
+			}
+		}
+	}
 	rejectUnknownCommands(root)
 	registerCompletions(root)
 	return root
@@ -217,6 +227,16 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return badInput("%s takes no arguments, got %q", cmd.CommandPath(), args)
 	}
 	return nil
+}
+
+// minArgs requires at least n positional arguments.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return badInput("%s needs %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
 }
 
 // exactArgs requires n positional arguments.

@@ -32,7 +32,7 @@ and writes FILE.sha256. On the machine without network:
 checks every file and installs all of it into DIR (default
 ~/.local/share/kprobe/engine), kprobe included.`,
 		Example: "  kprobe bundle create kprobe-bundle.tar.gz",
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1, "the file to write (.tar or .tar.gz)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := launch.EngineFiles(binDir)
 			var me *launch.MissingError

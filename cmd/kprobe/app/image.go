@@ -41,7 +41,7 @@ See docs/images.md.`,
 		Short: "Load docker-archive or OCI layout images (tar or directory) into the cluster",
 		Example: `  docker save -o app.tar app:v1 && kprobe image load app.tar
   kprobe image load ./oci-layout-dir`,
-		Args: cobra.MinimumNArgs(1),
+		Args: minArgs(1, "an image archive (tar) or OCI layout directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, a := range args {
 				if _, err := os.Stat(a); err != nil {

@@ -86,7 +86,7 @@ that names the problem and the fix.`,
 	fl.StringVar(&f.imagesDir, "images-dir", "", "where the pause.tar and busybox.tar image archives are (default: kprobe's bin/images)")
 	fl.DurationVar(&f.wait, "wait", 3*time.Minute, "how long to wait for the cluster to be ready")
 	fl.BoolVar(&f.mergeKubeconfig, "merge-kubeconfig", false, "also merge the cluster into the kubeconfig $KUBECONFIG names (never the cluster's own file) or ~/.kube/config, as the context kprobe-NAME, made current (the previous file is kept as FILE.bak; stop takes it out again and restores the previous context)")
-	fl.StringVar(&f.name, "name", launch.DefaultClusterName, "the cluster's name: --merge-kubeconfig names its cluster, user and context kprobe-NAME")
+	fl.StringVar(&f.name, "name", launch.DefaultClusterName, "the cluster's name: its kubeconfig (DATA-DIR/kubeconfig, and what --merge-kubeconfig merges) names its cluster, user and context kprobe-NAME")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, or json for the launch result")
 	fl.BoolVar(&f.tui, "tui", false, "show the live view of the phases even where it would be off")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "never show the live view: plain progress lines only")
@@ -95,7 +95,7 @@ that names the problem and the fix.`,
 	fl.IntVar(&f.nodes, "nodes", 1, "kubernetes engine: run N real nodes, node 0 on the host and kprobe-node-1..N-1 each in its own network namespace with its own containerd, kubelet and kube-proxy (docs/launch.md#several-nodes---nodes)")
 	fl.IntVar(&f.portOffset, "port-offset", 0, "kubernetes engine at TP or T3: add N to every port the cluster listens on (API 6443+N, etcd 2379+N and 2380+N, controller manager 10257+N, scheduler 10259+N, node agent 10250+N), so that a second cluster runs beside another; status, verify and stop find it by its --data-dir")
 	fl.StringVar(&f.bindAddress, "bind-address", "", "kubernetes engine: the address kube-apiserver listens on (0.0.0.0 for every address); by default the narrowest that works: 127.0.0.1 for a control plane alone, the node's address when pods run (they reach the API through the kubernetes Service, which cannot point at loopback), the host's end of the nodes' bridge with --nodes")
-	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
+	fl.StringVar(&f.rung, "rung", "", "plan for this rung of the ladder ("+rungNames+") instead of the profile's verdict; at most the verdict for the engine that runs")
 	fl.BoolVar(&f.processPods, "process-pods", true, "let the ladder use TP (pods as processes of the sandbox, run by kprobe's node agent) where no container can start; --process-pods=false stops at the control plane only (T3) instead; --rung TP implies it")
 	fl.BoolVar(&f.forceRung, "force-rung", false, "allow --rung above the verdict: for experiments in a sandbox prepared by hand (the ladder still steps down on known failures)")
 	return cmd
@@ -172,9 +172,6 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		if !profiles.ValidRung(r) || r == profiles.T4 {
 			return badInput("--rung %q: use %s", f.rung, rungNames)
 		}
-		if v := p.Verdict.Rung; v != "" && profiles.Above(r, v) && !f.forceRung {
-			return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it ('kprobe scan' says why; --force-rung tries anyway)", r, v)
-		}
 	}
 	rung := targetRung(p, profiles.Rung(f.rung), f.noProcessPods)
 	if err := launch.NeedsRoot(os.Geteuid(), rung, f.engine); err != nil {
@@ -182,6 +179,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	}
 	engine, err := chooseEngine(f.engine, f.binDir, rung)
 	if err != nil {
+		return err
+	}
+	if err := rungReachable(p, profiles.Rung(f.rung), engine, "'kprobe scan' says why; --force-rung tries anyway"); err != nil && !f.forceRung {
 		return err
 	}
 	if f.bindAddress != "" && engine != adapters.EngineKubernetes {
@@ -253,6 +253,9 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 			return badInput("%v", err)
 		}
 		return err
+	}
+	if nerr := launch.NameKubeconfig(res.Kubeconfig, f.name); nerr != nil {
+		return fmt.Errorf("the cluster runs, but naming its kubeconfig's context failed: %w", nerr)
 	}
 	if f.mergeKubeconfig {
 		path, merr := launch.MergeKubeconfig(f.dataDir, res.Kubeconfig, f.name)

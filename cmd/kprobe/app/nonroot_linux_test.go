@@ -111,3 +111,45 @@ func TestPlanAsNonRootSaysWhatRuns(t *testing.T) {
 		t.Errorf("plan %s needs root, but no note says so and names --rung TP:\n%s", plan.Rung, stderr.String())
 	}
 }
+
+// TestScanAsNonRootSaysWhatRuns: `kprobe scan` as a user other than root
+// gives a verdict this user's launch can reach (the scan said T1 and the
+// launch then failed with "operation not permitted"), and a blocker says
+// what root would add.
+func TestScanAsNonRootSaysWhatRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run kprobe as another user")
+	}
+	if testing.Short() {
+		t.Skip("scans this host as nobody")
+	}
+	bin, dir := kprobeForNobody(t)
+	cmd := exec.Command(bin, "scan", "-o", "json", "--data-dir", filepath.Join(dir, "data"))
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == ExitBlockers) {
+		t.Fatalf("scan as nobody: %v\n%s", err, stderr.String())
+	}
+	var scan struct {
+		Verdict  struct{ Rung string }
+		Blockers []struct{ Code, Fix string }
+	}
+	if err := json.Unmarshal(out, &scan); err != nil {
+		t.Fatalf("scan -o json: %v\n%s", err, out)
+	}
+	if err := launch.NeedsRoot(65534, profiles.Rung(scan.Verdict.Rung), "kubernetes"); err != nil {
+		t.Errorf("the scan's verdict as nobody is %s, which nobody cannot launch: %v", scan.Verdict.Rung, err)
+	}
+	said := false
+	for _, b := range scan.Blockers {
+		said = said || strings.Contains(b.Fix, "root")
+	}
+	if !said {
+		t.Errorf("no blocker says what root would add: %+v", scan.Blockers)
+	}
+}

@@ -51,7 +51,7 @@ Exit codes: 0 a plan that runs, 2 the plan is T4 (no cluster can run here),
 	fl := cmd.Flags()
 	fl.StringVar(&f.profile, "profile", "auto", "auto (scan now and match a built-in profile), builtin:NAME, or the path of a profile file")
 	fl.StringVar(&f.engine, "engine", "auto", "auto (what launch would pick here), k3s or kubernetes")
-	fl.StringVar(&f.rung, "rung", "", "plan for this rung ("+rungNames+") instead of the profile's verdict; only a lower rung than the verdict")
+	fl.StringVar(&f.rung, "rung", "", "plan for this rung ("+rungNames+") instead of the profile's verdict; at most the verdict for the engine planned")
 	fl.BoolVar(&f.processPods, "process-pods", true, "plan TP (pods as processes of the sandbox) where no container can start, as launch does; --process-pods=false plans T3 there, as launch --process-pods=false; --rung TP implies it")
 	fl.StringVarP(&f.output, "output", "o", "text", "text, json (the plan) or k3s-config (the config.yaml k3s would read)")
 	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "the data dir launch would use")
@@ -88,9 +88,6 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 	if err != nil {
 		return err
 	}
-	if v := p.Verdict.Rung; rung != "" && v != "" && profiles.Above(rung, v) {
-		return badInput("--rung %s is above the verdict %s: this sandbox cannot reach it (the plan without --rung says why)", rung, v)
-	}
 	f.noProcessPods = !f.processPods && rung != profiles.TP
 	engine := f.engine
 	if f.output == "k3s-config" {
@@ -98,6 +95,9 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 	}
 	if engine == "auto" {
 		engine = planEngine(cmd.ErrOrStderr(), targetRung(p, rung, f.noProcessPods))
+	}
+	if err := rungReachable(p, rung, engine, "the plan without --rung says why"); err != nil {
+		return err
 	}
 	plan, err := adapters.Build(p, adapters.Options{Engine: engine, DataDir: f.dataDir, Rung: rung, NoProcessPods: f.noProcessPods})
 	if err != nil {
@@ -159,6 +159,27 @@ func planSource(spec string, p *profiles.Profile) string {
 
 // rungNames are the rungs --rung takes.
 const rungNames = "T0, T1, T2, TP or T3"
+
+// rungReachable refuses a --rung above what engine, the engine that will
+// run, can reach here: the profile's verdict judged for that engine
+// (profiles.ForEngine, as adapters.Build plans it), not the verdict of
+// every engine (k3s's flannel needs vxlan links, the kubernetes engine
+// does not). plan and launch both check --rung with it; why ends the
+// message.
+func rungReachable(p *profiles.Profile, rung profiles.Rung, engine, why string) error {
+	if rung == "" || p.Verdict.Rung == "" {
+		return nil
+	}
+	v := profiles.ForEngine(p.Verdict, p.Facts, engine).Rung
+	if !profiles.Above(rung, v) {
+		return nil
+	}
+	msg := fmt.Sprintf("--rung %s is above the verdict %s for the %s engine: this sandbox cannot reach it with that engine (%s)", rung, v, engine, why)
+	if engine != adapters.EngineKubernetes && !profiles.Above(rung, profiles.ForEngine(p.Verdict, p.Facts, adapters.EngineKubernetes).Rung) {
+		msg += "; the kubernetes engine can: add --engine kubernetes"
+	}
+	return badInput("%s", msg)
+}
 
 // targetRung is the rung a plan starts from: --rung, else the verdict;
 // T3 instead of TP when process pods are off.
