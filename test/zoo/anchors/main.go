@@ -295,6 +295,15 @@ func readCaptures(dir string) ([]capture, error) {
 	if len(caps) == 0 {
 		return nil, fmt.Errorf("no captures in %s", dir)
 	}
-	slices.SortFunc(caps, func(a, b capture) int { return strings.Compare(a.Sandbox, b.Sandbox) })
+	// The host first, the sandboxes by name.
+	slices.SortFunc(caps, func(a, b capture) int {
+		if (a.Sandbox == "host") != (b.Sandbox == "host") {
+			if a.Sandbox == "host" {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Sandbox, b.Sandbox)
+	})
 	return caps, nil
 }

@@ -26,7 +26,8 @@ sandbox through `+"`test/zoo/zoo enter`"+` (test/zoo/anchors/in-sandbox.sh): `+"
 lineage), `+"`kubeadm init phase preflight`"+` (kubeadm built from k8s.io/kubernetes at the engine's
 version, with the engine's kubelet on PATH), `+"`systemd-detect-virt`"+` and `+"`virt-what`"+` (Debian's,
 staged with their libraries). vm-v2 is left out: every call boots a qemu TCG VM (minutes each) and
-no launch has reached a rung there, so there is no truth to judge against.
+no launch has reached a rung there, so there is no truth to judge against; so are the sandboxes
+`+"`zoo list`"+` skips (gvisor-do-hostnet is opt-in, gvisor-do-kvm hangs here).
 
 `, newest.Format("2006-01-02 15:04 UTC"))
 
@@ -90,17 +91,21 @@ where it differs from the first.
 
 ## Scores
 
-| checker | pods run at all (T0-TP vs T3) | pods run as containers (T0-T2 vs TP, T3) | sandboxes judged |
-|---|---|---|---|
+| checker | right: pods run at all (truth T0-TP) | right: pods run as containers (truth T0-T2) |
+|---|---|---|
 `)
 	for _, ch := range checkers {
 		s := scores[ch]
 		if detector(ch) {
-			fmt.Fprintf(b, "| %s | names the sandbox: %d | | %d |\n", title(ch), s.pods, s.judged)
+			fmt.Fprintf(b, "| %s | names the sandbox's kind: %d of %d | |\n", title(ch), s.pods, s.judged)
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %d | %d |\n", title(ch), s.pods, s.containers, s.judged)
+		fmt.Fprintf(b, "| %s | %d of %d | %d of %d |\n", title(ch), s.pods, s.judged, s.containers, s.judged)
 	}
+	b.WriteString(`
+The second question rewards a "no": a checker that says no everywhere is right on it wherever the
+launch reached TP. The first is the one a user asks, and only kprobe's rung tells the two apart.
+`)
 	b.WriteString(rulesText)
 }
 
