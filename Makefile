@@ -143,7 +143,8 @@ zoo-fixtures: build
 
 # kprobe's scan and the checkers users run, side by side in every zoo
 # sandbox, judged against the launches' rungs (test/zoo/anchors). Root,
-# under the host lock; about 10 minutes.
+# under the host lock (flock -o /tmp/kprobe-host.lock make zoo-anchors);
+# about 3 minutes of zoo calls, plus kubeadm's build the first time.
 zoo-anchors: build test-deps
 	test/zoo/anchors/build-kubeadm.sh $(BIN)/anchors
 	$(GO) run ./test/zoo/anchors -kprobe $(BIN)/kprobe -kubeadm $(BIN)/anchors/kubeadm -kubelet $(BIN)/engine/kubelet
