@@ -19,6 +19,8 @@
 #                      evidence into research/evidence/launches (root; ~4 min)
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
+#   make zoo-anchors   research/anchors.md: kprobe scan beside check-config, kubeadm preflight,
+#                      systemd-detect-virt and virt-what in every zoo sandbox (root; host lock)
 #   make bench    the scan benchmarks
 #   make soak-1h  launch a T0 cluster in its own data dir, soak it for an hour, stop it;
 #                 the result into research/evidence/soak-1h.json (root; hold the host lock
@@ -45,10 +47,11 @@ DEB_PACKAGES := iptables nftables fuse-overlayfs uidmap iproute2 gcc libc6-dev t
 # What the kubernetes engine runs besides the components built from source.
 ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busybox-static
 # What only the tests use: headless Chromium renders the HTML report (reports/);
-# mkfs.ext4 makes the disk of the zoo's cgroup v2 VM (test/zoo/vm).
-TEST_PACKAGES := chromium e2fsprogs
+# mkfs.ext4 makes the disk of the zoo's cgroup v2 VM (test/zoo/vm); systemd
+# (systemd-detect-virt) and virt-what are checkers beside kprobe in make zoo-anchors.
+TEST_PACKAGES := chromium e2fsprogs systemd virt-what
 
-.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle static clean
+.PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures zoo-anchors bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle static clean
 
 all: build
 
@@ -137,6 +140,14 @@ zoo-launch-report: build
 
 zoo-fixtures: build
 	KPROBE_BIN=$(BIN)/kprobe test/zoo/capture-all.sh
+
+# kprobe's scan and the checkers users run, side by side in every zoo
+# sandbox, judged against the launches' rungs (test/zoo/anchors). Root,
+# under the host lock (flock -o /tmp/kprobe-host.lock make zoo-anchors);
+# about 3 minutes of zoo calls, plus kubeadm's build the first time.
+zoo-anchors: build test-deps
+	test/zoo/anchors/build-kubeadm.sh $(BIN)/anchors
+	$(GO) run ./test/zoo/anchors -kprobe $(BIN)/kprobe -kubeadm $(BIN)/anchors/kubeadm -kubelet $(BIN)/engine/kubelet
 
 # Every reader of untrusted input has a fuzz target; hack/fuzz.sh runs
 # them all (under a minute on 2 cores) and fails past 256 MiB of memory.
