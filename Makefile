@@ -47,9 +47,10 @@ DEB_PACKAGES := iptables nftables fuse-overlayfs uidmap iproute2 gcc libc6-dev t
 # What the kubernetes engine runs besides the components built from source.
 ENGINE_PACKAGES := etcd-server containerd runc containernetworking-plugins busybox-static
 # What only the tests use: headless Chromium renders the HTML report (reports/);
-# mkfs.ext4 makes the disk of the zoo's cgroup v2 VM (test/zoo/vm); systemd
-# (systemd-detect-virt) and virt-what are checkers beside kprobe in make zoo-anchors.
-TEST_PACKAGES := chromium e2fsprogs systemd virt-what
+# mkfs.ext4 makes the disk of the zoo's cgroup v2 VM (test/zoo/vm).
+TEST_PACKAGES := chromium e2fsprogs
+# The checkers make zoo-anchors runs beside kprobe (systemd-detect-virt comes with systemd).
+ANCHOR_PACKAGES := systemd virt-what
 
 .PHONY: all build scan test test-deps test-short fuzz zoo zoo-report zoo-launch zoo-launch-report zoo-fixtures zoo-anchors bench bench-process soak-1h lint docs deps apt engine engine-deps images addons bundle static clean
 
@@ -145,7 +146,8 @@ zoo-fixtures: build
 # sandbox, judged against the launches' rungs (test/zoo/anchors). Root,
 # under the host lock (flock -o /tmp/kprobe-host.lock make zoo-anchors);
 # about 3 minutes of zoo calls, plus kubeadm's build the first time.
-zoo-anchors: build test-deps
+zoo-anchors: build
+	@$(MAKE) --no-print-directory apt PACKAGES="$(ANCHOR_PACKAGES)"
 	test/zoo/anchors/build-kubeadm.sh $(BIN)/anchors
 	$(GO) run ./test/zoo/anchors -kprobe $(BIN)/kprobe -kubeadm $(BIN)/anchors/kubeadm -kubelet $(BIN)/engine/kubelet
 
