@@ -67,6 +67,12 @@ type Process struct {
 	// ready (it retries its dependencies by itself); its readiness is still
 	// checked and recorded, and a failure still fails the start.
 	NoWait bool `json:"noWait,omitempty"`
+	// After names earlier processes of the spec that must be ready (their
+	// Ready check passed) before this one is started. It is the gate of a
+	// process that exits when a dependency is missing instead of retrying
+	// it (the kubelet without containerd's socket), so that it can start
+	// early in the order without racing what it needs.
+	After []string `json:"after,omitempty"`
 	// JoinNamespacesOf names an earlier process of the spec whose network
 	// and mount namespaces this one runs in (through nsenter): a worker
 	// node's containerd, kubelet and kube-proxy join the node's namespace

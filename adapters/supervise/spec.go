@@ -47,10 +47,17 @@ func WriteSpec(s *Spec) error {
 	if len(s.Processes) == 0 {
 		return errors.New("spec has no process")
 	}
+	earlier := map[string]bool{}
 	for _, p := range s.Processes {
 		if p.Name == "" || p.Path == "" {
 			return fmt.Errorf("process %q has no name or path", p.Name)
 		}
+		for _, a := range p.After {
+			if !earlier[a] {
+				return fmt.Errorf("process %q starts after %q, which is not an earlier process of the spec", p.Name, a)
+			}
+		}
+		earlier[p.Name] = true
 	}
 	return writeJSON(l.SpecPath(), s)
 }

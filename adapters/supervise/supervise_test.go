@@ -16,7 +16,19 @@ import (
 // KPROBE_SUPERVISE_HELPER set it listens on the given address (or exits)
 // instead of running tests.
 func TestMain(m *testing.M) {
-	switch h := os.Getenv("KPROBE_SUPERVISE_HELPER"); {
+	h := os.Getenv("KPROBE_SUPERVISE_HELPER")
+	// dial:A,listen:B exits unless A accepts a connection at once, as the
+	// kubelet does without containerd's socket; then it listens on B.
+	if dep, rest, ok := strings.Cut(strings.TrimPrefix(h, "dial:"), ","); ok && strings.HasPrefix(h, "dial:") {
+		c, err := net.Dial("tcp", dep)
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(1)
+		}
+		c.Close()
+		h = rest
+	}
+	switch {
 	case strings.HasPrefix(h, "listen:"):
 		time.Sleep(100 * time.Millisecond) // not ready at once
 		l, err := net.Listen("tcp", strings.TrimPrefix(h, "listen:"))
@@ -56,7 +68,8 @@ func helper(t *testing.T, name, mode string) Process {
 	}
 	p := Process{Name: name, Path: exe, Args: []string{"-test.run=^$"}, Env: []string{"KPROBE_SUPERVISE_HELPER=" + mode},
 		StopTimeout: 2 * time.Second}
-	if addr, ok := strings.CutPrefix(mode, "listen:"); ok {
+	if _, l, ok := strings.Cut(mode, "listen:"); ok {
+		addr := l
 		p.Ready = Ready{TCP: addr, Timeout: 10 * time.Second}
 	}
 	return p
@@ -132,6 +145,40 @@ func TestStartsInOrderAndStopsEverything(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(Layout{dir}.Log("store")); !strings.Contains(string(log), "listening on") {
 		t.Errorf("store log: %q", log)
+	}
+}
+
+// The finding: the kubelet, started without waiting with the API server,
+// ran before containerd's socket existed and exited, failing the start.
+// After makes it wait for containerd's readiness and nothing else.
+func TestAfterStartsOnceTheDependencyIsReady(t *testing.T) {
+	dir := t.TempDir()
+	rt, node, api := freePort(t), freePort(t), freePort(t)
+	runtime := helper(t, "runtime", "listen:"+rt) // ready after 100 ms
+	runtime.NoWait = true
+	kubelet := helper(t, "node", "dial:"+rt+",listen:"+node)
+	kubelet.NoWait, kubelet.After = true, []string{"runtime"}
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{
+		runtime, kubelet, helper(t, "api", "listen:"+api),
+	}})
+	defer stop()
+	st := waitPhase(t, dir, "running")
+	r, n, a := st.Process("runtime"), st.Process("node"), st.Process("api")
+	if n.Restarts != 0 || n.StartedAt.Before(r.ReadyAt) {
+		t.Errorf("node started at %v (%d restarts), runtime ready at %v", n.StartedAt, n.Restarts, r.ReadyAt)
+	}
+	// The gate holds back only the process that names it.
+	if !a.StartedAt.Before(r.ReadyAt) {
+		t.Errorf("api started at %v, after the runtime was ready at %v: it waited for a gate it does not have", a.StartedAt, r.ReadyAt)
+	}
+}
+
+func TestSpecRefusesAfterALaterProcess(t *testing.T) {
+	a := helper(t, "a", "listen:127.0.0.1:1")
+	a.After = []string{"b"}
+	err := WriteSpec(&Spec{Engine: "test", DataDir: t.TempDir(), Processes: []Process{a, helper(t, "b", "listen:127.0.0.1:2")}})
+	if err == nil || !strings.Contains(err.Error(), "not an earlier process") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,9 @@ type Supervisor struct {
 	mu    sync.Mutex
 	state State
 	cmds  map[string]*exec.Cmd
+	// ready holds, per process, a channel closed once its Ready check
+	// first passed (what Process.After waits for).
+	ready map[string]chan struct{}
 	// stopping is closed when a stop was asked for.
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -104,13 +108,14 @@ func Run(ctx context.Context, dataDir string, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read spec: %w", err)
 	}
-	s := &Supervisor{spec: spec, l: Layout{dataDir}, log: log, cmds: map[string]*exec.Cmd{}, stopping: make(chan struct{})}
+	s := &Supervisor{spec: spec, l: Layout{dataDir}, log: log, cmds: map[string]*exec.Cmd{}, ready: map[string]chan struct{}{}, stopping: make(chan struct{})}
 	s.state = State{
 		SupervisorPID: os.Getpid(), SupervisorStartTick: StartTick(os.Getpid()),
 		Engine: spec.Engine, DataDir: dataDir, StartedAt: time.Now(), Phase: "starting",
 	}
 	for _, p := range spec.Processes {
 		s.state.Processes = append(s.state.Processes, ProcessState{Name: p.Name, Status: Stopped, Log: s.l.Log(p.Name)})
+		s.ready[p.Name] = make(chan struct{})
 	}
 	if err := os.MkdirAll(s.l.LogDir(), 0o755); err != nil {
 		return err
@@ -283,6 +288,9 @@ func (s *Supervisor) pidOf(name string) (int, error) {
 // startAndWait starts a process and waits until it is ready, it exits, or
 // the wait times out.
 func (s *Supervisor) startAndWait(p Process) error {
+	if err := s.waitAfter(p); err != nil {
+		return err
+	}
 	cmd, err := s.start(p)
 	if err != nil {
 		return err
@@ -298,6 +306,7 @@ func (s *Supervisor) startAndWait(p Process) error {
 		if err == nil {
 			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ReadyAt = Running, time.Now() })
 			s.logf("%s ready (%s)", p.Name, p.Ready)
+			close(s.ready[p.Name])
 			return nil
 		}
 		select {
@@ -313,6 +322,27 @@ func (s *Supervisor) startAndWait(p Process) error {
 			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.WaitFor(), p.Ready, err, s.l.Log(p.Name))
 		}
 	}
+}
+
+// waitAfter waits until every process p starts after (Process.After) is
+// ready. A dependency that never gets there fails the start itself, which
+// stops the supervisor and ends this wait.
+func (s *Supervisor) waitAfter(p Process) error {
+	for _, a := range p.After {
+		ready, ok := s.ready[a]
+		if !ok {
+			return fmt.Errorf("%s starts after %s, which is not in the spec", p.Name, a)
+		}
+		select {
+		case <-ready:
+		case <-s.stopping:
+			return fmt.Errorf("stopped while %s waited for %s", p.Name, a)
+		}
+	}
+	if len(p.After) > 0 {
+		s.logf("%s: %s ready, starting it", p.Name, strings.Join(p.After, ", "))
+	}
+	return nil
 }
 
 // Restart back-off, as the kubelet's for containers (shorter: a local

@@ -255,7 +255,29 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			// /health needs a client certificate now, so readiness is the
 			// open port; the API server's /readyz checks etcd itself.
 			Ready: runspec.Ready{TCP: fmt.Sprintf("127.0.0.1:%d", c.EtcdPort), Timeout: 30 * time.Second}, MaxRestarts: 3,
-		},
+		})
+	if agent {
+		// The kubelet starts with the API server, not after its /readyz:
+		// its own start (cgroups, plugins, containerd) overlaps the API
+		// server's and it registers the node as soon as the API answers
+		// (it retries the API by itself). It does exit when containerd's
+		// socket does not answer, so it waits for containerd's readiness
+		// (research/api-start.md).
+		r.Processes = append(r.Processes, runspec.Process{
+			Name: "kubelet", Path: c.Bin.Kubelet,
+			Args: withSettings([]string{
+				"--config=" + c.path("kubelet", "config.yaml"),
+				"--kubeconfig=" + c.Certs.KubeletKubeconfig,
+				"--root-dir=" + c.path("kubelet", "root"),
+				"--cert-dir=" + c.path("kubelet", "pki"),
+				"--hostname-override=" + c.NodeName,
+				"--node-ip=" + c.NodeIP,
+			}, plan.For(adapters.Kubelet)),
+			Ready:  runspec.Ready{HTTP: "http://127.0.0.1:10248/healthz"},
+			NoWait: true, After: []string{"containerd"}, MaxRestarts: 3, StopTimeout: 15 * time.Second,
+		})
+	}
+	r.Processes = append(r.Processes,
 		runspec.Process{
 			Name: "kube-apiserver", Path: c.Bin.APIServer,
 			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
@@ -299,19 +321,6 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 		},
 	)
 	if agent {
-		r.Processes = append(r.Processes, runspec.Process{
-			Name: "kubelet", Path: c.Bin.Kubelet,
-			Args: withSettings([]string{
-				"--config=" + c.path("kubelet", "config.yaml"),
-				"--kubeconfig=" + c.Certs.KubeletKubeconfig,
-				"--root-dir=" + c.path("kubelet", "root"),
-				"--cert-dir=" + c.path("kubelet", "pki"),
-				"--hostname-override=" + c.NodeName,
-				"--node-ip=" + c.NodeIP,
-			}, plan.For(adapters.Kubelet)),
-			Ready:  runspec.Ready{HTTP: "http://127.0.0.1:10248/healthz"},
-			NoWait: true, MaxRestarts: 3, StopTimeout: 15 * time.Second,
-		})
 		if !plan.Has("disable-kube-proxy") {
 			// Flags, not --config: with a config file kube-proxy ignores
 			// every flag but logging, and the plan's settings are flags.
