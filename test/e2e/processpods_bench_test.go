@@ -28,8 +28,11 @@ import (
 // control plane and the node agent (etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, kprobe-node-agent) and the
 // supervisor (kprobe), split into cluster-anon-MB (heap, stacks) and
-// cluster-file-MB (mapped files: mostly the binaries' text); NAME-MB and
-// NAME-anon-MB per program; pods-MB the pods' processes and their init
+// cluster-file-MB (mapped files: mostly the binaries' text), and
+// cluster-pss-MB, the same with each page shared between processes
+// divided among them (the node agent's binary pages it shares with the
+// pods' init helpers, which run the same file); NAME-MB, NAME-anon-MB and
+// NAME-pss-MB per program; pods-MB the pods' processes and their init
 // helpers (kprobe-podnode-init), which the goal leaves out; all-MB both.
 // The data dir is under TMPDIR (b.TempDir), so TMPDIR chooses the file
 // system it is measured on.
@@ -103,10 +106,11 @@ var controlPlane = map[string]bool{
 }
 
 // memory is resident memory in bytes: rss in all, anon of it anonymous
-// (the rest is file-backed: mapped binaries and etcd's database), pmd of
+// (the rest is file-backed: mapped binaries and etcd's database), pss the
+// proportional share (a page mapped by n processes counts 1/n), pmd of
 // it file pages mapped in 2 MiB pages (FilePmdMapped: a binary's text in
 // large folios is resident whole, touched or not; research/scan-speed.md).
-type memory struct{ rss, anon, pmd int64 }
+type memory struct{ rss, anon, pss, pmd int64 }
 
 func reportMemory(b *testing.B, byName map[string]memory) {
 	var cluster, pods memory
@@ -114,18 +118,22 @@ func reportMemory(b *testing.B, byName map[string]memory) {
 		if !controlPlane[name] {
 			pods.rss += m.rss
 			pods.anon += m.anon
+			pods.pss += m.pss
 			pods.pmd += m.pmd
 			continue
 		}
 		cluster.rss += m.rss
 		cluster.anon += m.anon
+		cluster.pss += m.pss
 		cluster.pmd += m.pmd
 		b.ReportMetric(mb(m.rss), name+"-MB")
 		b.ReportMetric(mb(m.anon), name+"-anon-MB")
+		b.ReportMetric(mb(m.pss), name+"-pss-MB")
 	}
 	b.ReportMetric(mb(cluster.rss), "cluster-MB")
 	b.ReportMetric(mb(cluster.anon), "cluster-anon-MB")
 	b.ReportMetric(mb(cluster.rss-cluster.anon), "cluster-file-MB")
+	b.ReportMetric(mb(cluster.pss), "cluster-pss-MB")
 	b.ReportMetric(mb(cluster.pmd), "cluster-filepmd-MB")
 	b.ReportMetric(mb(pods.rss), "pods-MB")
 	b.ReportMetric(mb(cluster.rss+pods.rss), "all-MB")
@@ -147,13 +155,14 @@ func processMemory(dataDir string) map[string]memory {
 		m := total[name]
 		m.rss += pm.rss
 		m.anon += pm.anon
+		m.pss += pm.pss
 		m.pmd += pm.pmd
 		total[name] = m
 	}
 	return total
 }
 
-// residentMemory reads Rss, Anonymous and FilePmdMapped of a process from smaps_rollup,
+// residentMemory reads Rss, Anonymous, Pss and FilePmdMapped of a process from smaps_rollup,
 // or by summing smaps where there is no rollup (gVisor).
 func residentMemory(pid string) memory {
 	data, err := os.ReadFile(filepath.Join("/proc", pid, "smaps_rollup"))
@@ -172,6 +181,8 @@ func residentMemory(pid string) memory {
 			m.rss += kb << 10
 		case "Anonymous":
 			m.anon += kb << 10
+		case "Pss":
+			m.pss += kb << 10
 		case "FilePmdMapped":
 			m.pmd += kb << 10
 		}
