@@ -614,8 +614,11 @@ const (
 // (inet kube-network-policies), or with queue NetworkPolicyQueueIptables
 // through an NFQUEUE rule in the mangle chain KPROBE-NETPOL for the pods
 // of podCIDR. It opens no port (hack/netpol/main.go), so it has no
-// readiness endpoint; with --fail-open=false a crashed enforcer drops
-// rather than admits. It reads NetworkPolicies, Namespaces and Pods of
+// readiness endpoint. On the iptables path the queue rules carry
+// --queue-bypass: while no enforcer listens (restarting, or killed before
+// it removed its chain) pod connections pass unjudged instead of being
+// dropped; on the nft path (no --fail-open) upstream's table keeps
+// queueing the pods a policy selects, which then drop until it is back. It reads NetworkPolicies, Namespaces and Pods of
 // every namespace, which no node identity may, hence the admin kubeconfig.
 // A cluster of --port-offset N gets queue 100+N and a table and chain of
 // its own.

@@ -31,11 +31,15 @@ import (
 // iptablesRules is the iptables-restore input that (re)creates chain in
 // the mangle table with its rules and the jump from POSTROUTING. With
 // --noflush, declaring the chain empties it if it is there already.
-func iptablesRules(chain string, podCIDR netip.Prefix, queue int, bypass bool) string {
-	target := fmt.Sprintf("-j NFQUEUE --queue-num %d", queue)
-	if bypass {
-		target += " --queue-bypass"
-	}
+//
+// The queue rules carry --queue-bypass: a packet queued while nobody
+// listens on the queue (the enforcer restarting, or killed before it
+// removed the chain) passes instead of being dropped, so a dead enforcer
+// leaves the pods unpoliced rather than cut off. While the enforcer runs,
+// its listener judges every queued packet; a full queue still drops
+// (upstream's --fail-open would accept those too).
+func iptablesRules(chain string, podCIDR netip.Prefix, queue int) string {
+	target := fmt.Sprintf("-j NFQUEUE --queue-num %d --queue-bypass", queue)
 	var b strings.Builder
 	fmt.Fprintf(&b, "*mangle\n:%s - [0:0]\n", chain)
 	fmt.Fprintf(&b, "-A %s -m owner --uid-owner 0 -j RETURN\n", chain)
@@ -58,12 +62,12 @@ func validChain(chain string) error {
 
 // installChain removes what an earlier run left of chain and writes it
 // again.
-func installChain(ctx context.Context, chain string, podCIDR netip.Prefix, queue int, bypass bool) error {
+func installChain(ctx context.Context, chain string, podCIDR netip.Prefix, queue int) error {
 	if err := removeChain(ctx, chain); err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, "iptables-restore", "-w", "--noflush")
-	cmd.Stdin = strings.NewReader(iptablesRules(chain, podCIDR, queue, bypass))
+	cmd.Stdin = strings.NewReader(iptablesRules(chain, podCIDR, queue))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("iptables-restore: %v: %s", err, bytes.TrimSpace(out))
 	}
@@ -96,7 +100,7 @@ func removeChain(ctx context.Context, chain string) error {
 func probeIptablesQueue(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, "iptables-restore", "-w")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	cmd.Stdin = strings.NewReader(iptablesRules("KPROBE-NETPOL-PROBE", netip.MustParsePrefix("10.244.0.0/24"), 100, true))
+	cmd.Stdin = strings.NewReader(iptablesRules("KPROBE-NETPOL-PROBE", netip.MustParsePrefix("10.244.0.0/24"), 100))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("iptables-restore: %v: %s", err, firstLine(out))
 	}
@@ -123,8 +127,8 @@ func queueBound(table []byte, num int) bool {
 }
 
 // waitQueueBound waits until the controller has bound its queue: a
-// packet queued to nobody is dropped (or, with --queue-bypass, passes
-// unjudged), so the chain goes in only once someone gives verdicts.
+// packet queued to nobody passes unjudged (--queue-bypass), so the chain
+// goes in only once someone gives verdicts.
 // False when ctx ends or the controller stops first.
 func waitQueueBound(ctx context.Context, stopped <-chan struct{}, num int) bool {
 	for {

@@ -44,7 +44,7 @@ func run() int {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig that may list and watch NetworkPolicies, Namespaces and Pods (required)")
 	nodeName := flag.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
 	queueID := flag.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
-	failOpen := flag.Bool("fail-open", false, "accept packets while the enforcer is not running")
+	failOpen := flag.Bool("fail-open", false, "accept what the enforcer cannot judge (a full queue, an unparsable packet; on the nft path also packets queued while it is not running: the iptables path always lets those pass)")
 	table := flag.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
 	cleanup := flag.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
 	probe := flag.Bool("probe", false, "check in new network namespaces which queue path this kernel takes (nft: the nftables queue rule, which needs nft_queue; iptables: an iptables NFQUEUE rule), print it and exit; exit 1 when neither works")
@@ -150,7 +150,7 @@ func run() int {
 			}
 		}()
 		if waitQueueBound(ctx, finished, *queueID) {
-			if err := installChain(ctx, *chain, cidr, *queueID, *failOpen); err != nil {
+			if err := installChain(ctx, *chain, cidr, *queueID); err != nil {
 				klog.ErrorS(err, "installing the iptables queue chain", "chain", *chain)
 				cancel()
 				<-finished
