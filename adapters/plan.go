@@ -324,7 +324,7 @@ func (p *Plan) DisableNetworkPolicy(why string) {
 	p.Notes = append(p.Notes, "NetworkPolicy not enforced: "+why)
 }
 
-const netpolNote = "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan); kube-network-policies enforces NetworkPolicy (nf_tables table inet kube-network-policies, nfqueue 100) where the kernel has nf_tables' queue (nft_queue): launch tries it and, where it is missing, runs without and says so"
+const netpolNote = "the kubernetes engine runs a plain bridge network (bridge, host-local and portmap CNI plugins: no flannel, no vxlan); kube-network-policies enforces NetworkPolicy (nfqueue 100) where the kernel queues packets to it, through nf_tables (nft_queue) or else an iptables NFQUEUE rule: launch asks the kernel which and, where neither works, runs without and says so"
 
 // WhyNoNetworkPolicy says why the plan enforces no NetworkPolicy, from the
 // rule that turned it off; "" when it enforces it.
@@ -353,9 +353,10 @@ func (p *Plan) EnforcesNetworkPolicy() bool {
 func (p *Plan) RungTitle() string {
 	t := RungTitleFor(p.Engine, p.Rung)
 	if p.EnforcesNetworkPolicy() {
-		// Whether the kernel queues packets to it (nft_queue) only the
-		// launch finds out (adapters/launch/netpol.go); the title says so.
-		return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy by kube-network-policies where the kernel has nft_queue: launch checks", 1)
+		// Whether the kernel queues packets to it (nft_queue or the
+		// iptables NFQUEUE target) only the launch finds out
+		// (adapters/launch/netpol.go); the title says so.
+		return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy by kube-network-policies where the kernel can queue packets to it: launch checks", 1)
 	}
 	return strings.Replace(t, netpolWhereNFTables, "NetworkPolicy not enforced", 1)
 }

@@ -17,8 +17,8 @@ func TestUpstreamNetworkPolicy(t *testing.T) {
 		enforce bool
 		title   string
 	}{
-		{probes.Yes, profiles.T0, true, "NetworkPolicy by kube-network-policies where the kernel has nft_queue: launch checks"},
-		{probes.Yes, profiles.T1, true, "NetworkPolicy by kube-network-policies where the kernel has nft_queue: launch checks"},
+		{probes.Yes, profiles.T0, true, "NetworkPolicy by kube-network-policies where the kernel can queue packets to it: launch checks"},
+		{probes.Yes, profiles.T1, true, "NetworkPolicy by kube-network-policies where the kernel can queue packets to it: launch checks"},
 		{probes.No, profiles.T0, false, "NetworkPolicy not enforced"},
 		{probes.Unknown, profiles.T1, false, "NetworkPolicy not enforced"},
 		{probes.Yes, profiles.T2, false, "NetworkPolicy not enforced"},

@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
 // netpolPreflight keeps the plan honest where kube-network-policies cannot
 // run as planned: its binary is missing (built by `make engine`, not part
 // of `kprobe install kubernetes`), or extra nodes run in network
 // namespaces of their own where only node 0 would enforce, or the kernel
-// refuses the nftables queue rule it writes (no nft_queue: the scan does
-// not probe for it yet, so the binary's own --probe asks the kernel).
-func netpolPreflight(plan *adapters.Plan, bin string, nodes int) {
+// can queue packets neither through nf_tables (nft_queue) nor through
+// iptables' NFQUEUE target. The binary's own --probe asks the kernel and
+// names the path that works; netpolPreflight returns it ("" when the plan
+// enforces nothing) and notes it in the plan.
+func netpolPreflight(plan *adapters.Plan, bin string, nodes int) string {
 	switch {
 	case !plan.EnforcesNetworkPolicy():
 	case bin == "":
@@ -26,15 +29,30 @@ func netpolPreflight(plan *adapters.Plan, bin string, nodes int) {
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if out, err := exec.CommandContext(ctx, bin, "--probe").CombinedOutput(); err != nil {
-			plan.DisableNetworkPolicy(fmt.Sprintf("this kernel refuses the nftables queue rule kube-network-policies writes (%s --probe: %s; the nft_queue module is missing)",
-				bin, strings.TrimSpace(firstLine(string(out), err))))
+		cmd := exec.CommandContext(ctx, bin, "--probe")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		path := strings.TrimSpace(string(out))
+		switch {
+		case err != nil:
+			plan.DisableNetworkPolicy(fmt.Sprintf("this kernel queues packets to kube-network-policies neither through nf_tables (the nft_queue module is missing) nor through iptables' NFQUEUE target (%s --probe: %s)",
+				bin, firstLine(stderr.String(), err)))
+		case path == upstream.NetworkPolicyQueueNFT:
+			plan.Notes = append(plan.Notes, "kube-network-policies queues first packets through its nf_tables table (inet kube-network-policies): the kernel has nft_queue")
+			return path
+		case path == upstream.NetworkPolicyQueueIptables:
+			plan.Notes = append(plan.Notes, "kube-network-policies queues first packets through an iptables NFQUEUE rule (mangle chain KPROBE-NETPOL, pods' connections only): this kernel's nf_tables has no queue (nft_queue missing), its xtables NFQUEUE target works")
+			return path
+		default:
+			plan.DisableNetworkPolicy(fmt.Sprintf("%s --probe answered %q, not nft or iptables: an older enforcer? (hack/netpol/build.sh bin/engine builds it)", bin, firstLine(path, nil)))
 		}
 	}
+	return ""
 }
 
 func firstLine(out string, err error) string {
-	if l, _, _ := strings.Cut(strings.TrimSpace(out), "\n"); l != "" {
+	if l, _, _ := strings.Cut(strings.TrimSpace(out), "\n"); l != "" || err == nil {
 		return l
 	}
 	return err.Error()

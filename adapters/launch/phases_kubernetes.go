@@ -128,7 +128,7 @@ func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 	}
 	if err == nil && agent {
 		err = nodesPreflight(r.o)
-		netpolPreflight(r.plan, r.bins.NetworkPolicies, r.o.Nodes)
+		r.bins.NetworkPolicyQueue = netpolPreflight(r.plan, r.bins.NetworkPolicies, r.o.Nodes)
 	}
 	if err == nil {
 		err = rootPreflight(r.plan, agent)

@@ -32,6 +32,11 @@ type Binaries struct {
 	// NetworkPolicies is the NetworkPolicy enforcer (hack/netpol builds
 	// it); "" when absent: the launcher then plans without enforcement.
 	NetworkPolicies string
+	// NetworkPolicyQueue is how the enforcer's first packets reach its
+	// nfqueue, as its --probe answered: NetworkPolicyQueueNFT (its own
+	// nftables table) or NetworkPolicyQueueIptables (an iptables NFQUEUE
+	// rule, where nf_tables cannot queue).
+	NetworkPolicyQueue string
 	// CNIDir holds the bridge, host-local, portmap and loopback plugins.
 	CNIDir string
 }
@@ -350,7 +355,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			})
 		}
 		if plan.EnforcesNetworkPolicy() {
-			r.Processes = append(r.Processes, NetworkPolicyProcess(c.Bin.NetworkPolicies, c.Certs.AdminKubeconfig, c.NodeName, c.PortOffset))
+			r.Processes = append(r.Processes, NetworkPolicyProcess(c.Bin.NetworkPolicies, c.Certs.AdminKubeconfig, c.NodeName, c.PortOffset, c.Bin.NetworkPolicyQueue, c.PodCIDR))
 		}
 	}
 	if plan.ProcessPods() {
@@ -606,18 +611,34 @@ protectKernelDefaults: %t
 // its --cleanup.
 const NetworkPolicyProcessName = "kube-network-policies"
 
+// The enforcer's queue paths (hack/netpol --probe prints one).
+const (
+	NetworkPolicyQueueNFT      = "nft"
+	NetworkPolicyQueueIptables = "iptables"
+)
+
 // NetworkPolicyProcess runs kube-network-policies for node: it diverts the
-// first packet of each connection to a pod into nfqueue through its
-// nf_tables table (inet kube-network-policies) and drops what the
-// policies deny. It opens no port (hack/netpol/main.go), so it has no
-// readiness endpoint; with --fail-open=false a crashed enforcer drops
-// rather than admits. It reads NetworkPolicies, Namespaces and Pods of
+// first packet of each connection to a pod into nfqueue and drops what
+// the policies deny. The packets get there through its nf_tables table
+// (inet kube-network-policies), or with queue NetworkPolicyQueueIptables
+// through an NFQUEUE rule in the mangle chain KPROBE-NETPOL for the pods
+// of podCIDR. It opens no port (hack/netpol/main.go), so it has no
+// readiness endpoint. On the iptables path the queue rules carry
+// --queue-bypass: while no enforcer listens (restarting, or killed before
+// it removed its chain) pod connections pass unjudged instead of being
+// dropped; on the nft path (no --fail-open) upstream's table keeps
+// queueing the pods a policy selects, which then drop until it is back. It reads NetworkPolicies, Namespaces and Pods of
 // every namespace, which no node identity may, hence the admin kubeconfig.
-// A cluster of --port-offset N gets queue 100+N and a table of its own.
-func NetworkPolicyProcess(bin, kubeconfig, node string, portOffset int) runspec.Process {
+// A cluster of --port-offset N gets queue 100+N and a table and chain of
+// its own.
+func NetworkPolicyProcess(bin, kubeconfig, node string, portOffset int, queue, podCIDR string) runspec.Process {
 	args := []string{"--kubeconfig=" + kubeconfig, "--hostname-override=" + node}
 	if portOffset != 0 {
-		args = append(args, fmt.Sprintf("--nfqueue-id=%d", 100+portOffset), fmt.Sprintf("--nftables-table=kube-network-policies-%d", portOffset))
+		args = append(args, fmt.Sprintf("--nfqueue-id=%d", 100+portOffset), fmt.Sprintf("--nftables-table=kube-network-policies-%d", portOffset),
+			fmt.Sprintf("--iptables-chain=KPROBE-NETPOL-%d", portOffset))
+	}
+	if queue == NetworkPolicyQueueIptables {
+		args = append(args, "--queue-path=iptables", "--pod-cidr="+podCIDR)
 	}
 	return runspec.Process{
 		Name: NetworkPolicyProcessName, Path: bin, Args: args,
@@ -625,12 +646,12 @@ func NetworkPolicyProcess(bin, kubeconfig, node string, portOffset int) runspec.
 	}
 }
 
-// NetworkPolicyCleanupArgs are the arguments that delete the table the
-// enforcer started with args fills.
+// NetworkPolicyCleanupArgs are the arguments that delete the table and
+// the chain the enforcer started with args fills.
 func NetworkPolicyCleanupArgs(args []string) []string {
 	out := []string{"--cleanup"}
 	for _, a := range args {
-		if strings.HasPrefix(a, "--nftables-table=") {
+		if strings.HasPrefix(a, "--nftables-table=") || strings.HasPrefix(a, "--iptables-chain=") {
 			out = append(out, a)
 		}
 	}

@@ -236,16 +236,22 @@ func TestRenderPortOffset(t *testing.T) {
 // Two clusters on one host (--port-offset) must not share the enforcer's
 // nfqueue or nf_tables table: stop of one would delete the other's.
 func TestNetworkPolicyProcessPortOffset(t *testing.T) {
-	p := NetworkPolicyProcess("/bin/knp", "/kc", "n", 0)
+	p := NetworkPolicyProcess("/bin/knp", "/kc", "n", 0, NetworkPolicyQueueNFT, DefaultPodCIDR)
+	if strings.Contains(strings.Join(p.Args, " "), "--queue-path") {
+		t.Errorf("nft path: args %q", p.Args)
+	}
 	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup" {
 		t.Errorf("offset 0: cleanup args %q", got)
 	}
-	p = NetworkPolicyProcess("/bin/knp", "/kc", "n", 20000)
+	p = NetworkPolicyProcess("/bin/knp", "/kc", "n", 20000, NetworkPolicyQueueIptables, DefaultPodCIDR)
 	args := strings.Join(p.Args, " ")
-	if !strings.Contains(args, "--nfqueue-id=20100") || !strings.Contains(args, "--nftables-table=kube-network-policies-20000") {
-		t.Errorf("offset 20000: args %q", args)
+	for _, want := range []string{"--nfqueue-id=20100", "--nftables-table=kube-network-policies-20000",
+		"--iptables-chain=KPROBE-NETPOL-20000", "--queue-path=iptables --pod-cidr=" + DefaultPodCIDR} {
+		if !strings.Contains(args, want) {
+			t.Errorf("offset 20000: args %q lack %q", args, want)
+		}
 	}
-	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup --nftables-table=kube-network-policies-20000" {
+	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup --nftables-table=kube-network-policies-20000 --iptables-chain=KPROBE-NETPOL-20000" {
 		t.Errorf("offset 20000: cleanup args %q", got)
 	}
 }

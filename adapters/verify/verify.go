@@ -60,7 +60,9 @@ type Options struct {
 	Kubectl, Helm string
 	// Namespace is created for the checks and deleted afterwards.
 	Namespace string
-	Timeout   time.Duration
+	// Timeout bounds the whole verification, the cleanup of its
+	// namespace included (cleanupLimit of it is kept for that).
+	Timeout time.Duration
 	// Progress is called after each check.
 	Progress func(Check)
 	// ControlPlaneOnly verifies a T3 launch: no node, so the checks that
@@ -90,6 +92,16 @@ const samePortReplicas = "process pods share the sandbox's ports where the node 
 
 // Namespace the checks run in by default.
 const Namespace = "kprobe-verify"
+
+// checkLimit bounds one check (the networkpolicy check's three waits of
+// up to 45 s each are the longest), so a cluster that stops answering
+// fails each check in turn, with its evidence, instead of one check
+// holding the whole verification.
+const checkLimit = 150 * time.Second
+
+// cleanupLimit is the part of Options.Timeout kept for deleting the
+// checks' Helm release and namespace.
+const cleanupLimit = 60 * time.Second
 
 type runner struct {
 	o   Options
@@ -150,7 +162,12 @@ func Run(ctx context.Context, o Options) *Report {
 	if o.Helm == "" {
 		o.Helm = findTool("helm")
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	parent := ctx
+	checksTime := o.Timeout - cleanupLimit
+	if checksTime < o.Timeout/2 {
+		checksTime = o.Timeout / 2
+	}
+	ctx, cancel := context.WithTimeout(parent, checksTime)
 	defer cancel()
 	r := &runner{o: o, ctx: ctx}
 	rep := &Report{Kubeconfig: o.Kubeconfig, Passed: true}
@@ -174,11 +191,24 @@ func Run(ctx context.Context, o Options) *Report {
 			add(Check{Name: name, Criterion: criterion, Outcome: Skipped, Evidence: needs})
 			return false
 		}
+		if ctx.Err() != nil {
+			add(Check{Name: name, Criterion: criterion, Outcome: Fail, Evidence: fmt.Sprintf("not run: the verification's --timeout (%s, %s of it kept for cleanup) ran out", o.Timeout, o.Timeout-checksTime)})
+			return false
+		}
 		start := time.Now()
+		cctx, ccancel := context.WithTimeout(ctx, checkLimit)
+		r.ctx = cctx
 		ev, err := f()
+		r.ctx = ctx
+		ccancel()
 		c := Check{Name: name, Criterion: criterion, Outcome: Pass, Evidence: ev, DurationMS: float64(time.Since(start).Microseconds()) / 1000}
 		if err != nil {
 			c.Outcome, c.Evidence = Fail, err.Error()
+			if ctx.Err() != nil {
+				c.Evidence += fmt.Sprintf(" (stopped: the verification's --timeout %s ran out)", o.Timeout)
+			} else if cctx.Err() != nil {
+				c.Evidence += fmt.Sprintf(" (stopped at the check's limit of %s)", checkLimit)
+			}
 			if why, ok := unlessPass[name]; ok {
 				c.Outcome, c.Evidence = Skipped, why+" (tried: "+firstLines(err.Error(), 1)+")"
 			}
@@ -224,7 +254,9 @@ func Run(ctx context.Context, o Options) *Report {
 		return "kubectl get " + what[0] + ": " + strings.Join(strings.Fields(lastLine(out)), " "), err
 	})
 	defer func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
+		// One budget for both: with Timeout's rest, the whole run stays
+		// within Timeout.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(parent), o.Timeout-checksTime)
 		defer dcancel()
 		cleanup := &runner{o: o, ctx: dctx}
 		if o.Helm != "" {

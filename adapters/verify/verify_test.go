@@ -2,11 +2,13 @@ package verify
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestChart writes the embedded chart and, when helm is built
@@ -72,5 +74,61 @@ current-context: c
 		if !strings.Contains(m, "namespace: ns1") || !strings.Contains(m, "imagePullPolicy: Never") {
 			t.Errorf("the manifest ignores its namespace or pulls:\n%s", m)
 		}
+	}
+}
+
+// TestHungAPIServerIsBounded: an API server that accepts connections and
+// never answers fails the control-plane check within the verification's
+// Timeout, with the evidence, instead of holding it.
+func TestHungAPIServerIsBounded(t *testing.T) {
+	kubectl := findTool("kubectl")
+	if kubectl == "" {
+		if p, err := filepath.Abs("../../bin/engine/kubectl"); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				kubectl = p
+			}
+		}
+	}
+	if kubectl == "" {
+		t.Skip("kubectl is not built: `make engine`")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // accepted, never answered
+		}
+	}()
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://`+l.Addr().String()+`", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 4 * time.Second
+	done := make(chan *Report, 1)
+	go func() {
+		done <- Run(context.Background(), Options{Kubeconfig: kc, Kubectl: kubectl, Helm: "/nonexistent/helm", Timeout: timeout})
+	}()
+	select {
+	case rep := <-done:
+		if rep.Passed || rep.Checks[0].Outcome != Fail || !strings.Contains(rep.Checks[0].Evidence, "kubectl") {
+			t.Fatalf("report %+v", rep)
+		}
+		t.Logf("control-plane: %s", rep.Checks[0].Evidence)
+	case <-time.After(timeout + 30*time.Second):
+		t.Fatalf("verify with --timeout %s still runs %s later", timeout, 30*time.Second)
 	}
 }

@@ -2,7 +2,10 @@
 // with the SIG's own enforcer (sigs.k8s.io/kube-network-policies): its
 // networkpolicy controller diverts the first packet of each connection to
 // pods through an nftables table ("kube-network-policies", family inet)
-// into nfqueue and accepts or drops it by the policies.
+// into nfqueue and accepts or drops it by the policies. Where nf_tables
+// has no queue statement (no nft_queue), --queue-path=iptables diverts
+// them with an iptables NFQUEUE rule instead (iptables.go) and the same
+// controller judges them.
 //
 // Upstream's main reads the in-cluster config and serves metrics on every
 // address; kprobe runs the enforcer as a host process of the node, so this
@@ -14,6 +17,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -40,28 +44,55 @@ func run() int {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig that may list and watch NetworkPolicies, Namespaces and Pods (required)")
 	nodeName := flag.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
 	queueID := flag.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
-	failOpen := flag.Bool("fail-open", false, "accept packets while the enforcer is not running")
+	failOpen := flag.Bool("fail-open", false, "accept what the enforcer cannot judge (a full queue, an unparsable packet; on the nft path also packets queued while it is not running: the iptables path always lets those pass)")
 	table := flag.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
 	cleanup := flag.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
-	probe := flag.Bool("probe", false, "check in a new network namespace that this kernel takes the nftables rules the enforcer writes (a queue rule needs nft_queue), then exit")
+	probe := flag.Bool("probe", false, "check in new network namespaces which queue path this kernel takes (nft: the nftables queue rule, which needs nft_queue; iptables: an iptables NFQUEUE rule), print it and exit; exit 1 when neither works")
+	queuePath := flag.String("queue-path", "nft", "how first packets reach the queue: nft (upstream's nftables table) or iptables (an NFQUEUE rule in the mangle chain --iptables-chain, for kernels without nft_queue)")
+	podCIDR := flag.String("pod-cidr", "", "pods' address range whose connections the iptables path queues (required with --queue-path=iptables)")
+	chain := flag.String("iptables-chain", "KPROBE-NETPOL", "mangle chain of the iptables path; --cleanup deletes it too")
 	klog.InitFlags(flag.CommandLine)
 	flag.Parse()
 	if *probe {
-		if err := probeQueue(); err != nil {
-			fmt.Fprintf(os.Stderr, "nftables queue rule refused: %v\n", err)
+		path, err := probePath()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		fmt.Println(path)
 		return 0
+	}
+	if err := validChain(*chain); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
 	}
 	if *cleanup {
+		rc := 0
 		if err := deleteTable(*table); err != nil {
 			klog.ErrorS(err, "deleting table", "family", "inet", "name", *table)
-			return 1
+			rc = 1
 		}
-		return 0
+		if err := removeChain(context.Background(), *chain); err != nil {
+			klog.ErrorS(err, "deleting iptables chain", "table", "mangle", "chain", *chain)
+			rc = 1
+		}
+		return rc
+	}
+	var cidr netip.Prefix
+	switch *queuePath {
+	case "nft":
+	case "iptables":
+		var err error
+		if cidr, err = netip.ParsePrefix(*podCIDR); err != nil || !cidr.Addr().Is4() {
+			fmt.Fprintf(os.Stderr, "--pod-cidr %q: an IPv4 prefix is required with --queue-path=iptables\n", *podCIDR)
+			return 3
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "--queue-path %q: nft or iptables\n", *queuePath)
+		return 3
 	}
 	if *kubeconfig == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: kube-network-policies --kubeconfig FILE [--hostname-override NODE]")
+		fmt.Fprintln(os.Stderr, "usage: kube-network-policies --kubeconfig FILE [--hostname-override NODE] [--queue-path=iptables --pod-cidr CIDR]")
 		return 3
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -106,20 +137,39 @@ func run() int {
 		klog.ErrorS(err, "creating the network policy controller")
 		return 1
 	}
-	done := make(chan error, 1)
-	go func() { done <- controller.Run(ctx) }()
+	var runErr error
+	finished := make(chan struct{})
+	go func() { runErr = controller.Run(ctx); close(finished) }()
 	factory.Start(ctx.Done())
+	if *queuePath == "iptables" {
+		// The controller's own table is refused on such a kernel (its
+		// sync logs the error and retries); this chain feeds its queue.
+		defer func() {
+			if err := removeChain(context.Background(), *chain); err != nil {
+				klog.ErrorS(err, "deleting iptables chain", "table", "mangle", "chain", *chain)
+			}
+		}()
+		if waitQueueBound(ctx, finished, *queueID) {
+			if err := installChain(ctx, *chain, cidr, *queueID); err != nil {
+				klog.ErrorS(err, "installing the iptables queue chain", "chain", *chain)
+				cancel()
+				<-finished
+				return 1
+			}
+			klog.InfoS("iptables queue path installed", "table", "mangle", "chain", *chain, "queue", *queueID, "podCIDR", cidr)
+		}
+	}
 	select {
 	case <-ctx.Done():
 		// Run removes its nftables table when ctx ends; give it the time.
 		select {
-		case <-done:
+		case <-finished:
 		case <-time.After(5 * time.Second):
 		}
 		return 0
-	case err := <-done:
-		if err != nil {
-			klog.ErrorS(err, "network policy controller")
+	case <-finished:
+		if runErr != nil {
+			klog.ErrorS(runErr, "network policy controller")
 			return 1
 		}
 		return 0
@@ -144,6 +194,24 @@ func deleteTable(name string) error {
 		}
 	}
 	return nil
+}
+
+// probePath says which queue path this kernel takes: upstream's nftables
+// table where nf_tables can queue, else the iptables NFQUEUE chain.
+func probePath() (string, error) {
+	nftErr := make(chan error, 1)
+	// probeQueue's thread stays in its namespace: a goroutine of its own.
+	go func() { nftErr <- probeQueue() }()
+	err := <-nftErr
+	if err == nil {
+		return "nft", nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ierr := probeIptablesQueue(ctx); ierr != nil {
+		return "", fmt.Errorf("nftables queue rule refused: %v; iptables NFQUEUE rule refused: %v", err, ierr)
+	}
+	return "iptables", nil
 }
 
 // probeQueue adds, in a network namespace of its own, a table with a

@@ -52,8 +52,10 @@ two more checks run:
 and the service and dns checks count as skipped unless they pass ("process
 pods: networking is issue #14").
 
-It works in the namespace kprobe-verify and deletes it afterwards. Exit code 2
-when a check fails.`,
+It works in the namespace kprobe-verify and deletes it afterwards. Each check
+ends within 2m30s and prints its line as it ends (with -o json on stderr);
+--timeout bounds the whole run, the last minute of it kept for the cleanup.
+Exit code 2 when a check fails.`,
 		Example: `  kprobe verify
   kprobe verify -o json
   kprobe verify --kubeconfig ~/.kube/config`,
@@ -65,10 +67,14 @@ when a check fails.`,
 			if _, err := os.Stat(kubeconfig); err != nil {
 				return badInput("no kubeconfig at %s: launch a cluster first (kprobe launch) or pass --kubeconfig", kubeconfig)
 			}
+			// Each check's line as it ends; with -o json on stderr, so a
+			// verification cut short still says how far it got.
 			progress := func(c verify.Check) {
-				if output == "text" {
-					fmt.Fprintf(s.Out, "%-7s %-14s %s\n", c.Outcome, c.Name, c.Evidence)
+				w := s.Out
+				if output != "text" {
+					w = s.ErrOut
 				}
+				fmt.Fprintf(w, "%-7s %-14s %s\n", c.Outcome, c.Name, c.Evidence)
 			}
 			// A T3 launch has no node: verify what a control plane offers.
 			cpOnly, processPods := false, false
@@ -103,6 +109,6 @@ when a check fails.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir (its kubeconfig is used)")
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "verify the cluster of this kubeconfig instead")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
-	cmd.Flags().DurationVar(&timeout, "timeout", 4*time.Minute, "time limit for all checks")
+	cmd.Flags().DurationVar(&timeout, "timeout", 4*time.Minute, "time limit for the whole verification, the namespace's cleanup included")
 	return cmd
 }
