@@ -183,7 +183,7 @@ func TestInstallLaunchVerify(t *testing.T) {
 		}
 	}
 
-	out, _ = u.kprobe(0, nil, "verify", "--data-dir", dataDir, "--output", "json")
+	out, _ = u.kprobe(0, nil, "verify", "--data-dir", dataDir, "--output", "json", "--timeout", "3m")
 	var rep struct {
 		Passed bool `json:"passed"`
 		Checks []struct{ Name, Outcome, Evidence string }

@@ -67,7 +67,7 @@ func TestLaunchNodesVerifyStop(t *testing.T) {
 		}
 	}
 
-	out, _ = r.kprobe(0, "verify", "--data-dir", dataDir, "--output", "json")
+	out, _ = r.kprobe(0, "verify", "--data-dir", dataDir, "--output", "json", "--timeout", "3m")
 	var rep struct {
 		Passed bool `json:"passed"`
 		Checks []struct{ Name, Outcome, Evidence string }

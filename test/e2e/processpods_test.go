@@ -75,7 +75,7 @@ func launchTP(t *testing.T, r run, dataDir string, extra ...string) launch.Resul
 
 func verifyTP(t *testing.T, r run, dataDir string) {
 	t.Helper()
-	out, _ := r.kprobe(0, "verify", "--data-dir", dataDir, "--output", "json")
+	out, _ := r.kprobe(0, "verify", "--data-dir", dataDir, "--output", "json", "--timeout", "3m")
 	var rep struct {
 		Checks []struct{ Name, Outcome, Evidence string }
 	}
