@@ -125,9 +125,10 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	return o, nil
 }
 
-// prepare builds the container's rootfs in tmp: mount points are made by
-// libcontainer; the library directories of a dynamically linked binary
-// are mirrored (symlinks copied, directories bind-mounted by newConfig).
+// prepare builds the container's rootfs in tmp, with every mount point
+// newConfig names (makeMountPoints); the library directories of a
+// dynamically linked binary are mirrored (symlinks copied, directories
+// bind-mounted by newConfig).
 func prepare(tmp string, o *probes.Observation) (rootfs string, exe exeMounts, err error) {
 	if tmp == "" {
 		return "", exe, errors.New("no temp dir for the rootfs")
@@ -159,9 +160,47 @@ func prepare(tmp string, o *probes.Observation) (rootfs string, exe exeMounts, e
 		o.Note(path, "reading the ELF header", err)
 		return "", exe, err
 	}
-	if !dynamic {
-		return rootfs, exe, nil
+	if dynamic {
+		if err := mirrorLibDirs(rootfs, &exe, o); err != nil {
+			return "", exe, err
+		}
 	}
+	if err := makeMountPoints(rootfs, exe); err != nil {
+		o.Note(rootfs, "making the mount points", err)
+		return "", exe, err
+	}
+	return rootfs, exe, nil
+}
+
+// makeMountPoints creates in rootfs the directory or file each of
+// newConfig's mounts lands on. The configurations share this rootfs and
+// start at once, and libcontainer creates a missing mount point with
+// O_EXCL in the rootfs itself: two of them racing for /kprobe-op failed
+// one with "openat kprobe-op: file exists" (seen in the cgroup v2 VM,
+// where starts are slow). Made here, before any starts, none is missing.
+func makeMountPoints(rootfs string, exe exeMounts) error {
+	for _, m := range newConfig(ModeFull, rootfs, exe).Mounts {
+		dst := filepath.Join(rootfs, m.Destination)
+		if m.Destination != exeInRootfs {
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o755)
+		if err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mirrorLibDirs copies the library directories' symlinks into rootfs and
+// adds the real directories to exe.libs, for newConfig to bind-mount.
+func mirrorLibDirs(rootfs string, exe *exeMounts, o *probes.Observation) error {
 	for _, dir := range libDirs {
 		fi, err := os.Lstat(dir)
 		if err != nil {
@@ -178,13 +217,13 @@ func prepare(tmp string, o *probes.Observation) (rootfs string, exe exeMounts, e
 			}
 			if err != nil {
 				o.Note(dir, "mirroring the library symlink into the rootfs", err)
-				return "", exe, err
+				return err
 			}
 		case fi.IsDir():
 			exe.libs = append(exe.libs, dir)
 		}
 	}
-	return rootfs, exe, nil
+	return nil
 }
 
 // libDirs are where a dynamic loader and libc live, merged /usr or not.
