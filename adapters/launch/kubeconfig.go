@@ -67,19 +67,27 @@ func NameKubeconfig(path, name string) error {
 	if err != nil {
 		return err
 	}
+	dst := clientcmdapi.NewConfig()
+	if err := addCurrentAs(dst, src, ContextName(name)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return writeKubeconfig(path, dst, false)
+}
+
+// addCurrentAs copies src's current context with its cluster and user
+// into dst, all three named n, and makes it dst's current context.
+func addCurrentAs(dst, src *clientcmdapi.Config, n string) error {
 	cur := src.Contexts[src.CurrentContext]
 	if cur == nil || src.Clusters[cur.Cluster] == nil || src.AuthInfos[cur.AuthInfo] == nil {
-		return fmt.Errorf("%s: no complete current context", path)
+		return errors.New("no complete current context")
 	}
-	n := ContextName(name)
-	dst := clientcmdapi.NewConfig()
 	dst.Clusters[n] = src.Clusters[cur.Cluster].DeepCopy()
 	dst.AuthInfos[n] = src.AuthInfos[cur.AuthInfo].DeepCopy()
 	ctx := cur.DeepCopy()
 	ctx.Cluster, ctx.AuthInfo = n, n
 	dst.Contexts[n] = ctx
 	dst.CurrentContext = n
-	return writeKubeconfig(path, dst, false)
+	return nil
 }
 
 // MergeKubeconfig merges the cluster's kubeconfig into the user's (see
@@ -91,10 +99,6 @@ func MergeKubeconfig(dataDir, clusterConfig, name string) (string, error) {
 	src, err := clientcmd.LoadFromFile(clusterConfig)
 	if err != nil {
 		return "", err
-	}
-	cur := src.Contexts[src.CurrentContext]
-	if cur == nil || src.Clusters[cur.Cluster] == nil || src.AuthInfos[cur.AuthInfo] == nil {
-		return "", fmt.Errorf("%s: no complete current context", clusterConfig)
 	}
 	dst, err := clientcmd.LoadFromFile(target)
 	if errors.Is(err, os.ErrNotExist) {
@@ -111,12 +115,9 @@ func MergeKubeconfig(dataDir, clusterConfig, name string) (string, error) {
 			rec.PreviousContext = old.PreviousContext
 		}
 	}
-	dst.Clusters[n] = src.Clusters[cur.Cluster].DeepCopy()
-	dst.AuthInfos[n] = src.AuthInfos[cur.AuthInfo].DeepCopy()
-	ctx := cur.DeepCopy()
-	ctx.Cluster, ctx.AuthInfo = n, n
-	dst.Contexts[n] = ctx
-	dst.CurrentContext = n
+	if err := addCurrentAs(dst, src, n); err != nil {
+		return "", fmt.Errorf("%s: %w", clusterConfig, err)
+	}
 	if err := writeKubeconfig(target, dst, true); err != nil {
 		return "", err
 	}
