@@ -88,17 +88,7 @@ func TestPlanAsNonRootSaysWhatRuns(t *testing.T) {
 		t.Skip("scans this host as nobody")
 	}
 	bin, dir := kprobeForNobody(t)
-	cmd := exec.Command(bin, "plan", "--profile", "auto", "--engine", "kubernetes", "-o", "json")
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == ExitBlockers) {
-		t.Fatalf("plan as nobody: %v\n%s", err, stderr.String())
-	}
+	out, stderr := runAsNobody(t, bin, dir, "plan", "--profile", "auto", "--engine", "kubernetes", "-o", "json")
 	var plan struct{ Rung string }
 	if err := json.Unmarshal(out, &plan); err != nil {
 		t.Fatalf("plan -o json: %v\n%s", err, out)
@@ -107,8 +97,8 @@ func TestPlanAsNonRootSaysWhatRuns(t *testing.T) {
 		t.Logf("the plan is %s, which this user can launch", plan.Rung)
 		return
 	}
-	if !strings.Contains(stderr.String(), "not root here") || !strings.Contains(stderr.String(), "--rung TP") {
-		t.Errorf("plan %s needs root, but no note says so and names --rung TP:\n%s", plan.Rung, stderr.String())
+	if !strings.Contains(stderr, "not root here") || !strings.Contains(stderr, "--rung TP") {
+		t.Errorf("plan %s needs root, but no note says so and names --rung TP:\n%s", plan.Rung, stderr)
 	}
 }
 
@@ -124,17 +114,7 @@ func TestScanAsNonRootSaysWhatRuns(t *testing.T) {
 		t.Skip("scans this host as nobody")
 	}
 	bin, dir := kprobeForNobody(t)
-	cmd := exec.Command(bin, "scan", "-o", "json", "--data-dir", filepath.Join(dir, "data"))
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == ExitBlockers) {
-		t.Fatalf("scan as nobody: %v\n%s", err, stderr.String())
-	}
+	out, _ := runAsNobody(t, bin, dir, "scan", "-o", "json", "--data-dir", filepath.Join(dir, "data"))
 	var scan struct {
 		Verdict  struct{ Rung string }
 		Blockers []struct{ Code, Fix string }
@@ -152,4 +132,22 @@ func TestScanAsNonRootSaysWhatRuns(t *testing.T) {
 	if !said {
 		t.Errorf("no blocker says what root would add: %+v", scan.Blockers)
 	}
+}
+
+// runAsNobody runs kprobe ARGS as nobody in dir and returns its stdout
+// and stderr; an exit other than 0 or ExitBlockers fails the test.
+func runAsNobody(t *testing.T, bin, dir string, args ...string) ([]byte, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == ExitBlockers) {
+		t.Fatalf("kprobe %s as nobody: %v\n%s", args[0], err, stderr.String())
+	}
+	return out, stderr.String()
 }
