@@ -20,11 +20,32 @@ import (
 	"github.com/kprobe/kprobe/probes/filesystems"
 )
 
-const opTrial = "overlay.trial"
+const (
+	opTrial  = "overlay.trial"
+	opTrials = "overlay.trials"
+)
 
 // Ops returns the grandchild ops of the overlay probe.
 func Ops() map[string]probes.Op {
-	return map[string]probes.Op{opTrial: opTrialMain}
+	return map[string]probes.Op{opTrial: opTrialMain, opTrials: opTrialsMain}
+}
+
+// opTrialsMain runs several trials one after another in one grandchild
+// (the user namespace variants share one clone): args are pairs of
+// "tmpfs"|"dir" and a base directory; it prints one line of steps per
+// pair, in order.
+func opTrialsMain(args []string) (string, error) {
+	if len(args) == 0 || len(args)%2 != 0 {
+		return "", fmt.Errorf("usage: %s tmpfs|dir BASE [tmpfs|dir BASE]...", opTrials)
+	}
+	var lines []string
+	for i := 0; i < len(args); i += 2 {
+		if args[i] != "tmpfs" && args[i] != "dir" {
+			return "", fmt.Errorf("usage: %s tmpfs|dir BASE [tmpfs|dir BASE]...", opTrials)
+		}
+		lines = append(lines, Trial(args[i+1], args[i] == "tmpfs", true).String())
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // opTrialMain runs in a grandchild cloned into new namespaces:
@@ -86,46 +107,51 @@ type trialResult struct {
 	ev    probes.Evidence
 }
 
-// run runs Trial in a grandchild with new namespaces. Without a user
-// namespace, a denied clone falls back to this child's own namespace
-// (without touching propagation), where the sandbox itself may allow the
-// mount. A denied clone with a user namespace means the variant is
-// impossible here: No.
-func run(ctx context.Context, base string, onTmpfs, userns bool) trialResult {
-	label := "overlay upper on the data dir's filesystem"
-	mode := "dir"
-	if onTmpfs {
-		label, mode = "overlay upper on tmpfs", "tmpfs"
+// trial names one variant: where the upper dir goes and whether a new
+// user namespace is made for it.
+type trial struct {
+	base            string
+	onTmpfs, userns bool
+}
+
+func (t trial) mode() string {
+	if t.onTmpfs {
+		return "tmpfs"
 	}
-	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
+	return "dir"
+}
+
+func (t trial) label() string {
+	if t.onTmpfs {
+		return "overlay upper on tmpfs"
+	}
+	return "overlay upper on the data dir's filesystem"
+}
+
+// source is the evidence source of a trial run in a fresh namespace.
+func (t trial) source() string {
 	where := "new mount namespace"
+	if t.userns {
+		where = "new user+mount namespace"
+	}
+	return fmt.Sprintf("%s (%s) in %s", t.label(), t.base, where)
+}
+
+// cloneAttr is how a trial's grandchild is cloned: a new mount namespace,
+// and with userns a new user namespace mapping root to our uid and gid.
+func cloneAttr(userns bool) *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
 	if userns {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
 		attr.GidMappingsEnableSetgroups = false
-		where = "new user+mount namespace"
 	}
-	src := fmt.Sprintf("%s (%s) in %s", label, base, where)
-	out, err := probes.SpawnOp(ctx, attr, opTrial, mode, base)
-	var steps filesystems.Steps
-	switch {
-	case err == nil:
-		steps = filesystems.ParseSteps(out)
-	case cloneDenied(err) && userns:
-		return trialResult{tri: probes.No, ev: probes.Evidence{Source: src, Excerpt: "clone refused", Errno: probes.Errno(err)}}
-	case cloneDenied(err):
-		// The mounts are undone before Trial returns; propagation is
-		// left alone, since this may be the sandbox's own namespace.
-		ns := "the sandbox's mount namespace"
-		if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
-			ns = "the probe's private mount namespace"
-		}
-		steps = Trial(base, onTmpfs, false)
-		src = fmt.Sprintf("%s (%s) in %s (clone: %s)", label, base, ns, probes.Errno(err))
-	default:
-		return trialResult{tri: probes.Unknown, ev: probes.Evidence{Source: src, Excerpt: err.Error(), Errno: probes.Errno(err)}}
-	}
+	return attr
+}
+
+// result reads a trial's steps into its answer and evidence.
+func result(src string, steps filesystems.Steps) trialResult {
 	ev := probes.Evidence{Source: src, Excerpt: steps.String()}
 	// The errno that decided the answer; "private" may fail harmlessly
 	// (gVisor: EINVAL) before it.
@@ -136,6 +162,90 @@ func run(ctx context.Context, base string, onTmpfs, userns bool) trialResult {
 		}
 	}
 	return trialResult{tri: Mounted(steps), steps: steps, ev: ev}
+}
+
+// run runs Trial in a grandchild with new namespaces. Without a user
+// namespace, a denied clone falls back to this child's own namespace
+// (without touching propagation), where the sandbox itself may allow the
+// mount. A denied clone with a user namespace means the variant is
+// impossible here: No.
+func run(ctx context.Context, t trial) trialResult {
+	src := t.source()
+	out, err := probes.SpawnOp(ctx, cloneAttr(t.userns), opTrial, t.mode(), t.base)
+	var steps filesystems.Steps
+	switch {
+	case err == nil:
+		steps = filesystems.ParseSteps(out)
+	case cloneDenied(err) && t.userns:
+		return cloneRefused(src, err)
+	case cloneDenied(err):
+		// The mounts are undone before Trial returns; propagation is
+		// left alone, since this may be the sandbox's own namespace.
+		ns := "the sandbox's mount namespace"
+		if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
+			ns = "the probe's private mount namespace"
+		}
+		steps = Trial(t.base, t.onTmpfs, false)
+		src = fmt.Sprintf("%s (%s) in %s (clone: %s)", t.label(), t.base, ns, probes.Errno(err))
+	default:
+		return trialResult{tri: probes.Unknown, ev: probes.Evidence{Source: src, Excerpt: err.Error(), Errno: probes.Errno(err)}}
+	}
+	return result(src, steps)
+}
+
+func cloneRefused(src string, err error) trialResult {
+	return trialResult{tri: probes.No, ev: probes.Evidence{Source: src, Excerpt: "clone refused", Errno: probes.Errno(err)}}
+}
+
+// runHere runs a trial without a user namespace in this child's own
+// mount namespace, which the runner made private for it (a new mount
+// namespace, as the grandchild of run would make, without starting one):
+// Trial may make propagation private there, as in a grandchild.
+func runHere(t trial) trialResult {
+	src := fmt.Sprintf("%s (%s) in the probe's private mount namespace", t.label(), t.base)
+	return result(src, Trial(t.base, t.onTmpfs, true))
+}
+
+// separateUserns, set by tests, runs every user namespace trial in a
+// grandchild of its own, as before they shared one.
+var separateUserns = false
+
+// runUserns runs the user namespace trials in one grandchild: one clone,
+// one user and mount namespace, the trials in turn (each under its own
+// base dir, unmounting what it mounted). A refused clone answers No for
+// every one, as it would for each; any other failure, or a trial the
+// grandchild printed no line for, runs that trial again in a grandchild
+// of its own, so that one trial's hang or crash cannot decide another's
+// answer.
+func runUserns(ctx context.Context, ts []trial) []trialResult {
+	res := make([]trialResult, len(ts))
+	done := make([]bool, len(ts))
+	if !separateUserns && len(ts) > 1 {
+		var args []string
+		for _, t := range ts {
+			args = append(args, t.mode(), t.base)
+		}
+		out, err := probes.SpawnOp(ctx, cloneAttr(true), opTrials, args...)
+		switch {
+		case err == nil:
+			lines := strings.Split(out, "\n")
+			for i, t := range ts {
+				if i < len(lines) && strings.TrimSpace(lines[i]) != "" {
+					res[i], done[i] = result(t.source(), filesystems.ParseSteps(lines[i])), true
+				}
+			}
+		case cloneDenied(err):
+			for i, t := range ts {
+				res[i], done[i] = cloneRefused(t.source(), err), true
+			}
+		}
+	}
+	for i, t := range ts {
+		if !done[i] {
+			res[i] = run(ctx, t)
+		}
+	}
+	return res
 }
 
 func cloneDenied(err error) bool {
@@ -210,10 +320,26 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	// dir: most of a trial's time is the kernel tearing down its mount
 	// namespace, not CPU. What they find is recorded afterwards in the
 	// order of the list, so the observation is the same as one by one.
+	//
+	// Where the runner gave this child a private mount namespace (the
+	// same kind of namespace a grandchild's clone makes), the trials
+	// without a user namespace run here instead of in grandchildren; the
+	// user namespace trials share one grandchild (runUserns).
+	here := os.Getenv("KPROBE_CHILD_NEWNS") == "1"
 	var record []func()
-	start := func(base string, onTmpfs, userns bool) func() trialResult {
+	var userns []trial
+	var usernsDone []chan trialResult
+	start := func(base string, onTmpfs, withUserns bool) func() trialResult {
 		done := make(chan trialResult, 1)
-		go func() { done <- run(ctx, base, onTmpfs, userns) }()
+		t := trial{base: base, onTmpfs: onTmpfs, userns: withUserns}
+		switch {
+		case withUserns:
+			userns, usernsDone = append(userns, t), append(usernsDone, done)
+		case here:
+			go func() { done <- runHere(t) }()
+		default:
+			go func() { done <- run(ctx, t) }()
+		}
 		return func() trialResult { return <-done }
 	}
 
@@ -313,6 +439,13 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 				}
 			})
 		}
+	}
+	if len(userns) > 0 {
+		go func() {
+			for i, r := range runUserns(ctx, userns) {
+				usernsDone[i] <- r
+			}
+		}()
 	}
 	for _, f := range record {
 		f()
