@@ -48,6 +48,15 @@ type Options struct {
 	// OnResult, when set, is called once per finished probe, from the
 	// runner's goroutines (serialised).
 	OnResult func(Result)
+	// Needed gates probes by ID: a probe whose answer matters only while
+	// the other probes' facts leave it able to change the verdict. The
+	// func is given the facts of the other probes finished so far (or of
+	// all of them); once it says not needed, the probe is stopped (or
+	// not started) and recorded as skipped with the reason in its
+	// evidence. The func must be monotone: a "not needed" may not turn
+	// back to "needed" as more facts come in, so the answer does not
+	// depend on which probe finished first.
+	Needed map[string]func(others Facts) (needed bool, why string)
 }
 
 // DefaultTimeout bounds one probe.
@@ -130,6 +139,7 @@ func Run(ctx context.Context, env *Env, ps []Probe, opts Options) *Scan {
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	g := newGates(ctx, ps, opts)
 	for i, p := range ps {
 		if opts.Passive && p.Mode() == Active {
 			results[i] = Result{ID: p.ID(), Domain: p.Domain(), Mode: p.Mode(), Status: StatusSkipped,
@@ -146,23 +156,107 @@ func Run(ctx context.Context, env *Env, ps []Probe, opts Options) *Scan {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			r := runOne(ctx, env, p, timeout)
+			r := runOne(g.context(i), env, p, timeout)
 			applyIgnore(&r, opts.Ignore)
+			mu.Lock()
+			defer mu.Unlock()
 			results[i] = r
+			if g.gated(i) {
+				return // reported once the gate is decided, below
+			}
+			g.finished(r.Facts)
 			if opts.OnResult != nil {
-				mu.Lock()
 				opts.OnResult(r)
-				mu.Unlock()
 			}
 		}(i, p)
 	}
 	wg.Wait()
+	g.decide(results, opts.OnResult)
 	facts := Facts{}
 	for _, r := range results {
 		facts.Merge(r.Facts)
 	}
 	return &Scan{Results: results, Facts: facts, StartedAt: start,
 		DurationMS: ms(time.Since(start))}
+}
+
+// gates runs Options.Needed: each gated probe gets a context of its own,
+// cancelled as soon as the facts of the probes finished so far make it
+// not needed.
+type gates struct {
+	needed map[int]func(Facts) (bool, string)
+	cancel map[int]context.CancelFunc
+	ctx    map[int]context.Context
+	base   context.Context
+	sofar  Facts
+}
+
+func newGates(ctx context.Context, ps []Probe, opts Options) *gates {
+	g := &gates{needed: map[int]func(Facts) (bool, string){}, cancel: map[int]context.CancelFunc{},
+		ctx: map[int]context.Context{}, base: ctx, sofar: Facts{}}
+	for i, p := range ps {
+		if opts.Passive && p.Mode() == Active {
+			continue // not run at all
+		}
+		if fn, ok := opts.Needed[p.ID()]; ok {
+			g.needed[i] = fn
+			g.ctx[i], g.cancel[i] = context.WithCancel(ctx)
+		}
+	}
+	return g
+}
+
+func (g *gates) gated(i int) bool { _, ok := g.needed[i]; return ok }
+
+func (g *gates) context(i int) context.Context {
+	if c, ok := g.ctx[i]; ok {
+		return c
+	}
+	return g.base
+}
+
+// finished takes the facts of a probe that is not gated and stops the
+// gated probes they make not needed (the caller holds the runner's lock).
+func (g *gates) finished(f Facts) {
+	if len(g.needed) == 0 {
+		return
+	}
+	g.sofar.Merge(f)
+	for i, fn := range g.needed {
+		if ok, _ := fn(g.sofar); !ok {
+			g.cancel[i]()
+		}
+	}
+}
+
+// decide judges each gated probe on the facts of every probe not gated: not
+// needed replaces its result (finished or stopped) by a skipped one, so
+// the scan's facts do not depend on timing. Then it reports the gated
+// results.
+func (g *gates) decide(results []Result, onResult func(Result)) {
+	for i, fn := range g.needed {
+		others := Facts{}
+		for j, r := range results {
+			if !g.gated(j) {
+				others.Merge(r.Facts)
+			}
+		}
+		if ok, why := fn(others); !ok {
+			r := results[i]
+			results[i] = Result{ID: r.ID, Domain: r.Domain, Mode: r.Mode, Status: StatusSkipped, Facts: Facts{},
+				Summary: "not run: " + why, Evidence: []Evidence{{Source: "scan", Excerpt: "not run: " + why}},
+				DurationMS: r.DurationMS}
+		}
+		g.cancel[i]()
+	}
+	if onResult == nil {
+		return
+	}
+	for i := range results {
+		if g.gated(i) {
+			onResult(results[i])
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -121,3 +121,71 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// TestNeededGate: a gated probe is stopped as soon as the facts of a
+// finished probe make it not needed, and recorded as skipped with the
+// reason in its evidence; where it is needed its result stands; in a
+// passive scan the gate is not consulted; OnResult sees each probe once.
+func TestNeededGate(t *testing.T) {
+	stopped := make(chan struct{})
+	slow := fakeProbe{id: "slow", mode: Active, run: func(ctx context.Context) (*Observation, error) {
+		select {
+		case <-ctx.Done():
+			close(stopped)
+			return obsWith("slow.x", Unknown), ctx.Err()
+		case <-time.After(5 * time.Second):
+			return obsWith("slow.x", Yes), nil
+		}
+	}}
+	quick := func(v Tri) fakeProbe {
+		return fakeProbe{id: "quick", mode: Passive, run: func(context.Context) (*Observation, error) { return obsWith("quick.x", v), nil }}
+	}
+	gate := map[string]func(Facts) (bool, string){"slow": func(f Facts) (bool, string) {
+		if f.Tri("quick.x") == No {
+			return false, "quick.x=no decides"
+		}
+		return true, ""
+	}}
+	count := func(seen map[string]int) func(Result) { return func(r Result) { seen[r.ID]++ } }
+
+	seen := map[string]int{}
+	start := time.Now()
+	s := Run(context.Background(), &Env{}, []Probe{slow, quick(No)}, Options{Needed: gate, OnResult: count(seen)})
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("the gated probe was not stopped: the scan took %s", took)
+	}
+	select { // the runner does not wait for an abandoned probe's goroutine
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		t.Error("the gated probe's context was not cancelled")
+	}
+	r := s.Results[0]
+	if r.Status != StatusSkipped || len(r.Facts) != 0 || len(r.Evidence) != 1 || !strings.Contains(r.Evidence[0].Excerpt, "quick.x=no decides") || r.Error != "" {
+		t.Errorf("not needed: got %+v", r)
+	}
+	if _, ok := s.Facts["slow.x"]; ok {
+		t.Error("a skipped probe's fact is in the scan")
+	}
+	if seen["slow"] != 1 || seen["quick"] != 1 {
+		t.Errorf("OnResult calls %v, want one per probe", seen)
+	}
+
+	slow.run = func(context.Context) (*Observation, error) { return obsWith("slow.x", Yes), nil }
+	seen = map[string]int{}
+	s = Run(context.Background(), &Env{}, []Probe{slow, quick(Yes)}, Options{Needed: gate, OnResult: count(seen)})
+	if r := s.Results[0]; r.Status != StatusOK || r.Facts.Tri("slow.x") != Yes {
+		t.Errorf("needed: got %+v", r)
+	}
+	if seen["slow"] != 1 || seen["quick"] != 1 {
+		t.Errorf("OnResult calls %v, want one per probe", seen)
+	}
+
+	seen = map[string]int{}
+	s = Run(context.Background(), &Env{}, []Probe{slow, quick(No)}, Options{Needed: gate, Passive: true, OnResult: count(seen)})
+	if r := s.Results[0]; r.Status != StatusSkipped || r.Error != "active probe skipped (--passive)" {
+		t.Errorf("passive: got %+v", r)
+	}
+	if seen["slow"] != 1 {
+		t.Errorf("passive: OnResult calls %v, want one per probe", seen)
+	}
+}

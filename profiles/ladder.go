@@ -283,13 +283,42 @@ func memoryAtLeast(floor int64) func(probes.Facts) (probes.Tri, string) {
 	}
 }
 
+// ContainerFact is the container probe's fact the ladder reads.
+const ContainerFact = "container.best"
+
+// ContainerNeeded reports whether the container probe's answer can change
+// the verdict, given the facts of the other probes. It decides only "a
+// container can start", a T2 requirement: where another requirement of
+// T2 or below that every engine has is not met, no rung from T2 up is
+// possible whatever containers do, and the verdict (TP, T3 or T4) is the
+// same without it. Unknown facts never make it unneeded, and more facts
+// never turn a "not needed" back (a requirement not met stays so).
+func ContainerNeeded(f probes.Facts) (bool, string) {
+	for _, req := range Ladder {
+		if Index(req.Rung) < Index(T2) || len(req.Engines) > 0 || slices.Contains(req.Facts, ContainerFact) {
+			continue
+		}
+		if met, detail := req.Check(f); met == probes.No {
+			return false, "the container probe cannot change the verdict: \"" + req.Name + "\" is not met (" + detail + "), so no rung from T2 up is possible whatever containers do"
+		}
+	}
+	return true, ""
+}
+
 // MissingFacts returns the fact keys the ladder reads that f lacks,
 // sorted. A fact whose value is unknown is there: a probe looked. A
-// missing one would be taken for "no blocker" and plan T0.
+// missing one would be taken for "no blocker" and plan T0. The container
+// probe's fact is not missing where it cannot change the verdict
+// (ContainerNeeded): the scan skips that probe there.
 func MissingFacts(f probes.Facts) []string {
 	var out []string
 	for _, req := range Ladder {
 		for _, k := range req.Facts {
+			if k == ContainerFact {
+				if needed, _ := ContainerNeeded(f); !needed {
+					continue
+				}
+			}
 			if _, ok := f[k]; !ok && !slices.Contains(out, k) {
 				out = append(out, k)
 			}

@@ -79,7 +79,10 @@ type scanOutcome struct {
 }
 
 func (f *scanFlags) options() probes.Options {
-	return probes.Options{Only: f.only, Skip: f.skip, Passive: f.passive, Timeout: f.timeout, Ignore: f.ignore}
+	return probes.Options{Only: f.only, Skip: f.skip, Passive: f.passive, Timeout: f.timeout, Ignore: f.ignore,
+		// The slowest probe (three containers) runs only where its answer
+		// can change the verdict.
+		Needed: map[string]func(probes.Facts) (bool, string){"container": profiles.ContainerNeeded}}
 }
 
 // doScan runs (or replays) the suite and judges the result.
