@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ const childName = "kprobe-active-probe"
 func RegisterChildren(all []Probe) {
 	reexec.Register(childName, func() { os.Exit(childMain(all)) })
 	reexec.Register(OpName, func() { os.Exit(opMain()) })
+	reexec.Register(sharedChildName, func() { os.Exit(sharedChildMain(all)) })
 }
 
 // ChildRunner runs active probes in a re-exec'd child, in a private mount
@@ -40,6 +42,9 @@ type ChildRunner struct {
 	// Exe is the executable that runs the children (kprobe-probe, see
 	// ProbeChildExe); empty re-executes the running binary.
 	Exe string
+
+	mu    sync.Mutex
+	group *sharedChild // the ChildSharer probes of the scan Prepare saw
 }
 
 type childReply struct {
@@ -49,6 +54,12 @@ type childReply struct {
 
 // RunActive implements ActiveRunner.
 func (c *ChildRunner) RunActive(ctx context.Context, p Probe) (*Observation, error) {
+	if g := c.sharedFor(p); g != nil {
+		if obs, err, ok := g.run(ctx, c, p); ok {
+			return obs, err
+		}
+		// The shared child gave no answer for p: run it alone.
+	}
 	tmp, err := os.MkdirTemp("", "kprobe-"+p.ID()+"-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir for active probe: %w", err)

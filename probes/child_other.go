@@ -20,6 +20,9 @@ const ProbeChildName = "kprobe-probe"
 // ProbeChildExe finds no probe children off Linux.
 func ProbeChildExe() string { return "" }
 
+// Prepare does nothing off Linux.
+func (*ChildRunner) Prepare([]Probe) {}
+
 // RunActive reports that active probes need Linux.
 func (*ChildRunner) RunActive(context.Context, Probe) (*Observation, error) {
 	return nil, errors.ErrUnsupported

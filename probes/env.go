@@ -103,3 +103,10 @@ type Syscalls interface {
 type ActiveRunner interface {
 	RunActive(ctx context.Context, p Probe) (*Observation, error)
 }
+
+// ActivePreparer is an ActiveRunner that is told, before the first
+// RunActive of a scan, every active probe the scan will run (ChildRunner
+// groups the ChildSharer ones into one child).
+type ActivePreparer interface {
+	Prepare(ps []Probe)
+}

@@ -64,6 +64,15 @@ type Probe interface {
 	Run(ctx context.Context, env *Env) (*Observation, error)
 }
 
+// ChildSharer is a light active probe that may share its child with the
+// other light ones of a scan (one process start instead of one each): it
+// mounts nothing in the child's namespace, changes no process-wide state
+// of the child (working dir, credentials, namespaces, environment) and
+// names what it creates after the child's PID with a prefix of its own.
+type ChildSharer interface {
+	SharesChild()
+}
+
 // Sweeper is an active probe whose child names what it creates outside
 // its temp dir (cgroups, scratch dirs) after the child's own PID. Once the
 // child is gone, killed at its time limit or not, the runner calls Sweep

@@ -140,6 +140,15 @@ func Run(ctx context.Context, env *Env, ps []Probe, opts Options) *Scan {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	g := newGates(ctx, ps, opts)
+	if pr, ok := env.Active.(ActivePreparer); ok {
+		var active []Probe
+		for _, p := range ps {
+			if p.Mode() == Active && !opts.Passive {
+				active = append(active, p)
+			}
+		}
+		pr.Prepare(active)
+	}
 	for i, p := range ps {
 		if opts.Passive && p.Mode() == Active {
 			results[i] = Result{ID: p.ID(), Domain: p.Domain(), Mode: p.Mode(), Status: StatusSkipped,

@@ -31,6 +31,10 @@ var (
 		Fix:     "rmdir the kprobe-probe-<pid> cgroup named in the finding"}
 )
 
+// SharesChild implements probes.ChildSharer: a light probe that may run
+// in one child with the other light ones.
+func (WriteProbe) SharesChild() {}
+
 func (WriteProbe) ID() string            { return "cgroups.write" }
 func (WriteProbe) Domain() probes.Domain { return probes.DomainCgroups }
 func (WriteProbe) Mode() probes.Mode     { return probes.Active }

@@ -19,6 +19,10 @@ var CodeWhiteoutDenied = probes.Code{Code: "KP-DEV-003", Severity: probes.Warn,
 	Meaning: "containerd's overlayfs snapshotter turns the .wh. files of image layers into 0,0 character devices while unpacking; when mknod is denied the pull fails with \"failed to convert whiteout file ...: operation not permitted\".",
 	Fix:     "nothing to do: kprobe launch picks containerd's fuse-overlayfs snapshotter when /dev/fuse and the fuse-overlayfs binary are present, otherwise the native one"}
 
+// SharesChild implements probes.ChildSharer: a light probe that may run
+// in one child with the other light ones.
+func (MknodProbe) SharesChild() {}
+
 func (MknodProbe) ID() string            { return "devices.mknod" }
 func (MknodProbe) Domain() probes.Domain { return probes.DomainDevices }
 func (MknodProbe) Mode() probes.Mode     { return probes.Active }

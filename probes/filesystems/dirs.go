@@ -32,6 +32,10 @@ var CodeEngineDirs = probes.Code{Code: "KP-FS-008", Severity: probes.Block,
 	Meaning: "The kubelet (/var/lib/kubelet, /var/log/pods), containerd (/run/containerd) and the CNI plugins (/var/lib/cni, /etc/cni, /run/netns) write these paths whatever their configuration says; where they cannot be created (a user namespace whose root does not own /var, a read-only /etc) no worker starts and only the control plane runs.",
 	Fix:     "run kprobe as real root, or create the directories beforehand and give them to the sandbox's user (as root: mkdir -p /var/lib/kubelet /var/log/pods && chown USER /var/lib/kubelet /var/log/pods)"}
 
+// SharesChild implements probes.ChildSharer: a light probe that may run
+// in one child with the other light ones.
+func (DirsProbe) SharesChild() {}
+
 func (DirsProbe) ID() string            { return "filesystems.dirs" }
 func (DirsProbe) Domain() probes.Domain { return probes.DomainFS }
 func (DirsProbe) Mode() probes.Mode     { return probes.Active }

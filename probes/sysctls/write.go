@@ -42,6 +42,10 @@ var (
 		Fix:     "on the host: sysctl -w net.ipv4.ip_forward=1 (Docker: docker run --sysctl net.ipv4.ip_forward=1)"}
 )
 
+// SharesChild implements probes.ChildSharer: a light probe that may run
+// in one child with the other light ones.
+func (WriteProbe) SharesChild() {}
+
 func (WriteProbe) ID() string            { return "sysctls.write" }
 func (WriteProbe) Domain() probes.Domain { return probes.DomainSysctls }
 func (WriteProbe) Mode() probes.Mode     { return probes.Active }

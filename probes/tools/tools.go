@@ -110,6 +110,10 @@ type Versions struct{}
 
 var _ probes.Probe = Versions{}
 
+// SharesChild implements probes.ChildSharer: a light probe that may run
+// in one child with the other light ones.
+func (Versions) SharesChild() {}
+
 func (Versions) ID() string            { return "tools.versions" }
 func (Versions) Domain() probes.Domain { return probes.DomainTools }
 func (Versions) Mode() probes.Mode     { return probes.Active }
