@@ -36,12 +36,12 @@ func Ops() map[string]probes.Op {
 // pair, in order.
 func opTrialsMain(args []string) (string, error) {
 	if len(args) == 0 || len(args)%2 != 0 {
-		return "", fmt.Errorf("usage: %s tmpfs|dir BASE [tmpfs|dir BASE]...", opTrials)
+		return "", fmt.Errorf("usage: %s (tmpfs|dir BASE) repeated", opTrials)
 	}
 	var lines []string
 	for i := 0; i < len(args); i += 2 {
 		if args[i] != "tmpfs" && args[i] != "dir" {
-			return "", fmt.Errorf("usage: %s tmpfs|dir BASE [tmpfs|dir BASE]...", opTrials)
+			return "", fmt.Errorf("usage: %s (tmpfs|dir BASE) repeated", opTrials)
 		}
 		lines = append(lines, Trial(args[i+1], args[i] == "tmpfs", true).String())
 	}
