@@ -93,6 +93,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("podnode: kubeconfig: %w", err)
 	}
+	// The kubelet's own limits (kubeAPIQPS 50, kubeAPIBurst 100), not
+	// client-go's 5 and 10: a pod's start is a token request, a ConfigMap
+	// read, four events and status updates, and at 5 a second the second
+	// pod of a Deployment waited for the first one's requests.
+	restCfg.QPS, restCfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
