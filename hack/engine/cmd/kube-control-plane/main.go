@@ -127,6 +127,10 @@ func main() {
 	os.Exit(run(sections))
 }
 
+// shutdownGrace is how long the API server may take to return after
+// SIGTERM; the supervisor kills after 15 s (adapters/upstream).
+const shutdownGrace = 5 * time.Second
+
 // exit is a component's return.
 type exit struct {
 	name string
@@ -168,6 +172,7 @@ func run(sections []Section) int {
 		}
 	}
 	var stopping bool
+	var grace <-chan time.Time
 	for {
 		select {
 		case <-stop:
@@ -179,6 +184,14 @@ func run(sections []Section) int {
 			if !slices.ContainsFunc(sections, func(s Section) bool { return s.Name == APIServer }) {
 				return 0
 			}
+			grace = time.After(shutdownGrace)
+		case <-grace:
+			// Seen by hand: the API server had stopped its controllers and
+			// listeners but its command had not returned 20 s after SIGTERM
+			// (the in-process controller manager, which has no stop, keeps
+			// requests open).
+			klog.InfoS("The API server has not returned; exiting", "after", shutdownGrace)
+			return 0
 		case e := <-done:
 			switch {
 			case stopping && e.name == APIServer && e.err == nil:
