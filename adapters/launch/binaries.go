@@ -78,6 +78,15 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 		}
 		*x.dst = p
 	}
+	// Optional: the three control-plane components in one process
+	// (upstream.ControlPlaneProcessName), taken only from the dir of the
+	// kube-apiserver found, so that it is the same build as the three;
+	// `make engine` builds it, release downloads have none.
+	if b.APIServer != "" {
+		if p := filepath.Join(filepath.Dir(b.APIServer), upstream.ControlPlaneProcessName); executable(p) == nil {
+			b.ControlPlane = p
+		}
+	}
 	// Optional: without it the plan enforces no NetworkPolicy (netpolPreflight).
 	b.NetworkPolicies, _ = find(upstream.NetworkPolicyProcessName, dirs)
 	ctr, err := find("ctr", dirs)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/kprobe/kprobe/adapters/signatures"
+	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
 // components whose logs the signatures watch, as the supervisor names them.
@@ -16,7 +17,10 @@ func logSources(logDir string) []signatures.Source {
 	for _, n := range watchedLogs {
 		out = append(out, signatures.Source{Path: filepath.Join(logDir, n+".log"), Component: signatures.Component(n)})
 	}
-	return out
+	// kube-apiserver, kube-controller-manager and kube-scheduler in one
+	// process write one log; of the three only the API server has
+	// signatures.
+	return append(out, signatures.Source{Path: filepath.Join(logDir, upstream.ControlPlaneProcessName+".log"), Component: signatures.APIServer})
 }
 
 // diagnosis turns a signature hit into the ladder's decision input;

@@ -63,6 +63,9 @@ func EngineFiles(binDir string) (map[string]string, error) {
 		"kube-apiserver": b.APIServer, "kube-controller-manager": b.ControllerManager, "kube-scheduler": b.Scheduler,
 		"kubelet": b.Kubelet, "kube-proxy": b.KubeProxy, "etcd": b.Etcd, "containerd": b.Containerd, "runc": b.Runc, "ctr": ctr,
 	}
+	if b.ControlPlane != "" {
+		files[upstream.ControlPlaneProcessName] = b.ControlPlane
+	}
 	shim, err := find("containerd-shim-runc-v2", append([]string{filepath.Dir(b.Containerd)}, searchDirs(binDir)...))
 	if err != nil {
 		return nil, fmt.Errorf("containerd-shim-runc-v2 (beside containerd or on PATH): %w", err)

@@ -429,9 +429,11 @@ func progressLine(x Sample, d time.Duration) string {
 	for _, v := range x.APIMS {
 		maxAPI = max(maxAPI, v)
 	}
+	// "apiserver" is kube-control-plane's whole process where the three
+	// control-plane components run in one (upstream.ControlPlaneProcessName).
 	line := fmt.Sprintf("soak %s/%s  restarts %d  failed %d  api max %.0fms  apiserver %.0fMiB  pods %d shims %d",
 		time.Duration(x.T*float64(time.Second)).Round(time.Second), d, restarts+x.PodRestarts, x.FailedProbes,
-		maxAPI, float64(x.RSSKiB["kube-apiserver"])/1024, x.Pods, x.Shims)
+		maxAPI, float64(x.RSSKiB["kube-apiserver"]+x.RSSKiB[upstream.ControlPlaneProcessName])/1024, x.Pods, x.Shims)
 	if x.Replicas > 0 || x.LogLines > 0 {
 		line += fmt.Sprintf("  replicas %d  log lines %d (lag %.0fms)  requests %d/%d ok  writes %d",
 			x.Replicas, x.LogLines, x.LogLagMS, x.Requests-x.RequestsFailed, x.Requests, x.Writes)

@@ -29,6 +29,10 @@ const (
 // Binaries are the resolved paths of every program the engine runs.
 type Binaries struct {
 	Etcd, Containerd, Runc, APIServer, ControllerManager, Scheduler, Kubelet, KubeProxy string
+	// ControlPlane is kube-control-plane (ControlPlaneProcessName), which
+	// runs the API server, the controller manager and the scheduler in one
+	// process; "" when absent: then the three run as their own programs.
+	ControlPlane string
 	// NetworkPolicies is the NetworkPolicy enforcer (hack/netpol builds
 	// it); "" when absent: the launcher then plans without enforcement.
 	NetworkPolicies string
@@ -282,49 +286,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 			NoWait: true, After: []string{"containerd"}, MaxRestarts: 3, StopTimeout: 15 * time.Second,
 		})
 	}
-	r.Processes = append(r.Processes,
-		runspec.Process{
-			Name: "kube-apiserver", Path: c.Bin.APIServer,
-			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
-			Ready:       runspec.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
-			MaxRestarts: 3, StopTimeout: 15 * time.Second,
-		},
-		runspec.Process{
-			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
-			Args: withSettings(append([]string{
-				"--kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
-				"--authentication-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
-				"--authorization-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
-				"--bind-address=127.0.0.1", "--leader-elect=false",
-				"--root-ca-file=" + c.Certs.CA,
-				"--service-account-private-key-file=" + c.Certs.SAKey,
-				"--cluster-signing-cert-file=" + c.Certs.CA, "--cluster-signing-key-file=" + c.Certs.CAKey,
-				"--use-service-account-credentials=true",
-				"--service-cluster-ip-range=" + c.ServiceCIDR,
-				// Lift the new node's not-ready taint within a second of
-				// Ready instead of five: pods are scheduled sooner.
-				"--node-monitor-period=1s",
-				// With per-controller credentials the manager creates a
-				// service account and token for each of ~40 controllers
-				// before any runs; at the default 20 QPS that alone takes
-				// about 5 s.
-				"--kube-api-qps=200", "--kube-api-burst=400",
-			}, c.securePort(10257)...), plan.For(adapters.KubeControllerManager)),
-			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10257+c.PortOffset)},
-			NoWait: true, MaxRestarts: 3,
-		},
-		runspec.Process{
-			Name: "kube-scheduler", Path: c.Bin.Scheduler,
-			Args: withSettings(append([]string{
-				"--kubeconfig=" + c.Certs.SchedulerKubeconfig,
-				"--authentication-kubeconfig=" + c.Certs.SchedulerKubeconfig,
-				"--authorization-kubeconfig=" + c.Certs.SchedulerKubeconfig,
-				"--bind-address=127.0.0.1", "--leader-elect=false",
-			}, c.securePort(10259)...), plan.For(adapters.KubeScheduler)),
-			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10259+c.PortOffset)},
-			NoWait: true, MaxRestarts: 3,
-		},
-	)
+	r.Processes = append(r.Processes, controlPlane(plan, c, etcdURL)...)
 	if agent {
 		if !plan.Has("disable-kube-proxy") {
 			// Flags, not --config: with a config file kube-proxy ignores
@@ -367,6 +329,76 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	return r, nil
 }
 
+// ControlPlaneProcessName is the supervised process of kube-control-plane
+// (hack/engine/cmd/kube-control-plane): kube-apiserver,
+// kube-controller-manager and kube-scheduler in one process.
+const ControlPlaneProcessName = "kube-control-plane"
+
+// controlPlane is kube-apiserver, kube-controller-manager and
+// kube-scheduler: one process of c.Bin.ControlPlane where there is one,
+// else three. In one process the three map one copy of the Kubernetes
+// libraries and the Go runtime instead of three (file pages were 58 % of
+// their resident memory: research/memory-floor.md), and the controller
+// manager and the scheduler start with the API server. The process's
+// readiness is the API server's /readyz; its log holds the three
+// components' lines, which the API server's log signatures read.
+func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Process {
+	ps := []runspec.Process{
+		{
+			Name: "kube-apiserver", Path: c.Bin.APIServer,
+			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
+			Ready:       runspec.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
+			MaxRestarts: 3, StopTimeout: 15 * time.Second,
+		},
+		{
+			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
+			Args: withSettings(append([]string{
+				"--kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
+				"--authentication-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
+				"--authorization-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
+				"--bind-address=127.0.0.1", "--leader-elect=false",
+				"--root-ca-file=" + c.Certs.CA,
+				"--service-account-private-key-file=" + c.Certs.SAKey,
+				"--cluster-signing-cert-file=" + c.Certs.CA, "--cluster-signing-key-file=" + c.Certs.CAKey,
+				"--use-service-account-credentials=true",
+				"--service-cluster-ip-range=" + c.ServiceCIDR,
+				// Lift the new node's not-ready taint within a second of
+				// Ready instead of five: pods are scheduled sooner.
+				"--node-monitor-period=1s",
+				// With per-controller credentials the manager creates a
+				// service account and token for each of ~40 controllers
+				// before any runs; at the default 20 QPS that alone takes
+				// about 5 s.
+				"--kube-api-qps=200", "--kube-api-burst=400",
+			}, c.securePort(10257)...), plan.For(adapters.KubeControllerManager)),
+			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10257+c.PortOffset)},
+			NoWait: true, MaxRestarts: 3,
+		},
+		{
+			Name: "kube-scheduler", Path: c.Bin.Scheduler,
+			Args: withSettings(append([]string{
+				"--kubeconfig=" + c.Certs.SchedulerKubeconfig,
+				"--authentication-kubeconfig=" + c.Certs.SchedulerKubeconfig,
+				"--authorization-kubeconfig=" + c.Certs.SchedulerKubeconfig,
+				"--bind-address=127.0.0.1", "--leader-elect=false",
+			}, c.securePort(10259)...), plan.For(adapters.KubeScheduler)),
+			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10259+c.PortOffset)},
+			NoWait: true, MaxRestarts: 3,
+		},
+	}
+	if c.Bin.ControlPlane == "" {
+		return ps
+	}
+	api := ps[0]
+	args := append([]string{"kube-apiserver"}, api.Args...)
+	args = append(append(args, "--", "kube-controller-manager"), ps[1].Args...)
+	args = append(append(args, "--", "kube-scheduler"), ps[2].Args...)
+	return []runspec.Process{{
+		Name: ControlPlaneProcessName, Path: c.Bin.ControlPlane, Args: args,
+		Ready: api.Ready, MaxRestarts: 3, StopTimeout: api.StopTimeout,
+	}}
+}
+
 // goMemoryLimits is each component's GOMEMLIMIT: a soft limit on the Go
 // runtime's memory above which the collector runs more often. Each is a
 // little above what the component's heap and stacks hold on an idle
@@ -378,11 +410,13 @@ var goMemoryLimits = map[string]string{
 	"kube-apiserver":          "160MiB",
 	"kube-controller-manager": "48MiB",
 	"kube-scheduler":          "24MiB",
-	"kubelet":                 "32MiB",
-	"kube-proxy":              "16MiB",
-	"containerd":              "24MiB",
-	"etcd":                    "48MiB",
-	"node-agent":              "48MiB",
+	// The three above in one process (ControlPlaneProcessName).
+	ControlPlaneProcessName: "232MiB",
+	"kubelet":               "32MiB",
+	"kube-proxy":            "16MiB",
+	"containerd":            "24MiB",
+	"etcd":                  "48MiB",
+	"node-agent":            "48MiB",
 }
 
 // goEnv is the Go runtime's setting for a component (every one is a Go

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -253,5 +254,62 @@ func TestNetworkPolicyProcessPortOffset(t *testing.T) {
 	}
 	if got := strings.Join(NetworkPolicyCleanupArgs(p.Args), " "); got != "--cleanup --nftables-table=kube-network-policies-20000 --iptables-chain=KPROBE-NETPOL-20000" {
 		t.Errorf("offset 20000: cleanup args %q", got)
+	}
+}
+
+// TestRenderOneControlPlaneProcess: with kube-control-plane installed the
+// API server, controller manager and scheduler run as one process that
+// takes each one's arguments, in a section of its own, and is ready when
+// the API server is; every other process is as with the three.
+func TestRenderOneControlPlaneProcess(t *testing.T) {
+	for name, plan := range plans {
+		three, err := Render(plan, testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := testConfig()
+		c.Bin.ControlPlane = "/opt/kprobe/bin/engine/kube-control-plane"
+		one, err := Render(plan, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]int{}
+		for i, p := range three.Processes {
+			byName[p.Name] = i
+		}
+		var want []string
+		for i, n := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+			if i > 0 {
+				want = append(want, "--")
+			}
+			want = append(append(want, n), three.Processes[byName[n]].Args...)
+		}
+		var names []string
+		for _, p := range one.Processes {
+			names = append(names, p.Name)
+			if p.Name != ControlPlaneProcessName {
+				continue
+			}
+			api := three.Processes[byName["kube-apiserver"]]
+			if p.Path != c.Bin.ControlPlane || !slices.Equal(p.Args, want) || p.Ready != api.Ready || p.NoWait {
+				t.Errorf("%s: the combined process %+v, want the arguments %q and the readiness %+v", name, p, want, api.Ready)
+			}
+			if !contains(p.Env, "GOMEMLIMIT=232MiB") {
+				t.Errorf("%s: env %q", name, p.Env)
+			}
+		}
+		var wantNames []string
+		for _, p := range three.Processes {
+			switch p.Name {
+			case "kube-apiserver":
+				wantNames = append(wantNames, ControlPlaneProcessName)
+			case "kube-controller-manager", "kube-scheduler":
+			default:
+				wantNames = append(wantNames, p.Name)
+			}
+		}
+		if !slices.Equal(names, wantNames) {
+			t.Errorf("%s: processes %q, want %q", name, names, wantNames)
+		}
 	}
 }
