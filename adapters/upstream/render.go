@@ -339,7 +339,8 @@ const ControlPlaneProcessName = "kube-control-plane"
 // else three. In one process the three map one copy of the Kubernetes
 // libraries and the Go runtime instead of three (file pages were 58 % of
 // their resident memory: research/memory-floor.md), and the controller
-// manager and the scheduler start with the API server. The process's
+// manager and the scheduler start once the API server is ready, inside
+// the process, without a process start of their own. The process's
 // readiness is the API server's /readyz; its log holds the three
 // components' lines, which the API server's log signatures read.
 func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Process {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/launch"
 	"github.com/kprobe/kprobe/adapters/supervise"
+	"github.com/kprobe/kprobe/adapters/upstream"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
@@ -405,6 +407,11 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 				for _, n := range names {
 					ok = ok || n == args[0]
 				}
+				if !ok && slices.Contains(names, upstream.ControlPlaneProcessName) && inControlPlane[args[0]] {
+					// One process holds the three; its log is theirs.
+					fmt.Fprintf(s.ErrOut, "%s runs inside %s: printing that process's log\n", args[0], upstream.ControlPlaneProcessName)
+					args, ok = []string{upstream.ControlPlaneProcessName}, true
+				}
 				if !ok {
 					return badInput("no component %q; components: %v", args[0], names)
 				}
@@ -418,6 +425,9 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 	cmd.Flags().IntVarP(&lines, "tail", "n", 50, "lines of each log to print first (-1 for all)")
 	return cmd
 }
+
+// inControlPlane are the components kube-control-plane runs in one process.
+var inControlPlane = map[string]bool{"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true}
 
 func newSuperviseCommand(s IOStreams) *cobra.Command {
 	var dataDir string
