@@ -363,13 +363,21 @@ func parseReport(b []byte) (*report, error) {
 }
 
 // value renders what kprobe said for key as text; ok is false when the
-// report has no such fact.
+// report has no such fact. A fact of a probe the scan skipped (the
+// container probe where it cannot change the verdict; the probe's ID is
+// the key's first part) reads "skipped".
 func (r *report) value(key string) (string, bool) {
 	if key == "verdict" {
 		return r.Verdict.Rung, true
 	}
 	raw, ok := r.Facts[key]
 	if !ok {
+		probe, _, _ := strings.Cut(key, ".")
+		for _, res := range r.Results {
+			if res.ID == probe && res.Status == "skipped" {
+				return "skipped", true
+			}
+		}
 		return "", false
 	}
 	var s string
