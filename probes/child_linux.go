@@ -161,7 +161,23 @@ func (c *ChildRunner) start(ctx context.Context, p Probe, tmp string, newns bool
 const exitUnknownProbe = 3
 
 func (c *ChildRunner) startExe(ctx context.Context, exe string, p Probe, tmp string, newns bool) childRun {
-	cmd := reexec.Command(childName, p.ID(), c.DataDir, tmp)
+	cmd := childCommand(exe, newns, childName, p.ID(), c.DataDir, tmp)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := runKillable(ctx, cmd)
+	r := childRun{out: out.Bytes(), stderr: errb.Bytes(), err: err}
+	if s, ok := p.(Sweeper); ok && cmd.Process != nil {
+		r.swept = sweep(s, cmd.Process.Pid, c.DataDir, tmp)
+	}
+	return r
+}
+
+// childCommand is a probe child of exe (the running binary when empty)
+// at a re-exec entry point: in its own process group, killed with its
+// parent, and with newns in a new mount namespace, which the child makes
+// private (privateMounts).
+func childCommand(exe string, newns bool, args ...string) *exec.Cmd {
+	cmd := reexec.Command(args...)
 	if exe != "" {
 		cmd.Path = exe
 	}
@@ -171,14 +187,17 @@ func (c *ChildRunner) startExe(ctx context.Context, exe string, p Probe, tmp str
 		cmd.Env = append(os.Environ(), "KPROBE_CHILD_NEWNS=1")
 	}
 	cmd.SysProcAttr = attr
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := runKillable(ctx, cmd)
-	r := childRun{out: out.Bytes(), stderr: errb.Bytes(), err: err}
-	if s, ok := p.(Sweeper); ok && cmd.Process != nil {
-		r.swept = sweep(s, cmd.Process.Pid, c.DataDir, tmp)
+	return cmd
+}
+
+// privateMounts keeps every mount of a child started with a new mount
+// namespace (childCommand) out of the parent's namespace. gVisor refuses
+// MS_REC|MS_PRIVATE with EINVAL; its mounts do not propagate anyway, and
+// probes unmount what they mount.
+func privateMounts() {
+	if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
+		_ = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
 	}
-	return r
 }
 
 // sweep runs a probe's Sweep for one finished child and turns what it
@@ -284,12 +303,7 @@ func childMain(all []Probe) int {
 		fmt.Fprintf(os.Stderr, "unknown probe %q\n", id)
 		return exitUnknownProbe
 	}
-	if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
-		// Keep every mount of this child out of the parent's namespace.
-		// gVisor refuses MS_REC|MS_PRIVATE with EINVAL; its mounts do not
-		// propagate anyway, and probes unmount what they mount.
-		_ = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
-	}
+	privateMounts()
 	env := &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

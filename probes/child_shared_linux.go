@@ -10,11 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
-
-	"github.com/moby/sys/reexec"
-	"golang.org/x/sys/unix"
 
 	"github.com/kprobe/kprobe/probes/bounded"
 )
@@ -176,16 +172,7 @@ func (g *sharedChild) start(ctx context.Context, c *ChildRunner) {
 		}
 	}
 	for _, newns := range []bool{true, false} {
-		cmd := reexec.Command(args...)
-		if c.Exe != "" {
-			cmd.Path = c.Exe
-		}
-		attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if newns {
-			attr.Cloneflags = syscall.CLONE_NEWNS
-			cmd.Env = append(os.Environ(), "KPROBE_CHILD_NEWNS=1")
-		}
-		cmd.SysProcAttr = attr
+		cmd := childCommand(c.Exe, newns, args...)
 		var errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &lineWriter{fn: deliver}, &errb
 		err := runKillable(ctx, cmd)
@@ -253,10 +240,7 @@ func sharedChildMain(all []Probe) int {
 		byID[p.ID()] = p
 	}
 	dataDir := os.Args[1]
-	if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
-		// As childMain: keep every mount of this child out of the parent's.
-		_ = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
-	}
+	privateMounts()
 	var mu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
 	var wg sync.WaitGroup
