@@ -184,18 +184,45 @@ func childCommand(exe string, newns bool, args ...string) *exec.Cmd {
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if newns {
 		attr.Cloneflags = syscall.CLONE_NEWNS
-		cmd.Env = append(os.Environ(), "KPROBE_CHILD_NEWNS=1")
+		cmd.Env = append(os.Environ(), childNewNSEnv+"=1")
 	}
 	cmd.SysProcAttr = attr
 	return cmd
 }
+
+// childEnv is the Env a probe runs with in a child (or its sweep in the
+// parent): the live machine, the probe's own temp dir, no further child.
+func childEnv(dataDir, tmp string) *Env {
+	return &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
+}
+
+// runInChild runs p in this child under its time limit and returns the
+// reply the parent reads.
+func runInChild(p Probe, dataDir, tmp string) childReply {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	obs, err := p.Run(ctx, childEnv(dataDir, tmp))
+	if obs == nil {
+		obs = NewObservation()
+	}
+	return childReply{Observation: obs, Error: ErrorText(err)}
+}
+
+// childNewNSEnv tells a child that childCommand started it in a new
+// mount namespace of its own.
+const childNewNSEnv = "KPROBE_CHILD_NEWNS"
+
+// InPrivateMountNamespace reports whether this process is a probe child
+// started in a mount namespace of its own (childCommand with newns), so
+// a probe may mount there as in a grandchild's new namespace.
+func InPrivateMountNamespace() bool { return os.Getenv(childNewNSEnv) == "1" }
 
 // privateMounts keeps every mount of a child started with a new mount
 // namespace (childCommand) out of the parent's namespace. gVisor refuses
 // MS_REC|MS_PRIVATE with EINVAL; its mounts do not propagate anyway, and
 // probes unmount what they mount.
 func privateMounts() {
-	if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
+	if InPrivateMountNamespace() {
 		_ = unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
 	}
 }
@@ -203,8 +230,7 @@ func privateMounts() {
 // sweep runs a probe's Sweep for one finished child and turns what it
 // did into evidence.
 func sweep(s Sweeper, pid int, dataDir, tmp string) []Evidence {
-	env := &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
-	removed, err := s.Sweep(pid, env)
+	removed, err := s.Sweep(pid, childEnv(dataDir, tmp))
 	var ev []Evidence
 	for _, r := range removed {
 		ev = append(ev, Evidence{Source: r, Excerpt: fmt.Sprintf("left by active probe child %d; removed", pid)})
@@ -304,15 +330,7 @@ func childMain(all []Probe) int {
 		return exitUnknownProbe
 	}
 	privateMounts()
-	env := &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: tmp}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	obs, err := p.Run(ctx, env)
-	if obs == nil {
-		obs = NewObservation()
-	}
-	rep := childReply{Observation: obs, Error: ErrorText(err)}
-	if e := json.NewEncoder(os.Stdout).Encode(rep); e != nil {
+	if e := json.NewEncoder(os.Stdout).Encode(runInChild(p, dataDir, tmp)); e != nil {
 		return 1
 	}
 	return 0

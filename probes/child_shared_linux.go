@@ -10,9 +10,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
-
-	"github.com/kprobe/kprobe/probes/bounded"
 )
 
 // sharedChildName is the re-exec entry point of a child that runs several
@@ -251,19 +248,14 @@ func sharedChildMain(all []Probe) int {
 			fmt.Fprintf(os.Stderr, "unknown probe %q\n", os.Args[i])
 			continue // its member runs alone
 		}
-		env := &Env{Root: bounded.Wrap(os.DirFS("/")), Sys: LiveSys(), DataDir: dataDir, TempDir: os.Args[i+1]}
+		tmp := os.Args[i+1]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			obs, err := p.Run(ctx, env)
-			if obs == nil {
-				obs = NewObservation()
-			}
+			rep := runInChild(p, dataDir, tmp)
 			mu.Lock()
 			defer mu.Unlock()
-			if e := enc.Encode(sharedReply{ID: p.ID(), childReply: childReply{Observation: obs, Error: ErrorText(err)}}); e != nil {
+			if e := enc.Encode(sharedReply{ID: p.ID(), childReply: rep}); e != nil {
 				errs = append(errs, e)
 			}
 		}()

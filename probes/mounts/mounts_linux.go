@@ -144,7 +144,7 @@ func (RShared) Run(ctx context.Context, env *probes.Env) (*probes.Observation, e
 	if base, ok := mk("ns"); !ok {
 		o.Set("mount.rshared_possible", probes.Unknown)
 		o.Set("mount.rbind", probes.Unknown)
-	} else if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
+	} else if probes.InPrivateMountNamespace() {
 		// The runner gave us a private mount namespace: / may change here.
 		s := Trial(base, false, true)
 		ev = probes.Evidence{Source: "the probe's private mount namespace", Excerpt: s.String()}

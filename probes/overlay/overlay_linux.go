@@ -182,7 +182,7 @@ func run(ctx context.Context, t trial) trialResult {
 		// The mounts are undone before Trial returns; propagation is
 		// left alone, since this may be the sandbox's own namespace.
 		ns := "the sandbox's mount namespace"
-		if os.Getenv("KPROBE_CHILD_NEWNS") == "1" {
+		if probes.InPrivateMountNamespace() {
 			ns = "the probe's private mount namespace"
 		}
 		steps = Trial(t.base, t.onTmpfs, false)
@@ -325,7 +325,7 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	// same kind of namespace a grandchild's clone makes), the trials
 	// without a user namespace run here instead of in grandchildren; the
 	// user namespace trials share one grandchild (runUserns).
-	here := os.Getenv("KPROBE_CHILD_NEWNS") == "1"
+	here := probes.InPrivateMountNamespace()
 	var record []func()
 	var userns []trial
 	var usernsDone []chan trialResult
