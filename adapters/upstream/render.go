@@ -353,16 +353,12 @@ func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Proce
 		},
 		{
 			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
-			Args: withSettings(append([]string{
-				"--kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
-				"--authentication-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
-				"--authorization-kubeconfig=" + c.Certs.ControllerManagerKubeconfig,
-				"--bind-address=127.0.0.1", "--leader-elect=false",
-				"--root-ca-file=" + c.Certs.CA,
-				"--service-account-private-key-file=" + c.Certs.SAKey,
-				"--cluster-signing-cert-file=" + c.Certs.CA, "--cluster-signing-key-file=" + c.Certs.CAKey,
+			Args: withSettings(append(append(localComponentArgs(c.Certs.ControllerManagerKubeconfig),
+				"--root-ca-file="+c.Certs.CA,
+				"--service-account-private-key-file="+c.Certs.SAKey,
+				"--cluster-signing-cert-file="+c.Certs.CA, "--cluster-signing-key-file="+c.Certs.CAKey,
 				"--use-service-account-credentials=true",
-				"--service-cluster-ip-range=" + c.ServiceCIDR,
+				"--service-cluster-ip-range="+c.ServiceCIDR,
 				// Lift the new node's not-ready taint within a second of
 				// Ready instead of five: pods are scheduled sooner.
 				"--node-monitor-period=1s",
@@ -371,18 +367,13 @@ func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Proce
 				// before any runs; at the default 20 QPS that alone takes
 				// about 5 s.
 				"--kube-api-qps=200", "--kube-api-burst=400",
-			}, c.securePort(10257)...), plan.For(adapters.KubeControllerManager)),
+			), c.securePort(10257)...), plan.For(adapters.KubeControllerManager)),
 			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10257+c.PortOffset)},
 			NoWait: true, MaxRestarts: 3,
 		},
 		{
 			Name: "kube-scheduler", Path: c.Bin.Scheduler,
-			Args: withSettings(append([]string{
-				"--kubeconfig=" + c.Certs.SchedulerKubeconfig,
-				"--authentication-kubeconfig=" + c.Certs.SchedulerKubeconfig,
-				"--authorization-kubeconfig=" + c.Certs.SchedulerKubeconfig,
-				"--bind-address=127.0.0.1", "--leader-elect=false",
-			}, c.securePort(10259)...), plan.For(adapters.KubeScheduler)),
+			Args:   withSettings(append(localComponentArgs(c.Certs.SchedulerKubeconfig), c.securePort(10259)...), plan.For(adapters.KubeScheduler)),
 			Ready:  runspec.Ready{HTTP: fmt.Sprintf("https://127.0.0.1:%d/healthz", 10259+c.PortOffset)},
 			NoWait: true, MaxRestarts: 3,
 		},
@@ -398,6 +389,18 @@ func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Proce
 		Name: ControlPlaneProcessName, Path: c.Bin.ControlPlane, Args: args,
 		Ready: api.Ready, MaxRestarts: 3, StopTimeout: api.StopTimeout,
 	}}
+}
+
+// localComponentArgs are the flags the controller manager and the
+// scheduler share: one kubeconfig for the API and for checking their own
+// callers, their port on loopback, and no leader election (one member).
+func localComponentArgs(kubeconfig string) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1", "--leader-elect=false",
+	}
 }
 
 // goMemoryLimits is each component's GOMEMLIMIT: a soft limit on the Go
