@@ -43,8 +43,9 @@ type ChildRunner struct {
 	// ProbeChildExe); empty re-executes the running binary.
 	Exe string
 
-	mu    sync.Mutex
-	group *sharedChild // the ChildSharer probes of the scan Prepare saw
+	mu      sync.Mutex
+	group   *sharedChild   // the ChildSharer probes of the scan Prepare saw
+	running sync.WaitGroup // RunActive calls and shared children not yet cleaned up
 }
 
 type childReply struct {
@@ -54,6 +55,8 @@ type childReply struct {
 
 // RunActive implements ActiveRunner.
 func (c *ChildRunner) RunActive(ctx context.Context, p Probe) (*Observation, error) {
+	c.running.Add(1)
+	defer c.running.Done()
 	if g := c.sharedFor(p); g != nil {
 		if obs, err, ok := g.run(ctx, c, p); ok {
 			return obs, err
@@ -85,6 +88,23 @@ func (c *ChildRunner) RunActive(ctx context.Context, p Probe) (*Observation, err
 	}
 	rep.Observation.Evidence = append(rep.Observation.Evidence, swept...)
 	return rep.Observation, ErrFromText(rep.Error)
+}
+
+// Wait implements ActiveWaiter: it returns once every child this runner
+// started has ended and been swept and its temp dir removed, or false
+// after limit.
+func (c *ChildRunner) Wait(limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		c.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 // childRun is what one child left: its output, and what the probe's
@@ -261,12 +281,44 @@ func runKillable(ctx context.Context, cmd *exec.Cmd) error {
 		// tree is read; the descendants are found by their parent PIDs
 		// while the child still holds them.
 		_ = syscall.Kill(-pid, syscall.SIGSTOP)
+		var killed []int // pidfds of the descendants, to see them exit
 		for _, d := range descendants(pid) {
+			if fd, err := unix.PidfdOpen(d, 0); err == nil {
+				killed = append(killed, fd)
+			}
 			_ = syscall.Kill(d, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		<-done
+		awaitExit(killed, killedExitLimit)
 		return ctx.Err()
+	}
+}
+
+// killedExitLimit bounds the wait for killed descendants to exit: a
+// process in an uninterruptible sleep (a namespace or mount teardown)
+// must not hold the scan.
+const killedExitLimit = 2 * time.Second
+
+// awaitExit waits until each process of pidfds has exited (a pidfd
+// polls readable then), at most limit, and closes them. The child's own
+// Wait does not cover its descendants: reparented, they may still run
+// (and hold the cgroups a Sweep removes) when the child has been reaped.
+func awaitExit(pidfds []int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, fd := range pidfds {
+		for {
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+			if n > 0 || (err != nil && err != unix.EINTR) {
+				break
+			}
+		}
+		unix.Close(fd)
 	}
 }
 

@@ -88,7 +88,11 @@ func (g *sharedChild) run(ctx context.Context, c *ChildRunner, p Probe) (*Observ
 	g.once.Do(func() {
 		var gctx context.Context
 		gctx, g.cancel = context.WithCancel(context.Background())
-		go g.start(gctx, c)
+		c.running.Add(1)
+		go func() {
+			defer c.running.Done()
+			g.start(gctx, c)
+		}()
 	})
 	defer g.leave()
 	var r reply
@@ -206,17 +210,26 @@ func (g *sharedChild) finish() {
 	}
 }
 
-// lineWriter calls fn with each complete line written to it.
+// lineWriter calls fn with each complete line written to it. A line
+// longer than maxReplyLine is dropped (its member then runs alone), so a
+// child that writes without end cannot grow the scan's memory.
 type lineWriter struct {
 	buf []byte
 	fn  func([]byte)
 }
+
+// maxReplyLine bounds one reply of a shared child: an observation with
+// its evidence is a few KiB.
+const maxReplyLine = 4 << 20
 
 func (w *lineWriter) Write(b []byte) (int, error) {
 	w.buf = append(w.buf, b...)
 	for {
 		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
+			if len(w.buf) > maxReplyLine {
+				w.buf = w.buf[:0]
+			}
 			return len(b), nil
 		}
 		w.fn(w.buf[:i])

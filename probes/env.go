@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/kprobe/kprobe/probes/bounded"
 )
@@ -109,4 +110,13 @@ type ActiveRunner interface {
 // groups the ChildSharer ones into one child).
 type ActivePreparer interface {
 	Prepare(ps []Probe)
+}
+
+// ActiveWaiter is an ActiveRunner whose cleanup can outlive RunActive: a
+// probe given up at its time limit returns at once, while its child is
+// killed, swept and its temp dir removed in the background. Run waits
+// for that (at most the limit) before it returns, so a scan that ends
+// leaves nothing of its children on the host.
+type ActiveWaiter interface {
+	Wait(limit time.Duration) bool
 }

@@ -62,6 +62,12 @@ type Options struct {
 // DefaultTimeout bounds one probe.
 const DefaultTimeout = 10 * time.Second
 
+// cleanupLimit bounds how long a scan waits, after its last probe
+// returned, for the children of probes given up at their time limit to
+// be killed and swept (ActiveWaiter): long enough for a kill and a sweep,
+// short enough that a child stuck in the kernel cannot hold the scan.
+const cleanupLimit = 5 * time.Second
+
 // Scan is the outcome of running a probe list.
 type Scan struct {
 	Results []Result `json:"results"`
@@ -180,6 +186,9 @@ func Run(ctx context.Context, env *Env, ps []Probe, opts Options) *Scan {
 		}(i, p)
 	}
 	wg.Wait()
+	if w, ok := env.Active.(ActiveWaiter); ok {
+		w.Wait(cleanupLimit)
+	}
 	g.decide(results, opts.OnResult)
 	facts := Facts{}
 	for _, r := range results {

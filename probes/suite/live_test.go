@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/probetest"
@@ -19,6 +20,37 @@ import (
 // scan's TMPDIR is private to the test), /var/lib (where the overlay probe
 // tries the data dir's filesystem) and processes.
 func TestScanLeavesNothingBehind(t *testing.T) {
+	s := scanComparingHost(t, probes.Options{})
+	for _, r := range s.Results {
+		if r.Mode == probes.Active && r.Error != "" {
+			t.Errorf("active probe %s could not observe as root on this host: %s", r.ID, r.Error)
+		}
+	}
+}
+
+// TestScanAtItsTimeLimitLeavesNothingBehind: probes given up at a time
+// limit shorter than they need (`kprobe scan --timeout 100ms`) return at
+// once, but the scan still waits for their children to be killed and
+// swept before it ends; before it did, a scan left each active probe's
+// temp dir and the cgroups of the cgroups and container probes.
+func TestScanAtItsTimeLimitLeavesNothingBehind(t *testing.T) {
+	s := scanComparingHost(t, probes.Options{Timeout: 100 * time.Millisecond})
+	var given []string
+	for _, r := range s.Results {
+		if strings.Contains(r.Error, "did not finish within") {
+			given = append(given, r.ID)
+		}
+	}
+	if len(given) == 0 {
+		t.Fatal("no probe was given up at 100ms: the test did not cut one short")
+	}
+	t.Logf("given up at the limit: %s", strings.Join(given, ", "))
+}
+
+// scanComparingHost runs the full suite as root with opts and fails the
+// test when the host differs afterwards.
+func scanComparingHost(t *testing.T, opts probes.Options) *probes.Scan {
+	t.Helper()
 	probetest.RequireRoot(t)
 	if testing.Short() {
 		t.Skip("live scan")
@@ -27,15 +59,11 @@ func TestScanLeavesNothingBehind(t *testing.T) {
 	exe, _ := os.Executable()
 	o := hostcheck.Options{Dirs: []string{os.TempDir(), "/var/lib"}, Exe: exe}
 	before := hostcheck.Take(o)
-	s := probes.Run(context.Background(), probes.LiveEnv(""), suite.All(), probes.Options{})
+	s := probes.Run(context.Background(), probes.LiveEnv(""), suite.All(), opts)
 	if d := hostcheck.Diff(before, hostcheck.Take(o)); d != "" {
 		t.Fatalf("the scan left things behind:\n%s", d)
 	}
-	for _, r := range s.Results {
-		if r.Mode == probes.Active && r.Error != "" {
-			t.Errorf("active probe %s could not observe as root on this host: %s", r.ID, r.Error)
-		}
-	}
+	return s
 }
 
 // TestThisMachine checks that kprobe tells the truth about the kind of
