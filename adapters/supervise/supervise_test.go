@@ -296,7 +296,7 @@ func TestNoRestartIsFinal(t *testing.T) {
 func busyLimits(t *testing.T) {
 	t.Helper()
 	old := BusyWindow
-	BusyWindow = 500 * time.Millisecond
+	BusyWindow = 2 * time.Second
 	t.Cleanup(func() { BusyWindow = old })
 }
 
@@ -307,13 +307,13 @@ func busyLimits(t *testing.T) {
 func TestBusyStartOutlastsItsLimit(t *testing.T) {
 	busyLimits(t)
 	dir := t.TempDir()
-	p := helper(t, "slow", "spin:3s,listen:"+freePort(t))
+	p := helper(t, "slow", "spin:5s,listen:"+freePort(t))
 	p.Ready.Timeout = time.Second
 	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(20 * time.Second)})
 	defer stop()
 	st := waitPhase(t, dir, "running")
-	if took := st.Process("slow").ReadyAt.Sub(st.Process("slow").StartedAt); took < 2*time.Second {
-		t.Errorf("ready after %s: the helper should have spun 3 s first", took)
+	if took := st.Process("slow").ReadyAt.Sub(st.Process("slow").StartedAt); took < 4*time.Second {
+		t.Errorf("ready after %s: the helper should have spun 5 s first", took)
 	}
 }
 
@@ -329,7 +329,7 @@ func TestIdleStartFailsAtItsLimit(t *testing.T) {
 	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(time.Minute)})
 	waitPhase(t, dir, "failed")
 	if took := time.Since(began); took > 10*time.Second {
-		t.Errorf("failed after %s, want about its 1 s limit", took)
+		t.Errorf("failed after %s, want about its 1 s limit and one busy window (2 s)", took)
 	}
 	err := stop()
 	if err == nil || !strings.Contains(err.Error(), "hung not ready after") || !strings.Contains(err.Error(), "its limit 1s;") {
@@ -347,10 +347,10 @@ func TestBusyStartStopsAtTheLaunchDeadline(t *testing.T) {
 	p := helper(t, "spinning", "spin:1m,listen:"+freePort(t))
 	p.Ready.Timeout = time.Second
 	began := time.Now()
-	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(3 * time.Second)})
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(4 * time.Second)})
 	waitPhase(t, dir, "failed")
-	if took := time.Since(began); took < 3*time.Second || took > 15*time.Second {
-		t.Errorf("failed after %s, want at the launch's deadline, 3 s", took)
+	if took := time.Since(began); took < 4*time.Second || took > 15*time.Second {
+		t.Errorf("failed after %s, want at the launch's deadline, 4 s", took)
 	}
 	if err := stop(); err == nil || !strings.Contains(err.Error(), "up to the launch's deadline") {
 		t.Fatalf("err = %v", err)

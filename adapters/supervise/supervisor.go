@@ -326,6 +326,9 @@ func (s *Supervisor) startAndWait(p Process) error {
 		if !now.After(deadline) {
 			continue
 		}
+		if !seen && !s.spec.ReadyBy.IsZero() && now.Before(deadline.Add(BusyWindow+time.Second)) {
+			continue // decided on a whole window of CPU time
+		}
 		if seen && share >= BusyShare && now.Before(s.spec.ReadyBy) {
 			if !extended {
 				s.logf("%s not ready after its %s, but starting (%.2f of a CPU over the last %s): waiting while it works, up to the launch's deadline %s",
