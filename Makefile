@@ -17,7 +17,7 @@
 #   make zoo-report    research/zoo.md from the last zoo run
 #   make zoo-launch    launch, verify and stop a cluster inside the zoo's sandboxes,
 #                      evidence into research/evidence/launches (root; ~4 min)
-#   make zoo-vm        the same in the zoo's cgroup v2 VM (qemu, TCG; root; ~18 min)
+#   make zoo-vm        the same in the zoo's cgroup v2 VM (qemu, TCG; root; ~25 min)
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make zoo-anchors   research/anchors.md: kprobe scan beside check-config, kubeadm preflight,
@@ -137,10 +137,10 @@ zoo-launch: build engine images
 		$(GO) test -count=1 -timeout 40m -run TestLaunchInZoo -v ./test/zoo/
 
 # The launch in the zoo's cgroup v2 VM (test/zoo/launch_test.go's vmCases):
-# qemu without KVM: ~18 min on the 2-core host (test/zoo/README.md), so kept
+# qemu without KVM: ~25 min on the 2-core host (test/zoo/README.md), so kept
 # out of zoo-launch and test. Root.
 zoo-vm: build engine images
-	KPROBE_ZOO_LAUNCH=1 KPROBE_ZOO_VM=1 KPROBE_ZOO_LAUNCH_ONLY=vm-v2 KPROBE_ZOO_EVIDENCE=$(CURDIR)/research/evidence/launches \
+	KPROBE_ZOO_LAUNCH=1 KPROBE_ZOO_VM=1 KPROBE_ZOO_LAUNCH_ONLY=vm-v2,vm-v2-rootless KPROBE_ZOO_EVIDENCE=$(CURDIR)/research/evidence/launches \
 		KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 40m -run TestLaunchInZoo -v ./test/zoo/
 
 zoo-launch-report: build

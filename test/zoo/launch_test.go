@@ -132,6 +132,11 @@ var vmCases = []launchCase{
 		Pass:  []string{"control-plane", "kubectl", "deployment", "logs", "exec", "port-forward", "nodeport", "storage", "helm-dry-run", "helm-install"},
 		Flags: []string{"--wait", "10m"}, VerifyTimeout: "15m",
 		Why: "a whole machine with cgroup v2 alone at /sys/fs/cgroup (Debian's kernel under qemu), root with every capability: T0; without KVM the API server's /readyz answered after 160-280 s, past its 90 s limit, and the supervisor waited on while it was busy starting; Debian's kernel does not load br_netfilter, so a pod reaching a Service whose endpoint is on the same bridge gets no answer: service, dns, networkpolicy and replicas fail (the scan warns, KP-SYS-003), port-forward and NodePort from the machine work; stop --purge leaves the machine as it was (machine-before.txt, machine-after.txt)"},
+	{Name: "vm-v2-rootless", Sandbox: "vm-v2", Reach: "TP", Machine: true, OptIn: "KPROBE_ZOO_VM", Within: 40 * time.Minute,
+		DataDir: "/tmp/kprobe-vm-rootless", Pass: append(append([]string{}, tpPortChecks...), "storage"),
+		Wrap:  "setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=/tmp unshare --user --map-root-user --mount --pid --fork --cgroup --mount-proc",
+		Flags: []string{"--wait", "8m"},
+		Why:   "the same machine, the launch run by an unprivileged user (nobody) in its own user, mount, pid and cgroup namespaces, as a rootless container on a cgroup v2 host without delegation: the cgroup tree is not the user's (cgroups.writable=no), the kubelet's fixed directories cannot be made (KP-FS-008) and ip_forward is read-only, so the plan says TP; process pods pass every check and stop leaves the machine as it was"},
 }
 
 // launchScript runs inside the sandbox: plan, launch, verify and stop,
