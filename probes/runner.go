@@ -279,9 +279,17 @@ func (g *gates) decide(results []Result, onResult func(Result)) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// ActiveCleanup bounds how long runOne waits, after an active probe
+// overran its time limit, for its child to be killed and what the child
+// left to be swept (Sweeper). Without the wait, a scan that ended first
+// left them: in a VM without KVM the container probe overran its 10 s and
+// its three containers' cgroups stayed at the top of the cgroup tree.
+var ActiveCleanup = 10 * time.Second
+
 // runOne runs a probe with a timeout. A probe that overruns is abandoned
-// (its goroutine finishes in the background; active probes' children are
-// killed by their context).
+// (a passive one's goroutine finishes in the background); an active
+// probe's child is killed by the context and swept, which runOne waits
+// for (ActiveCleanup).
 func runOne(ctx context.Context, env *Env, p Probe, timeout time.Duration) Result {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -310,6 +318,18 @@ func runOne(ctx context.Context, env *Env, p Probe, timeout time.Duration) Resul
 	case o = <-done:
 	case <-ctx.Done():
 		o.err = fmt.Errorf("probe did not finish within %s", timeout)
+		if p.Mode() == Active && env.Active != nil {
+			// Its child is being killed now, and what it left swept
+			// after it: wait for that, or a scan that ends first leaves
+			// them behind.
+			select {
+			case late := <-done:
+				if late.err != nil {
+					o.err = fmt.Errorf("%w (%v)", o.err, late.err)
+				}
+			case <-time.After(ActiveCleanup):
+			}
+		}
 	}
 	r := Result{ID: p.ID(), Domain: p.Domain(), Mode: p.Mode(), Facts: Facts{}}
 	if o.obs != nil {

@@ -189,3 +189,31 @@ func TestNeededGate(t *testing.T) {
 		t.Errorf("passive: OnResult calls %v, want one per probe", seen)
 	}
 }
+
+// cleaningRunner is an ActiveRunner whose child, once its context ends,
+// takes a while to be killed and swept (what ChildRunner does).
+type cleaningRunner struct{ swept chan struct{} }
+
+func (c cleaningRunner) RunActive(ctx context.Context, p Probe) (*Observation, error) {
+	<-ctx.Done()
+	time.Sleep(200 * time.Millisecond) // kill the child, sweep its cgroups
+	close(c.swept)
+	return nil, errors.New("active probe child: signal: killed; after the child: cgroup kprobe-full-1-x removed")
+}
+
+// The finding (issue 18): in the zoo's cgroup v2 VM the container probe
+// overran its time limit and the scan ended before its child's containers
+// were swept: their cgroups stayed. The scan waits for the sweep now.
+func TestOverrunActiveProbeIsSweptBeforeTheScanEnds(t *testing.T) {
+	r := cleaningRunner{swept: make(chan struct{})}
+	ps := []Probe{fakeProbe{id: "slow", mode: Active}}
+	s := Run(context.Background(), &Env{Active: r}, ps, Options{Timeout: 50 * time.Millisecond})
+	select {
+	case <-r.swept:
+	default:
+		t.Fatal("the scan returned before the overrun probe's child was swept")
+	}
+	if e := s.Results[0].Error; !strings.Contains(e, "did not finish within") || !strings.Contains(e, "removed") {
+		t.Errorf("error %q: want the timeout and what the sweep did", e)
+	}
+}

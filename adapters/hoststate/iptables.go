@@ -167,7 +167,7 @@ func emptyTable(rules string) bool {
 
 // removeTables deletes the tables of bin that did not exist before the
 // launch and are empty now that the cluster's chains are gone. Only the
-// nf_tables backend can delete a table (`nft delete table`); the legacy
+// nf_tables backend can delete a table (deleteNFTable); the legacy
 // backend's tables stay loaded, empty, which changes nothing.
 func removeTables(ctx context.Context, bin string, before map[string]bool) (done []string, errs []error) {
 	now, err := listTables(ctx, bin)
@@ -193,8 +193,8 @@ func removeTables(ctx context.Context, bin string, before map[string]bool) (done
 			done = append(done, fmt.Sprintf("%s table %s is empty (the legacy backend cannot unload it)", bin, t))
 			continue
 		}
-		if o, err := exec.CommandContext(ctx, "nft", "delete", "table", nftFamily(bin), t).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("nft delete table %s %s: %v: %s", nftFamily(bin), t, err, bytes.TrimSpace(o)))
+		if err := deleteNFTable(bin, t); err != nil {
+			errs = append(errs, fmt.Errorf("delete nf_tables table %s %s: %w", nftFamily(bin), t, err))
 			continue
 		}
 		done = append(done, fmt.Sprintf("deleted the empty %s table %s the cluster created", bin, t))

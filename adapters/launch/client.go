@@ -2,7 +2,9 @@ package launch
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,6 +76,33 @@ func (c *client) nodeReady(ctx context.Context, name string) error {
 		}
 	}
 	return fmt.Errorf("node %s has no Ready condition yet", name)
+}
+
+// retryTimeouts runs call until it returns an error that is not a
+// timeout, as waitFor does: a request that got no answer within the
+// client's 5 s (an API server on a slow machine: a VM without KVM took
+// longer for the probe pod's POST) is tried again, a refusal ends it.
+func retryTimeouts(ctx context.Context, failed *failure, call func() error) error {
+	var final error
+	err := waitFor(ctx, failed, func() error {
+		err := call()
+		if err != nil && isTimeout(err) {
+			return err
+		}
+		final = err
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return final
+}
+
+// isTimeout reports whether err is a request that got no answer in time
+// (client side) or that the API server itself timed out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
 }
 
 func (c *client) createProbePod(ctx context.Context) error {

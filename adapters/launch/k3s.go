@@ -84,7 +84,7 @@ func k3sPhases(r *phaseContext) []phase {
 				guardKubeProxyMetrics(ctx, r.plan)
 			}
 			_, ns := splitShims(r.plan)
-			return supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: r.o.DataDir, Shims: ns, Processes: []supervise.Process{{
+			return supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineK3s, DataDir: r.o.DataDir, Shims: ns, ReadyBy: readyBy(ctx), Processes: []supervise.Process{{
 				Name: "k3s", Path: r.k3sBin, Args: rendered.Args, Env: rendered.Env,
 				// k3s's kubeconfig names the bind address too, or
 				// loopback when it binds every address.

@@ -99,6 +99,14 @@ func begin(ctx context.Context, engine string, plan *adapters.Plan, o Options) (
 	return ctx, cancel, res, &tracker{start: start, res: res, progress: o.Progress}
 }
 
+// readyBy is the attempt's deadline (begin bounds it by --wait), up to
+// which the supervisor waits for a component still busy starting past its
+// own readiness limit (adapters/supervise/progress.go).
+func readyBy(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
 // makeNestedCgroupRoot makes the kubelet's cgroup root the plan nests
 // below the sandbox's own cgroup (R-CGROUP-NEST), journaled so that stop
 // removes it: the kubelet refuses a root that does not exist.
@@ -408,7 +416,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 			os.Setenv(k, v)
 		}
 	}
-	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes, Shims: ns}); err != nil {
+	if err := supervise.WriteSpec(&supervise.Spec{Engine: adapters.EngineKubernetes, DataDir: o.DataDir, Processes: r.Processes, Shims: ns, ReadyBy: readyBy(ctx)}); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -89,7 +89,7 @@ func upstreamPhases(r *phaseContext) []phase {
 			return nil
 		}},
 		phase{name: "pod", detail: "probe pod Running", fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
-			if err := r.cl.createProbePod(ctx); err != nil {
+			if err := retryTimeouts(ctx, r.failed, func() error { return r.cl.createProbePod(ctx) }); err != nil {
 				return err
 			}
 			return waitFor(ctx, r.failed, func() error { return r.cl.probePodRunning(ctx) })

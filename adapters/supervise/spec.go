@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kprobe/kprobe/adapters/runspec"
 )
@@ -26,6 +27,10 @@ type Spec struct {
 	// namespace it is started in (Detach with shims.NamespaceAttr) before the
 	// processes start; they vanish with it.
 	Shims []string `json:"shims,omitempty"`
+	// ReadyBy is the launch's deadline (its --wait): a component still
+	// busy starting when its own readiness limit passes is waited for up
+	// to then (progress.go). Zero: each limit is final.
+	ReadyBy time.Time `json:"readyBy,omitzero"`
 }
 
 // Layout names the files of a data dir the supervisor uses.

@@ -28,6 +28,23 @@ func TestMain(m *testing.M) {
 		c.Close()
 		h = rest
 	}
+	// spin:D,REST uses a whole CPU for D (a start on a slow machine),
+	// idle:D,REST sleeps for D (a hung start); then REST.
+	for _, pre := range []string{"spin:", "idle:"} {
+		if d, rest, ok := strings.Cut(strings.TrimPrefix(h, pre), ","); ok && strings.HasPrefix(h, pre) {
+			dur, err := time.ParseDuration(d)
+			if err != nil {
+				fmt.Println(pre, err)
+				os.Exit(1)
+			}
+			if pre == "idle:" {
+				time.Sleep(dur)
+			}
+			for end := time.Now().Add(dur); pre == "spin:" && time.Now().Before(end); {
+			}
+			h = rest
+		}
+	}
 	switch {
 	case strings.HasPrefix(h, "listen:"):
 		time.Sleep(100 * time.Millisecond) // not ready at once
@@ -273,4 +290,69 @@ func TestNoRestartIsFinal(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("a NoRestart process: %+v", st.Process("holder"))
+}
+
+// busyLimits makes the busy window short enough for a test.
+func busyLimits(t *testing.T) {
+	t.Helper()
+	old := BusyWindow
+	BusyWindow = 2 * time.Second
+	t.Cleanup(func() { BusyWindow = old })
+}
+
+// The finding (issue 18): in a VM without KVM, containerd made no socket
+// within its fixed 30 s although it was busy starting the whole time, and
+// the launch failed with 2 of its 3 minutes left. A process that works
+// past its limit is waited for, up to the launch's deadline.
+func TestBusyStartOutlastsItsLimit(t *testing.T) {
+	busyLimits(t)
+	dir := t.TempDir()
+	p := helper(t, "slow", "spin:5s,listen:"+freePort(t))
+	p.Ready.Timeout = time.Second
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(20 * time.Second)})
+	defer stop()
+	st := waitPhase(t, dir, "running")
+	if took := st.Process("slow").ReadyAt.Sub(st.Process("slow").StartedAt); took < 4*time.Second {
+		t.Errorf("ready after %s: the helper should have spun 5 s first", took)
+	}
+}
+
+// A process that does nothing past its limit (hung, or waiting on
+// something that will not come) still fails there, however far the
+// launch's deadline is.
+func TestIdleStartFailsAtItsLimit(t *testing.T) {
+	busyLimits(t)
+	dir := t.TempDir()
+	p := helper(t, "hung", "idle:30s,listen:"+freePort(t))
+	p.Ready.Timeout = time.Second
+	began := time.Now()
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(time.Minute)})
+	waitPhase(t, dir, "failed")
+	if took := time.Since(began); took > 10*time.Second {
+		t.Errorf("failed after %s, want about its 1 s limit and one busy window (2 s)", took)
+	}
+	err := stop()
+	if err == nil || !strings.Contains(err.Error(), "hung not ready after") || !strings.Contains(err.Error(), "its limit 1s;") {
+		t.Fatalf("err = %v", err)
+	}
+	if st, _ := ReadState(dir); st.Cause != "hung" {
+		t.Errorf("cause %q, want hung", st.Cause)
+	}
+}
+
+// A process busy forever is given up on at the launch's deadline.
+func TestBusyStartStopsAtTheLaunchDeadline(t *testing.T) {
+	busyLimits(t)
+	dir := t.TempDir()
+	p := helper(t, "spinning", "spin:1m,listen:"+freePort(t))
+	p.Ready.Timeout = time.Second
+	began := time.Now()
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}, ReadyBy: time.Now().Add(4 * time.Second)})
+	waitPhase(t, dir, "failed")
+	if took := time.Since(began); took < 4*time.Second || took > 15*time.Second {
+		t.Errorf("failed after %s, want at the launch's deadline, 4 s", took)
+	}
+	if err := stop(); err == nil || !strings.Contains(err.Error(), "up to the launch's deadline") {
+		t.Fatalf("err = %v", err)
+	}
 }

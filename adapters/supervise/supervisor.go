@@ -286,7 +286,8 @@ func (s *Supervisor) pidOf(name string) (int, error) {
 }
 
 // startAndWait starts a process and waits until it is ready, it exits, or
-// the wait times out.
+// the wait times out: at its Ready limit, or, while it is still busy
+// starting then, at the launch's deadline (progress.go).
 func (s *Supervisor) startAndWait(p Process) error {
 	if err := s.waitAfter(p); err != nil {
 		return err
@@ -298,7 +299,10 @@ func (s *Supervisor) startAndWait(p Process) error {
 	exited := make(chan error, 1)
 	s.wg.Add(1)
 	go s.watch(p, cmd, exited)
-	deadline := time.Now().Add(p.Ready.WaitFor())
+	limit, started := p.Ready.WaitFor(), time.Now()
+	deadline := started.Add(limit)
+	work := progress{pid: cmd.Process.Pid}
+	extended := false
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := check(ctx, p.Ready)
@@ -317,10 +321,32 @@ func (s *Supervisor) startAndWait(p Process) error {
 			return fmt.Errorf("stopped while waiting for %s", p.Name)
 		case <-time.After(50 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			s.setCause(p.Name)
-			return fmt.Errorf("%s not ready after %s (%s: %v); see %s", p.Name, p.Ready.WaitFor(), p.Ready, err, s.l.Log(p.Name))
+		now := time.Now()
+		share, seen := work.share(now)
+		if !now.After(deadline) {
+			continue
 		}
+		if !seen && !s.spec.ReadyBy.IsZero() && now.Before(deadline.Add(BusyWindow+time.Second)) {
+			continue // decided on a whole window of CPU time
+		}
+		if seen && share >= BusyShare && now.Before(s.spec.ReadyBy) {
+			if !extended {
+				s.logf("%s not ready after its %s, but starting (%.2f of a CPU over the last %s): waiting while it works, up to the launch's deadline %s",
+					p.Name, limit, share, BusyWindow, s.spec.ReadyBy.Format("15:04:05"))
+				extended = true
+			}
+			continue
+		}
+		s.setCause(p.Name)
+		waited := now.Sub(started).Round(time.Second)
+		why := fmt.Sprintf("its limit %s", limit)
+		switch {
+		case extended && !now.Before(s.spec.ReadyBy):
+			why += ", extended while it worked, up to the launch's deadline"
+		case extended:
+			why += fmt.Sprintf(", extended while it worked; then %.2f of a CPU over the last %s", share, BusyWindow)
+		}
+		return fmt.Errorf("%s not ready after %s (%s; %s: %v); see %s", p.Name, waited, why, p.Ready, err, s.l.Log(p.Name))
 	}
 }
 

@@ -32,7 +32,7 @@ func predictedReach(c launchCase, verdict string) (reach string, ok bool) {
 func TestLaunchCasesMatchScanVerdicts(t *testing.T) {
 	exp := loadExpectations(t, "expectations.toml")
 	judged := 0
-	for _, c := range launchCases {
+	for _, c := range append(launchCases, vmCases...) {
 		want, ok := exp[c.Sandbox]
 		if !ok {
 			t.Errorf("launch case %s: expectations.toml has no [%s]", c.Name, c.Sandbox)
