@@ -18,6 +18,7 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
 	"github.com/kprobe/kprobe/probes"
@@ -176,7 +177,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		}
 	}
 	rung := targetRung(p, profiles.Rung(f.rung), f.noProcessPods)
-	if err := launch.NeedsRoot(os.Geteuid(), rung, f.engine); err != nil {
+	if err := launchhost.NeedsRoot(os.Geteuid(), rung, f.engine); err != nil {
 		return badInput("%v", err)
 	}
 	engine, err := chooseEngine(f.engine, f.binDir, rung)

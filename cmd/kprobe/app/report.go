@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/bounded"
@@ -302,7 +302,7 @@ func runMerge(s IOStreams, f *reportFlags, files []string) error {
 // (DATA/run/verify.json) for 'kprobe report', when the kubeconfig is the
 // data dir's own and a launch wrote its run dir.
 func saveVerification(dataDir, kubeconfig string, rep *verify.Report) error {
-	if kubeconfig != launch.KubeconfigPath(dataDir) {
+	if kubeconfig != launchhost.KubeconfigPath(dataDir) {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Dir(reports.VerifyPath(dataDir))); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/profiles"
 )
@@ -62,7 +63,7 @@ Exit code 2 when a check fails.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if kubeconfig == "" {
-				kubeconfig = launch.KubeconfigPath(dataDir)
+				kubeconfig = launchhost.KubeconfigPath(dataDir)
 			}
 			if _, err := os.Stat(kubeconfig); err != nil {
 				return badInput("no kubeconfig at %s: launch a cluster first (kprobe launch) or pass --kubeconfig", kubeconfig)
