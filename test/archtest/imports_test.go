@@ -205,3 +205,34 @@ func TestRenderersLinkNoKubernetes(t *testing.T) {
 func isKube(path string) bool {
 	return strings.HasPrefix(path, "k8s.io/") || strings.HasPrefix(path, "sigs.k8s.io/")
 }
+
+// TestLightKprobeLinksNoKubernetes: bin/kprobe is built with -tags
+// nocluster (Makefile build) and must link no Kubernetes library, so that
+// a scan starts without client-go's package init and pages (11 MiB peak
+// RSS against 37, research/scan-speed.md session 10); the cluster
+// commands run in kprobe-cluster. A new import that brings one in names
+// the package that does.
+func TestLightKprobeLinksNoKubernetes(t *testing.T) {
+	pkg := module + "/cmd/kprobe"
+	out, err := exec.Command("go", "list", "-tags", "nocluster", "-deps", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -tags nocluster -deps %s: %v", pkg, err)
+	}
+	var kube, via []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if isKube(f[0]) {
+			kube = append(kube, f[0])
+			continue
+		}
+		for _, imp := range f[1:] {
+			if isKube(imp) {
+				via = append(via, f[0]+" -> "+imp)
+			}
+		}
+	}
+	if len(kube) > 0 {
+		t.Errorf("%s (-tags nocluster) links %d Kubernetes packages (first %s), imported by: %s",
+			pkg, len(kube), kube[0], strings.Join(via, "; "))
+	}
+}
