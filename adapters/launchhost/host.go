@@ -44,10 +44,10 @@ func ControlPlaneOnly(err error) error {
 }
 
 // APIBindAddress is the address kube-apiserver binds, and why, for the
-// plan's notes. bindAddress (--bind-address) when given; otherwise the narrowest that
-// works: loopback for a control plane alone (T3, or no address but
-// loopback), the node's address when pods run (they reach the API
-// through the kubernetes Service, whose endpoint is the API server's
+// plan's notes. bindAddress (launch --bind-address) when given; otherwise
+// the narrowest that works: loopback for a control plane alone (T3, or no
+// address but loopback), the node's address when pods run (they reach the
+// API through the kubernetes Service, whose endpoint is the API server's
 // advertised address, and an advertised address cannot be loopback), and
 // the host's end of the nodes' bridge for --nodes N (the workers and
 // their pods reach it there). Never every address unless asked.
