@@ -57,11 +57,15 @@ ANCHOR_PACKAGES := systemd virt-what
 
 all: build
 
-# kprobe, and next to it the process-pod node agent (a binary of its own:
-# it links the Kubernetes server libraries, which would slow every scan)
-# and kprobe-probe, which runs a scan's active probes in its children.
+# kprobe, and next to it kprobe-cluster (the cluster commands, launch,
+# verify, stop...: they link the Kubernetes client libraries, which would
+# slow every scan, so kprobe is built without them, -tags nocluster, and
+# runs kprobe-cluster for those), the process-pod node agent (it links the
+# Kubernetes server libraries) and kprobe-probe, which runs a scan's active
+# probes in its children.
 build:
-	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
+	$(GO) build -tags $(TAGS),nocluster -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe ./cmd/kprobe
+	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kprobe-cluster ./cmd/kprobe-cluster
 	$(GO) build -tags $(TAGS) -trimpath -o $(BIN)/kprobe-probe ./cmd/kprobe-probe
 	$(GO) build -tags $(TAGS) -trimpath -ldflags '-X main.Version=$(VERSION)' -o $(BIN)/kprobe-node-agent ./cmd/kprobe-node-agent
 
@@ -105,9 +109,10 @@ addons:
 
 # A static kprobe for any Linux root filesystem (glibc, musl or none):
 # libcontainer's nsenter linked in; the packages `make build` compiled
-# (same tags and flags), linked statically.
+# (same tags and flags), linked statically. Like bin/kprobe it scans and
+# plans itself and runs kprobe-cluster, when beside it, for the rest.
 static: build
-	$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN)/kprobe-static ./cmd/kprobe
+	$(GO) build -tags $(TAGS),nocluster -trimpath -ldflags '$(LDFLAGS) -extldflags -static' -o $(BIN)/kprobe-static ./cmd/kprobe
 
 # One offline tarball of kprobe, the engine and the images (docs/install.md):
 # `kprobe install --from FILE` on a machine without network.
@@ -190,6 +195,8 @@ lint: $(BIN)/staticcheck
 	$(GO) vet ./...
 	GOOS=darwin CGO_ENABLED=0 $(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	$(GO) vet -tags nocluster ./cmd/...
+	$(BIN)/staticcheck -tags nocluster ./cmd/...
 	$(GO) test -count=1 ./test/archtest
 
 docs: build

@@ -7,6 +7,7 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/addons"
 	"github.com/kprobe/kprobe/adapters/images"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
@@ -68,7 +69,7 @@ func startAddons(ctx context.Context, t *tracker, plan *adapters.Plan, o Options
 			// runs with dnsPolicy Default, so it sees the same resolvers.
 			err = addons.Deploy(ctx, addons.Config{
 				DataDir: o.DataDir, ClusterDNS: upstream.DefaultClusterDNS, Domain: addons.DefaultClusterDomain,
-				NodeName: nodeName, NodeIP: NodeIP(),
+				NodeName: nodeName, NodeIP: launchhost.NodeIP(),
 			}, addons.Options{Kubeconfig: kubeconfig, ResolvConf: "/etc/resolv.conf", Wait: addonsWait})
 			if ctx.Err() == nil {
 				end(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/kprobe/kprobe/adapters/addons"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
@@ -29,7 +30,7 @@ func startProcessPodsDNS(ctx context.Context, t *tracker, o Options, kubeconfig,
 		end := t.begin("addons", "CoreDNS (cluster DNS "+upstream.ProcessPodsClusterDNS+") and the local-path StorageClass available, as process pods")
 		err := addons.Deploy(ctx, addons.Config{
 			DataDir: o.DataDir, ClusterDNS: upstream.ProcessPodsClusterDNS, Domain: addons.DefaultClusterDomain,
-			NodeName: nodeName, NodeIP: NodeIP(),
+			NodeName: nodeName, NodeIP: launchhost.NodeIP(),
 			HealthPort: processPodsDNSHealthPort, ReadyPort: processPodsDNSReadyPort, DNSPort: processPodsDNSPort,
 		}, addons.Options{Kubeconfig: kubeconfig, ResolvConf: "/etc/resolv.conf", Wait: addonsWait})
 		if ctx.Err() == nil {

@@ -11,26 +11,10 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/k3s"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
-
-// FindK3s says whether a k3s binary is available, with how to get one.
-func FindK3s(binDir string) error {
-	_, err := findK3s(binDir)
-	return err
-}
-
-// findK3s looks in --bin-dir first, then where lookupK3s looks.
-func findK3s(binDir string) (string, error) {
-	flag := ""
-	if binDir != "" {
-		if p := filepath.Join(binDir, "k3s"); fileExists(p) {
-			flag = p
-		}
-	}
-	return lookupK3s(flag)
-}
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
@@ -53,22 +37,22 @@ func k3sLaunch(ctx context.Context, plan *adapters.Plan, o Options) (*Result, er
 // readiness of the API and, unless the plan is agentless (T3), of a node
 // and a pod.
 func k3sPhases(r *phaseContext) []phase {
-	kubeconfig := KubeconfigPath(r.o.DataDir)
+	kubeconfig := launchhost.KubeconfigPath(r.o.DataDir)
 	ps := []phase{
 		{name: "preflight", detail: "k3s binary, ports, data dir", do: func(ctx context.Context, r *phaseContext) error {
 			var err error
-			if r.k3sBin, err = findK3s(r.o.BinDir); err != nil {
+			if r.k3sBin, err = launchhost.FindK3sPath(r.o.BinDir); err != nil {
 				return err
 			}
 			if r.o.PortOffset != 0 {
-				return &PreflightError{[]string{"--port-offset is for the kubernetes engine (--engine kubernetes)"}}
+				return &PreflightError{Problems: []string{"--port-offset is for the kubernetes engine (--engine kubernetes)"}}
 			}
 			r.lock, err = Preflight(r.o.DataDir, []int{6443, 10250})
 			return err
 		}},
 		hostShimsStep(),
 		{name: "prepare", detail: "host snapshot, config.yaml", fail: failUndoShims, do: func(ctx context.Context, r *phaseContext) error {
-			bind, why, err := APIBindAddress(r.o, r.plan, NodeIP())
+			bind, why, err := launchhost.APIBindAddress(r.o.BindAddress, r.o.Nodes, r.plan, launchhost.NodeIP())
 			if err != nil {
 				return err
 			}

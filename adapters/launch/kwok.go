@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/supervise"
 )
 
@@ -56,7 +57,7 @@ type Kwok struct{ Bin, Stages string }
 // FindKwok looks for kwok where the engine's binaries are looked for, and
 // for its stages next to it.
 func FindKwok(binDir string) (Kwok, error) {
-	bin, err := find("kwok", searchDirs(binDir))
+	bin, err := launchhost.Find("kwok", launchhost.SearchDirs(binDir))
 	if err != nil {
 		return Kwok{}, &MissingError{Engine: "kubernetes", Missing: []string{"kwok (for --simulate-nodes)"}, Hint: KwokHint}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/hoststate"
 	"github.com/kprobe/kprobe/adapters/images"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/launchresult"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/signatures"
@@ -125,9 +126,6 @@ func makeNestedCgroupRoot(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir
 func resultPath(dataDir string) string   { return launchresult.Path(dataDir) }
 func snapshotPath(dataDir string) string { return filepath.Join(dataDir, "run", "host-before.json") }
 
-// KubeconfigPath is the admin kubeconfig a launch writes.
-func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kubeconfig") }
-
 // Upstream launches the kubernetes engine for plan. On failure after the
 // supervisor started, the cluster is left running for `kprobe logs` and
 // `kprobe stop`; the error says so.
@@ -173,7 +171,7 @@ func closeLock(f *os.File) {
 // finish writes the user's kubeconfig and marks the launch ready.
 func finish(res *Result, adminKubeconfig string) (*Result, error) {
 	res.Shims = append(res.Shims, nsShimOutcomes(res.DataDir)...)
-	res.Kubeconfig = KubeconfigPath(res.DataDir)
+	res.Kubeconfig = launchhost.KubeconfigPath(res.DataDir)
 	data, err := os.ReadFile(adminKubeconfig)
 	if err == nil {
 		err = writeAtomic(res.Kubeconfig, data, 0o600)
@@ -236,30 +234,9 @@ func processPodsPreflight(o Options) error {
 		problems = append(problems, fmt.Sprintf("--nodes %d: process pods (TP) run one node; drop --nodes, or add --process-pods=false for a control plane only", o.Nodes))
 	}
 	if len(problems) > 0 {
-		return &PreflightError{problems}
+		return &PreflightError{Problems: problems}
 	}
 	return nil
-}
-
-// ControlPlaneOnly keeps, of the programs FindUpstream missed, those a
-// launch without a kubelet (TP, T3) needs: nil when it can run.
-func ControlPlaneOnly(err error) error {
-	var me *MissingError
-	if !errors.As(err, &me) {
-		return err
-	}
-	var still []string
-	for _, m := range me.Missing {
-		switch m {
-		case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd":
-			still = append(still, m)
-		}
-	}
-	if len(still) == 0 {
-		return nil
-	}
-	me.Missing = still
-	return me
 }
 
 // leftRunning adds what to do next to a readiness failure.
@@ -293,13 +270,13 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if err := snap.LoopbackUp(ctx); err != nil {
 		return nil, err
 	}
-	nodeIP := NodeIP()
+	nodeIP := launchhost.NodeIP()
 	if nodeIP == "127.0.0.1" {
 		// A network namespace with loopback only (a fresh netns, a
 		// sandbox): the API server refuses a loopback advertise address.
 		// The snapshot predates the link, so stop deletes it.
 		_, err := hoststate.EnsureAddress(ctx)
-		nodeIP = NodeIP()
+		nodeIP = launchhost.NodeIP()
 		switch {
 		case err == nil:
 		case snap.AddressOnLoopback(ctx) == nil:
@@ -335,7 +312,7 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		}
 		bins.Runc = w
 	}
-	bind, why, err := APIBindAddress(o, plan, nodeIP)
+	bind, why, err := launchhost.APIBindAddress(o.BindAddress, o.Nodes, plan, nodeIP)
 	if err != nil {
 		return nil, err
 	}
@@ -420,39 +397,6 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 		return nil, err
 	}
 	return r, nil
-}
-
-// APIBindAddress is the address kube-apiserver binds, and why, for the
-// plan's notes. o.BindAddress when given; otherwise the narrowest that
-// works: loopback for a control plane alone (T3, or no address but
-// loopback), the node's address when pods run (they reach the API
-// through the kubernetes Service, whose endpoint is the API server's
-// advertised address, and an advertised address cannot be loopback), and
-// the host's end of the nodes' bridge for --nodes N (the workers and
-// their pods reach it there). Never every address unless asked.
-func APIBindAddress(o Options, plan *adapters.Plan, nodeIP string) (string, string, error) {
-	multi := o.Nodes > 1 && plan.Worker()
-	if o.BindAddress != "" {
-		ip := net.ParseIP(o.BindAddress)
-		if ip == nil {
-			return "", "", &PreflightError{[]string{fmt.Sprintf("--bind-address %q is not an IP address", o.BindAddress)}}
-		}
-		if multi && !ip.IsUnspecified() && o.BindAddress != upstream.NodeAddress(0) {
-			return "", "", &PreflightError{[]string{fmt.Sprintf("--bind-address %s with --nodes %d: the workers reach the API server at %s; pass --bind-address %s (the default) or 0.0.0.0",
-				o.BindAddress, o.Nodes, upstream.NodeAddress(0), upstream.NodeAddress(0))}}
-		}
-		return o.BindAddress, fmt.Sprintf("kube-apiserver binds %s (--bind-address); anonymous requests reach /livez, /readyz and /healthz only", o.BindAddress), nil
-	}
-	var bind, why string
-	switch {
-	case multi:
-		bind, why = upstream.NodeAddress(0), "the host's end of the nodes' bridge, where the workers and their pods reach it"
-	case !plan.Worker() || nodeIP == "127.0.0.1":
-		bind, why = "127.0.0.1", "loopback: no pod runs here"
-	default:
-		bind, why = nodeIP, "the node's address: pods reach the API through the kubernetes Service, whose endpoint it is, and it cannot be loopback"
-	}
-	return bind, fmt.Sprintf("kube-apiserver binds %s (%s; --bind-address changes it); anonymous requests reach /livez, /readyz and /healthz only", bind, why), nil
 }
 
 // applyKernelTunables sets the kubelet's kernel tunables through the host
@@ -640,35 +584,4 @@ func stackFrame(l string) bool {
 		return true
 	}
 	return false
-}
-
-// NodeIP is the IPv4 address of the default route's interface, or
-// 127.0.0.1 in a sandbox with loopback only.
-func NodeIP() string {
-	if name := defaultInterface(); name != "" {
-		if ifc, err := net.InterfaceByName(name); err == nil {
-			if addrs, err := ifc.Addrs(); err == nil {
-				for _, a := range addrs {
-					if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-						return ipn.IP.String()
-					}
-				}
-			}
-		}
-	}
-	return "127.0.0.1"
-}
-
-func defaultInterface() string {
-	data, err := os.ReadFile("/proc/net/route")
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Fields(l)
-		if len(f) > 2 && f[1] == "00000000" {
-			return f[0]
-		}
-	}
-	return ""
 }

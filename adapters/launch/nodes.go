@@ -125,7 +125,7 @@ func nodesPreflight(o Options) error {
 		}
 	}
 	if len(problems) > 0 {
-		return &PreflightError{problems}
+		return &PreflightError{Problems: problems}
 	}
 	return nil
 }

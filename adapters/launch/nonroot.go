@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 )
 
 // rootPreflight stops a launch by a user who is not root before anything
@@ -14,8 +15,8 @@ func rootPreflight(plan *adapters.Plan, agent bool) error {
 	if !agent {
 		return nil
 	}
-	if err := NeedsRoot(os.Geteuid(), plan.Rung, plan.Engine); err != nil {
-		return &PreflightError{[]string{err.Error()}}
+	if err := launchhost.NeedsRoot(os.Geteuid(), plan.Rung, plan.Engine); err != nil {
+		return &PreflightError{Problems: []string{err.Error()}}
 	}
 	return nil
 }

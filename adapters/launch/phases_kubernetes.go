@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
@@ -107,9 +108,9 @@ func upstreamPhases(r *phaseContext) []phase {
 // and takes the data dir's lock (held in r.lock).
 func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 	var err error
-	r.bins, r.ctr, err = FindUpstream(r.o.BinDir)
+	r.bins, r.ctr, err = launchhost.FindUpstream(r.o.BinDir)
 	if !agent {
-		err = ControlPlaneOnly(err)
+		err = launchhost.ControlPlaneOnly(err)
 	}
 	if err == nil {
 		err = portOffsetPreflight(r.o.PortOffset, agent)

@@ -34,18 +34,11 @@ func portOffsetPreflight(offset int, agent bool) error {
 	case offset == 0:
 		return nil
 	case offset < 0 || 10259+offset > 65535:
-		return &PreflightError{[]string{fmt.Sprintf("--port-offset %d puts a port outside 1-65535", offset)}}
+		return &PreflightError{Problems: []string{fmt.Sprintf("--port-offset %d puts a port outside 1-65535", offset)}}
 	case agent:
-		return &PreflightError{[]string{"--port-offset runs a second cluster at TP or T3 only (launch --rung TP or --rung T3): at T0-T2 the kubelet shares the host's CNI bridge, iptables chains and cgroups with any other cluster"}}
+		return &PreflightError{Problems: []string{"--port-offset runs a second cluster at TP or T3 only (launch --rung TP or --rung T3): at T0-T2 the kubelet shares the host's CNI bridge, iptables chains and cgroups with any other cluster"}}
 	}
 	return nil
-}
-
-// PreflightError is a clear "cannot start" with the fix.
-type PreflightError struct{ Problems []string }
-
-func (e *PreflightError) Error() string {
-	return "cannot launch:\n  - " + strings.Join(e.Problems, "\n  - ")
 }
 
 // Preflight checks, before anything starts, that the data dir is one
@@ -56,10 +49,10 @@ func (e *PreflightError) Error() string {
 func Preflight(dataDir string, ports []int) (*os.File, error) {
 	var problems []string
 	if _, err := datadir.Validate(dataDir); err != nil {
-		return nil, &PreflightError{[]string{err.Error()}}
+		return nil, &PreflightError{Problems: []string{err.Error()}}
 	}
 	if err := checkDataDir(dataDir); err != nil {
-		return nil, &PreflightError{[]string{err.Error()}}
+		return nil, &PreflightError{Problems: []string{err.Error()}}
 	}
 	lock, err := supervise.Lock(dataDir)
 	if errors.Is(err, supervise.ErrLocked) {
@@ -67,11 +60,11 @@ func Preflight(dataDir string, ports []int) (*os.File, error) {
 		if st, err := supervise.ReadState(dataDir); err == nil && st.Alive() {
 			who = fmt.Sprintf("supervisor pid %d", st.SupervisorPID)
 		}
-		return nil, &PreflightError{[]string{fmt.Sprintf("a cluster is already running from %s (%s): see `kprobe status --data-dir %s`, or `kprobe stop --data-dir %s` first",
+		return nil, &PreflightError{Problems: []string{fmt.Sprintf("a cluster is already running from %s (%s): see `kprobe status --data-dir %s`, or `kprobe stop --data-dir %s` first",
 			dataDir, who, dataDir, dataDir)}}
 	}
 	if err != nil {
-		return nil, &PreflightError{[]string{fmt.Sprintf("data dir %s cannot be locked: %v", dataDir, err)}}
+		return nil, &PreflightError{Problems: []string{fmt.Sprintf("data dir %s cannot be locked: %v", dataDir, err)}}
 	}
 	for _, p := range ports {
 		if err := portFree(p); err != nil {
@@ -80,7 +73,7 @@ func Preflight(dataDir string, ports []int) (*os.File, error) {
 	}
 	if len(problems) > 0 {
 		lock.Close()
-		return nil, &PreflightError{problems}
+		return nil, &PreflightError{Problems: problems}
 	}
 	return lock, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
@@ -27,7 +28,7 @@ func FindRuntime(dataDir, binDir string) (Runtime, error) {
 	sock := upstream.ContainerdSocket(dataDir)
 	if c, err := net.DialTimeout("unix", sock, 2*time.Second); err == nil {
 		c.Close()
-		ctr, err := find("ctr", searchDirs(binDir))
+		ctr, err := launchhost.Find("ctr", launchhost.SearchDirs(binDir))
 		if err != nil {
 			return Runtime{}, fmt.Errorf("containerd answers on %s but no ctr was found (pass --bin-dir): %w", sock, err)
 		}
@@ -44,7 +45,7 @@ func FindRuntime(dataDir, binDir string) (Runtime, error) {
 // looks for the engine's binaries: --bin-dir, kprobe's bin/engine, the
 // dir `kprobe install kubernetes` fills, then PATH.
 func FindTool(name, binDir string) (string, error) {
-	p, err := find(name, searchDirs(binDir))
+	p, err := launchhost.Find(name, launchhost.SearchDirs(binDir))
 	if err != nil {
 		return "", fmt.Errorf("%s is not installed: install it with `kprobe install kubernetes` (or pass --bin-dir)", name)
 	}
@@ -55,7 +56,7 @@ func FindTool(name, binDir string) (string, error) {
 // install dir (`kprobe install kubernetes`'s layout: binaries, cni/,
 // images/), to where launch finds it now. A bundle is made from it.
 func EngineFiles(binDir string) (map[string]string, error) {
-	b, ctr, err := FindUpstream(binDir)
+	b, ctr, err := launchhost.FindUpstream(binDir)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func EngineFiles(binDir string) (map[string]string, error) {
 	if b.ControlPlane != "" {
 		files[upstream.ControlPlaneProcessName] = b.ControlPlane
 	}
-	shim, err := find("containerd-shim-runc-v2", append([]string{filepath.Dir(b.Containerd)}, searchDirs(binDir)...))
+	shim, err := launchhost.Find("containerd-shim-runc-v2", append([]string{filepath.Dir(b.Containerd)}, launchhost.SearchDirs(binDir)...))
 	if err != nil {
 		return nil, fmt.Errorf("containerd-shim-runc-v2 (beside containerd or on PATH): %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/hoststate"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/pki"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
@@ -279,8 +280,8 @@ func GetStatus(ctx context.Context, dataDir string) (*Status, error) {
 	}
 	s.Memory = memory(st.SupervisorPID, running)
 	s.Endpoint = apiEndpoint(filepath.Join(dataDir, "kubeconfigs", pki.AdminConf))
-	if _, err := os.Stat(KubeconfigPath(dataDir)); err == nil {
-		s.Kubeconfig = KubeconfigPath(dataDir)
+	if _, err := os.Stat(launchhost.KubeconfigPath(dataDir)); err == nil {
+		s.Kubeconfig = launchhost.KubeconfigPath(dataDir)
 	}
 	cl, err := newClient(filepath.Join(dataDir, "kubeconfigs", pki.AdminConf))
 	if err != nil {

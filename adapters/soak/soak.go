@@ -17,6 +17,7 @@ import (
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
@@ -92,7 +93,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Requests = 5
 	}
 	if o.Kubeconfig == "" {
-		o.Kubeconfig = launch.KubeconfigPath(o.DataDir)
+		o.Kubeconfig = launchhost.KubeconfigPath(o.DataDir)
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard

@@ -166,7 +166,9 @@ func reach(pkgs map[string]pkg, from string) [][]string {
 // megabytes of text (research/scan-speed.md). A launch's and a soak's
 // records are plain data in adapters/launchresult and adapters/soakresult
 // for that reason.
-var kubeFree = []string{"reports", "reports/tui", "adapters/launchresult", "adapters/soakresult"}
+// adapters/launchhost holds what plan, scan and version look up on the
+// host for a launch, for the same reason.
+var kubeFree = []string{"reports", "reports/tui", "adapters/launchresult", "adapters/soakresult", "adapters/launchhost"}
 
 func TestRenderersLinkNoKubernetes(t *testing.T) {
 	pkgs := load(t)
@@ -177,7 +179,7 @@ func TestRenderersLinkNoKubernetes(t *testing.T) {
 		}
 		var kube []string
 		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "k8s.io/") {
+			if isKube(dep) {
 				kube = append(kube, dep)
 			}
 		}
@@ -188,7 +190,7 @@ func TestRenderersLinkNoKubernetes(t *testing.T) {
 		var via []string
 		for _, path := range append(reach(pkgs, r), []string{r}) {
 			for _, imp := range pkgs[path[len(path)-1]].Imports {
-				if strings.HasPrefix(imp, "k8s.io/") {
+				if isKube(imp) {
 					via = append(via, strings.Join(path, " -> ")+" -> "+imp)
 					break
 				}
@@ -196,5 +198,41 @@ func TestRenderersLinkNoKubernetes(t *testing.T) {
 		}
 		t.Errorf("%s links %d k8s.io packages (first %s); imported through: %s",
 			r, len(kube), kube[0], strings.Join(via, "; "))
+	}
+}
+
+// isKube says whether an import path is a Kubernetes library.
+func isKube(path string) bool {
+	return strings.HasPrefix(path, "k8s.io/") || strings.HasPrefix(path, "sigs.k8s.io/")
+}
+
+// TestLightKprobeLinksNoKubernetes: bin/kprobe is built with -tags
+// nocluster (Makefile build) and must link no Kubernetes library, so that
+// a scan starts without client-go's package init and pages (11 MiB peak
+// RSS against 37, research/scan-speed.md session 10); the cluster
+// commands run in kprobe-cluster. A new import that brings one in names
+// the package that does.
+func TestLightKprobeLinksNoKubernetes(t *testing.T) {
+	pkg := module + "/cmd/kprobe"
+	out, err := exec.Command("go", "list", "-tags", "nocluster", "-deps", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -tags nocluster -deps %s: %v", pkg, err)
+	}
+	var kube, via []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if isKube(f[0]) {
+			kube = append(kube, f[0])
+			continue
+		}
+		for _, imp := range f[1:] {
+			if isKube(imp) {
+				via = append(via, f[0]+" -> "+imp)
+			}
+		}
+	}
+	if len(kube) > 0 {
+		t.Errorf("%s (-tags nocluster) links %d Kubernetes packages (first %s), imported by: %s",
+			pkg, len(kube), kube[0], strings.Join(via, "; "))
 	}
 }

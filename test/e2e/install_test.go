@@ -394,7 +394,7 @@ tar -xzf kprobe-bundle-linux-amd64.tar.gz kprobe
 	}
 	t.Logf("extracted and installed in %.1fs", time.Since(start).Seconds())
 	dir := filepath.Join(home, ".local", "share", "kprobe", "engine")
-	for _, n := range []string{"kprobe", "kprobe-probe", "kprobe-node-agent", "kube-apiserver", "kubelet", "kubectl", "helm", "images/pause.tar"} {
+	for _, n := range []string{"kprobe", "kprobe-cluster", "kprobe-probe", "kprobe-node-agent", "kube-apiserver", "kubelet", "kubectl", "helm", "images/pause.tar"} {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
 			t.Errorf("the install lacks %s: %v", n, err)
 		}

@@ -103,6 +103,8 @@ func BenchmarkProcessPods(b *testing.B) {
 var controlPlane = map[string]bool{
 	"etcd": true, "kube-apiserver": true, "kube-controller-manager": true,
 	"kube-scheduler": true, "kprobe-node-agent": true, "kprobe": true,
+	// The supervisor, since bin/kprobe runs launch in kprobe-cluster.
+	"kprobe-cluster": true,
 	// The three above in one process (upstream.ControlPlaneProcessName).
 	"kube-control-plane": true,
 }

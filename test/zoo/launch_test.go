@@ -264,7 +264,7 @@ func evidenceDir(root, name string) string {
 	return filepath.Join(root, name)
 }
 
-// stageBinaries hard-links kprobe, the node agent, the engine and the images into one
+// stageBinaries hard-links kprobe, kprobe-cluster, the node agent, the engine and the images into one
 // directory that the zoo binds read-only into each sandbox.
 func stageBinaries(t *testing.T) string {
 	t.Helper()
@@ -280,15 +280,19 @@ func stageBinaries(t *testing.T) string {
 			t.Fatalf("no %s next to %s: run make engine images first", d, bin)
 		}
 	}
-	// The node agent (make build puts it next to kprobe) runs process pods.
+	// kprobe-cluster runs launch, verify and stop for kprobe; the node
+	// agent runs process pods (make build puts both next to kprobe).
+	cluster := filepath.Join(filepath.Dir(bin), "kprobe-cluster")
 	agent := filepath.Join(filepath.Dir(bin), "kprobe-node-agent")
-	if _, err := os.Stat(agent); err != nil {
-		t.Fatalf("no kprobe-node-agent next to %s: run make build first", bin)
+	for _, p := range []string{cluster, agent} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("no %s next to %s: run make build first", filepath.Base(p), bin)
+		}
 	}
-	cp := exec.Command("cp", "-a", "--link", bin, agent, filepath.Join(root, "engine"), filepath.Join(root, "images"), dir)
+	cp := exec.Command("cp", "-a", "--link", bin, cluster, agent, filepath.Join(root, "engine"), filepath.Join(root, "images"), dir)
 	if out, err := cp.CombinedOutput(); err != nil {
 		// Another file system: copy instead.
-		cp = exec.Command("cp", "-a", bin, agent, filepath.Join(root, "engine"), filepath.Join(root, "images"), dir)
+		cp = exec.Command("cp", "-a", bin, cluster, agent, filepath.Join(root, "engine"), filepath.Join(root, "images"), dir)
 		if out2, err2 := cp.CombinedOutput(); err2 != nil {
 			t.Fatalf("stage binaries: %v %s; %v %s", err, out, err2, out2)
 		}

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs inside a zoo sandbox from a staged dir holding kprobe, kprobe-node-agent,
+# Runs inside a zoo sandbox from a staged dir holding kprobe, kprobe-cluster, kprobe-node-agent,
 # engine/ and images/ (and this script): launch --profile auto, soak for $1
 # (default 3m), stop --purge; the soak result (JSON) at the end of stdout
 # (research/stability.md).

@@ -1,6 +1,11 @@
 // Package app is kprobe's command line: one file per subcommand, no logic
 // beyond parsing flags and calling the packages that do the work. It is the
 // only place that maps errors to exit codes.
+//
+// It builds two binaries over the same root command: kprobe-cluster, with
+// every command, and bin/kprobe (-tags nocluster), which leaves out the
+// commands that link the Kubernetes client libraries (cluster.go) and runs
+// kprobe-cluster for them (stubs.go, clustercommands.go).
 package app
 
 import (
@@ -121,8 +126,12 @@ func ExitCode(err error, errOut io.Writer) int {
 	return ExitInternal
 }
 
-// Run executes the command line args.
+// Run executes the command line args. Where the cluster commands are
+// another binary's, a command line for one of them runs that binary.
 func Run(ctx context.Context, s IOStreams, args []string) error {
+	if clusterElsewhere && clusterTarget(args) != "" {
+		return execCluster(args)
+	}
 	root := NewRootCommand(s)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
@@ -157,19 +166,11 @@ Exit codes, the same for every command (docs/cli.md): 0 ok, 1 internal error,
 		newProfileCommand(s),
 		newCaptureCommand(s),
 		newDocsCommand(s),
-		newInstallCommand(s),
-		newLaunchCommand(s),
 		newPlanCommand(s),
-		newStatusCommand(s),
-		newLogsCommand(s),
-		newStopCommand(s),
-		newVerifyCommand(s),
-		newSoakCommand(s),
 		newReportCommand(s),
-		newSuperviseCommand(s),
-		newImageCommand(s), newEnvCommand(s), newToolCommand(s, "kubectl"), newToolCommand(s, "helm"), newBundleCommand(s),
 		newVersionCommand(s),
 	)
+	root.AddCommand(clusterCommands(s)...)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
@@ -227,16 +228,6 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return badInput("%s takes no arguments, got %q", cmd.CommandPath(), args)
 	}
 	return nil
-}
-
-// minArgs requires at least n positional arguments.
-func minArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < n {
-			return badInput("%s needs %s", cmd.CommandPath(), what)
-		}
-		return nil
-	}
 }
 
 // exactArgs requires n positional arguments.

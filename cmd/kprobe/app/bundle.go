@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 package app
 
 import (
@@ -24,7 +26,8 @@ func newBundleCommand(s IOStreams) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create FILE",
 		Short: "Write kprobe, the kubernetes engine and its image archives into FILE (.tar or .tar.gz)",
-		Long: `bundle create packs this kprobe, the kubernetes engine that launch would use
+		Long: `bundle create packs this kprobe (with kprobe-cluster, kprobe-probe and
+kprobe-node-agent from beside it), the kubernetes engine that launch would use
 (found as launch finds it: --bin-dir, kprobe's bin/engine, the install dir, PATH,
 with the CNI plugins and the image archives), and a SHA256SUMS of them into FILE,
 and writes FILE.sha256. On the machine without network:
@@ -47,9 +50,10 @@ checks every file and installs all of it into DIR (default
 				return err
 			}
 			files["kprobe"] = self
-			// The active probes' and the process pods' binaries, which
-			// kprobe looks for beside itself.
-			for _, n := range []string{probes.ProbeChildName, launch.NodeAgentName} {
+			// The light kprobe this kprobe-cluster runs for, and the active
+			// probes' and the process pods' binaries, which kprobe looks for
+			// beside itself.
+			for _, n := range []string{"kprobe", ClusterExe, probes.ProbeChildName, launch.NodeAgentName} {
 				if p := filepath.Join(filepath.Dir(self), n); isFile(p) {
 					files[n] = p
 				}

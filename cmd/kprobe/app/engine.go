@@ -2,7 +2,7 @@ package app
 
 import (
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/profiles"
 )
 
@@ -14,10 +14,10 @@ import (
 // when installed; else the kubernetes engine when what the rung runs is
 // installed. An engine named by --engine must be installed.
 func chooseEngine(want, binDir string, rung profiles.Rung) (string, error) {
-	k3sErr := launch.FindK3s(binDir)
-	_, _, upErr := launch.FindUpstream(binDir)
+	k3sErr := launchhost.FindK3s(binDir)
+	_, _, upErr := launchhost.FindUpstream(binDir)
 	if rung == profiles.TP || rung == profiles.T3 {
-		upErr = launch.ControlPlaneOnly(upErr)
+		upErr = launchhost.ControlPlaneOnly(upErr)
 	}
 	switch want {
 	case adapters.EngineK3s:

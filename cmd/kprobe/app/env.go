@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 package app
 
 import (
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 )
 
 // shellQuote quotes s for a POSIX shell.
@@ -43,7 +46,7 @@ and KUBECONFIG naming the admin kubeconfig of the cluster launched from
 			if helm, err := launch.FindTool("helm", binDir); err == nil && filepath.Dir(helm) != dirs[0] {
 				dirs = append(dirs, filepath.Dir(helm))
 			}
-			kc := launch.KubeconfigPath(dataDir)
+			kc := launchhost.KubeconfigPath(dataDir)
 			if _, err := os.Stat(kc); err != nil {
 				return badInput("no cluster was launched from %s (%s is missing); launch one with 'kprobe launch --data-dir %s'", dataDir, kc, dataDir)
 			}
@@ -103,7 +106,7 @@ the tool's. The tool's exit code is kprobe's.`,
 			if err != nil {
 				return badInput("%v", err)
 			}
-			kc, err := filepath.Abs(launch.KubeconfigPath(dataDir))
+			kc, err := filepath.Abs(launchhost.KubeconfigPath(dataDir))
 			if err != nil {
 				return badInput("--data-dir: %v", err)
 			}

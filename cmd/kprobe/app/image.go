@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 package app
 
 import (
@@ -112,4 +114,14 @@ See docs/images.md.`,
 	}
 	cmd.AddCommand(load, ls)
 	return cmd
+}
+
+// minArgs requires at least n positional arguments.
+func minArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return badInput("%s needs %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
 }

@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 package app
 
 import (
@@ -8,9 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,29 +18,13 @@ import (
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/datadir"
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/supervise"
 	"github.com/kprobe/kprobe/adapters/upstream"
-	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
 	"github.com/kprobe/kprobe/reports/tui"
 )
-
-// DefaultClusterDataDir is where the kubernetes engine keeps its state.
-const DefaultClusterDataDir = "/var/lib/kprobe"
-
-// DataDirEnv names the environment variable that replaces
-// DefaultClusterDataDir as every command's --data-dir default (as
-// KUBECONFIG does for kubectl): one cluster per shell without repeating
-// the flag, and the docs test runs the manual's commands in a scratch dir.
-const DataDirEnv = "KPROBE_DATA_DIR"
-
-func defaultDataDir() string {
-	if d := os.Getenv(DataDirEnv); d != "" {
-		return d
-	}
-	return DefaultClusterDataDir
-}
 
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
@@ -103,32 +87,6 @@ that names the problem and the fix.`,
 	return cmd
 }
 
-// profileFor loads --profile (a path or builtin:NAME), or for "auto" scans
-// now and overlays the scan on the closest built-in profile (plan.go).
-// The scan looks at the data dir the cluster will use: its filesystem,
-// free space and overlay support decide the snapshotter and more.
-func profileFor(cmd *cobra.Command, path, dataDir string) (*profiles.Profile, error) {
-	if path != "auto" {
-		p, err := loadProfile(path)
-		if err != nil || strings.HasPrefix(path, profiles.BuiltinPrefix) {
-			return p, err
-		}
-		if err := profiles.Plannable(p); err != nil {
-			var ve *profiles.ValidationError
-			if errors.As(err, &ve) {
-				ve.Path = path
-			}
-			return nil, badInput("%v\nwrite a whole profile with 'kprobe scan --write-profile %s', or plan for a built-in one with --profile builtin:NAME", err, path)
-		}
-		return p, nil
-	}
-	out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: dataDir})
-	if err != nil {
-		return nil, err
-	}
-	return closestBuiltin(cmd.ErrOrStderr(), out.profile), nil
-}
-
 func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	switch f.engine {
 	case "auto", adapters.EngineK3s, adapters.EngineKubernetes:
@@ -176,7 +134,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		}
 	}
 	rung := targetRung(p, profiles.Rung(f.rung), f.noProcessPods)
-	if err := launch.NeedsRoot(os.Geteuid(), rung, f.engine); err != nil {
+	if err := launchhost.NeedsRoot(os.Geteuid(), rung, f.engine); err != nil {
 		return badInput("%v", err)
 	}
 	engine, err := chooseEngine(f.engine, f.binDir, rung)
@@ -272,23 +230,6 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	reports.WriteLaunchResult(s.ErrOut, res)
 	fmt.Fprintf(s.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 	return nil
-}
-
-// dataDirFlag makes --data-dir absolute and refuses what must never be a
-// data dir ("", /, the home directory, a symlink): adapters/datadir.
-func dataDirFlag(dir string) (string, error) {
-	if dir != "" && !filepath.IsAbs(dir) {
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return "", badInput("--data-dir: %v", err)
-		}
-		dir = abs
-	}
-	dir, err := datadir.Validate(dir)
-	if err != nil {
-		return "", badInput("%v", err)
-	}
-	return dir, nil
 }
 
 func newStatusCommand(s IOStreams) *cobra.Command {

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/profiles"
 )
 
@@ -93,7 +93,7 @@ func TestPlanAsNonRootSaysWhatRuns(t *testing.T) {
 	if err := json.Unmarshal(out, &plan); err != nil {
 		t.Fatalf("plan -o json: %v\n%s", err, out)
 	}
-	if launch.NeedsRoot(65534, profiles.Rung(plan.Rung), "kubernetes") == nil {
+	if launchhost.NeedsRoot(65534, profiles.Rung(plan.Rung), "kubernetes") == nil {
 		t.Logf("the plan is %s, which this user can launch", plan.Rung)
 		return
 	}
@@ -122,7 +122,7 @@ func TestScanAsNonRootSaysWhatRuns(t *testing.T) {
 	if err := json.Unmarshal(out, &scan); err != nil {
 		t.Fatalf("scan -o json: %v\n%s", err, out)
 	}
-	if err := launch.NeedsRoot(65534, profiles.Rung(scan.Verdict.Rung), "kubernetes"); err != nil {
+	if err := launchhost.NeedsRoot(65534, profiles.Rung(scan.Verdict.Rung), "kubernetes"); err != nil {
 		t.Errorf("the scan's verdict as nobody is %s, which nobody cannot launch: %v", scan.Verdict.Rung, err)
 	}
 	said := false

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/k3s"
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/profiles"
 	"github.com/kprobe/kprobe/reports"
 )
@@ -113,7 +113,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 		}
 	case "k3s-config":
 		// The address launch would bind on this machine.
-		bind, _, err := launch.APIBindAddress(launch.Options{}, plan, launch.NodeIP())
+		bind, _, err := launchhost.APIBindAddress("", 0, plan, launchhost.NodeIP())
 		if err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 			return err
 		}
 	}
-	if err := launch.NeedsRoot(os.Geteuid(), plan.Rung, plan.Engine); err != nil && f.profile == "auto" {
+	if err := launchhost.NeedsRoot(os.Geteuid(), plan.Rung, plan.Engine); err != nil && f.profile == "auto" {
 		// The plan is this sandbox's: say what this user's launch does.
 		fmt.Fprintf(s.ErrOut, "kprobe: note: not root here: %v\n", err)
 	}

@@ -2,17 +2,13 @@ package app
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters"
-	"github.com/kprobe/kprobe/adapters/launch"
-	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/bounded"
 	"github.com/kprobe/kprobe/probes/redact"
@@ -296,21 +292,4 @@ func runMerge(s IOStreams, f *reportFlags, files []string) error {
 		return err
 	}
 	return writeReport(s, f.file, buf.Bytes())
-}
-
-// saveVerification keeps a verification next to the launch it checked
-// (DATA/run/verify.json) for 'kprobe report', when the kubeconfig is the
-// data dir's own and a launch wrote its run dir.
-func saveVerification(dataDir, kubeconfig string, rep *verify.Report) error {
-	if kubeconfig != launch.KubeconfigPath(dataDir) {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Dir(reports.VerifyPath(dataDir))); err != nil {
-		return nil
-	}
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	return profiles.WriteAtomic(reports.VerifyPath(dataDir), append(data, '\n'), false)
 }

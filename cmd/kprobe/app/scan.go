@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/probes"
 	"github.com/kprobe/kprobe/probes/capture"
 	"github.com/kprobe/kprobe/probes/suite"
@@ -107,7 +107,7 @@ func prepareScan(f *scanFlags) (run func(ctx context.Context, onResult func(prob
 	}
 	env := probes.LiveEnv(f.dataDir)
 	// A cluster kprobe runs from the data dir is not a blocker of itself.
-	env.Own = launch.OwnProcesses(env.DataDir)
+	env.Own = launchhost.OwnProcesses(env.DataDir)
 	source := "live"
 	if f.fromCapture != "" {
 		env, err = capture.ReplayEnv(f.fromCapture, all)

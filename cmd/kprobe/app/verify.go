@@ -1,3 +1,5 @@
+//go:build !nocluster
+
 package app
 
 import (
@@ -5,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/verify"
 	"github.com/kprobe/kprobe/profiles"
+	"github.com/kprobe/kprobe/reports"
 )
 
 func newVerifyCommand(s IOStreams) *cobra.Command {
@@ -62,7 +67,7 @@ Exit code 2 when a check fails.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if kubeconfig == "" {
-				kubeconfig = launch.KubeconfigPath(dataDir)
+				kubeconfig = launchhost.KubeconfigPath(dataDir)
 			}
 			if _, err := os.Stat(kubeconfig); err != nil {
 				return badInput("no kubeconfig at %s: launch a cluster first (kprobe launch) or pass --kubeconfig", kubeconfig)
@@ -111,4 +116,21 @@ Exit code 2 when a check fails.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().DurationVar(&timeout, "timeout", 4*time.Minute, "time limit for the whole verification, the namespace's cleanup included")
 	return cmd
+}
+
+// saveVerification keeps a verification next to the launch it checked
+// (DATA/run/verify.json) for 'kprobe report', when the kubeconfig is the
+// data dir's own and a launch wrote its run dir.
+func saveVerification(dataDir, kubeconfig string, rep *verify.Report) error {
+	if kubeconfig != launchhost.KubeconfigPath(dataDir) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Dir(reports.VerifyPath(dataDir))); err != nil {
+		return nil
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return profiles.WriteAtomic(reports.VerifyPath(dataDir), append(data, '\n'), false)
 }

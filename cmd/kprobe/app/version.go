@@ -7,15 +7,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kprobe/kprobe/adapters/launch"
+	"github.com/kprobe/kprobe/adapters/launchhost"
 )
 
 // versionInfo is what 'kprobe version -o json' prints.
 type versionInfo struct {
-	Version   string             `json:"version"`
-	GoVersion string             `json:"goVersion"`
-	Platform  string             `json:"platform"`
-	Engine    []launch.Component `json:"engine"`
+	Version   string                 `json:"version"`
+	GoVersion string                 `json:"goVersion"`
+	Platform  string                 `json:"platform"`
+	Engine    []launchhost.Component `json:"engine"`
 }
 
 func newVersionCommand(s IOStreams) *cobra.Command {
@@ -36,9 +36,9 @@ records it, its version. Nothing is executed to find out.`,
 				return badInput("--output %q: use text or json", output)
 			}
 			v := versionInfo{Version: Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-				Engine: launch.EngineComponents(binDir)}
+				Engine: launchhost.EngineComponents(binDir)}
 			if v.Engine == nil {
-				v.Engine = []launch.Component{}
+				v.Engine = []launchhost.Component{}
 			}
 			if output == "json" {
 				enc := json.NewEncoder(s.Out)

@@ -1,4 +1,4 @@
-package launch
+package launchhost
 
 import (
 	"errors"
@@ -63,3 +63,22 @@ func executable(p string) error {
 	}
 	return nil
 }
+
+// FindK3s says whether a k3s binary is available, with how to get one.
+func FindK3s(binDir string) error {
+	_, err := FindK3sPath(binDir)
+	return err
+}
+
+// FindK3sPath looks in --bin-dir first, then where lookupK3s looks.
+func FindK3sPath(binDir string) (string, error) {
+	flag := ""
+	if binDir != "" {
+		if p := filepath.Join(binDir, "k3s"); exists(p) {
+			flag = p
+		}
+	}
+	return lookupK3s(flag)
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }

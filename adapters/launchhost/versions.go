@@ -1,4 +1,4 @@
-package launch
+package launchhost
 
 import (
 	"debug/buildinfo"
@@ -17,13 +17,13 @@ type Component struct {
 // tools beside it (kubectl, helm, kwok) that are installed, with their
 // versions read from the binaries' build info: nothing is executed.
 func EngineComponents(binDir string) []Component {
-	dirs := searchDirs(binDir)
+	dirs := SearchDirs(binDir)
 	var cs []Component
 	for _, name := range []string{
 		"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy",
 		"etcd", "containerd", "runc", "kubectl", "helm", "kwok", "k3s",
 	} {
-		p, err := find(name, dirs)
+		p, err := Find(name, dirs)
 		if err != nil {
 			continue
 		}

@@ -1,4 +1,4 @@
-package launch
+package launchhost
 
 import (
 	"fmt"
@@ -11,11 +11,11 @@ import (
 	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
-// searchDirs are where engine binaries are looked for, after the user's
+// SearchDirs are where engine binaries are looked for, after the user's
 // --bin-dir: kprobe's own bin dir and its engine/ subdir (`make engine`
 // puts the components there), the dir `kprobe install kubernetes`
 // installs into by default, then PATH.
-func searchDirs(binDir string) []string {
+func SearchDirs(binDir string) []string {
 	var dirs []string
 	if binDir != "" {
 		dirs = append(dirs, binDir)
@@ -30,7 +30,8 @@ func searchDirs(binDir string) []string {
 	return dirs
 }
 
-func find(name string, dirs []string) (string, error) {
+// Find is the first executable name in dirs, else on PATH.
+func Find(name string, dirs []string) (string, error) {
 	for _, d := range dirs {
 		p := filepath.Join(d, name)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
@@ -60,7 +61,7 @@ const UpstreamHint = "install them with `kprobe install kubernetes` (no root nee
 
 // FindUpstream resolves every program of the kubernetes engine.
 func FindUpstream(binDir string) (upstream.Binaries, string, error) {
-	dirs := searchDirs(binDir)
+	dirs := SearchDirs(binDir)
 	var b upstream.Binaries
 	var missing []string
 	for _, x := range []struct {
@@ -71,7 +72,7 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 		{"kube-scheduler", &b.Scheduler}, {"kubelet", &b.Kubelet}, {"kube-proxy", &b.KubeProxy},
 		{"etcd", &b.Etcd}, {"containerd", &b.Containerd}, {"runc", &b.Runc},
 	} {
-		p, err := find(x.name, dirs)
+		p, err := Find(x.name, dirs)
 		if err != nil {
 			missing = append(missing, x.name)
 			continue
@@ -88,8 +89,8 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 		}
 	}
 	// Optional: without it the plan enforces no NetworkPolicy (netpolPreflight).
-	b.NetworkPolicies, _ = find(upstream.NetworkPolicyProcessName, dirs)
-	ctr, err := find("ctr", dirs)
+	b.NetworkPolicies, _ = Find(upstream.NetworkPolicyProcessName, dirs)
+	ctr, err := Find("ctr", dirs)
 	if err != nil {
 		missing = append(missing, "ctr")
 	}
@@ -110,47 +111,4 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 		return b, ctr, &MissingError{Engine: "kubernetes", Missing: missing, Hint: UpstreamHint}
 	}
 	return b, ctr, nil
-}
-
-// FindImages locates the image archives `make images` builds.
-func FindImages(dir string) (pause, busybox string, err error) {
-	dirs := []string{}
-	if dir != "" {
-		dirs = append(dirs, dir)
-	}
-	if exe, e := os.Executable(); e == nil {
-		dirs = append(dirs, filepath.Join(filepath.Dir(exe), "images"))
-	}
-	for _, d := range dirs {
-		p, b := filepath.Join(d, "pause.tar"), filepath.Join(d, "busybox.tar")
-		if _, e1 := os.Stat(p); e1 == nil {
-			if _, e2 := os.Stat(b); e2 == nil {
-				return p, b, nil
-			}
-		}
-	}
-	// A PreflightError: the user's setup, not kprobe, is missing them.
-	return "", "", &PreflightError{Problems: []string{"the pause and busybox image archives (pause.tar, busybox.tar) are missing: no registry can be reached, so install them with `kprobe install kubernetes`, build them with `make images`, or pass --images-dir"}}
-}
-
-// installedImages is the images dir to use: the user's --images-dir, else
-// the images/ of the --bin-dir or the default dir `kprobe install
-// kubernetes` filled, else "" (kprobe's own bin/images is looked in later).
-func installedImages(imagesDir, binDir string) string {
-	if imagesDir != "" {
-		return imagesDir
-	}
-	var dirs []string
-	if binDir != "" {
-		dirs = append(dirs, filepath.Join(binDir, "images"))
-	}
-	if d, err := install.EngineDir(); err == nil {
-		dirs = append(dirs, filepath.Join(d, "images"))
-	}
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "pause.tar")); err == nil {
-			return d
-		}
-	}
-	return ""
 }
