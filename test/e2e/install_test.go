@@ -110,7 +110,7 @@ func TestInstallLaunchVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A kprobe alone in a directory, with a HOME of its own.
+	// A kprobe alone in a directory (no engine), with a HOME of its own.
 	alone := filepath.Join(tmp, "download")
 	home := filepath.Join(tmp, "home")
 	for _, d := range []string{alone, home} {
@@ -118,14 +118,18 @@ func TestInstallLaunchVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	data, err := os.ReadFile(built)
-	if err != nil {
-		t.Fatal(err)
+	// kprobe and the cluster commands it runs (kprobe-cluster), as a
+	// user copies them (docs/install.md).
+	for _, n := range []string{"kprobe", "kprobe-cluster"} {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(built), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(alone, n), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	bin := filepath.Join(alone, "kprobe")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	u := newUser{t: t, bin: bin, env: []string{"HOME=" + home, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "XDG_CACHE_HOME=" + filepath.Join(tmp, "cache")}}
 	dataDir := filepath.Join(tmp, "cluster")
 
@@ -382,7 +386,7 @@ func TestBundleUseIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `set -e
-tar -xzf kprobe-bundle-linux-amd64.tar.gz kprobe
+tar -xzf kprobe-bundle-linux-amd64.tar.gz kprobe kprobe-cluster
 ./kprobe install --from kprobe-bundle-linux-amd64.tar.gz
 `
 	cmd := exec.Command("sh", "-c", script)
