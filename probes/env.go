@@ -113,10 +113,11 @@ type ActivePreparer interface {
 }
 
 // ActiveWaiter is an ActiveRunner whose cleanup can outlive RunActive: a
-// probe given up at its time limit returns at once, while its child is
-// killed, swept and its temp dir removed in the background. Run waits
-// for that (at most the limit) before it returns, so a scan that ends
-// leaves nothing of its children on the host.
+// child shared by several probes (ChildSharer) is killed, swept and its
+// temp dirs removed after the last of them returned, and a RunActive may
+// outlast runOne's ActiveCleanup. Run waits for that (at most the limit)
+// before it returns, so a scan that ends leaves nothing of its children
+// on the host.
 type ActiveWaiter interface {
 	Wait(limit time.Duration) bool
 }
