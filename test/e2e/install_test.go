@@ -386,7 +386,7 @@ func TestBundleUseIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := `set -e
-tar -xzf kprobe-bundle-linux-amd64.tar.gz kprobe kprobe-cluster
+tar -xzf kprobe-bundle-linux-amd64.tar.gz kprobe-cluster kprobe
 ./kprobe install --from kprobe-bundle-linux-amd64.tar.gz
 `
 	cmd := exec.Command("sh", "-c", script)
