@@ -23,9 +23,9 @@ var rungOrder = []string{"T0", "T1", "T2", "TP", "T3", "T4"}
 // a T0 cluster on it (TestLaunchVerifyStop, BenchmarkClusterT0).
 var hostTruth = truth{"T0", "test/e2e (T0 on this host)"}
 
-// launchTruth reads launchCases from test/zoo/launch_test.go: each case's
-// Sandbox and Reach (the rung the test requires the launch to reach; the
-// test fails otherwise). A sandbox with several cases gets its best rung
+// launchTruth reads launchCases and vmCases from test/zoo/launch_test.go:
+// each case's Sandbox and Reach (the rung the test requires the launch to
+// reach; the test fails otherwise). A sandbox with several cases gets its best rung
 // (runc-docker-kwok is a forced T3 beside runc-docker's TP).
 func launchTruth(path string) (map[string]truth, error) {
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
@@ -35,7 +35,7 @@ func launchTruth(path string) (map[string]truth, error) {
 	out := map[string]truth{"host": hostTruth}
 	ast.Inspect(f, func(n ast.Node) bool {
 		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "launchCases" || len(vs.Values) != 1 {
+		if !ok || len(vs.Names) != 1 || !slices.Contains([]string{"launchCases", "vmCases"}, vs.Names[0].Name) || len(vs.Values) != 1 {
 			return true
 		}
 		list, ok := vs.Values[0].(*ast.CompositeLit)
@@ -82,7 +82,8 @@ var containerNames = []string{"docker", "podman", "lxc", "lxc-libvirt", "systemd
 
 // detectorWant is what a detector must name to be right in a sandbox:
 // gvisor in gVisor (what limits a cluster there is gVisor, not the
-// container around it), podman in podman, and some container in the other
+// container around it), podman in podman, the hypervisor in the qemu VM,
+// and some container in the other
 // runc/crun, user-namespace and bwrap sandboxes. The host is not judged:
 // what this machine itself runs in is not known independently. A name the
 // detector also gives on the host does not count in a sandbox (it sees the
@@ -91,6 +92,8 @@ func detectorWant(sandbox string) []string {
 	switch {
 	case sandbox == "host":
 		return nil
+	case strings.HasPrefix(sandbox, "vm-"):
+		return []string{"qemu", "kvm"}
 	case strings.HasPrefix(sandbox, "gvisor"):
 		return []string{"gvisor"}
 	case strings.HasPrefix(sandbox, "podman"):

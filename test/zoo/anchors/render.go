@@ -29,9 +29,9 @@ sandbox through `+"`test/zoo/zoo enter`"+` (test/zoo/anchors/in-sandbox.sh): `+"
 (the full scan), runc's `+"`script/check-config.sh`"+` (from the Go module cache; moby's check-config
 lineage), `+"`kubeadm init phase preflight`"+` (kubeadm built from k8s.io/kubernetes at the engine's
 version, with the engine's kubelet on PATH), `+"`systemd-detect-virt`"+` and `+"`virt-what`"+` (Debian's,
-staged with their libraries). vm-v2 is left out: every call boots a qemu TCG VM (minutes each) and
-no launch has reached a rung there, so there is no truth to judge against; so are the sandboxes
-`+"`zoo list`"+` skips (gvisor-do-hostnet is opt-in, gvisor-do-kvm hangs here).
+staged with their libraries). In vm-v2 every call boots a qemu TCG VM (a minute or more each); its
+truth is the best of its launch cases (vm-v2 as root, vm-v2-rootless). The sandboxes
+`+"`zoo list`"+` skips are left out (gvisor-do-hostnet is opt-in, gvisor-do-kvm hangs here).
 
 `, newest.Format("2006-01-02 15:04 UTC"), seconds)
 
