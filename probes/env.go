@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"io/fs"
+	"net/netip"
 	"os"
 	"time"
 
@@ -98,6 +99,29 @@ type Syscalls interface {
 	Environ() []string
 	// Getuid returns the real uid.
 	Getuid() int
+}
+
+// TCPListener is a TCP socket in LISTEN state, as the kernel's sock_diag
+// interface reports it.
+type TCPListener struct {
+	IP    netip.Addr
+	Port  uint16
+	UID   uint32
+	Inode uint64
+}
+
+// ListenerSys is a Syscalls that can ask the kernel for the listening TCP
+// sockets of its network namespace directly (sock_diag with only
+// TCP_LISTEN in its state filter): the kernel then walks its listening
+// hash alone, where printing /proc/net/tcp and tcp6 walks every socket
+// (about 5 ms each on a 2-vCPU VM). Only the live Syscalls has it: a
+// capture and its replay keep the two files, which any kprobe reads, and a
+// kernel without sock_diag (gVisor) answers an error, after which the
+// caller reads the files.
+type ListenerSys interface {
+	// TCPListeners lists the IPv4 and IPv6 listeners; an error means the
+	// answer is not known (never a partial list).
+	TCPListeners() ([]TCPListener, error)
 }
 
 // ActiveRunner obtains an active probe's observation.

@@ -209,3 +209,74 @@ func TestLiveNetnsUserns(t *testing.T) {
 }
 
 func listen(network, addr string) (net.Listener, error) { return net.Listen(network, addr) }
+
+// TestLiveListenersAgree compares the sock_diag answer the live scan uses
+// with /proc/net/tcp and tcp6, which captures and their replays (and
+// kernels without sock_diag) use: the same sockets, ports, uids and
+// inodes. It needs no privilege. Listeners of other processes may come and
+// go between the two reads, so it tries a few times.
+func TestLiveListenersAgree(t *testing.T) {
+	var own []net.Listener
+	for _, a := range [][2]string{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
+		ln, err := net.Listen(a[0], a[1])
+		if err != nil {
+			t.Logf("%s %s: %v", a[0], a[1], err)
+			continue
+		}
+		defer ln.Close()
+		own = append(own, ln)
+	}
+	if len(own) == 0 {
+		t.Skip("cannot listen on the loopback")
+	}
+	ls, ok := probes.LiveSys().(probes.ListenerSys)
+	if !ok {
+		t.Fatal("the live Syscalls has no TCPListeners")
+	}
+	key := func(ip string, port uint16, uid int, inode uint64) string {
+		return net.JoinHostPort(ip, probes.Format(int64(port))) + " uid " + probes.Format(int64(uid)) + " inode " + probes.Format(int64(inode))
+	}
+	var diag, proc []string
+	for try := 0; try < 5; try++ {
+		socks, err := ls.TCPListeners()
+		if err != nil {
+			t.Fatalf("sock_diag: %v", err)
+		}
+		diag = diag[:0]
+		for _, s := range socks {
+			diag = append(diag, key(net.IP(s.IP.AsSlice()).String(), s.Port, int(s.UID), s.Inode))
+		}
+		proc = proc[:0]
+		for _, p := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl, err := network.ParseTCPListeners(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range pl {
+				proc = append(proc, key(l.IP, l.Port, l.UID, l.Inode))
+			}
+		}
+		slices.Sort(diag)
+		slices.Sort(proc)
+		if slices.Equal(diag, proc) {
+			break
+		}
+	}
+	if !slices.Equal(diag, proc) {
+		t.Fatalf("sock_diag and /proc/net/tcp{,6} differ:\nsock_diag: %v\n/proc:     %v", diag, proc)
+	}
+	for _, ln := range own {
+		addr := ln.Addr().(*net.TCPAddr)
+		if !slices.ContainsFunc(diag, func(s string) bool {
+			return strings.HasPrefix(s, net.JoinHostPort(addr.IP.String(), probes.Format(int64(addr.Port)))+" ")
+		}) {
+			t.Errorf("own listener %s not in %v", addr, diag)
+		}
+	}
+	t.Logf("%d listeners agree: %v", len(diag), diag)
+}

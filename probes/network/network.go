@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -104,7 +105,7 @@ func (Probe) Facts() []probes.FactSpec {
 	}
 	for _, p := range Ports {
 		specs = append(specs, probes.FactSpec{Key: portKey(p.Port), Type: probes.TypeTri,
-			Doc: fmt.Sprintf("no TCP socket listens on port %d (%s) in /proc/net/tcp and tcp6", p.Port, p.What)})
+			Doc: fmt.Sprintf("no TCP socket listens on port %d (%s): sock_diag, or /proc/net/tcp and tcp6", p.Port, p.What)})
 	}
 	return specs
 }
@@ -339,31 +340,12 @@ func ipForward(env *probes.Env, o *probes.Observation) {
 	}
 }
 
-// ports decides each port from /proc/net/tcp and tcp6. A port is free only
-// when every table could be read (a missing tcp6 means no IPv6); a listener
-// found in any table makes it taken.
+// ports decides each port from the kernel's listening sockets: through
+// sock_diag where the Syscalls has it (live), else from /proc/net/tcp and
+// tcp6. A port is free only when every table could be read (a missing tcp6
+// means no IPv6); a listener found in any table makes it taken.
 func ports(env *probes.Env, o *probes.Observation) {
-	var all []Listener
-	known, readAny := true, false
-	for _, p := range []string{"proc/net/tcp", "proc/net/tcp6"} {
-		b, err := fs.ReadFile(env.Root, p)
-		if err != nil {
-			if probes.Errno(err) != "ENOENT" || p == "proc/net/tcp" {
-				known = false
-			}
-			o.Note("/"+p, "", err)
-			continue
-		}
-		ls, err := ParseTCPListeners(bytes.NewReader(b))
-		if err != nil {
-			known = false
-			o.Note("/"+p, "", err)
-			continue
-		}
-		readAny = true
-		all = append(all, ls...)
-	}
-	known = known && readAny
+	all, source, known := listeners(env, o)
 	taken := map[uint16][]Listener{}
 	inodes := map[uint64]bool{}
 	for _, l := range all {
@@ -393,7 +375,7 @@ func ports(env *probes.Env, o *probes.Observation) {
 				}
 				who = append(who, s)
 			}
-			ev := probes.Evidence{Source: "/proc/net/tcp{,6}", Excerpt: "LISTEN " + strings.Join(who, ", ")}
+			ev := probes.Evidence{Source: source, Excerpt: "LISTEN " + strings.Join(who, ", ")}
 			if cluster := ownedBy(env, ls, owners); cluster != "" {
 				// kprobe's own cluster: reported, never a blocker.
 				o.FindFix(p.Code, fmt.Sprintf("port %d (%s) is held by %s: %s", p.Port, p.What, cluster, strings.Join(who, ", ")), ev,
@@ -413,6 +395,50 @@ func ports(env *probes.Env, o *probes.Observation) {
 			o.Set(portKey(p.Port), probes.Unknown)
 		}
 	}
+}
+
+// listenSource names the sock_diag answer in evidence, with the command
+// that shows the same table.
+const listenSource = "sock_diag TCP LISTEN (ss -ltn)"
+
+// listeners returns the TCP sockets in LISTEN state of the reader's network
+// namespace, where they come from, and whether the list is complete. The
+// kernel's sock_diag answers where env.Sys has it; when it fails, the
+// failure is noted and /proc/net/tcp and tcp6 decide, as they do in a
+// capture and its replay.
+func listeners(env *probes.Env, o *probes.Observation) ([]Listener, string, bool) {
+	if ls, ok := env.Sys.(probes.ListenerSys); ok {
+		socks, err := ls.TCPListeners()
+		if err == nil {
+			out := make([]Listener, 0, len(socks))
+			for _, s := range socks {
+				out = append(out, Listener{IP: net.IP(s.IP.AsSlice()).String(), Port: s.Port, UID: int(s.UID), Inode: s.Inode})
+			}
+			return out, listenSource, true
+		}
+		o.Note(listenSource, "", err)
+	}
+	var all []Listener
+	known, readAny := true, false
+	for _, p := range []string{"proc/net/tcp", "proc/net/tcp6"} {
+		b, err := fs.ReadFile(env.Root, p)
+		if err != nil {
+			if probes.Errno(err) != "ENOENT" || p == "proc/net/tcp" {
+				known = false
+			}
+			o.Note("/"+p, "", err)
+			continue
+		}
+		ls, err := ParseTCPListeners(bytes.NewReader(b))
+		if err != nil {
+			known = false
+			o.Note("/"+p, "", err)
+			continue
+		}
+		readAny = true
+		all = append(all, ls...)
+	}
+	return all, "/proc/net/tcp{,6}", known && readAny
 }
 
 // ownedBy names the kprobe cluster that owns every listener of ls, or ""
