@@ -17,7 +17,7 @@
 #   make zoo-report    research/zoo.md from the last zoo run
 #   make zoo-launch    launch, verify and stop a cluster inside the zoo's sandboxes,
 #                      evidence into research/evidence/launches (root; ~4 min)
-#   make zoo-vm        the same in the zoo's cgroup v2 VM (qemu, TCG; root; ~25 min)
+#   make zoo-vm        the same in the zoo's cgroup v2 VM (qemu, TCG; root; 13-23 min)
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
 #   make zoo-anchors   research/anchors.md: kprobe scan beside check-config, kubeadm preflight,

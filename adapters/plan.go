@@ -75,6 +75,9 @@ type Plan struct {
 	Verdict  profiles.Verdict `json:"verdict"`
 	Facts    probes.Facts     `json:"-"`
 	Notes    []string         `json:"notes,omitempty"`
+	// Modules are the kernel modules launch loads (through the host
+	// journal: stop unloads them when nothing else uses them).
+	Modules []string `json:"modules,omitempty"`
 }
 
 // Get returns the value of a setting and whether the plan has it.
@@ -204,6 +207,7 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 		upstreamNetwork(plan, p.Facts)
 		plan.Notes = append(plan.Notes, upstreamProcesses(plan))
 	}
+	planModules(plan, p.Facts)
 	sortSettings(plan.Settings)
 	return plan, nil
 }

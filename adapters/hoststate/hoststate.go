@@ -52,6 +52,9 @@ type Snapshot struct {
 	// LoopbackAddr is the address AddressOnLoopback added to lo; stop
 	// deletes it.
 	LoopbackAddr string `json:"loopbackAddr,omitempty"`
+	// Modules are the kernel modules launch loaded (LoadModule): stop
+	// unloads each one that nothing uses.
+	Modules []string `json:"modules,omitempty"`
 }
 
 // StandInAddress is the TEST-NET-3 address a network namespace without
@@ -251,6 +254,7 @@ func (s *Snapshot) Undo(ctx context.Context, sc Scope) (done []string, errs []er
 	s.undoDirs(sc, note, fail)
 	s.undoLoopback(note, fail)
 	s.restoreSysctls(note, fail)
+	s.unloadModules(note, fail)
 	return done, errs
 }
 

@@ -130,6 +130,11 @@ func writeK3sFiles(ctx context.Context, plan *adapters.Plan, dataDir string, r *
 	if err := makeNestedCgroupRoot(plan, snap, dataDir); err != nil {
 		return err
 	}
+	// k3s runs modprobe br_netfilter itself at start, unjournaled: load
+	// it first, through the journal, so that stop unloads it.
+	if err := loadModules(plan, snap, dataDir); err != nil {
+		return err
+	}
 	// The kubelet inside k3s sets its kernel tunables as well: set them
 	// first, through the journal, so that stop restores them.
 	if _, _, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) }); err != nil {

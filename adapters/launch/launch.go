@@ -301,6 +301,9 @@ func prepare(ctx context.Context, plan *adapters.Plan, o Options, bins upstream.
 	if err := makeNestedCgroupRoot(plan, snap, o.DataDir); err != nil {
 		return nil, err
 	}
+	if err := loadModules(plan, snap, o.DataDir); err != nil {
+		return nil, err
+	}
 	protect, err := applyKernelTunables(plan, snap, o.DataDir)
 	if err != nil {
 		return nil, err
@@ -410,6 +413,31 @@ func applyKernelTunables(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir 
 	all, notes, err := snap.ApplyKubeletSysctls(func() error { return snap.Save(snapshotPath(dataDir)) })
 	plan.Notes = append(plan.Notes, notes...)
 	return all, err
+}
+
+// loadModules loads the kernel modules the plan names (br_netfilter where
+// the kernel has it as a module nothing loaded) through the host journal,
+// so that stop unloads them. A module that cannot be loaded is a note,
+// not a failure: the cluster runs, and the plan's note says which verify
+// checks then fail. Only a journal that cannot be written stops launch.
+func loadModules(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir string) error {
+	for _, m := range plan.Modules {
+		if m == adapters.BrNetfilter {
+			if _, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables"); err == nil {
+				continue // loaded since the scan
+			}
+		}
+		loaded, note, err := snap.LoadModule(m, func() error { return snap.Save(snapshotPath(dataDir)) })
+		switch {
+		case err != nil:
+			return err
+		case !loaded && note != "":
+			plan.Notes = append(plan.Notes, fmt.Sprintf("the kernel module %s was not loaded (%s): verify's service, dns and replicas checks are expected to fail", m, note))
+		case note != "":
+			plan.Notes = append(plan.Notes, note)
+		}
+	}
+	return nil
 }
 
 // loopbackOnly is the setting a control plane gets in a network namespace

@@ -38,6 +38,7 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "kernel.emulated", Type: probes.TypeTri, Doc: "the kernel is emulated by gVisor's Sentry"},
 		{Key: "kernel.config", Type: probes.TypeString, Doc: "where the build config was found (/proc/config.gz, /boot/config-R) or \"absent\""},
 		{Key: "kernel.modules", Type: probes.TypeTri, Doc: "/proc/modules is readable (absent in gVisor and most containers)"},
+		{Key: "kernel.br_netfilter", Type: probes.TypeString, Doc: "br_netfilter for the running kernel by depmod's lists in /lib/modules/RELEASE: builtin, module (a file launch can load), absent, or unknown (the lists cannot be read)"},
 	}
 }
 
@@ -87,6 +88,9 @@ func (Probe) Run(_ context.Context, env *probes.Env) (*probes.Observation, error
 			o.Set("kernel.config", "/"+p)
 			break
 		}
+	}
+	if release != "" && !emulated {
+		o.Set("kernel.br_netfilter", FindModule(env.Root, release, "br_netfilter").State)
 	}
 	if _, err := fs.Stat(env.Root, "proc/modules"); err == nil {
 		o.Set("kernel.modules", probes.Yes)

@@ -84,6 +84,7 @@ func (Probe) Facts() []probes.FactSpec {
 		{Key: "priv.cap_sys_admin", Type: probes.TypeTri, Doc: "CAP_SYS_ADMIN is effective (in the current user namespace)"},
 		{Key: "priv.cap_net_admin", Type: probes.TypeTri, Doc: "CAP_NET_ADMIN is effective (in the current user namespace)"},
 		{Key: "priv.cap_sys_resource", Type: probes.TypeTri, Doc: "CAP_SYS_RESOURCE is effective (needed to lower oom_score_adj)"},
+		{Key: "priv.cap_sys_module", Type: probes.TypeTri, Doc: "CAP_SYS_MODULE is effective (launch loads br_netfilter where the kernel has it as a module; the kernel checks it in the initial user namespace)"},
 		{Key: "priv.seccomp", Type: probes.TypeString, Doc: "seccomp mode: disabled|strict|filter, or unreliable where the kernel (gVisor) does not report it"},
 		{Key: "priv.seccomp_filters", Type: probes.TypeInt, Doc: "number of seccomp filters attached (Linux 5.9+)"},
 		{Key: "priv.no_new_privs", Type: probes.TypeTri, Doc: "the no_new_privs bit is set; unknown where status has no NoNewPrivs line (gVisor, Linux < 4.10)"},
@@ -216,6 +217,7 @@ func judgeCaps(o *probes.Observation, st Status, uid int64, userns probes.Tri) {
 	o.Set("priv.cap_net_admin", probes.TriOf(HasCap(eff, capability.CAP_NET_ADMIN)))
 	sysResource := HasCap(eff, capability.CAP_SYS_RESOURCE)
 	o.Set("priv.cap_sys_resource", probes.TriOf(sysResource))
+	o.Set("priv.cap_sys_module", probes.TriOf(HasCap(eff, capability.CAP_SYS_MODULE)))
 
 	switch {
 	case !sysResource:

@@ -121,7 +121,7 @@ var (
 	CodeBridgeNFAbsent = probes.Code{Code: "KP-SYS-003", Severity: probes.Warn,
 		Title:   "net.bridge.bridge-nf-call-iptables is absent (br_netfilter not loaded)",
 		Meaning: "Without br_netfilter, traffic between pods on the same bridge bypasses iptables: Service IPs reached from a pod on the same node do not work with kube-proxy in iptables mode.",
-		Fix:     "modprobe br_netfilter (on the host; persist with: echo br_netfilter >/etc/modules-load.d/k8s.conf)"}
+		Fix:     "kprobe launch loads it itself where the kernel has it as a module and kprobe runs with CAP_SYS_MODULE outside a user namespace ('kprobe plan' says whether; stop unloads it); otherwise on the host: modprobe br_netfilter (persist with: echo br_netfilter >/etc/modules-load.d/k8s.conf)"}
 	CodeInotifyLow = probes.Code{Code: "KP-SYS-004", Severity: probes.Warn,
 		Title:   "inotify limits are low",
 		Meaning: "The kubelet, containerd and many pods each take inotify instances and watches; below about 512 instances or 65536 watches the node fails with \"too many open files\" or \"inotify watch limit reached\".",

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,26 @@ func defaultDataDir() string {
 	return DefaultClusterDataDir
 }
 
+// ScanTimeoutEnv names the environment variable that replaces
+// probes.DefaultTimeout as the default time limit of each probe, for
+// scan --timeout and for the scans of plan and launch --profile auto
+// (--scan-timeout) and of report: on a slow machine (a VM without
+// hardware virtualisation starts programs several times slower) an
+// active probe overran 10 s and its answer was "unknown", not the
+// machine's. A value time.ParseDuration cannot read, or not positive,
+// is ignored.
+const ScanTimeoutEnv = "KPROBE_SCAN_TIMEOUT"
+
+func defaultScanTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(ScanTimeoutEnv)); err == nil && d > 0 {
+		return d
+	}
+	return probes.DefaultTimeout
+}
+
+// scanTimeoutUsage is the help of plan's and launch's --scan-timeout.
+const scanTimeoutUsage = "time limit for each probe of the scan --profile auto runs (as scan --timeout; default $" + ScanTimeoutEnv + " or 10s)"
+
 // dataDirFlag makes --data-dir absolute and refuses what must never be a
 // data dir ("", /, the home directory, a symlink): adapters/datadir.
 func dataDirFlag(dir string) (string, error) {
@@ -52,7 +73,7 @@ func dataDirFlag(dir string) (string, error) {
 // now and overlays the scan on the closest built-in profile (plan.go).
 // The scan looks at the data dir the cluster will use: its filesystem,
 // free space and overlay support decide the snapshotter and more.
-func profileFor(cmd *cobra.Command, path, dataDir string) (*profiles.Profile, error) {
+func profileFor(cmd *cobra.Command, path, dataDir string, scanTimeout time.Duration) (*profiles.Profile, error) {
 	if path != "auto" {
 		p, err := loadProfile(path)
 		if err != nil || strings.HasPrefix(path, profiles.BuiltinPrefix) {
@@ -67,7 +88,7 @@ func profileFor(cmd *cobra.Command, path, dataDir string) (*profiles.Profile, er
 		}
 		return p, nil
 	}
-	out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: dataDir})
+	out, err := doScan(cmd, &scanFlags{timeout: scanTimeout, dataDir: dataDir})
 	if err != nil {
 		return nil, err
 	}

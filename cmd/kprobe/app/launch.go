@@ -28,6 +28,7 @@ import (
 
 type launchFlags struct {
 	profile, engine, dataDir, binDir, imagesDir, output, rung string
+	scanTimeout                                               time.Duration
 	forceRung, processPods, noProcessPods                     bool
 	wait                                                      time.Duration
 	mergeKubeconfig                                           bool
@@ -66,6 +67,7 @@ that names the problem and the fix.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.profile, "profile", "auto", "auto (scan this sandbox now), builtin:NAME (a built-in profile: kprobe profile list), or the path of a profile written by 'kprobe scan --write-profile'")
+	fl.DurationVar(&f.scanTimeout, "scan-timeout", defaultScanTimeout(), scanTimeoutUsage)
 	fl.StringVar(&f.engine, "engine", "auto", "auto, k3s or kubernetes")
 	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "where the cluster keeps its state, certificates, configuration and logs")
 	fl.StringVar(&f.binDir, "bin-dir", "", "a directory to look for the engine's binaries in first")
@@ -123,7 +125,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 	// node, and simulated nodes stand in for a node at T3.
 	f.noProcessPods = (!f.processPods || f.nodes > 1 || f.simulateNodes > 0) && f.rung != string(profiles.TP)
 	fmt.Fprintf(s.ErrOut, "kprobe: profile %s\n", f.profile)
-	p, err := profileFor(cmd, f.profile, f.dataDir)
+	p, err := profileFor(cmd, f.profile, f.dataDir, f.scanTimeout)
 	if err != nil {
 		return err
 	}

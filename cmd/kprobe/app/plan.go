@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ import (
 
 type planFlags struct {
 	profile, engine, rung, output, dataDir string
+	scanTimeout                            time.Duration
 	processPods, noProcessPods             bool
 }
 
@@ -50,6 +52,7 @@ Exit codes: 0 a plan that runs, 2 the plan is T4 (no cluster can run here),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.profile, "profile", "auto", "auto (scan now and match a built-in profile), builtin:NAME, or the path of a profile file")
+	fl.DurationVar(&f.scanTimeout, "scan-timeout", defaultScanTimeout(), scanTimeoutUsage)
 	fl.StringVar(&f.engine, "engine", "auto", "auto (what launch would pick here), k3s or kubernetes")
 	fl.StringVar(&f.rung, "rung", "", "plan for this rung ("+rungNames+") instead of the profile's verdict; at most the verdict for the engine planned")
 	fl.BoolVar(&f.processPods, "process-pods", true, "plan TP (pods as processes of the sandbox) where no container can start, as launch does; --process-pods=false plans T3 there, as launch --process-pods=false; --rung TP implies it")
@@ -84,7 +87,7 @@ func runPlan(cmd *cobra.Command, s IOStreams, f *planFlags) error {
 		return err
 	}
 	f.dataDir = dir
-	p, err := profileFor(cmd, f.profile, f.dataDir)
+	p, err := profileFor(cmd, f.profile, f.dataDir, f.scanTimeout)
 	if err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func runReport(cmd *cobra.Command, s IOStreams, f *reportFlags) error {
 			planDir = "" // the scan may come from another machine
 		}
 	} else {
-		out, err := doScan(cmd, &scanFlags{timeout: probes.DefaultTimeout, dataDir: f.dataDir})
+		out, err := doScan(cmd, &scanFlags{timeout: defaultScanTimeout(), dataDir: f.dataDir})
 		if err != nil {
 			return err
 		}

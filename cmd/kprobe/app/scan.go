@@ -61,7 +61,7 @@ control plane only, T4 nothing) this sandbox looks able to reach.`,
 	fl.StringSliceVar(&f.only, "only", nil, "run only these probe IDs (comma-separated)")
 	fl.StringSliceVar(&f.skip, "skip", nil, "skip these probe IDs (comma-separated)")
 	fl.BoolVar(&f.passive, "passive", false, "run no active probe: only read files and query the kernel")
-	fl.DurationVar(&f.timeout, "timeout", probes.DefaultTimeout, "time limit for each probe")
+	fl.DurationVar(&f.timeout, "timeout", defaultScanTimeout(), "time limit for each probe (default $"+ScanTimeoutEnv+" or 10s)")
 	fl.StringSliceVar(&f.ignore, "ignore", nil, "finding codes to downgrade from blocker to warning, or 'all'")
 	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "the directory the cluster will write, as launch --data-dir (its filesystem, free space and overlay support are probed)")
 	fl.StringVar(&f.fromCapture, "from-capture", "", "replay a capture made by 'kprobe capture' instead of probing this machine")
