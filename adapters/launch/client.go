@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
 
 // ProbePod is the pod a launch runs to prove containers start.
@@ -21,7 +23,7 @@ const (
 	BusyboxImage   = "docker.io/library/busybox:1.35"
 )
 
-type client struct{ cs *kubernetes.Clientset }
+type client struct{ cs kubernetes.Interface }
 
 func newClient(kubeconfig string) (*client, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -165,7 +167,7 @@ func (c *client) probePodRunning(ctx context.Context) error {
 // as Pending, deletes every pod bound to it and waits (bounded) until the
 // kubelet has torn them down, so CNI DEL runs for each. The grace period
 // is 1 s, not 0: a zero grace period removes the objects at once and the
-// kubelet never tears the pods down. Launch uncordons the node again.
+// kubelet never tears the pods down. Launch makes it schedulable again.
 func (c *client) drainNode(ctx context.Context, node string, wait time.Duration) error {
 	n, err := c.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
@@ -200,15 +202,44 @@ func (c *client) drainNode(ctx context.Context, node string, wait time.Duration)
 	}
 }
 
-// uncordon undoes a previous stop's drainNode.
-func (c *client) uncordon(ctx context.Context, node string) error {
-	n, err := c.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-	if err != nil || !n.Spec.Unschedulable {
+// schedulable makes the Ready node take pods at once: it undoes a
+// previous stop's drainNode (the node cordoned) and drops the
+// node.kubernetes.io/not-ready:NoSchedule taint that the API server's
+// TaintNodesByCondition admission put on the node when the kubelet
+// registered it, before it was Ready. The controller-manager's node
+// lifecycle controller would drop that taint too, but only once it has
+// started (after the API server's /readyz) and made its first pass: on
+// the host the probe pod waited 1.3-1.9 s for it (research/api-start.md).
+// The taint is dropped only while the node's Ready condition is True,
+// which is when that controller drops it; should the node fall NotReady,
+// the controller puts it back.
+func (c *client) schedulable(ctx context.Context, node string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := c.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		taints := slices.DeleteFunc(slices.Clone(n.Spec.Taints), func(t corev1.Taint) bool {
+			return t.Key == corev1.TaintNodeNotReady && t.Effect == corev1.TaintEffectNoSchedule && isReady(n)
+		})
+		if !n.Spec.Unschedulable && len(taints) == len(n.Spec.Taints) {
+			return nil
+		}
+		n.Spec.Unschedulable = false
+		n.Spec.Taints = taints
+		_, err = c.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
 		return err
+	})
+}
+
+// isReady reports whether the node's Ready condition is True.
+func isReady(n *corev1.Node) bool {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
 	}
-	n.Spec.Unschedulable = false
-	_, err = c.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-	return err
+	return false
 }
 
 // anyNodeReady waits for k3s's node, whose name is the host name.

@@ -80,7 +80,7 @@ func upstreamPhases(r *phaseContext) []phase {
 			if err := waitFor(ctx, r.failed, func() error { return r.cl.nodeReady(ctx, r.nodeName) }); err != nil {
 				return err
 			}
-			return r.cl.uncordon(ctx, r.nodeName) // a previous stop cordoned it
+			return r.cl.schedulable(ctx, r.nodeName)
 		}},
 		phase{fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
 			if err := <-r.imported; err != nil {
