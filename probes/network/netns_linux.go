@@ -40,8 +40,27 @@ func (NetnsProbe) Run(ctx context.Context, env *probes.Env) (*probes.Observation
 // that tests as root can exercise the user namespace path.
 func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.Observation, error) {
 	o := probes.NewObservation()
-	bins, def := iptablesBinaries(ctx, env, o)
-	in := netnsInput{Bins: bins, Default: def, NetAdmin: netAdmin(env, o)}
+	// The plain iptables' --version names the default backend (a fact)
+	// and, where iptables-nft or iptables-legacy is missing, the binary
+	// to test for it. When both are there, it runs beside the trials: a
+	// process is tens of ms where processes are expensive (gVisor).
+	plain := lookPath(env, "iptables")
+	def, version := "", probes.Evidence{}
+	waitVersion := func() {}
+	if plain != "" {
+		if lookPath(env, "iptables-nft") != "" && lookPath(env, "iptables-legacy") != "" {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				def, version = plainVersion(ctx, env, plain)
+			}()
+			waitVersion = func() { <-done }
+		} else {
+			def, version = plainVersion(ctx, env, plain)
+		}
+	}
+	bins := iptablesBinaries(env, plain, def)
+	in := netnsInput{Bins: bins, NetAdmin: netAdmin(env, o)}
 
 	parentNS, _ := fs.ReadLink(env.Root, "proc/self/ns/net")
 	tmp := env.TempDir
@@ -79,6 +98,12 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 			in.Mode = "none"
 		}
 		err = uerr
+	}
+	waitVersion()
+	in.Default = def
+	if version.Source != "" {
+		// First, where it stood when the query ran before the trials.
+		o.Evidence = append([]probes.Evidence{version}, o.Evidence...)
 	}
 	if ctx.Err() != nil {
 		return o, fmt.Errorf("network namespace op: %w", ctx.Err())
