@@ -46,6 +46,8 @@ var _ probes.Probe = Probe{}
 const (
 	opNoop  = "namespaces.noop"
 	opMount = "namespaces.mount"
+	// opMounts mounts several filesystems in turn: "fstype target ...".
+	opMounts = "namespaces.mounts"
 )
 
 // Codes of the namespaces probe.
@@ -486,15 +488,52 @@ func judge(o *probes.Observation, uid int, fails map[string]failure) {
 // spawnFunc runs one trial and returns its outcome.
 type spawnFunc func(context.Context, trial) outcome
 
-// runAll runs trials concurrently.
-func runAll(ctx context.Context, ts []trial, spawn spawnFunc) []outcome {
+// manyFunc runs mount trials of the same clone flags and root mapping in
+// one spawn, mounting each filesystem in turn, and returns an outcome per
+// trial. Processes are what a trial costs where they are expensive
+// (gVisor); a clone's success or errno and a mount's result do not depend
+// on the other mounts, each undone before the next.
+type manyFunc func(context.Context, []trial) []outcome
+
+// runAll runs trials concurrently; with many, the mount trials that share
+// their clone flags and root mapping share one spawn.
+func runAll(ctx context.Context, ts []trial, spawn spawnFunc, many manyFunc) []outcome {
 	res := make([]outcome, len(ts))
-	var wg sync.WaitGroup
+	type key struct {
+		flags   uintptr
+		mapRoot bool
+	}
+	var order [][]int   // the trials of each spawn
+	at := map[key]int{} // a group's index in order
 	for i, t := range ts {
+		if many == nil || t.fstype == "" {
+			order = append(order, []int{i})
+			continue
+		}
+		k := key{t.flags, t.mapRoot}
+		if j, ok := at[k]; ok {
+			order[j] = append(order[j], i)
+			continue
+		}
+		at[k] = len(order)
+		order = append(order, []int{i})
+	}
+	var wg sync.WaitGroup
+	for _, idx := range order {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i] = spawn(ctx, t)
+			if len(idx) == 1 {
+				res[idx[0]] = spawn(ctx, ts[idx[0]])
+				return
+			}
+			group := make([]trial, len(idx))
+			for j, i := range idx {
+				group[j] = ts[i]
+			}
+			for j, oc := range many(ctx, group) {
+				res[idx[j]] = oc
+			}
 		}()
 	}
 	wg.Wait()
@@ -507,9 +546,9 @@ func runAll(ctx context.Context, ts []trial, spawn spawnFunc) []outcome {
 // mount, and retries with the mount namespace alone the mount trials
 // whose extra namespace was refused. It returns every trial run, in
 // order, with its outcome.
-func runTrials(ctx context.Context, spawn spawnFunc) ([]trial, []outcome) {
+func runTrials(ctx context.Context, spawn spawnFunc, many manyFunc) ([]trial, []outcome) {
 	ts := trials()
-	res := runAll(ctx, ts, spawn)
+	res := runAll(ctx, ts, spawn, many)
 	proved := map[string]bool{}
 	var again []trial
 	for i, t := range ts {
@@ -534,5 +573,5 @@ func runTrials(ctx context.Context, spawn spawnFunc) ([]trial, []outcome) {
 			again = append(again, t)
 		}
 	}
-	return append(ts, again...), append(res, runAll(ctx, again, spawn)...)
+	return append(ts, again...), append(res, runAll(ctx, again, spawn, many)...)
 }

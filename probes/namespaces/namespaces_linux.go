@@ -4,6 +4,7 @@ package namespaces
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,8 @@ import (
 const spawnTimeout = 5 * time.Second
 
 // Run spawns the trials concurrently, in two rounds (see runTrials); each
-// is a re-exec of this binary taking a few ms.
+// spawn is a re-exec of this binary taking a few ms (tens in gVisor), so
+// mount trials of the same clone flags share one (see manyFunc).
 func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, error) {
 	dir := env.TempDir
 	if dir == "" {
@@ -64,7 +66,34 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		}
 		return outcome{line: line, err: err}
 	}
-	ts, res := runTrials(ctx, spawn)
+	many := func(ctx context.Context, ts []trial) []outcome {
+		ctx, cancel := context.WithTimeout(ctx, spawnTimeout)
+		defer cancel()
+		attr := &syscall.SysProcAttr{Cloneflags: ts[0].flags}
+		if ts[0].mapRoot {
+			attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+			attr.GidMappingsEnableSetgroups = false
+		}
+		var args []string
+		for _, t := range ts {
+			args = append(args, t.fstype, filepath.Join(dir, targetName(t)))
+		}
+		line, err := probes.SpawnOp(ctx, attr, opMounts, args...)
+		res := make([]outcome, len(ts))
+		lines := strings.Split(line, "|")
+		if err == nil && len(lines) != len(ts) {
+			err = fmt.Errorf("op %s sent %q for %d mounts", opMounts, line, len(ts))
+		}
+		for i := range ts {
+			if err != nil {
+				res[i].err = err
+			} else {
+				res[i].line = lines[i]
+			}
+		}
+		return res
+	}
+	ts, res := runTrials(ctx, spawn, many)
 	o := probes.NewObservation()
 	fails := record(o, ts, res)
 	judge(o, uid, fails)
@@ -77,11 +106,28 @@ func targetName(t trial) string {
 
 // Ops returns the grandchild ops of this package.
 func Ops() map[string]probes.Op {
-	return map[string]probes.Op{opNoop: noop, opMount: mountOp}
+	return map[string]probes.Op{opNoop: noop, opMount: mountOp, opMounts: mountsOp}
 }
 
 // noop is the body of a clone-only trial: the clone and exec succeeded.
 func noop([]string) (string, error) { return "ok", nil }
+
+// mountsOp is mountOp for pairs of fstype and target, mounted and
+// unmounted in turn; its line is theirs joined by "|".
+func mountsOp(args []string) (string, error) {
+	if len(args) == 0 || len(args)%2 != 0 {
+		return "", unix.EINVAL
+	}
+	var lines []string
+	for i := 0; i < len(args); i += 2 {
+		line, err := mountOp(args[i : i+2])
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "|"), nil
+}
 
 // mountOp mounts args[0] (a filesystem type) on args[1] and unmounts it
 // again. It reports the mount's result on its output line, never as an

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -121,7 +122,7 @@ var sandboxes = map[string]model{
 
 func run(t *testing.T, m model) *probes.Observation {
 	t.Helper()
-	ts, res := runTrials(context.Background(), m.spawn)
+	ts, res := runTrials(context.Background(), m.spawn, nil)
 	o := probes.NewObservation()
 	judge(o, m.uid, record(o, ts, res))
 	declared := map[string]bool{}
@@ -336,7 +337,7 @@ func TestDeclarations(t *testing.T) {
 // retried in a mount namespace alone.
 func TestSpawnCount(t *testing.T) {
 	for name, want := range map[string]int{"host": 8, "gvisor-do": 8 + 1, "runc-docker": 8 + 2 + 3 + 12, "bwrap": 8 + 1 + 3 + 5} {
-		ts, _ := runTrials(context.Background(), sandboxes[name].spawn)
+		ts, _ := runTrials(context.Background(), sandboxes[name].spawn, nil)
 		if len(ts) != want {
 			var s []string
 			for _, t := range ts {
@@ -384,7 +385,7 @@ func TestFoldKeepsFacts(t *testing.T) {
 			}
 			ts = append(ts, tr)
 		}
-		res := runAll(context.Background(), ts, m.spawn)
+		res := runAll(context.Background(), ts, m.spawn, nil)
 		for i, tr := range ts {
 			if tr.fallback != 0 && cloneTri(res[i].err) == probes.No {
 				r := tr
@@ -393,12 +394,59 @@ func TestFoldKeepsFacts(t *testing.T) {
 			}
 		}
 		sep := separate()
-		ts, res = append(ts, sep...), append(res, runAll(context.Background(), sep, m.spawn)...)
+		ts, res = append(ts, sep...), append(res, runAll(context.Background(), sep, m.spawn, nil)...)
 		want := probes.NewObservation()
 		record(want, ts, res)
 		got := run(t, m)
 		if !reflect.DeepEqual(got.Facts, want.Facts) {
 			t.Errorf("%s: facts\n%v\nwant\n%v", name, got.Facts, want.Facts)
+		}
+	}
+}
+
+// Mount trials of the same clone flags share a spawn: every sandbox's
+// facts and evidence are those of one spawn per trial, with fewer
+// processes where retries in a mount namespace alone repeat the flags
+// (gvisor-run: tmpfs, proc and sysfs).
+func TestMountsShareSpawn(t *testing.T) {
+	for name, m := range sandboxes {
+		var mu sync.Mutex
+		spawns := 0
+		count := func(ctx context.Context, tr trial) outcome {
+			mu.Lock()
+			spawns++
+			mu.Unlock()
+			return m.spawn(ctx, tr)
+		}
+		many := func(ctx context.Context, ts []trial) []outcome {
+			mu.Lock()
+			spawns++
+			mu.Unlock()
+			flags := ts[0].flags
+			var res []outcome
+			for _, tr := range ts {
+				if tr.flags != flags || tr.mapRoot != ts[0].mapRoot || tr.fstype == "" {
+					t.Errorf("%s: %s grouped with flags %s", name, tr.source(), flagNames(flags))
+				}
+				res = append(res, m.spawn(ctx, tr))
+			}
+			return res
+		}
+		ts, res := runTrials(context.Background(), count, nil)
+		one := spawns
+		want := probes.NewObservation()
+		judge(want, m.uid, record(want, ts, res))
+
+		spawns = 0
+		ts, res = runTrials(context.Background(), count, many)
+		got := probes.NewObservation()
+		judge(got, m.uid, record(got, ts, res))
+		t.Logf("%s: %d spawns, %d with shared mounts", name, one, spawns)
+		if !reflect.DeepEqual(got.Facts, want.Facts) || !reflect.DeepEqual(got.Evidence, want.Evidence) {
+			t.Errorf("%s: shared mounts give\n%v\n%v\nwant\n%v\n%v", name, got.Facts, got.Evidence, want.Facts, want.Evidence)
+		}
+		if spawns > one || (name == "gvisor-run" && spawns >= one) {
+			t.Errorf("%s: %d spawns with shared mounts, %d without", name, spawns, one)
 		}
 	}
 }

@@ -496,25 +496,28 @@ func isExecutable(env *probes.Env, rel string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
-// iptablesBinaries picks the binary to test for each backend: iptables-nft
-// and iptables-legacy, else the plain iptables for the backend its
-// --version names, else k3s' bundled ones in the data dir.
-func iptablesBinaries(ctx context.Context, env *probes.Env, o *probes.Observation) (map[string]string, string) {
-	bins := map[string]string{}
+// plainVersion asks the plain iptables for its --version: the backend it
+// names (nft or legacy, "" when it does not say), and the note of it.
+func plainVersion(ctx context.Context, env *probes.Env, p string) (string, probes.Evidence) {
+	vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	res, err := env.Sys.Exec(vctx, p, "--version")
+	cancel()
+	out := strings.TrimSpace(res.Stdout + "\n" + res.Stderr)
+	first := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
 	def := ""
-	if p := lookPath(env, "iptables"); p != "" {
-		vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		res, err := env.Sys.Exec(vctx, p, "--version")
-		cancel()
-		out := strings.TrimSpace(res.Stdout + "\n" + res.Stderr)
-		first := strings.TrimSpace(strings.SplitN(out, "\n", 2)[0])
-		o.Note(p+" --version", first, err)
-		if err == nil {
-			_, def = IptablesVersion(out)
-		}
-		if def != "" {
-			bins[def] = p
-		}
+	if err == nil {
+		_, def = IptablesVersion(out)
+	}
+	return def, probes.Evidence{Source: p + " --version", Excerpt: first, Errno: probes.Errno(err)}
+}
+
+// iptablesBinaries picks the binary to test for each backend: iptables-nft
+// and iptables-legacy, else the plain iptables (plain) for the backend its
+// --version names (def), else k3s' bundled ones in the data dir.
+func iptablesBinaries(env *probes.Env, plain, def string) map[string]string {
+	bins := map[string]string{}
+	if def != "" {
+		bins[def] = plain
 	}
 	bundled := path.Join(strings.TrimPrefix(env.DataDir, "/"), "data/current/bin/aux")
 	for _, b := range []string{"nft", "legacy"} {
@@ -529,5 +532,5 @@ func iptablesBinaries(ctx context.Context, env *probes.Env, o *probes.Observatio
 			bins[b] = "/" + rel
 		}
 	}
-	return bins, def
+	return bins
 }

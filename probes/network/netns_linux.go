@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,8 +40,27 @@ func (NetnsProbe) Run(ctx context.Context, env *probes.Env) (*probes.Observation
 // that tests as root can exercise the user namespace path.
 func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.Observation, error) {
 	o := probes.NewObservation()
-	bins, def := iptablesBinaries(ctx, env, o)
-	in := netnsInput{Bins: bins, Default: def, NetAdmin: netAdmin(env, o)}
+	// The plain iptables' --version names the default backend (a fact)
+	// and, where iptables-nft or iptables-legacy is missing, the binary
+	// to test for it. When both are there, it runs beside the trials: a
+	// process is tens of ms where processes are expensive (gVisor).
+	plain := lookPath(env, "iptables")
+	def, version := "", probes.Evidence{}
+	waitVersion := func() {}
+	if plain != "" {
+		if lookPath(env, "iptables-nft") != "" && lookPath(env, "iptables-legacy") != "" {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				def, version = plainVersion(ctx, env, plain)
+			}()
+			waitVersion = func() { <-done }
+		} else {
+			def, version = plainVersion(ctx, env, plain)
+		}
+	}
+	bins := iptablesBinaries(env, plain, def)
+	in := netnsInput{Bins: bins, NetAdmin: netAdmin(env, o)}
 
 	parentNS, _ := fs.ReadLink(env.Root, "proc/self/ns/net")
 	tmp := env.TempDir
@@ -77,6 +98,12 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 			in.Mode = "none"
 		}
 		err = uerr
+	}
+	waitVersion()
+	in.Default = def
+	if version.Source != "" {
+		// First, where it stood when the query ran before the trials.
+		o.Evidence = append([]probes.Evidence{version}, o.Evidence...)
 	}
 	if ctx.Err() != nil {
 		return o, fmt.Errorf("network namespace op: %w", ctx.Err())
@@ -160,7 +187,8 @@ func stepOf(name string, err error) Step {
 }
 
 // tryLinks creates the links a pod network needs (as the bridge CNI plugin
-// and flannel do) and deletes them again.
+// and flannel do) in the op's own network namespace, which takes them
+// along when it ends.
 func tryLinks() (steps, cleanup []Step) {
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: vethName}, PeerName: vethPeer}
 	vethErr := netlink.LinkAdd(veth)
@@ -191,48 +219,170 @@ func tryLinks() (steps, cleanup []Step) {
 	return steps, nil
 }
 
-// restoreTrial is every trial of tryIptables as one iptables-restore
-// input: the same chains, rules and matches, committed per table by the
-// same kernel interface (nf_tables batch or the x_tables replace), with
-// --noflush reading each table first as -S does.
-const restoreTrial = `*filter
-:` + chainName + ` - [0:0]
--A ` + chainName + ` -j RETURN
--A ` + chainName + ` -m comment --comment "kprobe test" -j RETURN
--A ` + chainName + ` -m conntrack --ctstate ESTABLISHED -j RETURN
--A ` + chainName + ` -m addrtype --dst-type LOCAL -j RETURN
--A ` + chainName + ` -m statistic --mode random --probability 0.5 -j RETURN
--A ` + chainName + ` -p tcp -m multiport --dports 80,443 -j RETURN
--A ` + chainName + ` -j MARK --set-xmark 0x4000/0x4000
-COMMIT
-*nat
-:` + chainName + ` - [0:0]
--A ` + chainName + ` -j MASQUERADE
--A ` + chainName + ` -p tcp -j DNAT --to-destination 192.0.2.1:80
-COMMIT
-`
+// restoreBlock is one trial of tryIptables as an iptables-restore block:
+// its own *table ... COMMIT, so that the kernel takes or refuses it alone
+// (one nf_tables batch or one x_tables replace, as the iptables command
+// that adds the same rule), and iptables-restore's "line N failed" names
+// it. The first block of each table declares the chain (and with it
+// lists the table, as -S does, because --noflush reads it first).
+type restoreBlock struct {
+	table string
+	steps []string // the steps the block decides; two or three for a chain block
+	lines []string // the block's rule lines, between *table and COMMIT
+	needs string   // a step that must have worked for the block to be tried
+}
 
-// tryIptables tries a backend with one iptables-restore when the backend
-// has one: one process instead of twelve. When that fails, or there is
-// no restore binary, it removes what the restore may have committed and
-// runs each trial on its own, so that a failure names the step.
-func tryIptables(backend, bin, lock string) (BackendResult, []Step) {
-	if restore := bin + "-restore"; isFile(restore) {
-		if s := runIptablesInput(restore, lock, "restore", restoreTrial, "--noflush"); s.OK {
-			res := BackendResult{Backend: backend, Bin: bin}
-			for _, name := range []string{stepList, stepChain, stepRule, stepComment, stepConntrack,
-				stepAddrtype, stepStatistic, stepMultiport, stepMark, stepNatList, stepNatChain, stepMasquerade, stepDNAT} {
-				res.Steps = append(res.Steps, Step{Name: name, OK: true})
-			}
-			// The chains are left to the namespace's end, like the links
-			// (tryLinks): deleting them in nf_tables waits ~35 ms here.
-			return res, nil
+// restoreBlocks are the trials of tryIptablesSteps, the same chains,
+// rules and matches, in the same order.
+var restoreBlocks = []restoreBlock{
+	{table: "filter", steps: []string{stepList, stepChain, stepRule},
+		lines: []string{":" + chainName + " - [0:0]", "-A " + chainName + " -j RETURN"}},
+	{table: "filter", steps: []string{stepComment}, needs: stepRule,
+		lines: []string{"-A " + chainName + ` -m comment --comment "kprobe test" -j RETURN`}},
+	{table: "filter", steps: []string{stepConntrack}, needs: stepRule,
+		lines: []string{"-A " + chainName + " -m conntrack --ctstate ESTABLISHED -j RETURN"}},
+	{table: "filter", steps: []string{stepAddrtype}, needs: stepRule,
+		lines: []string{"-A " + chainName + " -m addrtype --dst-type LOCAL -j RETURN"}},
+	{table: "filter", steps: []string{stepStatistic}, needs: stepRule,
+		lines: []string{"-A " + chainName + " -m statistic --mode random --probability 0.5 -j RETURN"}},
+	{table: "filter", steps: []string{stepMultiport}, needs: stepRule,
+		lines: []string{"-A " + chainName + " -p tcp -m multiport --dports 80,443 -j RETURN"}},
+	{table: "filter", steps: []string{stepMark}, needs: stepRule,
+		lines: []string{"-A " + chainName + " -j MARK --set-xmark 0x4000/0x4000"}},
+	{table: "nat", steps: []string{stepNatList, stepNatChain},
+		lines: []string{":" + chainName + " - [0:0]"}},
+	{table: "nat", steps: []string{stepMasquerade}, needs: stepNatChain,
+		lines: []string{"-A " + chainName + " -j MASQUERADE"}},
+	{table: "nat", steps: []string{stepDNAT}, needs: stepMasquerade,
+		lines: []string{"-A " + chainName + " -p tcp -j DNAT --to-destination 192.0.2.1:80"}},
+}
+
+// restoreInput renders blocks as one iptables-restore input and returns,
+// for each block, the last line number it occupies (its COMMIT).
+func restoreInput(blocks []restoreBlock) (string, []int) {
+	var b strings.Builder
+	ends := make([]int, len(blocks))
+	line := 0
+	for i, bl := range blocks {
+		b.WriteString("*" + bl.table + "\n")
+		for _, l := range bl.lines {
+			b.WriteString(l + "\n")
 		}
-		for _, table := range []string{"filter", "nat"} {
-			dropChain(bin, lock, table)
+		b.WriteString("COMMIT\n")
+		line += len(bl.lines) + 2
+		ends[i] = line
+	}
+	return b.String(), ends
+}
+
+// restoreLineRE finds the input line iptables-restore stopped at: a
+// refused commit (legacy: "iptables-restore: line 7 failed"; nft names
+// the rule: "line 6: RULE_APPEND failed (Invalid argument): ...") or a
+// rule it could not parse ("Error occurred at line: 5").
+var restoreLineRE = regexp.MustCompile(`line (\d+)(?: failed|: )|Error occurred at line: (\d+)`)
+
+// failedBlock maps iptables-restore's stderr to the index of the block it
+// stopped at, -1 when the stderr names no line within the input.
+func failedBlock(stderr string, ends []int) int {
+	m := restoreLineRE.FindStringSubmatch(stderr)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.Atoi(m[1] + m[2])
+	if err != nil {
+		return -1
+	}
+	for i, end := range ends {
+		if n <= end {
+			return i
 		}
 	}
-	return tryIptablesSteps(backend, bin, lock)
+	return -1
+}
+
+// tryIptables tries a backend with iptables-restore when the backend has
+// one: one process when the kernel takes every trial, and one more per
+// refused trial, instead of one per step (the step-by-step path costs a
+// second per sandbox where processes are expensive, as in gVisor, and
+// that is where most trials fail). Each trial is its own block, so a
+// refused one is named by its line and the next run starts after it. A
+// failure no line names, or one in a block that decides several steps,
+// goes to the step-by-step path, so that the failed step is named.
+func tryIptables(backend, bin, lock string) (BackendResult, []Step) {
+	return tryIptablesBlocks(backend, bin, lock, restoreBlocks)
+}
+
+// tryIptablesBlocks is tryIptables with the blocks to try.
+func tryIptablesBlocks(backend, bin, lock string, blocks []restoreBlock) (BackendResult, []Step) {
+	restore := bin + "-restore"
+	if !isFile(restore) {
+		return tryIptablesSteps(backend, bin, lock, false)
+	}
+	res := BackendResult{Backend: backend, Bin: bin}
+	done := map[string]bool{} // step -> ok, for the steps decided so far
+	pending := blocks
+	for len(pending) > 0 {
+		// Drop blocks whose prerequisite failed, as the step path does.
+		var todo []restoreBlock
+		for _, bl := range pending {
+			if ok, decided := done[bl.needs]; bl.needs == "" || !decided || ok {
+				todo = append(todo, bl)
+			}
+		}
+		if len(todo) == 0 {
+			break
+		}
+		input, ends := restoreInput(todo)
+		s, stderr := runIptablesInput(restore, lock, "restore", input, "--noflush")
+		failed := len(todo)
+		if !s.OK {
+			failed = failedBlock(stderr, ends)
+			if failed < 0 {
+				// Unknown what was committed: the step path lists the
+				// table first and drops the chains before it tries.
+				return tryIptablesSteps(backend, bin, lock, true)
+			}
+		}
+		for _, bl := range todo[:failed] {
+			for _, name := range bl.steps {
+				res.Steps = append(res.Steps, Step{Name: name, OK: true})
+				done[name] = true
+			}
+		}
+		if failed == len(todo) {
+			break
+		}
+		bl := todo[failed]
+		if len(bl.steps) > 1 {
+			// A chain block: name the step that fails, one process each.
+			// Nothing of this block was committed.
+			if bl.table == "filter" {
+				return tryIptablesSteps(backend, bin, lock, false)
+			}
+			more, cleanup := natSteps(bin, lock)
+			res.Steps = append(res.Steps, more...)
+			return res, cleanup
+		}
+		s.Name = bl.steps[0]
+		s.Msg = restoreMsg(stderr)
+		res.Steps = append(res.Steps, s)
+		done[s.Name] = false
+		pending = todo[failed+1:]
+	}
+	// The chains are left to the namespace's end, like the links
+	// (tryLinks): deleting them in nf_tables waits ~35 ms here.
+	return res, nil
+}
+
+// restoreMsg is iptables-restore's stderr on one line: the reason (nft, or
+// a warning of a missing extension) and the line often come on separate
+// lines, and legacy's commit failure says no more than the line.
+func restoreMsg(stderr string) string {
+	msg := strings.Join(strings.Fields(stderr), " ")
+	if len(msg) > 240 {
+		msg = msg[:240]
+	}
+	return msg
 }
 
 func isFile(p string) bool {
@@ -242,8 +392,9 @@ func isFile(p string) bool {
 
 // tryIptablesSteps lists the tables and builds a chain with the rules
 // kube-proxy and flannel write, one process per step, then flushes and
-// deletes the chains.
-func tryIptablesSteps(backend, bin, lock string) (BackendResult, []Step) {
+// deletes the chains. dirty says that an earlier iptables-restore may
+// have left the chains behind: they are dropped once the table lists.
+func tryIptablesSteps(backend, bin, lock string, dirty bool) (BackendResult, []Step) {
 	res := BackendResult{Backend: backend, Bin: bin}
 	run := func(name string, args ...string) bool {
 		s := runIptables(bin, lock, name, args...)
@@ -253,6 +404,11 @@ func tryIptablesSteps(backend, bin, lock string) (BackendResult, []Step) {
 	var cleanup []Step
 	if !run(stepList, "-t", "filter", "-S") {
 		return res, nil
+	}
+	if dirty {
+		for _, table := range []string{"filter", "nat"} {
+			dropChain(bin, lock, table)
+		}
 	}
 	if run(stepChain, "-t", "filter", "-N", chainName) {
 		if run(stepRule, "-t", "filter", "-A", chainName, "-j", "RETURN") {
@@ -265,13 +421,25 @@ func tryIptablesSteps(backend, bin, lock string) (BackendResult, []Step) {
 		}
 		cleanup = append(cleanup, dropChain(bin, lock, "filter")...)
 	}
+	nat, natCleanup := natSteps(bin, lock)
+	res.Steps = append(res.Steps, nat...)
+	return res, append(cleanup, natCleanup...)
+}
+
+// natSteps is the nat half of tryIptablesSteps.
+func natSteps(bin, lock string) (steps, cleanup []Step) {
+	run := func(name string, args ...string) bool {
+		s := runIptables(bin, lock, name, args...)
+		steps = append(steps, s)
+		return s.OK
+	}
 	if run(stepNatList, "-t", "nat", "-S") && run(stepNatChain, "-t", "nat", "-N", chainName) {
 		if run(stepMasquerade, "-t", "nat", "-A", chainName, "-j", "MASQUERADE") {
 			run(stepDNAT, "-t", "nat", "-A", chainName, "-p", "tcp", "-j", "DNAT", "--to-destination", "192.0.2.1:80")
 		}
-		cleanup = append(cleanup, dropChain(bin, lock, "nat")...)
+		cleanup = dropChain(bin, lock, "nat")
 	}
-	return res, cleanup
+	return steps, cleanup
 }
 
 func dropChain(bin, lock, table string) []Step {
@@ -285,11 +453,14 @@ func dropChain(bin, lock, table string) []Step {
 }
 
 func runIptables(bin, lock, name string, args ...string) Step {
-	return runIptablesInput(bin, lock, name, "", args...)
+	s, _ := runIptablesInput(bin, lock, name, "", args...)
+	return s
 }
 
-// runIptablesInput runs an iptables command with stdin, as a step.
-func runIptablesInput(bin, lock, name, stdin string, args ...string) Step {
+// runIptablesInput runs an iptables command with stdin, as a step, and
+// returns its whole stderr too (iptables-restore's "line N failed" need
+// not be the first line).
+func runIptablesInput(bin, lock, name, stdin string, args ...string) (Step, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -303,7 +474,7 @@ func runIptablesInput(bin, lock, name, stdin string, args ...string) Step {
 	cmd.Stderr = &errb
 	err := cmd.Run()
 	if err == nil {
-		return Step{Name: name, OK: true}
+		return Step{Name: name, OK: true}, ""
 	}
 	msg, errno := IptablesError(errb.String())
 	if msg == "" {
@@ -315,5 +486,5 @@ func runIptablesInput(bin, lock, name, stdin string, args ...string) Step {
 			errno = probes.Errno(err)
 		}
 	}
-	return Step{Name: name, Errno: errno, Msg: msg}
+	return Step{Name: name, Errno: errno, Msg: msg}, errb.String()
 }

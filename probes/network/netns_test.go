@@ -236,8 +236,11 @@ func TestIptablesBinaries(t *testing.T) {
 				tt.root = fstest.MapFS{}
 			}
 			env := &probes.Env{Root: tt.root, Sys: tt.sys, DataDir: probes.DefaultDataDir}
-			o := probes.NewObservation()
-			bins, def := iptablesBinaries(context.Background(), env, o)
+			plain, def := lookPath(env, "iptables"), ""
+			if plain != "" {
+				def, _ = plainVersion(context.Background(), env, plain)
+			}
+			bins := iptablesBinaries(env, plain, def)
 			if !reflect.DeepEqual(bins, tt.bins) || def != tt.def {
 				t.Errorf("got %v %q, want %v %q", bins, def, tt.bins, tt.def)
 			}
