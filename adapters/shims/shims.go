@@ -206,6 +206,28 @@ func (s *Shim) Apply(ctx context.Context, env *Env) (*Applied, error) {
 	return a, nil
 }
 
+// nsExitWait bounds how long Undo waits for the last holder of a shim's
+// mount namespace to exit: stop has signalled the cluster's processes, and
+// one of them can still be exiting when the journal is undone (stop
+// --purge failed once on a pid that was gone a second later).
+const nsExitWait = 5 * time.Second
+
+// nsGoneWithin is nsGone, retried until the namespace is gone, ctx ends or
+// wait has passed.
+func nsGoneWithin(ctx context.Context, ns string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := nsGone(ns)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Undo reverts the journal, last step first. Steps that could not be
 // undone stay in a.Steps and make the error; a second Undo retries them.
 func (a *Applied) Undo(ctx context.Context) error {
@@ -223,7 +245,7 @@ func (a *Applied) Undo(ctx context.Context) error {
 		}
 		var err error
 		if st.NS && otherNS {
-			err = nsGone(a.MountNS)
+			err = nsGoneWithin(ctx, a.MountNS, nsExitWait)
 		} else {
 			err = undoStep(st)
 		}

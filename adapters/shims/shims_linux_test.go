@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
@@ -617,6 +618,35 @@ func TestUndoFromAnotherNamespace(t *testing.T) {
 	if err := nsGone(self); !errors.Is(err, ErrNamespaceInUse) {
 		t.Errorf("nsGone(own namespace) = %v, want ErrNamespaceInUse", err)
 	}
+}
+
+// TestUndoWaitsForAnExitingHolder: stop undoes a shim's journal right
+// after signalling the cluster's processes; a holder of the shim's mount
+// namespace that exits a moment later must not fail the undo (it did once
+// in a benchmark's stop --purge).
+func TestUndoWaitsForAnExitingHolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a mount namespace")
+	}
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "0.5")
+	if err := holder.Start(); err != nil {
+		t.Skip("unshare:", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- holder.Wait() }()
+	var ns string
+	for i := 0; i < 100 && (ns == "" || ns == currentMountNS()); i++ {
+		ns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ns == "" || ns == currentMountNS() {
+		t.Skip("the holder's mount namespace was not seen")
+	}
+	a := &Applied{Shim: "rshared", MountNS: ns, Steps: []Step{{Op: "mount", Path: "/nowhere", MountID: 99999, NS: true}}}
+	if err := a.Undo(context.Background()); err != nil || len(a.Steps) != 0 {
+		t.Fatalf("undo while the holder exits: %v, left %v", err, a.Steps)
+	}
+	<-exited
 }
 
 func TestUndoKeepsFailedSteps(t *testing.T) {
