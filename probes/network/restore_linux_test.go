@@ -3,14 +3,16 @@
 package network
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestFailedBlock(t *testing.T) {
@@ -89,19 +91,34 @@ func TestLiveRestoreBlocks(t *testing.T) {
 	}
 }
 
-// inNewNetns runs f on a locked thread in a new network namespace; the
-// thread ends with its goroutine and takes the namespace, and whatever f
-// made in it, along.
+// inNewNetns runs f on a locked thread in a new network namespace and
+// then puts the thread back into its own, so that the namespace, and
+// whatever f made in it, goes. Going back matters: should the thread be
+// the process's main one, Go keeps it when the goroutine ends, and
+// /proc/self/net (the main thread's) would show the new namespace to the
+// tests that run after.
 func inNewNetns(t *testing.T, f func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
-		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			t.Errorf("this thread's network namespace: %v", err)
+			return // the thread stays locked and is not reused
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			t.Errorf("unshare(CLONE_NEWNET): %v", err)
+			runtime.UnlockOSThread()
 			return
 		}
 		f()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			t.Errorf("back to the thread's network namespace: %v", err)
+			return // the thread stays locked and is not reused
+		}
+		runtime.UnlockOSThread()
 	}()
 	<-done
 }
