@@ -10,12 +10,8 @@ import (
 	"github.com/kprobe/kprobe/probes/kernel"
 )
 
-// sysModule and libModules are where loaded modules show and where the
-// running kernel's module files are; tests point them elsewhere.
-var (
-	sysModule  = "/sys/module"
-	libModules = "/lib/modules"
-)
+// sysModule is where loaded modules show; tests point it elsewhere.
+var sysModule = "/sys/module"
 
 // moduleLoaded says whether a module is loaded: /sys/module/NAME/initstate
 // exists for every loaded module (a built-in one has no initstate).
@@ -41,6 +37,9 @@ func (s *Snapshot) LoadModule(name string, save func() error) (loaded bool, note
 	if err != nil {
 		return false, "uname: " + err.Error(), nil
 	}
+	// The running kernel's module files: FindModule's paths are relative
+	// to /lib/modules/RELEASE.
+	dir := filepath.Join("/lib/modules", release)
 	m := kernel.FindModule(os.DirFS("/"), release, name)
 	if m.State != kernel.ModuleFile {
 		return false, fmt.Sprintf("%s is not a module file of kernel %s (%s)", name, release, m.State), nil
@@ -49,7 +48,6 @@ func (s *Snapshot) LoadModule(name string, save func() error) (loaded bool, note
 	if err := save(); err != nil {
 		return false, "", err
 	}
-	dir := filepath.Join(libModules, release)
 	files := append([]string(nil), m.Deps...)
 	slices.Reverse(files)
 	for _, f := range append(files, m.Path) {

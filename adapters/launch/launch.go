@@ -422,11 +422,7 @@ func applyKernelTunables(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir 
 // checks then fail. Only a journal that cannot be written stops launch.
 func loadModules(plan *adapters.Plan, snap *hoststate.Snapshot, dataDir string) error {
 	for _, m := range plan.Modules {
-		if m == adapters.BrNetfilter {
-			if _, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables"); err == nil {
-				continue // loaded since the scan
-			}
-		}
+		// A module loaded since the scan: LoadModule does nothing.
 		loaded, note, err := snap.LoadModule(m, func() error { return snap.Save(snapshotPath(dataDir)) })
 		switch {
 		case err != nil:

@@ -49,14 +49,20 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 			_ = os.Remove(p) // empty: every mount was in a namespace that is gone
 		}
 	}()
-	spawn := func(ctx context.Context, t trial) outcome {
-		ctx, cancel := context.WithTimeout(ctx, spawnTimeout)
-		defer cancel()
+	// attrOf is the clone a trial runs in: its namespaces, and root
+	// mapped to this uid where the trial asks.
+	attrOf := func(t trial) *syscall.SysProcAttr {
 		attr := &syscall.SysProcAttr{Cloneflags: t.flags}
 		if t.mapRoot {
 			attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
 			attr.GidMappingsEnableSetgroups = false
 		}
+		return attr
+	}
+	spawn := func(ctx context.Context, t trial) outcome {
+		ctx, cancel := context.WithTimeout(ctx, spawnTimeout)
+		defer cancel()
+		attr := attrOf(t)
 		var line string
 		var err error
 		if t.fstype == "" {
@@ -69,11 +75,7 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 	many := func(ctx context.Context, ts []trial) []outcome {
 		ctx, cancel := context.WithTimeout(ctx, spawnTimeout)
 		defer cancel()
-		attr := &syscall.SysProcAttr{Cloneflags: ts[0].flags}
-		if ts[0].mapRoot {
-			attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
-			attr.GidMappingsEnableSetgroups = false
-		}
+		attr := attrOf(ts[0]) // every trial of the group has the same
 		var args []string
 		for _, t := range ts {
 			args = append(args, t.fstype, filepath.Join(dir, targetName(t)))
