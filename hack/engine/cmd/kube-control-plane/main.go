@@ -1,29 +1,40 @@
 // Command kube-control-plane runs kube-apiserver, kube-controller-manager
-// and kube-scheduler in one process, as k3s does. Three separate programs
-// each map their own copy of the same Kubernetes libraries and Go runtime:
-// about 58 % of the control plane's resident memory was those file pages
+// and kube-scheduler in one process, as k3s does, and on a single node
+// the kubelet and kube-proxy with them. Separate programs each map their
+// own copy of the same Kubernetes libraries and Go runtime: more than half
+// of each one's resident memory was those file pages
 // (research/memory-floor.md). One process maps them once.
 //
 // Usage:
 //
-//	kube-control-plane kube-apiserver ARG... [-- kube-controller-manager ARG...] [-- kube-scheduler ARG...]
+//	kube-control-plane COMPONENT ARG... [-- COMPONENT ARG...]...
 //	kube-control-plane --version
+//	kube-control-plane --components
 //
-// Each section starts with a component's name and holds that component's
-// own flags, exactly as its own program takes them; "--" separates the
-// sections (no Kubernetes component takes a bare "--"). Any subset of the
-// three may be given, each once.
+// COMPONENT is kube-apiserver, kube-controller-manager, kube-scheduler,
+// kubelet or kube-proxy. Each section starts with a component's name and
+// holds that component's own flags, exactly as its own program takes them;
+// "--" separates the sections (no Kubernetes component takes a bare "--").
+// Any subset may be given, each once. --components prints the components
+// this build runs, one a line (a launcher asks before it gives the node's).
 //
 // The components start one after another, each once the previous one has
-// parsed its flags, the controller manager and the scheduler once the API
+// parsed its flags (the kubelet parses its own inside its run: it is only
+// started), the controller manager and the scheduler once the API
 // server's /readyz answers (before its RBAC bootstrap they are refused the
-// configmap they read as they start, and exit). The process
-// exits 1 as soon as any component returns (a supervisor restarts it), and
-// on SIGTERM or SIGINT stops the API server gracefully and exits.
+// configmap they read as they start, and exit); the kubelet and
+// kube-proxy start with the API server and retry it themselves. The
+// process exits 1 as soon as any component returns (a supervisor restarts
+// it), 0 when its only component returned without error (`kube-proxy
+// --cleanup`), and on SIGTERM or SIGINT stops the API server and the
+// kubelet gracefully and exits.
 //
 // Process-wide state is shared: the feature gates (every section's
 // --feature-gates apply to all three), klog's verbosity and the
-// Prometheus registry. Each component applies its logging configuration;
+// Prometheus registry. The kubelet's and the API server's commands each
+// install a SIGTERM handler through genericapiserver.SetupSignalContext,
+// which allows one call per process: the guard is reset between the two
+// (allowSecondSignalHandler), so both stop on the signal. Each component applies its logging configuration;
 // the same configuration a second time is accepted, a different one is an
 // error (logsapi.ReapplyHandlingIgnoreUnchanged, as k3s sets it).
 package main
@@ -38,6 +49,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,8 +67,10 @@ import (
 	"k8s.io/klog/v2"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	_ "time/tzdata" // CronJob time zones, as kube-apiserver's and kube-controller-manager's mains have it
 )
@@ -66,9 +80,16 @@ const (
 	APIServer         = "kube-apiserver"
 	ControllerManager = "kube-controller-manager"
 	Scheduler         = "kube-scheduler"
+	Kubelet           = "kubelet"
+	KubeProxy         = "kube-proxy"
 )
 
-var order = []string{APIServer, ControllerManager, Scheduler}
+// order is the start order: the node's components with the API server,
+// the two that exit without it after it.
+var order = []string{APIServer, Kubelet, KubeProxy, ControllerManager, Scheduler}
+
+// needsAPI are the components started once the API server is ready.
+var needsAPI = map[string]bool{ControllerManager: true, Scheduler: true}
 
 // Section is one component's name and arguments.
 type Section struct {
@@ -87,7 +108,7 @@ func ParseSections(argv []string) ([]Section, error) {
 	for len(argv) > 0 {
 		name := argv[0]
 		if !slices.Contains(order, name) {
-			return nil, fmt.Errorf("%q: each section starts with kube-apiserver, kube-controller-manager or kube-scheduler", name)
+			return nil, fmt.Errorf("%q: each section starts with one of %s", name, strings.Join(order, ", "))
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("%s is given twice", name)
@@ -111,11 +132,15 @@ func ParseSections(argv []string) ([]Section, error) {
 	return got, nil
 }
 
-const usage = "usage: kube-control-plane kube-apiserver ARG... [-- kube-controller-manager ARG...] [-- kube-scheduler ARG...]"
+const usage = "usage: kube-control-plane COMPONENT ARG... [-- COMPONENT ARG...]... (COMPONENT: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy)"
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == "--version" {
 		fmt.Println("Kubernetes " + version.Get().GitVersion)
+		return
+	}
+	if len(os.Args) == 2 && os.Args[1] == "--components" {
+		fmt.Println(strings.Join(order, "\n"))
 		return
 	}
 	sections, err := ParseSections(os.Args[1:])
@@ -149,26 +174,33 @@ func run(sections []Section) int {
 	defer cancel()
 
 	done := make(chan exit, len(sections))
+	var api *cobra.Command
 	for _, s := range sections {
+		if needsAPI[s.Name] && api != nil {
+			// The controller manager and the scheduler read the API
+			// server's authentication configmap as they start and exit
+			// when RBAC does not let them yet: they start once /readyz
+			// (which includes the RBAC bootstrap) answers.
+			select {
+			case <-readyz(ctx, api):
+				api = nil // asked once
+			case e := <-done:
+				klog.ErrorS(e.err, "Component exited while starting", "component", e.name)
+				return 1
+			case <-stop:
+				return 1
+			}
+		}
 		cmd, e, ok := start(ctx, s, done)
 		if !ok {
+			if len(sections) == 1 && e.err == nil {
+				return 0
+			}
 			klog.ErrorS(e.err, "Component exited while starting", "component", e.name)
 			return 1
 		}
-		if s.Name != APIServer || len(sections) == 1 {
-			continue
-		}
-		// The controller manager and the scheduler read the API server's
-		// authentication configmap as they start and exit when RBAC does
-		// not let them yet: they start once /readyz (which includes the
-		// RBAC bootstrap) answers.
-		select {
-		case <-readyz(ctx, cmd):
-		case e := <-done:
-			klog.ErrorS(e.err, "Component exited while starting", "component", e.name)
-			return 1
-		case <-stop:
-			return 1
+		if s.Name == APIServer {
+			api = cmd
 		}
 	}
 	var stopping bool
@@ -197,7 +229,9 @@ func run(sections []Section) int {
 			case stopping && e.name == APIServer && e.err == nil:
 				return 0
 			case stopping && e.name != APIServer:
-				continue // the scheduler returns on its cancelled context
+				continue // the scheduler and the kubelet return on the stop
+			case len(sections) == 1 && e.err == nil:
+				return 0
 			}
 			klog.ErrorS(e.err, "Component exited; stopping the others", "component", e.name)
 			return 1
@@ -270,6 +304,12 @@ func command(ctx context.Context, name string) *cobra.Command {
 	switch name {
 	case APIServer:
 		return apiserver.NewAPIServerCommand()
+	case Kubelet:
+		// Its run installs the second signal handler of the process.
+		allowSecondSignalHandler()
+		return kubelet.NewKubeletCommand(ctx)
+	case KubeProxy:
+		return kubeproxy.NewProxyCommand()
 	case ControllerManager:
 		// It starts a signal handler only with the alpha gate
 		// ControllerManagerReleaseLeaderElectionLockOnExit, which would

@@ -18,6 +18,12 @@ func TestParseSections(t *testing.T) {
 			[]string{"kube-scheduler", "--s", "--", "kube-controller-manager", "--c=x", "--", "kube-apiserver", "--a"},
 			[]Section{{APIServer, []string{"--a"}}, {ControllerManager, []string{"--c=x"}}, {Scheduler, []string{"--s"}}},
 		},
+		// The node's components start with the API server, before the two
+		// that wait for it.
+		{
+			[]string{"kube-scheduler", "--", "kube-proxy", "--p", "--", "kube-apiserver", "--", "kubelet", "--k"},
+			[]Section{{APIServer, []string{}}, {Kubelet, []string{"--k"}}, {KubeProxy, []string{"--p"}}, {Scheduler, []string{}}},
+		},
 	} {
 		got, err := ParseSections(tc.argv)
 		if err != nil {
@@ -33,8 +39,8 @@ func TestParseSections(t *testing.T) {
 func TestParseSectionsRefuses(t *testing.T) {
 	for _, argv := range [][]string{
 		nil,
-		{"--secure-port=1"},                    // no component named
-		{"kube-apiserver", "--", "kube-proxy"}, // not one of the three
+		{"--secure-port=1"},              // no component named
+		{"kube-apiserver", "--", "etcd"}, // not a component it runs
 		{"kube-apiserver", "--a", "--", "kube-apiserver", "--b"}, // twice
 		{"kube-apiserver", "--a", "--"},                          // trailing separator
 	} {
