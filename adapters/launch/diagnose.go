@@ -18,9 +18,14 @@ func logSources(logDir string) []signatures.Source {
 		out = append(out, signatures.Source{Path: filepath.Join(logDir, n+".log"), Component: signatures.Component(n)})
 	}
 	// kube-apiserver, kube-controller-manager and kube-scheduler in one
-	// process write one log; of the three only the API server has
-	// signatures.
-	return append(out, signatures.Source{Path: filepath.Join(logDir, upstream.ControlPlaneProcessName+".log"), Component: signatures.APIServer})
+	// process write one log, and on a single node the kubelet and
+	// kube-proxy with them; of the three control-plane components only
+	// the API server has signatures.
+	one := filepath.Join(logDir, upstream.ControlPlaneProcessName+".log")
+	for _, c := range []signatures.Component{signatures.APIServer, signatures.Kubelet, signatures.KubeProxy} {
+		out = append(out, signatures.Source{Path: one, Component: c})
+	}
+	return out
 }
 
 // diagnosis turns a signature hit into the ladder's decision input;

@@ -29,7 +29,8 @@ func guardKubeProxyMetrics(ctx context.Context, plan *adapters.Plan) {
 }
 
 // runsKubeProxy says whether node 0 runs kube-proxy (Render leaves it out
-// with disable-kube-proxy and without a kubelet).
+// with disable-kube-proxy and without a kubelet), as its own program or
+// inside kube-control-plane.
 func runsKubeProxy(ps []runspec.Process) bool {
-	return slices.ContainsFunc(ps, func(p runspec.Process) bool { return p.Name == "kube-proxy" })
+	return slices.ContainsFunc(ps, func(p runspec.Process) bool { return upstream.RunsComponent(p, "kube-proxy") })
 }

@@ -89,14 +89,18 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		killWorkerLeftovers(dataDir, say)
 		if spec, err := supervise.ReadSpec(dataDir); err == nil {
 			for _, p := range spec.Processes {
-				args := []string{"--cleanup"}
-				if p.Name == upstream.NetworkPolicyProcessName {
-					args = upstream.NetworkPolicyCleanupArgs(p.Args)
+				var path string
+				var args []string
+				switch {
+				case p.Name == upstream.NetworkPolicyProcessName:
+					path, args = p.Path, upstream.NetworkPolicyCleanupArgs(p.Args)
+				case upstream.RunsComponent(p, "kube-proxy"):
+					path, args = upstream.ComponentCommand(p, "kube-proxy", "--cleanup")
+				default:
+					continue
 				}
-				if p.Name == "kube-proxy" || p.Name == upstream.NetworkPolicyProcessName {
-					if o, err := exec.CommandContext(ctx, p.Path, args...).CombinedOutput(); err != nil {
-						say("%s --cleanup: %v: %s", p.Name, err, strings.TrimSpace(string(o)))
-					}
+				if o, err := exec.CommandContext(ctx, path, args...).CombinedOutput(); err != nil {
+					say("%s --cleanup: %v: %s", p.Name, err, strings.TrimSpace(string(o)))
 				}
 			}
 		}

@@ -1,11 +1,14 @@
 package launchhost
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/kprobe/kprobe/adapters/install"
 	"github.com/kprobe/kprobe/adapters/upstream"
@@ -59,6 +62,20 @@ func (e *MissingError) Error() string {
 // UpstreamHint says how to get the upstream components.
 const UpstreamHint = "install them with `kprobe install kubernetes` (no root needed), or, from a checkout, build them with `make engine` and install etcd, containerd, runc and the CNI plugins with `apt-get install etcd-server containerd runc containernetworking-plugins`"
 
+// runsNode asks kube-control-plane whether it runs the kubelet and
+// kube-proxy too (`--components`, one name a line); a build from before
+// they were added answers with its usage and an error.
+func runsNode(controlPlane string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, controlPlane, "--components").Output()
+	if err != nil {
+		return false
+	}
+	got := strings.Fields(string(out))
+	return slices.Contains(got, "kubelet") && slices.Contains(got, "kube-proxy")
+}
+
 // FindUpstream resolves every program of the kubernetes engine.
 func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 	dirs := SearchDirs(binDir)
@@ -86,6 +103,7 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 	if b.APIServer != "" {
 		if p := filepath.Join(filepath.Dir(b.APIServer), upstream.ControlPlaneProcessName); executable(p) == nil {
 			b.ControlPlane = p
+			b.ControlPlaneRunsNode = runsNode(p)
 		}
 	}
 	// Optional: without it the plan enforces no NetworkPolicy (netpolPreflight).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ type Binaries struct {
 	// runs the API server, the controller manager and the scheduler in one
 	// process; "" when absent: then the three run as their own programs.
 	ControlPlane string
+	// ControlPlaneRunsNode: this ControlPlane also runs the kubelet and
+	// kube-proxy (its --components lists them), so node 0's run in its
+	// process too (a build from before has only the three).
+	ControlPlaneRunsNode bool
 	// NetworkPolicies is the NetworkPolicy enforcer (hack/netpol builds
 	// it); "" when absent: the launcher then plans without enforcement.
 	NetworkPolicies string
@@ -323,10 +328,83 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 	if plan.ProcessPods() {
 		r.Processes = append(r.Processes, nodeAgent(plan, c))
 	}
+	if c.Bin.ControlPlane != "" && c.Bin.ControlPlaneRunsNode {
+		r.Processes = withNodeInControlPlane(r.Processes)
+	}
 	for i := range r.Processes {
-		r.Processes[i].Env = append(r.Processes[i].Env, goEnv(r.Processes[i].Name)...)
+		r.Processes[i].Env = append(r.Processes[i].Env, goEnv(r.Processes[i])...)
 	}
 	return r, nil
+}
+
+// nodeComponents are the node's components kube-control-plane runs beside
+// the control plane where ControlPlaneRunsNode says it can.
+var nodeComponents = []string{"kubelet", "kube-proxy"}
+
+// withNodeInControlPlane moves node 0's kubelet and kube-proxy into the
+// kube-control-plane process as two more sections. Each was a program of
+// 60-90 MiB resident, more than half of it the pages of its own copy of
+// the Kubernetes libraries and the Go runtime, which the one process maps
+// once (research/memory-floor.md). The process then waits for containerd's
+// readiness, as the kubelet did (it exits without containerd's socket);
+// the kubelet and kube-proxy start with the API server inside it and
+// retry the API themselves, as they did in their own processes.
+func withNodeInControlPlane(ps []runspec.Process) []runspec.Process {
+	cp := slices.IndexFunc(ps, func(p runspec.Process) bool { return p.Name == ControlPlaneProcessName })
+	if cp < 0 {
+		return ps
+	}
+	var out []runspec.Process
+	var moved []runspec.Process
+	for _, p := range ps {
+		if slices.Contains(nodeComponents, p.Name) {
+			moved = append(moved, p)
+			continue
+		}
+		out = append(out, p)
+	}
+	cp = slices.IndexFunc(out, func(p runspec.Process) bool { return p.Name == ControlPlaneProcessName })
+	for _, p := range moved {
+		out[cp].Args = append(append(out[cp].Args, "--", p.Name), p.Args...)
+		for _, a := range p.After {
+			if !slices.Contains(out[cp].After, a) {
+				out[cp].After = append(out[cp].After, a)
+			}
+		}
+		out[cp].StopTimeout = max(out[cp].StopTimeout, p.StopTimeout)
+	}
+	return out
+}
+
+// RunsComponent says whether process p runs component (kube-proxy, the
+// kubelet...): as its own program, or as a section of kube-control-plane.
+func RunsComponent(p runspec.Process, component string) bool {
+	return p.Name == component || slices.Contains(components(p), component)
+}
+
+// components are the components a kube-control-plane process runs: the
+// first argument and each one after a "--".
+func components(p runspec.Process) []string {
+	if p.Name != ControlPlaneProcessName || len(p.Args) == 0 {
+		return nil
+	}
+	got := []string{p.Args[0]}
+	for i, a := range p.Args[:len(p.Args)-1] {
+		if a == "--" {
+			got = append(got, p.Args[i+1])
+		}
+	}
+	return got
+}
+
+// ComponentCommand is the command line that runs component alone with
+// args from process p's program: `kube-proxy --cleanup` from kube-proxy's
+// own or kube-control-plane's.
+func ComponentCommand(p runspec.Process, component string, args ...string) (string, []string) {
+	if p.Name == ControlPlaneProcessName {
+		return p.Path, append([]string{component}, args...)
+	}
+	return p.Path, args
 }
 
 // ControlPlaneProcessName is the supervised process of kube-control-plane
@@ -410,17 +488,16 @@ func localComponentArgs(kubeconfig string) []string {
 // only trims the garbage a busy moment left; the collector never spends
 // more than about half the CPU to keep under it, so a cluster that needs
 // more still gets it.
-var goMemoryLimits = map[string]string{
-	"kube-apiserver":          "160MiB",
-	"kube-controller-manager": "48MiB",
-	"kube-scheduler":          "24MiB",
-	// The three above in one process (ControlPlaneProcessName).
-	ControlPlaneProcessName: "232MiB",
-	"kubelet":               "32MiB",
-	"kube-proxy":            "16MiB",
-	"containerd":            "24MiB",
-	"etcd":                  "48MiB",
-	"node-agent":            "48MiB",
+// kube-control-plane's is the sum of its components'.
+var goMemoryLimits = map[string]int{ // MiB
+	"kube-apiserver":          160,
+	"kube-controller-manager": 48,
+	"kube-scheduler":          24,
+	"kubelet":                 32,
+	"kube-proxy":              16,
+	"containerd":              24,
+	"etcd":                    48,
+	"node-agent":              48,
 }
 
 // goEnv is the Go runtime's setting for a component (every one is a Go
@@ -429,10 +506,14 @@ var goMemoryLimits = map[string]string{
 // for a little more CPU on a cluster that idles (issue 13's 450 MB at TP,
 // issue 17's 500 MiB at T0; research/process-pods-host.md and
 // research/memory-floor.md have the measurements).
-func goEnv(component string) []string {
+func goEnv(p runspec.Process) []string {
 	env := []string{"GOGC=50"}
-	if l, ok := goMemoryLimits[component]; ok {
-		env = append(env, "GOMEMLIMIT="+l)
+	limit := goMemoryLimits[p.Name]
+	for _, c := range components(p) {
+		limit += goMemoryLimits[c]
+	}
+	if limit > 0 {
+		env = append(env, fmt.Sprintf("GOMEMLIMIT=%dMiB", limit))
 	}
 	return env
 }

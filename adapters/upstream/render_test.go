@@ -3,6 +3,7 @@ package upstream
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/kprobe/kprobe/adapters"
+	"github.com/kprobe/kprobe/adapters/runspec"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -310,6 +312,71 @@ func TestRenderOneControlPlaneProcess(t *testing.T) {
 		}
 		if !slices.Equal(names, wantNames) {
 			t.Errorf("%s: processes %q, want %q", name, names, wantNames)
+		}
+	}
+}
+
+// TestRenderNodeInControlPlane: with a kube-control-plane that runs the
+// node's components too, node 0's kubelet and kube-proxy are two more
+// sections of its process, with their own arguments, and the process
+// waits for containerd as the kubelet did; kube-proxy's cleanup and the
+// Go memory limit follow them.
+func TestRenderNodeInControlPlane(t *testing.T) {
+	for name, plan := range plans {
+		c := testConfig()
+		c.Bin.ControlPlane = "/opt/kprobe/bin/engine/kube-control-plane"
+		apart, err := Render(plan, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Bin.ControlPlaneRunsNode = true
+		one, err := Render(plan, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]runspec.Process{}
+		for _, p := range apart.Processes {
+			byName[p.Name] = p
+		}
+		cp := byName[ControlPlaneProcessName]
+		want := slices.Clone(cp.Args)
+		var names []string
+		limit := 232
+		for _, p := range apart.Processes {
+			switch p.Name {
+			case "kubelet", "kube-proxy":
+				want = append(append(want, "--", p.Name), p.Args...)
+				limit += goMemoryLimits[p.Name]
+			default:
+				names = append(names, p.Name)
+			}
+		}
+		var got []string
+		for _, p := range one.Processes {
+			got = append(got, p.Name)
+			if p.Name != ControlPlaneProcessName {
+				continue
+			}
+			if !slices.Equal(p.Args, want) {
+				t.Errorf("%s: arguments %q, want %q", name, p.Args, want)
+			}
+			_, kubelet := byName["kubelet"]
+			if kubelet != slices.Equal(p.After, []string{"containerd"}) {
+				t.Errorf("%s: after %q (kubelet inside: %v)", name, p.After, kubelet)
+			}
+			if !contains(p.Env, fmt.Sprintf("GOMEMLIMIT=%dMiB", limit)) {
+				t.Errorf("%s: env %q, want GOMEMLIMIT=%dMiB", name, p.Env, limit)
+			}
+			_, proxy := byName["kube-proxy"]
+			if RunsComponent(p, "kube-proxy") != proxy {
+				t.Errorf("%s: RunsComponent(kube-proxy) = %v, want %v", name, !proxy, proxy)
+			}
+			if path, args := ComponentCommand(p, "kube-proxy", "--cleanup"); path != c.Bin.ControlPlane || !slices.Equal(args, []string{"kube-proxy", "--cleanup"}) {
+				t.Errorf("%s: kube-proxy's cleanup %s %q", name, path, args)
+			}
+		}
+		if !slices.Equal(got, names) {
+			t.Errorf("%s: processes %q, want %q", name, got, names)
 		}
 	}
 }

@@ -350,10 +350,12 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 				for _, n := range names {
 					ok = ok || n == args[0]
 				}
-				if !ok && slices.Contains(names, upstream.ControlPlaneProcessName) && inControlPlane[args[0]] {
-					// One process holds the three; its log is theirs.
-					fmt.Fprintf(s.ErrOut, "%s runs inside %s: printing that process's log\n", args[0], upstream.ControlPlaneProcessName)
-					args, ok = []string{upstream.ControlPlaneProcessName}, true
+				if i := slices.IndexFunc(spec.Processes, func(p supervise.Process) bool { return upstream.RunsComponent(p, args[0]) }); !ok && i >= 0 {
+					// One process holds the component; its log is the
+					// component's.
+					in := spec.Processes[i].Name
+					fmt.Fprintf(s.ErrOut, "%s runs inside %s: printing that process's log\n", args[0], in)
+					args, ok = []string{in}, true
 				}
 				if !ok {
 					return badInput("no component %q; components: %v", args[0], names)
@@ -368,9 +370,6 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 	cmd.Flags().IntVarP(&lines, "tail", "n", 50, "lines of each log to print first (-1 for all)")
 	return cmd
 }
-
-// inControlPlane are the components kube-control-plane runs in one process.
-var inControlPlane = map[string]bool{"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true}
 
 func newSuperviseCommand(s IOStreams) *cobra.Command {
 	var dataDir string

@@ -13,12 +13,23 @@ import (
 // TestLogsOfAComponentInsideTheControlPlane: where kube-control-plane runs
 // the API server, the controller manager and the scheduler in one
 // process, `kprobe logs kube-apiserver` prints that process's log instead
-// of refusing a name the user knows.
+// of refusing a name the user knows; the kubelet's only where the process
+// runs it too.
 func TestLogsOfAComponentInsideTheControlPlane(t *testing.T) {
+	for _, withKubelet := range []bool{false, true} {
+		testLogsInsideTheControlPlane(t, withKubelet)
+	}
+}
+
+func testLogsInsideTheControlPlane(t *testing.T, withKubelet bool) {
 	dir := t.TempDir()
+	args := []string{"kube-apiserver", "--a", "--", "kube-controller-manager", "--", "kube-scheduler"}
+	if withKubelet {
+		args = append(args, "--", "kubelet", "--k")
+	}
 	if err := supervise.WriteSpec(&supervise.Spec{Engine: "kubernetes", DataDir: dir, Processes: []supervise.Process{
 		{Name: "etcd", Path: "/usr/bin/etcd"},
-		{Name: upstream.ControlPlaneProcessName, Path: "/bin/kube-control-plane"},
+		{Name: upstream.ControlPlaneProcessName, Path: "/bin/kube-control-plane", Args: args},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +40,11 @@ func TestLogsOfAComponentInsideTheControlPlane(t *testing.T) {
 	if err := os.WriteFile(l.Log(upstream.ControlPlaneProcessName), []byte("I1207 Serving securely on 127.0.0.1:6443\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"kube-apiserver", "kube-scheduler", upstream.ControlPlaneProcessName} {
+	names := []string{"kube-apiserver", "kube-scheduler", upstream.ControlPlaneProcessName}
+	if withKubelet {
+		names = append(names, "kubelet")
+	}
+	for _, name := range names {
 		var out, errOut bytes.Buffer
 		root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 		root.SetArgs([]string{"logs", name, "--data-dir", dir})
@@ -39,6 +54,9 @@ func TestLogsOfAComponentInsideTheControlPlane(t *testing.T) {
 		if !strings.Contains(out.String(), "Serving securely") {
 			t.Errorf("logs %s printed %q, want the control plane's log", name, out.String())
 		}
+	}
+	if withKubelet {
+		return
 	}
 	var errOut bytes.Buffer
 	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut})
