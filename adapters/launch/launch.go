@@ -31,8 +31,13 @@ type Options struct {
 	NodeName  string
 	// Wait bounds the whole launch, readiness included.
 	Wait time.Duration
-	// Self is the kprobe executable that runs the supervisor.
+	// Self is the kprobe executable (kprobe-cluster) that runs the
+	// runtime wrapper, and the supervisor where Supervisor is "".
 	Self string
+	// Supervisor is the executable whose `supervise` runs the supervisor:
+	// the light kprobe beside Self (FindSupervisor), which maps no
+	// Kubernetes library for the cluster's lifetime.
+	Supervisor string
 	// NodeAgent is the kprobe-node-agent executable (FindNodeAgent) that
 	// runs the process-pod node at TP; "" when there is none.
 	NodeAgent string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/kprobe/kprobe/adapters"
 	"github.com/kprobe/kprobe/adapters/datadir"
+	"github.com/kprobe/kprobe/adapters/launch/supervisor"
 	"github.com/kprobe/kprobe/adapters/shims"
 	"github.com/kprobe/kprobe/adapters/supervise"
 )
@@ -21,13 +21,13 @@ import (
 // applies them before the engine starts and `kprobe stop` undoes them.
 // Namespace shims (kmsg, rshared, fake-sysctls) change mounts only the
 // engine may see: the supervisor starts in a new mount namespace and
-// applies them there (RunSupervisor), so they vanish with the engine.
+// applies them there (adapters/launch/supervisor), so they vanish with the engine.
 // runtime-wrapper is not applied through the shims package: the launcher
 // writes containerd's runc wrapper itself (writeRuntimeWrapper).
 
 // Journals of applied shims, in the data dir.
 func hostJournal(dataDir string) string { return filepath.Join(dataDir, "run", "shims-host.json") }
-func nsJournal(dataDir string) string   { return filepath.Join(dataDir, "run", "shims-ns.json") }
+func nsJournal(dataDir string) string   { return supervisor.NSJournal(dataDir) }
 
 // splitShims sorts the plan's shims by where they run.
 func splitShims(plan *adapters.Plan) (host, ns []string) {
@@ -45,10 +45,6 @@ func splitShims(plan *adapters.Plan) (host, ns []string) {
 	return host, ns
 }
 
-func shimEnv(dataDir string, privateNS bool, logf func(string, ...any)) *shims.Env {
-	return &shims.Env{StateDir: filepath.Join(dataDir, "run", "shims"), DataDir: dataDir, PrivateNS: privateNS, Logf: logf}
-}
-
 // applyHostShims applies the host-scope shims one by one. A shim the
 // sandbox refuses (no CAP_SYS_ADMIN for a tmpfs, no cgroup v2 root) is
 // reported and skipped: the launch goes on without it, and if the engine
@@ -60,7 +56,7 @@ func applyHostShims(ctx context.Context, dataDir string, names []string) ([]Shim
 	for _, n := range names {
 		sh, _ := shims.Get(n)
 		o := ShimOutcome{Name: n, Scope: string(sh.Scope)}
-		a, err := sh.Apply(ctx, shimEnv(dataDir, false, nil))
+		a, err := sh.Apply(ctx, supervisor.ShimEnv(dataDir, false, nil))
 		if err != nil {
 			o.Error = err.Error()
 			out = append(out, o)
@@ -113,7 +109,11 @@ func detach(o Options, lock *os.File) (int, error) {
 	if len(spec.Shims) > 0 {
 		attr = shims.NamespaceAttr()
 	}
-	return supervise.Detach(o.Self, []string{"supervise", "--data-dir", o.DataDir},
+	exe := o.Supervisor
+	if exe == "" {
+		exe = o.Self
+	}
+	return supervise.Detach(exe, []string{"supervise", "--data-dir", o.DataDir},
 		filepath.Join(o.DataDir, "logs", "supervisor.log"), attr, lock)
 }
 
@@ -129,30 +129,6 @@ func nsShimOutcomes(dataDir string) []ShimOutcome {
 		out = append(out, ShimOutcome{Name: a.Shim, Scope: scope, Applied: !a.Empty(), Notes: a.Notes})
 	}
 	return out
-}
-
-// RunSupervisor is `kprobe supervise`: it applies the spec's namespace
-// shims in the private mount namespace the launcher started it in, then
-// runs the engine's processes until stopped.
-func RunSupervisor(ctx context.Context, dataDir string, log io.Writer) error {
-	spec, err := supervise.ReadSpec(dataDir)
-	if err != nil {
-		return err
-	}
-	if len(spec.Shims) > 0 {
-		if err := shims.PrivateNS(); err != nil {
-			return err
-		}
-		logf := func(format string, a ...any) { fmt.Fprintf(log, format+"\n", a...) }
-		applied, err := shims.ApplyAll(ctx, shimEnv(dataDir, true, logf), spec.Shims)
-		if err != nil {
-			return fmt.Errorf("apply shims %v: %w", spec.Shims, err)
-		}
-		if err := shims.Save(nsJournal(dataDir), applied); err != nil {
-			return errors.Join(err, shims.UndoAll(context.WithoutCancel(ctx), applied))
-		}
-	}
-	return supervise.Run(ctx, dataDir, log)
 }
 
 // undoShims undoes a journal; mount steps of a namespace that died with

@@ -169,6 +169,7 @@ Exit codes, the same for every command (docs/cli.md): 0 ok, 1 internal error,
 		newPlanCommand(s),
 		newReportCommand(s),
 		newVersionCommand(s),
+		newSuperviseCommand(s),
 	)
 	root.AddCommand(clusterCommands(s)...)
 	for _, c := range root.Commands() {

@@ -12,7 +12,7 @@ import "github.com/spf13/cobra"
 func clusterCommands(s IOStreams) []*cobra.Command {
 	return []*cobra.Command{
 		newInstallCommand(s), newLaunchCommand(s), newStatusCommand(s), newLogsCommand(s),
-		newStopCommand(s), newVerifyCommand(s), newSoakCommand(s), newSuperviseCommand(s),
+		newStopCommand(s), newVerifyCommand(s), newSoakCommand(s),
 		newImageCommand(s), newEnvCommand(s), newToolCommand(s, "kubectl"), newToolCommand(s, "helm"),
 		newBundleCommand(s),
 	}

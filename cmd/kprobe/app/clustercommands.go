@@ -32,7 +32,6 @@ var clusterCommandList = []struct {
 	{Use: "stop", Short: "Stop a launched cluster and undo every change it made to the host"},
 	{Use: "verify", Short: "Check the success criteria on a launched cluster: pods, logs, exec, Services, Helm"},
 	{Use: "soak --duration D", Short: "Keep a workload running on a launched cluster and judge whether it stays stable"},
-	{Use: "supervise", Short: "Run a launch's processes (started by kprobe launch)", Hidden: true},
 	{Use: "image", Short: "Load images into a launched cluster and list them"},
 	{Use: "env", Short: "Print shell commands that put the engine's kubectl and helm on PATH and set KUBECONFIG"},
 	{Use: "kubectl [--data-dir DIR] [--bin-dir DIR] -- ARGS...", Short: "Run the engine's kubectl with the cluster's kubeconfig"},

@@ -168,7 +168,7 @@ func runLaunch(cmd *cobra.Command, s IOStreams, f *launchFlags) error {
 		return err
 	}
 	o := launch.Options{
-		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self, NodeAgent: launch.FindNodeAgent(self),
+		DataDir: f.dataDir, BinDir: f.binDir, ImagesDir: f.imagesDir, Wait: f.wait, Self: self, Supervisor: launch.FindSupervisor(self), NodeAgent: launch.FindNodeAgent(self),
 		Progress: reports.LaunchProgress(s.ErrOut), Watch: launch.WatchSignatures,
 		NoAddons: f.noAddons, SimulateNodes: f.simulateNodes, Nodes: f.nodes, BindAddress: f.bindAddress, PortOffset: f.portOffset,
 	}
@@ -368,20 +368,5 @@ func newLogsCommand(s IOStreams) *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the launch's data dir")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().IntVarP(&lines, "tail", "n", 50, "lines of each log to print first (-1 for all)")
-	return cmd
-}
-
-func newSuperviseCommand(s IOStreams) *cobra.Command {
-	var dataDir string
-	cmd := &cobra.Command{
-		Use:    "supervise",
-		Short:  "Run a launch's processes (started by kprobe launch)",
-		Hidden: true,
-		Args:   noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return launch.RunSupervisor(cmd.Context(), dataDir, s.ErrOut)
-		},
-	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the launch's data dir")
 	return cmd
 }
