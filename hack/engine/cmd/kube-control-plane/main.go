@@ -30,13 +30,14 @@
 // kubelet gracefully and exits.
 //
 // Process-wide state is shared: the feature gates (every section's
-// --feature-gates apply to all three), klog's verbosity and the
+// --feature-gates apply to all of them), klog's verbosity and the
 // Prometheus registry. The kubelet's and the API server's commands each
 // install a SIGTERM handler through genericapiserver.SetupSignalContext,
 // which allows one call per process: the guard is reset between the two
-// (allowSecondSignalHandler), so both stop on the signal. Each component applies its logging configuration;
-// the same configuration a second time is accepted, a different one is an
-// error (logsapi.ReapplyHandlingIgnoreUnchanged, as k3s sets it).
+// (allowSecondSignalHandler), so both stop on the signal. Each component
+// applies its logging configuration; the same configuration a second time
+// is accepted, a different one is an error
+// (logsapi.ReapplyHandlingIgnoreUnchanged, as k3s sets it).
 package main
 
 import (
