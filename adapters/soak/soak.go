@@ -431,7 +431,8 @@ func progressLine(x Sample, d time.Duration) string {
 		maxAPI = max(maxAPI, v)
 	}
 	// "apiserver" is kube-control-plane's whole process where the three
-	// control-plane components run in one (upstream.ControlPlaneProcessName).
+	// control-plane components run in one (upstream.ControlPlaneProcessName),
+	// with node 0's kubelet and kube-proxy where it runs them too.
 	line := fmt.Sprintf("soak %s/%s  restarts %d  failed %d  api max %.0fms  apiserver %.0fMiB  pods %d shims %d",
 		time.Duration(x.T*float64(time.Second)).Round(time.Second), d, restarts+x.PodRestarts, x.FailedProbes,
 		maxAPI, float64(x.RSSKiB["kube-apiserver"]+x.RSSKiB[upstream.ControlPlaneProcessName])/1024, x.Pods, x.Shims)
