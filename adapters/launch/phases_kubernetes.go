@@ -111,6 +111,8 @@ func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 	r.bins, r.ctr, err = launchhost.FindUpstream(r.o.BinDir)
 	if !agent {
 		err = launchhost.ControlPlaneOnly(err)
+	} else {
+		r.bins.ControlPlaneRunsNode = launchhost.ControlPlaneRunsNode(r.bins.ControlPlane)
 	}
 	if err == nil {
 		err = portOffsetPreflight(r.o.PortOffset, agent)

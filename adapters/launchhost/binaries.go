@@ -62,10 +62,14 @@ func (e *MissingError) Error() string {
 // UpstreamHint says how to get the upstream components.
 const UpstreamHint = "install them with `kprobe install kubernetes` (no root needed), or, from a checkout, build them with `make engine` and install etcd, containerd, runc and the CNI plugins with `apt-get install etcd-server containerd runc containernetworking-plugins`"
 
-// runsNode asks kube-control-plane whether it runs the kubelet and
-// kube-proxy too (`--components`, one name a line); a build from before
-// they were added answers with its usage and an error.
-func runsNode(controlPlane string) bool {
+// ControlPlaneRunsNode asks kube-control-plane whether it runs the
+// kubelet and kube-proxy too (`--components`, one name a line); a build
+// from before they were added answers with its usage and an error. Only a
+// launch asks (about 80 ms): FindUpstream, which plan calls too, does not.
+func ControlPlaneRunsNode(controlPlane string) bool {
+	if controlPlane == "" {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, controlPlane, "--components").Output()
@@ -103,7 +107,6 @@ func FindUpstream(binDir string) (upstream.Binaries, string, error) {
 	if b.APIServer != "" {
 		if p := filepath.Join(filepath.Dir(b.APIServer), upstream.ControlPlaneProcessName); executable(p) == nil {
 			b.ControlPlane = p
-			b.ControlPlaneRunsNode = runsNode(p)
 		}
 	}
 	// Optional: without it the plan enforces no NetworkPolicy (netpolPreflight).

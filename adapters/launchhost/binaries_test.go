@@ -27,3 +27,20 @@ func TestEngineComponents(t *testing.T) {
 		t.Error("kube-apiserver not listed")
 	}
 }
+
+// TestControlPlaneRunsNode asks `make engine`'s kube-control-plane, which
+// runs the kubelet and kube-proxy too; a program that refuses
+// --components (a kube-control-plane from before them: usage, exit 2) and
+// none at all do not.
+func TestControlPlaneRunsNode(t *testing.T) {
+	if ControlPlaneRunsNode("") || ControlPlaneRunsNode("/bin/false") {
+		t.Error("no program, or one that fails, runs the node")
+	}
+	p, _ := filepath.Abs("../../bin/engine/kube-control-plane")
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("no bin/engine/kube-control-plane (make engine)")
+	}
+	if !ControlPlaneRunsNode(p) {
+		t.Errorf("%s --components does not list the kubelet and kube-proxy", p)
+	}
+}
