@@ -114,6 +114,11 @@ var filesystems = []fsKind{
 func (Probe) ID() string            { return "namespaces" }
 func (Probe) Domain() probes.Domain { return probes.DomainNamespaces }
 func (Probe) Mode() probes.Mode     { return probes.Active }
+
+// SharesChild implements probes.ChildSharer: every mount is made in a
+// grandchild's own namespace, and the child itself only creates and
+// removes the mount points in its temp dir.
+func (Probe) SharesChild() {}
 func (Probe) Codes() []probes.Code {
 	return []probes.Code{CodeNoUserns, CodeNoMapRoot, CodeNoMountNS, CodeRootlessOnly, CodeNoProc}
 }

@@ -62,6 +62,12 @@ var (
 func (NetnsProbe) ID() string            { return "network.netns" }
 func (NetnsProbe) Domain() probes.Domain { return probes.DomainNetwork }
 func (NetnsProbe) Mode() probes.Mode     { return probes.Active }
+
+// SharesChild implements probes.ChildSharer: the links, routes and chains
+// are made in the op's own network namespace (the op refuses its
+// parent's); the child only reads and starts processes.
+func (NetnsProbe) SharesChild() {}
+
 func (NetnsProbe) Codes() []probes.Code {
 	return []probes.Code{CodeNoIptables, CodeNoIptablesBinary, CodeIptablesMatches,
 		CodeNoVxlan, CodeNoVethBridge, CodeUsernsOnly, CodeNetNotTested}
