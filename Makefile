@@ -18,7 +18,7 @@
 #   make zoo-report    research/zoo.md from the last zoo run
 #   make zoo-launch    launch, verify and stop a cluster inside the zoo's sandboxes,
 #                      evidence into research/evidence/launches (root; ~4 min)
-#   make zoo-vm        the same in the zoo's cgroup v2 VM alone (qemu, TCG; root; 8-23 min;
+#   make zoo-vm        the same in the zoo's cgroup v2 VM alone (qemu, TCG; root; 15-35 min;
 #                      make test runs it too)
 #   make zoo-launch-report  research/launches/ and research/criteria/ from that evidence
 #   make zoo-fixtures  recapture probes/testdata/sandboxes/* in the zoo, regenerate golden files
@@ -131,10 +131,10 @@ bundle: build engine images addons
 
 # Three runs, one after another: the live tests watch the host for
 # leftovers, so no cluster or sandbox may run beside them. The zoo's run
-# includes the launches in its cgroup v2 VM (KPROBE_ZOO_VM=1): 8-13 min
-# on an idle 2-core machine without KVM, each case bounded (25 and 15
-# min: test/zoo/launch_test.go's vmCases), so a cold CI run stays well
-# under its 90 min (test/zoo/README.md).
+# includes the three launches in its cgroup v2 VM (KPROBE_ZOO_VM=1): about
+# 15 min on a lightly loaded 2-core machine without KVM, each case bounded
+# (50 min for the three: test/zoo/launch_test.go's vmCases), so a cold CI
+# run stays under its 90 min (test/zoo/README.md).
 test: deps test-deps build static engine images addons fuzz
 	$(GO) test -p 1 -count=1 ./...
 	PATH=$(BIN)/engine:$$PATH KPROBE_E2E=1 KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 45m -v ./test/e2e/
@@ -156,11 +156,11 @@ zoo-launch: build engine images
 		$(GO) test -count=1 -timeout 40m -run TestLaunchInZoo -v ./test/zoo/
 
 # The launch in the zoo's cgroup v2 VM alone (test/zoo/launch_test.go's
-# vmCases; make test runs them with the zoo): qemu without KVM, 8-23 min on
-# the 2-core host (test/zoo/README.md), so kept out of zoo-launch. Root.
+# vmCases; make test runs them with the zoo): qemu without KVM, 15-35 min
+# on the 2-core host (test/zoo/README.md), so kept out of zoo-launch. Root.
 zoo-vm: build engine images
-	KPROBE_ZOO_LAUNCH=1 KPROBE_ZOO_VM=1 KPROBE_ZOO_LAUNCH_ONLY=vm-v2,vm-v2-rootless KPROBE_ZOO_EVIDENCE=$(CURDIR)/research/evidence/launches \
-		KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 40m -run TestLaunchInZoo -v ./test/zoo/
+	KPROBE_ZOO_LAUNCH=1 KPROBE_ZOO_VM=1 KPROBE_ZOO_LAUNCH_ONLY=vm-v2,vm-v2-rootless,vm-v2-cgns KPROBE_ZOO_EVIDENCE=$(CURDIR)/research/evidence/launches \
+		KPROBE_BIN=$(BIN)/kprobe $(GO) test -count=1 -timeout 55m -run TestLaunchInZoo -v ./test/zoo/
 
 zoo-launch-report: build
 	$(GO) run ./test/zoo/launchreport -in research/evidence/launches -out research/launches -criteria research/criteria
