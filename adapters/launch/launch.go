@@ -494,11 +494,15 @@ func writeRuntimeWrapper(o Options, runc string) (string, error) {
 // watchSupervisor reports the first failed process (or a dead supervisor)
 // on failed. It reads only the state of the supervisor with pid: the
 // state file of a previous attempt of the ladder (whose processes exited)
-// stays until the new supervisor writes its own.
-func watchSupervisor(ctx context.Context, dataDir string, pid int, failed *failure) {
+// stays until the new supervisor writes its own. A process the supervisor
+// started again after it exited before it was ever ready
+// (Process.RestartsBeforeReady) is not a failure; each such restart is
+// recorded as a phase "NAME restart N" with the exit.
+func watchSupervisor(ctx context.Context, t *tracker, dataDir string, pid int, failed *failure) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	seen := false
+	restarts := map[string]int{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -514,6 +518,11 @@ func watchSupervisor(ctx context.Context, dataDir string, pid int, failed *failu
 			if p.Status == supervise.Failed || p.Status == supervise.Exited {
 				failed.set(fmt.Errorf("%s exited (code %d) while the cluster started%s", p.Name, p.ExitCode, logTail(p.Log, 8)))
 				return
+			}
+			if p.ReadyAt.IsZero() && p.Restarts > restarts[p.Name] {
+				restarts[p.Name] = p.Restarts
+				t.begin(fmt.Sprintf("%s restart %d", p.Name, p.Restarts),
+					fmt.Sprintf("%s %s; the supervisor started it again (pid %d)", p.Name, p.LastExit, p.PID))(nil)
 			}
 		}
 		if p := st.Process(st.Cause); p != nil {

@@ -237,3 +237,62 @@ func TestStopSaysWhatItCouldNotUndo(t *testing.T) {
 		t.Errorf("the journal is gone: %v", err)
 	}
 }
+
+// The finding (issue 18): the supervisor now starts kube-apiserver again
+// when it exits before it was ever ready (a post-start hook's fixed minute
+// under TCG). The launch must wait on through that restart, say it, and
+// still fail on an exit past the supervisor's bound.
+func TestWatchSupervisorWaitsThroughARestartBeforeReady(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self := os.Getpid()
+	write := func(ps supervise.ProcessState) {
+		t.Helper()
+		ps.Name, ps.Log = "kube-apiserver", filepath.Join(dir, "logs", "kube-apiserver.log")
+		st := supervise.State{SupervisorPID: self, SupervisorStartTick: supervise.StartTick(self), DataDir: dir, Phase: "starting",
+			Processes: []supervise.ProcessState{ps}}
+		if err := writeJSON(filepath.Join(dir, "run", "state.json"), &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exit := "exit status 255 before it was ready"
+	write(supervise.ProcessState{PID: 1 << 22, Status: supervise.Starting, ExitCode: 255, LastExit: exit, Error: exit + "; starting it again"})
+	var phases []Phase
+	res := &Result{}
+	tr := &tracker{start: time.Now(), res: res, progress: func(p Phase) { phases = append(phases, p) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	failed := newFailure()
+	done := make(chan struct{})
+	go func() { watchSupervisor(ctx, tr, dir, self, failed); close(done) }()
+	time.Sleep(300 * time.Millisecond)
+	write(supervise.ProcessState{PID: self, Status: supervise.Starting, Restarts: 1, LastExit: exit})
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-failed.done:
+		t.Fatalf("a restart before ready failed the launch: %v", failed.err)
+	default:
+	}
+	cancel()
+	<-done
+	if len(res.Phases) != 1 || res.Phases[0].Name != "kube-apiserver restart 1" || !res.Phases[0].Done ||
+		!strings.Contains(res.Phases[0].Detail, exit+"; the supervisor started it again (pid ") {
+		t.Fatalf("phases recorded: %+v", res.Phases)
+	}
+	if len(phases) != 2 {
+		t.Fatalf("phases shown: %+v", phases)
+	}
+	// Past the bound the supervisor records the exit: the launch fails.
+	write(supervise.ProcessState{PID: self, Status: supervise.Exited, ExitCode: 255, Restarts: 2, LastExit: exit})
+	failed = newFailure()
+	go watchSupervisor(context.Background(), tr, dir, self, failed)
+	select {
+	case <-failed.done:
+		if !strings.Contains(failed.err.Error(), "kube-apiserver exited (code 255)") {
+			t.Fatalf("failure: %v", failed.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an exit past the bound did not fail the launch")
+	}
+}

@@ -115,7 +115,7 @@ func supervisorPhase(detail string) phase {
 			return err
 		}
 		r.failed = newFailure()
-		go watchSupervisor(ctx, r.o.DataDir, pid, r.failed)
+		go watchSupervisor(ctx, r.t, r.o.DataDir, pid, r.failed)
 		watchLogs(ctx, r.o, r.failed)
 		return nil
 	}}

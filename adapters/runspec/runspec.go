@@ -63,6 +63,13 @@ type Process struct {
 	// stop (as the kubelet restarts containers). Kept so that renderers
 	// and saved specs that set it still build and decode.
 	MaxRestarts int `json:"maxRestarts,omitempty"`
+	// RestartsBeforeReady is how many times an exit before the process
+	// was first ready is answered by starting it again; the exit after
+	// that fails the start. 0: the first such exit fails it. It is for a
+	// component whose own start can give up on a slow machine and succeed
+	// on a second try (kube-apiserver's post-start hooks wait a fixed
+	// time: adapters/upstream), not for one that cannot start at all.
+	RestartsBeforeReady int `json:"restartsBeforeReady,omitempty"`
 	// NoWait starts the next process without waiting for this one to be
 	// ready (it retries its dependencies by itself); its readiness is still
 	// checked and recorded, and a failure still fails the start.

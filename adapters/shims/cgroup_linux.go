@@ -103,6 +103,24 @@ func applyCgroupEvacuate(ctx context.Context, env *Env, a *Applied) error {
 	if err != nil {
 		return err
 	}
+	if len(pids) > 0 && len(enabled) > 0 && threadRoot(root) {
+		// A populated namespace root where only the threaded controllers
+		// (cpu, cpuset, pids) could be enabled, one by one, as runc's and
+		// the kubelet's cgroup manager try every controller: the root is
+		// a thread root ("domain threaded"), every child of it "domain
+		// invalid", no process can move into one and no domain
+		// controller be enabled (EOPNOTSUPP). Turned off first, and on
+		// again by undo.
+		off, ferr := disableControllers(root, enabled)
+		if len(off) > 0 {
+			a.add(Step{Op: "cgroup-subtree-off", Path: root, Controllers: off})
+			a.note("turned off %s in %s/cgroup.subtree_control: with processes in it they made it a thread root", strings.Join(off, " "), root)
+		}
+		if ferr != nil {
+			return ferr
+		}
+		toEnable = ctrls
+	}
 	if len(pids) == 0 && len(toEnable) == 0 {
 		a.note("%s holds no process and enables every controller already", root)
 		a.output("cgroup", filepath.Join(root, EvacuationChild))
@@ -203,6 +221,40 @@ func enableControllers(root string, cs []string) (done, failed []string) {
 		done = append(done, c)
 	}
 	return done, failed
+}
+
+// threadRoot reports whether dir is a thread root: cgroup.type says
+// "domain threaded" (the real root has no cgroup.type; a namespace's root
+// has).
+func threadRoot(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.type"))
+	return err == nil && strings.TrimSpace(string(b)) == "domain threaded"
+}
+
+// disableControllers turns cs off in dir's cgroup.subtree_control, last
+// first; off are those it turned off.
+func disableControllers(dir string, cs []string) (off []string, err error) {
+	p := filepath.Join(dir, "cgroup.subtree_control")
+	for i := len(cs) - 1; i >= 0; i-- {
+		if werr := writeCg(p, "-"+cs[i]); werr != nil {
+			return off, fmt.Errorf("disable %s in %s: %w", cs[i], dir, errnoOf(werr))
+		}
+		off = append(off, cs[i])
+	}
+	return off, nil
+}
+
+// undoSubtreeOff enables again what cgroup-subtree-off turned off.
+func undoSubtreeOff(st Step) error {
+	p := filepath.Join(st.Path, "cgroup.subtree_control")
+	var errs []error
+	for i := len(st.Controllers) - 1; i >= 0; i-- {
+		c := st.Controllers[i]
+		if err := writeCg(p, "+"+c); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("enable %s: %w", c, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func undoSubtree(st Step) error {

@@ -121,8 +121,8 @@ type Applied struct {
 
 // Step is one undoable action.
 type Step struct {
-	// Op is mount, propagation, mkdir, file, symlink, cgroup-procs or
-	// cgroup-subtree.
+	// Op is mount, propagation, mkdir, file, symlink, cgroup-procs,
+	// cgroup-subtree or cgroup-subtree-off.
 	Op   string `json:"op"`
 	Path string `json:"path"`
 	// MountID identifies a mount (mount) in /proc/self/mountinfo.
@@ -140,7 +140,8 @@ type Step struct {
 	// goes back, also those forked since.
 	Pids []int `json:"pids,omitempty"`
 	All  bool  `json:"all,omitempty"`
-	// Controllers were enabled in Path's cgroup.subtree_control.
+	// Controllers were enabled (cgroup-subtree) or turned off
+	// (cgroup-subtree-off) in Path's cgroup.subtree_control.
 	Controllers []string `json:"controllers,omitempty"`
 	// Detach unmounts lazily, with everything mounted beneath.
 	Detach bool `json:"detach,omitempty"`

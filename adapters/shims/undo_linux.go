@@ -24,6 +24,8 @@ func undoStep(st Step) error {
 		return undoCgroupProcs(st)
 	case "cgroup-subtree":
 		return undoSubtree(st)
+	case "cgroup-subtree-off":
+		return undoSubtreeOff(st)
 	}
 	return fmt.Errorf("unknown step %q", st.Op)
 }

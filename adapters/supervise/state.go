@@ -31,7 +31,11 @@ type ProcessState struct {
 	ExitCode  int       `json:"exitCode,omitempty"`
 	Restarts  int       `json:"restarts,omitempty"`
 	Error     string    `json:"error,omitempty"`
-	Log       string    `json:"log"`
+	// LastExit is how the process's previous run ended ("exit status
+	// 255 before it was ready"); unlike Error it stays across a restart,
+	// so that the launch can say why a component was started again.
+	LastExit string `json:"lastExit,omitempty"`
+	Log      string `json:"log"`
 }
 
 // State is the supervisor's record, rewritten atomically on every change.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,17 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		c.Close()
+		h = rest
+	}
+	// once:F,REST exits 255 the first time (when file F does not exist
+	// yet), as kube-apiserver does when a post-start hook gives up on a
+	// slow machine; then REST.
+	if f, rest, ok := strings.Cut(strings.TrimPrefix(h, "once:"), ","); ok && strings.HasPrefix(h, "once:") {
+		if _, err := os.Stat(f); err != nil {
+			_ = os.WriteFile(f, nil, 0o644)
+			fmt.Println("exiting once")
+			os.Exit(255)
+		}
 		h = rest
 	}
 	// spin:D,REST uses a whole CPU for D (a start on a slow machine),
@@ -217,6 +229,77 @@ func TestProcessThatDiesBeforeReadyFailsTheStart(t *testing.T) {
 	// The launch reads the cause to show that process's own log lines.
 	if st.Cause != "broken" {
 		t.Errorf("cause %q, want broken", st.Cause)
+	}
+}
+
+// The finding (issue 18): in a VM without KVM, kube-apiserver's post-start
+// hook start-service-ip-repair-controllers gave up after its fixed minute,
+// the API server exited 255 before it was ever ready, and the launch
+// failed. The supervisor starts such a process again, up to its
+// RestartsBeforeReady, and its state follows the new process, so that stop
+// ends that one.
+func TestExitBeforeReadyIsStartedAgain(t *testing.T) {
+	old := BackoffBase
+	BackoffBase = 100 * time.Millisecond
+	defer func() { BackoffBase = old }()
+	dir := t.TempDir()
+	addr := freePort(t)
+	p := helper(t, "apiserver", "once:"+filepath.Join(dir, "started-once")+",listen:"+addr)
+	p.RestartsBeforeReady = 2
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
+	defer stop()
+	st := waitPhase(t, dir, "running")
+	ps := *st.Process("apiserver")
+	if ps.Status != Running || ps.Restarts != 1 || !strings.Contains(ps.LastExit, "exit status 255 before it was ready") {
+		t.Fatalf("after one exit before ready: %+v", ps)
+	}
+	log, _ := os.ReadFile(Layout{dir}.Log("apiserver"))
+	if !strings.Contains(string(log), "exiting once") || !strings.Contains(string(log), "listening on") {
+		t.Fatalf("log:\n%s", log)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil || !SameProcess(ps.PID, ps.StartTick) {
+		t.Fatalf("the state's pid %d is not the listener: %v", ps.PID, err)
+	}
+	c.Close()
+	// Stop of a supervisor that is gone ends the processes its state
+	// names: the second run, not the first.
+	st.SupervisorPID, st.SupervisorStartTick = 1<<22-1, 1
+	if err := writeJSON(Layout{dir}.StatePath(), st); err != nil {
+		t.Fatal(err)
+	}
+	if err := Stop(dir, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if SameProcess(ps.PID, ps.StartTick) {
+		t.Fatal("Stop left the restarted process running")
+	}
+}
+
+// A process that keeps exiting before it is ready still fails the start,
+// after its RestartsBeforeReady, with the cause and the log named.
+func TestExitsBeforeReadyPastTheBoundFailTheStart(t *testing.T) {
+	old := BackoffBase
+	BackoffBase = 100 * time.Millisecond
+	defer func() { BackoffBase = old }()
+	dir := t.TempDir()
+	p := helper(t, "apiserver", "exit:now")
+	p.Ready = Ready{TCP: freePort(t), Timeout: 10 * time.Second}
+	p.RestartsBeforeReady = 2
+	stop := runSupervisor(t, &Spec{Engine: "test", DataDir: dir, Processes: []Process{p}})
+	st := waitPhase(t, dir, "failed")
+	err := stop()
+	if err == nil || !strings.Contains(err.Error(), "apiserver exited before it was ready (exit status 3, started 3 times)") ||
+		!strings.Contains(err.Error(), Layout{dir}.Log("apiserver")) {
+		t.Fatalf("err = %v", err)
+	}
+	ps := st.Process("apiserver")
+	if st.Cause != "apiserver" || ps.Status != Exited || ps.ExitCode != 3 || ps.Restarts != 2 {
+		t.Fatalf("state: cause %q, %+v", st.Cause, ps)
+	}
+	log, _ := os.ReadFile(Layout{dir}.Log("apiserver"))
+	if n := strings.Count(string(log), "exiting now"); n != 3 {
+		t.Fatalf("%d runs, want 3; log:\n%s", n, log)
 	}
 }
 

@@ -22,12 +22,16 @@ type Supervisor struct {
 	spec  *Spec
 	l     Layout
 	log   io.Writer
+	logMu sync.Mutex // log is written from every process's goroutines
 	mu    sync.Mutex
 	state State
 	cmds  map[string]*exec.Cmd
 	// ready holds, per process, a channel closed once its Ready check
 	// first passed (what Process.After waits for).
 	ready map[string]chan struct{}
+	// readied records, under mu, that a process was once ready: from
+	// then on watch restarts it; before, its exits go to startAndWait.
+	readied map[string]bool
 	// stopping is closed when a stop was asked for.
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -108,7 +112,7 @@ func Run(ctx context.Context, dataDir string, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read spec: %w", err)
 	}
-	s := &Supervisor{spec: spec, l: Layout{dataDir}, log: log, cmds: map[string]*exec.Cmd{}, ready: map[string]chan struct{}{}, stopping: make(chan struct{})}
+	s := &Supervisor{spec: spec, l: Layout{dataDir}, log: log, cmds: map[string]*exec.Cmd{}, ready: map[string]chan struct{}{}, readied: map[string]bool{}, stopping: make(chan struct{})}
 	s.state = State{
 		SupervisorPID: os.Getpid(), SupervisorStartTick: StartTick(os.Getpid()),
 		Engine: spec.Engine, DataDir: dataDir, StartedAt: time.Now(), Phase: "starting",
@@ -184,6 +188,8 @@ func Run(ctx context.Context, dataDir string, log io.Writer) error {
 }
 
 func (s *Supervisor) logf(format string, a ...any) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
 	fmt.Fprintf(s.log, "%s supervise: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
 }
 
@@ -287,36 +293,97 @@ func (s *Supervisor) pidOf(name string) (int, error) {
 
 // startAndWait starts a process and waits until it is ready, it exits, or
 // the wait times out: at its Ready limit, or, while it is still busy
-// starting then, at the launch's deadline (progress.go).
+// starting then, at the launch's deadline (progress.go). An exit before
+// the process was first ready is answered by a new start up to
+// p.RestartsBeforeReady times; the next one fails the start.
 func (s *Supervisor) startAndWait(p Process) error {
 	if err := s.waitAfter(p); err != nil {
 		return err
 	}
-	cmd, err := s.start(p)
-	if err != nil {
-		return err
+	for restarts := 0; ; restarts++ {
+		cmd, err := s.start(p)
+		if err != nil {
+			return err
+		}
+		if restarts > 0 {
+			s.update(p.Name, func(ps *ProcessState) { ps.Restarts++ })
+		}
+		exited := make(chan error, 1)
+		s.wg.Add(1)
+		go s.watch(p, cmd, exited)
+		err = s.waitReady(p, cmd, exited)
+		var early *exitedEarly
+		if !errors.As(err, &early) {
+			return err
+		}
+		exit := fmt.Sprintf("%v before it was ready", early.err)
+		if restarts >= p.RestartsBeforeReady {
+			s.update(p.Name, func(ps *ProcessState) {
+				ps.Status, ps.ExitCode, ps.Error, ps.LastExit = Exited, early.code, fmt.Sprint(early.err), exit
+			})
+			s.setCause(p.Name)
+			after := ""
+			if restarts > 0 {
+				after = fmt.Sprintf(", started %d times", restarts+1)
+			}
+			return fmt.Errorf("%s exited before it was ready (%v%s); see %s", p.Name, early.err, after, s.l.Log(p.Name))
+		}
+		s.logf("%s exited before it was ready (%v): starting it again in %s (restart %d of at most %d before it is ready)",
+			p.Name, early.err, BackoffBase, restarts+1, p.RestartsBeforeReady)
+		// Still starting, not exited: the launch waits on.
+		s.update(p.Name, func(ps *ProcessState) {
+			ps.Status, ps.ExitCode, ps.LastExit = Starting, early.code, exit
+			ps.Error = exit + "; starting it again"
+		})
+		select {
+		case <-s.stopping:
+			return fmt.Errorf("stopped while waiting for %s", p.Name)
+		case <-time.After(BackoffBase):
+		}
 	}
-	exited := make(chan error, 1)
-	s.wg.Add(1)
-	go s.watch(p, cmd, exited)
+}
+
+// exitedEarly is a run of a process that ended before it was ready.
+type exitedEarly struct {
+	err  error // from Wait: nil for exit status 0
+	code int
+}
+
+func (e *exitedEarly) Error() string { return fmt.Sprintf("exited before it was ready (%v)", e.err) }
+
+// waitReady waits for one run of p (cmd, whose watch reports an exit
+// before readiness on exited) to be ready; *exitedEarly when it exits
+// first.
+func (s *Supervisor) waitReady(p Process, cmd *exec.Cmd, exited <-chan error) error {
 	limit, started := p.Ready.WaitFor(), time.Now()
 	deadline := started.Add(limit)
 	work := progress{pid: cmd.Process.Pid}
 	extended := false
+	early := func(err error) error { return &exitedEarly{err: err, code: cmd.ProcessState.ExitCode()} }
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := check(ctx, p.Ready)
 		cancel()
 		if err == nil {
-			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ReadyAt = Running, time.Now() })
+			// Ready, unless it exited meanwhile: decided under s.mu,
+			// where watch decides who handles an exit.
+			s.mu.Lock()
+			select {
+			case werr := <-exited:
+				s.mu.Unlock()
+				return early(werr)
+			default:
+				s.readied[p.Name] = true
+			}
+			s.mu.Unlock()
+			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ReadyAt, ps.Error = Running, time.Now(), "" })
 			s.logf("%s ready (%s)", p.Name, p.Ready)
 			close(s.ready[p.Name])
 			return nil
 		}
 		select {
 		case werr := <-exited:
-			s.setCause(p.Name)
-			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.Name, werr, s.l.Log(p.Name))
+			return early(werr)
 		case <-s.stopping:
 			return fmt.Errorf("stopped while waiting for %s", p.Name)
 		case <-time.After(50 * time.Millisecond):
@@ -381,9 +448,10 @@ var (
 )
 
 // watch waits for a process and, after an unexpected exit, restarts it
-// with back-off until the supervisor stops (unless NoRestart). first
-// receives the first exit.
-func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
+// with back-off until the supervisor stops (unless NoRestart). An exit
+// before the process was first ready goes to early instead, and
+// startAndWait decides what follows.
+func (s *Supervisor) watch(p Process, cmd *exec.Cmd, early chan<- error) {
 	defer s.wg.Done()
 	delay := BackoffBase
 	started := time.Now()
@@ -394,12 +462,17 @@ func (s *Supervisor) watch(p Process, cmd *exec.Cmd, first chan<- error) {
 			s.update(p.Name, func(ps *ProcessState) { ps.Status, ps.ExitCode = Stopped, code })
 			return
 		}
-		select {
-		case first <- err:
-		default:
+		s.mu.Lock()
+		ready := s.readied[p.Name]
+		if !ready {
+			early <- err // buffered; sent once: watch returns
+		}
+		s.mu.Unlock()
+		if !ready {
+			return
 		}
 		s.update(p.Name, func(ps *ProcessState) {
-			ps.Status, ps.ExitCode, ps.Error = Exited, code, fmt.Sprint(err)
+			ps.Status, ps.ExitCode, ps.Error, ps.LastExit = Exited, code, fmt.Sprint(err), fmt.Sprint(err)
 		})
 		if p.NoRestart {
 			s.logf("%s exited: %v; not restarted", p.Name, err)

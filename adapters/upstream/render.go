@@ -427,7 +427,7 @@ func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Proce
 			Name: "kube-apiserver", Path: c.Bin.APIServer,
 			Args:        withSettings(apiserverArgs(c, etcdURL), plan.For(adapters.KubeAPIServer)),
 			Ready:       runspec.Ready{HTTP: "https://" + net.JoinHostPort(APIHost(c.BindAddress), fmt.Sprint(c.APIPort)) + "/readyz", Timeout: 90 * time.Second},
-			MaxRestarts: 3, StopTimeout: 15 * time.Second,
+			MaxRestarts: 3, StopTimeout: 15 * time.Second, RestartsBeforeReady: APIServerRestartsBeforeReady,
 		},
 		{
 			Name: "kube-controller-manager", Path: c.Bin.ControllerManager,
@@ -465,9 +465,21 @@ func controlPlane(plan *adapters.Plan, c Config, etcdURL string) []runspec.Proce
 	args = append(append(args, "--", "kube-scheduler"), ps[2].Args...)
 	return []runspec.Process{{
 		Name: ControlPlaneProcessName, Path: c.Bin.ControlPlane, Args: args,
-		Ready: api.Ready, MaxRestarts: 3, StopTimeout: api.StopTimeout,
+		Ready: api.Ready, MaxRestarts: 3, StopTimeout: api.StopTimeout, RestartsBeforeReady: api.RestartsBeforeReady,
 	}}
 }
+
+// APIServerRestartsBeforeReady is how often the supervisor starts
+// kube-apiserver (or kube-control-plane) again when it exits before its
+// first /readyz. Its post-start hook start-service-ip-repair-controllers
+// gives the first repair a fixed minute (time.After(time.Minute) in
+// k8s.io/kubernetes pkg/registry/core/rest/storage_core.go, no flag), and
+// a failed hook exits the process 255; in a VM without KVM, with etcd's
+// requests running into their deadlines, one of three launches ended so
+// (test/zoo/README.md). The second start finds etcd warm and its
+// objects made. Twice, not until stop: an API server that cannot start
+// at all still fails the launch, with its log.
+const APIServerRestartsBeforeReady = 2
 
 // localComponentArgs are the flags the controller manager and the
 // scheduler share: one kubeconfig for the API and for checking their own

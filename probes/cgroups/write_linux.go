@@ -310,8 +310,13 @@ func subtreeTrial(o *probes.Observation, targets []*target, undo *[]func()) (sub
 		o.Note(t2.parent+"/cgroup.controllers", "", errors.Join(err1, err2))
 		return probes.Unknown, probes.Unknown
 	}
+	// A domain controller first: the threaded ones (pids, cpu, cpuset)
+	// may be enabled with processes inside, so they do not test the
+	// no-internal-process rule (in the zoo's vm-v2-cgns +pids passed and
+	// the scan said no evacuation was needed, where the kubelet then
+	// failed on it).
 	var cand string
-	for _, c := range append([]string{"pids", "memory", "cpu"}, avail...) {
+	for _, c := range append([]string{"memory", "io", "pids", "cpu"}, avail...) {
 		if slices.Contains(avail, c) && !slices.Contains(enabled, c) {
 			cand = c
 			break
@@ -327,6 +332,14 @@ func subtreeTrial(o *probes.Observation, targets []*target, undo *[]func()) (sub
 			return probes.Yes, probes.No
 		case errors.Is(err, unix.EBUSY):
 			// Permission passed; the no-internal-process rule refused.
+			return probes.Yes, probes.Yes
+		case errors.Is(err, unix.EOPNOTSUPP) && threadRootWithProcs(o, t2.parent):
+			// The same rule one step on: threaded controllers (cpu,
+			// cpuset, pids) enabled with processes inside, as runc's
+			// cgroup manager leaves a container's cgroup namespace root,
+			// made it a thread root, where no domain controller can be
+			// enabled; the processes must move out (and those controllers
+			// go off) first, which adapters/shims' cgroup-evacuate does.
 			return probes.Yes, probes.Yes
 		}
 		return triOfWrite(err), probes.Unknown
@@ -345,6 +358,16 @@ func subtreeTrial(o *probes.Observation, targets []*target, undo *[]func()) (sub
 	}
 	o.Note(t2.parent+"/cgroup.controllers", "no controller to enable: "+strings.Join(avail, " "), nil)
 	return probes.Unknown, probes.Unknown
+}
+
+// threadRootWithProcs reports whether dir is a thread root ("domain
+// threaded" in cgroup.type: the real root has no such file) that holds
+// processes.
+func threadRootWithProcs(o *probes.Observation, dir string) bool {
+	typ, err := os.ReadFile(dir + "/cgroup.type")
+	procs, perr := os.ReadFile(dir + "/cgroup.procs")
+	o.Note(dir+"/cgroup.type", strings.TrimSpace(string(typ)), errors.Join(err, perr))
+	return err == nil && perr == nil && strings.TrimSpace(string(typ)) == "domain threaded" && len(strings.Fields(string(procs))) > 0
 }
 
 func disable(o *probes.Observation, file, c string) {
