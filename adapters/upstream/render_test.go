@@ -367,6 +367,9 @@ func TestRenderNodeInControlPlane(t *testing.T) {
 			if !contains(p.Env, fmt.Sprintf("GOMEMLIMIT=%dMiB", limit)) {
 				t.Errorf("%s: env %q, want GOMEMLIMIT=%dMiB", name, p.Env, limit)
 			}
+			if settled := fmt.Sprintf("%s=%d", settledMemoryLimitEnv, 176<<20); !contains(p.Env, settled) {
+				t.Errorf("%s: env %q, want %s", name, p.Env, settled)
+			}
 			_, proxy := byName["kube-proxy"]
 			if RunsComponent(p, "kube-proxy") != proxy {
 				t.Errorf("%s: RunsComponent(kube-proxy) = %v, want %v", name, !proxy, proxy)

@@ -49,7 +49,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -204,6 +206,7 @@ func run(sections []Section) int {
 			api = cmd
 		}
 	}
+	settleMemoryLimit(ctx)
 	var stopping bool
 	var grace <-chan time.Time
 	for {
@@ -356,4 +359,35 @@ func schedulerCommand(ctx context.Context) *cobra.Command {
 		cmd.Flags().AddFlagSet(f)
 	}
 	return cmd
+}
+
+// SettledMemoryLimitEnv names the Go memory limit, in bytes, that the
+// process takes once its components have started and settled: the API
+// server's start (its OpenAPI documents, every resource's handlers) and
+// the informers' first lists allocate far more than an idle node keeps,
+// and a limit that low from the start makes the collector run through
+// them (about a second later to /readyz, measured by
+// BenchmarkClusterT0). GOMEMLIMIT is the limit until then.
+const SettledMemoryLimitEnv = "KUBE_CONTROL_PLANE_SETTLED_GOMEMLIMIT"
+
+// settleDelay is how long after the last component started the settled
+// limit applies: the kubelet's first pods and the controllers' first
+// syncs are done by then on a single node.
+const settleDelay = 30 * time.Second
+
+// settleMemoryLimit sets the settled memory limit settleDelay from now
+// where SettledMemoryLimitEnv asks for one.
+func settleMemoryLimit(ctx context.Context) {
+	limit, err := strconv.ParseInt(os.Getenv(SettledMemoryLimitEnv), 10, 64)
+	if err != nil || limit <= 0 {
+		return
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(settleDelay):
+			was := debug.SetMemoryLimit(limit)
+			klog.InfoS("Settled the Go memory limit", "bytes", limit, "was", was)
+		}
+	}()
 }
