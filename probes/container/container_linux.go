@@ -79,6 +79,8 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		a     Attempt
 		notes *probes.Observation
 	}
+	chain := subtreeChain()
+	before := readSubtrees(chain)
 	pending := make([]chan outcome, len(Modes))
 	for i, mode := range Modes {
 		if err != nil || ctx.Err() != nil {
@@ -111,6 +113,9 @@ func (Probe) Run(ctx context.Context, env *probes.Env) (*probes.Observation, err
 		}
 		a.Mode = mode
 		attempts = append(attempts, a)
+	}
+	if err == nil {
+		restoreSubtrees(before, chain, o)
 	}
 	var usernsErr error
 	if attempts[0].Result == probes.No && attempts[1].Result == probes.No && attempts[2].Result == probes.No {

@@ -172,6 +172,11 @@ machine() {
 	echo "# mounts"; cut -d' ' -f5 /proc/self/mountinfo | sort
 	echo "# links"; ip -o link 2>/dev/null | awk '{print $2}' | sort
 	echo "# cgroups"; ls /sys/fs/cgroup 2>/dev/null
+	# Where /sys/fs/cgroup is a cgroup namespace's own root (it has a
+	# cgroup.type, the host's root has none), what it delegates: a scan's
+	# container probe or a launch that left controllers on there makes it a
+	# thread root when the container's processes live in it.
+	[ -e /sys/fs/cgroup/cgroup.type ] && { echo "# subtree_control"; cat /sys/fs/cgroup/cgroup.subtree_control /sys/fs/cgroup/cgroup.type; }
 	echo "# iptables"; iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
 	# The module launch loads itself (the kernel loads others on demand
 	# for the rules and links of a cluster, bridge among them: those stay).
