@@ -208,6 +208,7 @@ func Build(p *profiles.Profile, o Options) (*Plan, error) {
 		plan.Notes = append(plan.Notes, upstreamProcesses(plan))
 	}
 	planModules(plan, p.Facts)
+	outerEngineRoute(plan, p.Facts)
 	sortSettings(plan.Settings)
 	return plan, nil
 }
