@@ -304,8 +304,8 @@ func subtreeTrial(o *probes.Observation, targets []*target, undo *[]func()) (sub
 		o.Note(t2.parent+"/cgroup.subtree_control", "not tried: the process's cgroup2 cgroup could not be located", nil)
 		return probes.Unknown, probes.Unknown
 	}
-	avail, err1 := readList(t2.parent + "/cgroup.controllers")
-	enabled, err2 := readList(t2.parent + "/cgroup.subtree_control")
+	avail, err1 := ReadList(t2.parent + "/cgroup.controllers")
+	enabled, err2 := ReadList(t2.parent + "/cgroup.subtree_control")
 	if err1 != nil || err2 != nil {
 		o.Note(t2.parent+"/cgroup.controllers", "", errors.Join(err1, err2))
 		return probes.Unknown, probes.Unknown
@@ -324,7 +324,7 @@ func subtreeTrial(o *probes.Observation, targets []*target, undo *[]func()) (sub
 	}
 	if cand != "" {
 		file := t2.parent + "/cgroup.subtree_control"
-		err := writeFile(file, "+"+cand)
+		err := WriteFile(file, "+"+cand)
 		o.Note("write +"+cand+" > "+file, "", err)
 		switch {
 		case err == nil:
@@ -348,7 +348,7 @@ func subtreeTrial(o *probes.Observation, targets []*target, undo *[]func()) (sub
 		// The own cgroup already delegates controllers, so it holds no
 		// process of its own (or is the root): nothing to evacuate.
 		file := t2.dir + "/cgroup.subtree_control"
-		err := writeFile(file, "+"+enabled[0])
+		err := WriteFile(file, "+"+enabled[0])
 		o.Note("write +"+enabled[0]+" > "+file, "", err)
 		if err == nil {
 			c := enabled[0]
@@ -371,7 +371,7 @@ func threadRootWithProcs(o *probes.Observation, dir string) bool {
 }
 
 func disable(o *probes.Observation, file, c string) {
-	err := writeFile(file, "-"+c)
+	err := WriteFile(file, "-"+c)
 	o.Note("write -"+c+" > "+file, "", err)
 	if err != nil {
 		o.FindFix(CodeLeftover, "controller "+c+" could not be disabled again in "+file,
@@ -379,7 +379,9 @@ func disable(o *probes.Observation, file, c string) {
 	}
 }
 
-func readList(file string) ([]string, error) {
+// ReadList reads a cgroup file of space-separated names
+// (cgroup.controllers, cgroup.subtree_control).
+func ReadList(file string) ([]string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -387,8 +389,9 @@ func readList(file string) ([]string, error) {
 	return ParseControllerList(string(b)), nil
 }
 
-// writeFile writes s with one write(2) to an existing cgroup file.
-func writeFile(file, s string) error {
+// WriteFile writes s with one write(2) to an existing cgroup file, so the
+// kernel's errno comes back.
+func WriteFile(file, s string) error {
 	f, err := os.OpenFile(file, os.O_WRONLY, 0)
 	if err != nil {
 		return err
@@ -411,10 +414,10 @@ func join(args []string) (string, error) {
 	pid := strconv.Itoa(os.Getpid())
 	var out []string
 	for i := 0; i < len(args); i += 2 {
-		in := writeFile(args[i]+"/cgroup.procs", pid)
+		in := WriteFile(args[i]+"/cgroup.procs", pid)
 		back := "-"
 		if in == nil {
-			back = textOK(writeFile(args[i+1]+"/cgroup.procs", pid))
+			back = textOK(WriteFile(args[i+1]+"/cgroup.procs", pid))
 		}
 		out = append(out, textOK(in)+"/"+back)
 	}

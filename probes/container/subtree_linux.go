@@ -3,8 +3,6 @@
 package container
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/opencontainers/cgroups/fs2"
 
 	"github.com/kprobe/kprobe/probes"
+	pcgroups "github.com/kprobe/kprobe/probes/cgroups"
 )
 
 // On cgroup v2, libcontainer makes a container's cgroup beside the
@@ -52,8 +51,8 @@ func subtreeChain() []string {
 func readSubtrees(dirs []string) map[string][]string {
 	out := make(map[string][]string, len(dirs))
 	for _, d := range dirs {
-		if b, err := os.ReadFile(filepath.Join(d, "cgroup.subtree_control")); err == nil {
-			out[d] = strings.Fields(string(b))
+		if cs, err := pcgroups.ReadList(filepath.Join(d, "cgroup.subtree_control")); err == nil {
+			out[d] = cs
 		}
 	}
 	return out
@@ -74,11 +73,7 @@ func restoreSubtrees(before map[string][]string, dirs []string, o *probes.Observ
 				continue
 			}
 			file := filepath.Join(d, "cgroup.subtree_control")
-			err := os.WriteFile(file, []byte("-"+c), 0)
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
+			err := pcgroups.WriteFile(file, "-"+c)
 			o.Note("write -"+c+" > "+file+" (the containers' cgroup manager had enabled it)", "", err)
 		}
 	}
