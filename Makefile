@@ -217,4 +217,4 @@ docs: build
 	$(BIN)/kprobe gendocs --dir docs
 
 clean:
-	rm -rf $(BIN) bench.txt bench-process.txt
+	rm -rf $(BIN) bench.txt bench-process.txt hack/engine/.patched
