@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	pcgroups "github.com/kprobe/kprobe/probes/cgroups"
 )
 
 // cgroup v2's no-internal-process rule: a cgroup other than the real root
@@ -54,38 +56,16 @@ func readPids(dir string) ([]int, error) {
 	return pids, nil
 }
 
-func readWords(p string) ([]string, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	return strings.Fields(string(b)), nil
-}
-
-// writeCg writes s to a cgroup control file in one write(2), so the
-// kernel's errno comes back.
-func writeCg(p, s string) error {
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(s)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func applyCgroupEvacuate(ctx context.Context, env *Env, a *Applied) error {
 	root, err := cgroupRoot(env)
 	if err != nil {
 		return err
 	}
-	ctrls, err := readWords(filepath.Join(root, "cgroup.controllers"))
+	ctrls, err := pcgroups.ReadList(filepath.Join(root, "cgroup.controllers"))
 	if err != nil {
 		return err
 	}
-	enabled, err := readWords(filepath.Join(root, "cgroup.subtree_control"))
+	enabled, err := pcgroups.ReadList(filepath.Join(root, "cgroup.subtree_control"))
 	if err != nil {
 		return err
 	}
@@ -188,7 +168,7 @@ func evacuate(ctx context.Context, root, child string) (moved, skipped []int, er
 				return moved, skipped, ctx.Err()
 			}
 			n++
-			err := writeCg(filepath.Join(child, "cgroup.procs"), strconv.Itoa(pid))
+			err := pcgroups.WriteFile(filepath.Join(child, "cgroup.procs"), strconv.Itoa(pid))
 			switch {
 			case err == nil:
 				moved = append(moved, pid)
@@ -210,11 +190,11 @@ func evacuate(ctx context.Context, root, child string) (moved, skipped []int, er
 
 func enableControllers(root string, cs []string) (done, failed []string) {
 	p := filepath.Join(root, "cgroup.subtree_control")
-	if writeCg(p, "+"+strings.Join(cs, " +")) == nil {
+	if pcgroups.WriteFile(p, "+"+strings.Join(cs, " +")) == nil {
 		return cs, nil
 	}
 	for _, c := range cs {
-		if err := writeCg(p, "+"+c); err != nil {
+		if err := pcgroups.WriteFile(p, "+"+c); err != nil {
 			failed = append(failed, c+": "+errnoOf(err).Error())
 			continue
 		}
@@ -236,7 +216,7 @@ func threadRoot(dir string) bool {
 func disableControllers(dir string, cs []string) (off []string, err error) {
 	p := filepath.Join(dir, "cgroup.subtree_control")
 	for i := len(cs) - 1; i >= 0; i-- {
-		if werr := writeCg(p, "-"+cs[i]); werr != nil {
+		if werr := pcgroups.WriteFile(p, "-"+cs[i]); werr != nil {
 			return off, fmt.Errorf("disable %s in %s: %w", cs[i], dir, errnoOf(werr))
 		}
 		off = append(off, cs[i])
@@ -250,7 +230,7 @@ func undoSubtreeOff(st Step) error {
 	var errs []error
 	for i := len(st.Controllers) - 1; i >= 0; i-- {
 		c := st.Controllers[i]
-		if err := writeCg(p, "+"+c); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := pcgroups.WriteFile(p, "+"+c); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("enable %s: %w", c, err))
 		}
 	}
@@ -262,7 +242,7 @@ func undoSubtree(st Step) error {
 	var errs []error
 	for i := len(st.Controllers) - 1; i >= 0; i-- {
 		c := st.Controllers[i]
-		if err := writeCg(p, "-"+c); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := pcgroups.WriteFile(p, "-"+c); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("disable %s: %w", c, err))
 		}
 	}
@@ -295,7 +275,7 @@ func undoCgroupProcs(st Step) error {
 	}
 	var errs []error
 	for _, pid := range pids {
-		err := writeCg(filepath.Join(st.Target, "cgroup.procs"), strconv.Itoa(pid))
+		err := pcgroups.WriteFile(filepath.Join(st.Target, "cgroup.procs"), strconv.Itoa(pid))
 		if err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("move pid %d back to %s: %w", pid, st.Target, err))
 		}

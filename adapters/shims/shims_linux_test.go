@@ -20,6 +20,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	pcgroups "github.com/kprobe/kprobe/probes/cgroups"
 )
 
 // mountTable is this namespace's mount table, in a form that compares
@@ -404,7 +406,7 @@ func testCgroup(tb testing.TB, n int) (string, []*exec.Cmd) {
 		for _, d := range []string{filepath.Join(cg, EvacuationChild), cg} {
 			pids, _ := readPids(d)
 			for _, p := range pids {
-				_ = writeCg(filepath.Join(root, "cgroup.procs"), strconv.Itoa(p))
+				_ = pcgroups.WriteFile(filepath.Join(root, "cgroup.procs"), strconv.Itoa(p))
 			}
 		}
 		_ = os.Remove(filepath.Join(cg, EvacuationChild))
@@ -417,7 +419,7 @@ func testCgroup(tb testing.TB, n int) (string, []*exec.Cmd) {
 		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		must(tb, c.Start())
 		procs = append(procs, c)
-		must(tb, writeCg(filepath.Join(cg, "cgroup.procs"), strconv.Itoa(c.Process.Pid)))
+		must(tb, pcgroups.WriteFile(filepath.Join(cg, "cgroup.procs"), strconv.Itoa(c.Process.Pid)))
 	}
 	return cg, procs
 }
@@ -426,7 +428,7 @@ func TestCgroupEvacuate(t *testing.T) {
 	needRoot(t)
 	cg, procs := testCgroup(t, 3)
 	pidsBefore, _ := readPids(cg)
-	ctrlBefore, _ := readWords(filepath.Join(cg, "cgroup.subtree_control"))
+	ctrlBefore, _ := pcgroups.ReadList(filepath.Join(cg, "cgroup.subtree_control"))
 	if len(pidsBefore) != len(procs) {
 		t.Fatalf("test cgroup has %v", pidsBefore)
 	}
@@ -438,8 +440,8 @@ func TestCgroupEvacuate(t *testing.T) {
 		if p, _ := readPids(filepath.Join(cg, EvacuationChild)); len(p) != len(procs) {
 			t.Errorf("init has %v, want %d processes", p, len(procs))
 		}
-		ctrls, _ := readWords(filepath.Join(cg, "cgroup.controllers"))
-		on, _ := readWords(filepath.Join(cg, "cgroup.subtree_control"))
+		ctrls, _ := pcgroups.ReadList(filepath.Join(cg, "cgroup.controllers"))
+		on, _ := pcgroups.ReadList(filepath.Join(cg, "cgroup.subtree_control"))
 		if !reflect.DeepEqual(ctrls, on) {
 			t.Errorf("subtree_control %v, want every controller %v", on, ctrls)
 		}
@@ -450,7 +452,7 @@ func TestCgroupEvacuate(t *testing.T) {
 	if !reflect.DeepEqual(pidsBefore, pidsAfter) {
 		t.Errorf("processes after undo %v, want %v", pidsAfter, pidsBefore)
 	}
-	if ctrl, _ := readWords(filepath.Join(cg, "cgroup.subtree_control")); !reflect.DeepEqual(ctrl, ctrlBefore) {
+	if ctrl, _ := pcgroups.ReadList(filepath.Join(cg, "cgroup.subtree_control")); !reflect.DeepEqual(ctrl, ctrlBefore) {
 		t.Errorf("subtree_control after undo %v, want %v", ctrl, ctrlBefore)
 	}
 	if _, err := os.Stat(filepath.Join(cg, EvacuationChild)); !errors.Is(err, os.ErrNotExist) {
@@ -468,34 +470,34 @@ func TestCgroupEvacuateControllers(t *testing.T) {
 		t.Skip("changes the host's cgroup2 root subtree_control; set KPROBE_SHIMS_TEST_HOST_CGROUP=1")
 	}
 	root := cgroup2Mount(t)
-	ctrls, _ := readWords(filepath.Join(root, "cgroup.controllers"))
-	on, _ := readWords(filepath.Join(root, "cgroup.subtree_control"))
+	ctrls, _ := pcgroups.ReadList(filepath.Join(root, "cgroup.controllers"))
+	on, _ := pcgroups.ReadList(filepath.Join(root, "cgroup.subtree_control"))
 	if len(ctrls) == 0 {
 		t.Skip("no controller on cgroup2")
 	}
 	c := ctrls[0]
 	if !contains(on, c) {
-		must(t, writeCg(filepath.Join(root, "cgroup.subtree_control"), "+"+c))
+		must(t, pcgroups.WriteFile(filepath.Join(root, "cgroup.subtree_control"), "+"+c))
 		t.Cleanup(func() {
-			if err := writeCg(filepath.Join(root, "cgroup.subtree_control"), "-"+c); err != nil {
+			if err := pcgroups.WriteFile(filepath.Join(root, "cgroup.subtree_control"), "-"+c); err != nil {
 				t.Errorf("restore %s subtree_control: %v", root, err)
 			}
 		})
 	}
 	cg, _ := testCgroup(t, 2)
 	// The rule itself: with processes in cg, enabling fails.
-	err := writeCg(filepath.Join(cg, "cgroup.subtree_control"), "+"+c)
+	err := pcgroups.WriteFile(filepath.Join(cg, "cgroup.subtree_control"), "+"+c)
 	if !errors.Is(err, unix.EBUSY) {
 		t.Fatalf("enable %s with processes inside: %v, want EBUSY", c, err)
 	}
 	t.Logf("enable %s with processes inside %s: %v (the no-internal-process rule)", c, cg, err)
 	a := apply(t, "cgroup-evacuate", &Env{CgroupRoot: cg})
 	t.Logf("%v", a.Notes)
-	if got, _ := readWords(filepath.Join(cg, "cgroup.subtree_control")); !contains(got, c) {
+	if got, _ := pcgroups.ReadList(filepath.Join(cg, "cgroup.subtree_control")); !contains(got, c) {
 		t.Errorf("subtree_control %v after evacuation, want %s", got, c)
 	}
 	undo(t, a)
-	if got, _ := readWords(filepath.Join(cg, "cgroup.subtree_control")); contains(got, c) {
+	if got, _ := pcgroups.ReadList(filepath.Join(cg, "cgroup.subtree_control")); contains(got, c) {
 		t.Errorf("subtree_control %v after undo", got)
 	}
 	if p, _ := readPids(cg); len(p) != 2 {
