@@ -26,6 +26,7 @@ ldflags="-s -w -X $v.gitVersion=$version -X $v.gitMajor=1 -X $v.gitMinor=$minor 
 # copy of the pinned module (hard links, the two files rewritten) through a
 # replace in a copy of go.mod. The patch must apply exactly once, so that a
 # version bump that changes the code fails here.
+go mod download k8s.io/kubernetes
 mod=$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)
 patched=$PWD/.patched
 src=$patched/kubernetes@$version
