@@ -271,20 +271,29 @@ const upstreamProcessesPrefix = "the kubernetes engine starts "
 // two together). Called after upstreamNetwork.
 func upstreamProcesses(plan *Plan) string {
 	ps := "etcd, kube-apiserver, kube-controller-manager, kube-scheduler"
+	merged := "kube-apiserver, kube-controller-manager and kube-scheduler"
 	switch {
 	case plan.ProcessPods():
-		return upstreamProcessesPrefix + ps + ", node-agent (kprobe-node-agent instead of a kubelet): no kubelet, containerd, runc, CNI or kube-proxy"
+		return upstreamProcessesPrefix + ps + ", node-agent (kprobe-node-agent instead of a kubelet): no kubelet, containerd, runc, CNI or kube-proxy; " + inOneProcess(merged)
 	case !plan.Worker():
-		return upstreamProcessesPrefix + ps + ": the control plane only, no kubelet, containerd or kube-proxy"
+		return upstreamProcessesPrefix + ps + ": the control plane only, no kubelet, containerd or kube-proxy; " + inOneProcess(merged)
 	}
 	ps += ", containerd, kubelet"
+	merged = "kube-apiserver, kube-controller-manager, kube-scheduler and the first node's kubelet"
 	if !plan.Has("disable-kube-proxy") {
 		ps += ", kube-proxy"
+		merged = "kube-apiserver, kube-controller-manager, kube-scheduler and the first node's kubelet and kube-proxy"
 	}
 	if plan.EnforcesNetworkPolicy() {
 		ps += ", kube-network-policies"
 	}
-	return upstreamProcessesPrefix + ps
+	return upstreamProcessesPrefix + ps + ": " + inOneProcess(merged)
+}
+
+// inOneProcess says how launch really runs the components where bin/engine
+// has kube-control-plane (adapters/upstream.Render's merges).
+func inOneProcess(components string) string {
+	return components + " run as one kube-control-plane process where the engine has it (kprobe status lists the processes)"
 }
 
 // upstreamNetwork keeps a kubernetes engine's plan to what that engine
