@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"path/filepath"
+	"slices"
 
 	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/pki"
@@ -112,7 +113,9 @@ func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 	if !agent {
 		err = launchhost.ControlPlaneOnly(err)
 	} else {
-		r.bins.ControlPlaneRunsNode = launchhost.ControlPlaneRunsNode(r.bins.ControlPlane)
+		components := launchhost.ControlPlaneComponents(r.bins.ControlPlane)
+		r.bins.ControlPlaneRunsNode = launchhost.ControlPlaneRunsNode(components)
+		r.bins.ControlPlaneRunsNetworkPolicies = r.bins.ControlPlaneRunsNode && slices.Contains(components, upstream.NetworkPolicyProcessName)
 	}
 	if err == nil {
 		err = portOffsetPreflight(r.o.PortOffset, agent)
