@@ -98,6 +98,7 @@ func upstreamPhases(r *phaseContext) []phase {
 		}},
 		phase{fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
 			<-r.addonsDone
+			r.cl.deleteProbePod(ctx)
 			return waitWorkers(ctx, r.failed, r.workers, r.res)
 		}},
 		waitSimulatedNodes,
