@@ -569,11 +569,17 @@ const settledMemoryLimitEnv = "KUBE_CONTROL_PLANE_SETTLED_GOMEMLIMIT"
 
 // controlPlaneSettledMemoryLimit (MiB) is a little above what
 // kube-control-plane running the API server, the controller manager, the
-// scheduler, the kubelet and kube-proxy holds after `kprobe verify`: a
-// heap profile showed 126 MB live and 26 MB of stacks (4,467 goroutines),
-// where the sum of the components' limits (280 MiB) never made the
-// collector run before GOGC did (research/memory-floor.md, session 12).
-const controlPlaneSettledMemoryLimit = 176
+// scheduler, the kubelet, kube-proxy and the NetworkPolicy enforcer holds
+// after `kprobe verify` when only GOGC=50 paces its collector: about 216
+// MiB (121 MB live heap, 170-180 MB of heap spans in use, 26 MB of
+// stacks, the runtime's own). It only trims what a burst left. It was 176
+// MiB (session 12), which is below that: the collector's goal fell to the
+// live heap and it ran back to back, 16 collections a second and about
+// 1.6 of the 2 cores, for as long as the cluster idled
+// (research/memory-floor.md, session 13). A limit near the live heap
+// saves resident memory only by burning CPU, and a cluster whose live
+// heap grows crosses any fixed one: keep this one well above it.
+const controlPlaneSettledMemoryLimit = 224
 
 // KubeProxyMetricsHost and KubeProxyMetricsPort are where node 0's
 // kube-proxy serves its metrics, without authentication.

@@ -384,7 +384,7 @@ func testRenderNodeInControlPlane(t *testing.T, netpol bool) {
 			if !contains(p.Env, fmt.Sprintf("GOMEMLIMIT=%dMiB", limit)) {
 				t.Errorf("%s: env %q, want GOMEMLIMIT=%dMiB", name, p.Env, limit)
 			}
-			if settled := fmt.Sprintf("%s=%d", settledMemoryLimitEnv, 176<<20); !contains(p.Env, settled) {
+			if settled := fmt.Sprintf("%s=%d", settledMemoryLimitEnv, 224<<20); !contains(p.Env, settled) {
 				t.Errorf("%s: env %q, want %s", name, p.Env, settled)
 			}
 			_, proxy := byName["kube-proxy"]
