@@ -107,7 +107,11 @@ func k3sPhases(r *phaseContext) []phase {
 			if err := r.cl.createProbePod(ctx); err != nil {
 				return err
 			}
-			return waitFor(ctx, r.failed, func() error { return r.cl.probePodRunning(ctx) })
+			if err := waitFor(ctx, r.failed, func() error { return r.cl.probePodRunning(ctx) }); err != nil {
+				return err
+			}
+			r.cl.deleteProbePod(ctx)
+			return nil
 		}},
 		ready,
 	)

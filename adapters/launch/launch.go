@@ -35,8 +35,8 @@ type Options struct {
 	// runtime wrapper, and the supervisor where Supervisor is "".
 	Self string
 	// Supervisor is the executable whose `supervise` runs the supervisor:
-	// the light kprobe beside Self (FindSupervisor), which maps no
-	// Kubernetes library for the cluster's lifetime.
+	// kprobe-supervisor or the light kprobe beside Self (FindSupervisor),
+	// which map no Kubernetes library for the cluster's lifetime.
 	Supervisor string
 	// NodeAgent is the kprobe-node-agent executable (FindNodeAgent) that
 	// runs the process-pod node at TP; "" when there is none.

@@ -26,24 +26,28 @@ func FindNodeAgent(self string) string {
 	return ""
 }
 
-// SupervisorName is the light kprobe (cmd/kprobe built with -tags
-// nocluster), which kprobe-cluster is installed beside.
-const SupervisorName = "kprobe"
+// SupervisorNames are the programs beside kprobe-cluster whose
+// `supervise` runs the supervisor, best first: kprobe-supervisor
+// (cmd/kprobe-supervisor, the supervisor alone: about 9 MiB resident),
+// then the light kprobe (cmd/kprobe built with -tags nocluster: about 23).
+var SupervisorNames = []string{"kprobe-supervisor", "kprobe"}
 
-// FindSupervisor is the light kprobe beside self (kprobe-cluster), whose
-// `supervise` runs the supervisor in about 10 MiB instead of
-// kprobe-cluster's 40-60 (research/memory-floor.md, session 12); "" when
-// there is none, or self is it: then self supervises.
+// FindSupervisor is the first of SupervisorNames beside self
+// (kprobe-cluster), which holds less memory for the cluster's lifetime
+// than kprobe-cluster's 40-60 MiB (research/memory-floor.md, sessions 12
+// and 13); "" when there is none, or self is it: then self supervises.
 func FindSupervisor(self string) string {
 	if self == "" {
 		return ""
 	}
-	p := filepath.Join(filepath.Dir(self), SupervisorName)
-	if p == self {
-		return ""
+	for _, n := range SupervisorNames {
+		p := filepath.Join(filepath.Dir(self), n)
+		if p == self {
+			return ""
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p
+		}
 	}
-	if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return ""
-	}
-	return p
+	return ""
 }

@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"path/filepath"
+	"slices"
 
 	"github.com/kprobe/kprobe/adapters/launchhost"
 	"github.com/kprobe/kprobe/adapters/pki"
@@ -97,6 +98,7 @@ func upstreamPhases(r *phaseContext) []phase {
 		}},
 		phase{fail: failLeaveRunning, do: func(ctx context.Context, r *phaseContext) error {
 			<-r.addonsDone
+			r.cl.deleteProbePod(ctx)
 			return waitWorkers(ctx, r.failed, r.workers, r.res)
 		}},
 		waitSimulatedNodes,
@@ -112,7 +114,9 @@ func upstreamPreflight(r *phaseContext, agent, processPods bool) error {
 	if !agent {
 		err = launchhost.ControlPlaneOnly(err)
 	} else {
-		r.bins.ControlPlaneRunsNode = launchhost.ControlPlaneRunsNode(r.bins.ControlPlane)
+		components := launchhost.ControlPlaneComponents(r.bins.ControlPlane)
+		r.bins.ControlPlaneRunsNode = launchhost.ControlPlaneRunsNode(components)
+		r.bins.ControlPlaneRunsNetworkPolicies = r.bins.ControlPlaneRunsNode && slices.Contains(components, upstream.NetworkPolicyProcessName)
 	}
 	if err == nil {
 		err = portOffsetPreflight(r.o.PortOffset, agent)

@@ -89,18 +89,21 @@ func Stop(ctx context.Context, dataDir string, purge bool, out io.Writer) error 
 		killWorkerLeftovers(dataDir, say)
 		if spec, err := supervise.ReadSpec(dataDir); err == nil {
 			for _, p := range spec.Processes {
-				var path string
-				var args []string
-				switch {
-				case p.Name == upstream.NetworkPolicyProcessName:
-					path, args = p.Path, upstream.NetworkPolicyCleanupArgs(p.Args)
-				case upstream.RunsComponent(p, "kube-proxy"):
-					path, args = upstream.ComponentCommand(p, "kube-proxy", "--cleanup")
-				default:
-					continue
-				}
-				if o, err := exec.CommandContext(ctx, path, args...).CombinedOutput(); err != nil {
-					say("%s --cleanup: %v: %s", p.Name, err, strings.TrimSpace(string(o)))
+				// kube-control-plane may run both, each cleans up alone.
+				for _, c := range []struct {
+					component string
+					args      []string
+				}{
+					{upstream.NetworkPolicyProcessName, upstream.NetworkPolicyCleanupArgs(upstream.ComponentArgs(p, upstream.NetworkPolicyProcessName))},
+					{"kube-proxy", []string{"--cleanup"}},
+				} {
+					if !upstream.RunsComponent(p, c.component) {
+						continue
+					}
+					path, args := upstream.ComponentCommand(p, c.component, c.args...)
+					if o, err := exec.CommandContext(ctx, path, args...).CombinedOutput(); err != nil {
+						say("%s --cleanup: %v: %s", c.component, err, strings.TrimSpace(string(o)))
+					}
 				}
 			}
 		}

@@ -62,22 +62,28 @@ func (e *MissingError) Error() string {
 // UpstreamHint says how to get the upstream components.
 const UpstreamHint = "install them with `kprobe install kubernetes` (no root needed), or, from a checkout, build them with `make engine` and install etcd, containerd, runc and the CNI plugins with `apt-get install etcd-server containerd runc containernetworking-plugins`"
 
-// ControlPlaneRunsNode asks kube-control-plane whether it runs the
-// kubelet and kube-proxy too (`--components`, one name a line); a build
-// from before they were added answers with its usage and an error. Only a
-// launch asks (about 80 ms): FindUpstream, which plan calls too, does not.
-func ControlPlaneRunsNode(controlPlane string) bool {
+// ControlPlaneComponents asks kube-control-plane which components it runs
+// (`--components`, one name a line); a build from before the kubelet and
+// kube-proxy were added answers with its usage and an error, and gets nil.
+// Only a launch asks (about 80 ms): FindUpstream, which plan calls too,
+// does not.
+func ControlPlaneComponents(controlPlane string) []string {
 	if controlPlane == "" {
-		return false
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, controlPlane, "--components").Output()
 	if err != nil {
-		return false
+		return nil
 	}
-	got := strings.Fields(string(out))
-	return slices.Contains(got, "kubelet") && slices.Contains(got, "kube-proxy")
+	return strings.Fields(string(out))
+}
+
+// ControlPlaneRunsNode says whether kube-control-plane, which runs
+// components, runs the kubelet and kube-proxy too.
+func ControlPlaneRunsNode(components []string) bool {
+	return slices.Contains(components, "kubelet") && slices.Contains(components, "kube-proxy")
 }
 
 // FindUpstream resolves every program of the kubernetes engine.

@@ -3,8 +3,11 @@ package launchhost
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kprobe/kprobe/adapters/upstream"
 )
 
 // EngineComponents reads the versions of the engine's Go programs from
@@ -29,18 +32,22 @@ func TestEngineComponents(t *testing.T) {
 }
 
 // TestControlPlaneRunsNode asks `make engine`'s kube-control-plane, which
-// runs the kubelet and kube-proxy too; a program that refuses
-// --components (a kube-control-plane from before them: usage, exit 2) and
-// none at all do not.
+// runs the kubelet, kube-proxy and the NetworkPolicy enforcer too; a
+// program that refuses --components (a kube-control-plane from before
+// them: usage, exit 2) and none at all do not.
 func TestControlPlaneRunsNode(t *testing.T) {
-	if ControlPlaneRunsNode("") || ControlPlaneRunsNode("/bin/false") {
+	if ControlPlaneRunsNode(ControlPlaneComponents("")) || ControlPlaneRunsNode(ControlPlaneComponents("/bin/false")) {
 		t.Error("no program, or one that fails, runs the node")
 	}
 	p, _ := filepath.Abs("../../bin/engine/kube-control-plane")
 	if _, err := os.Stat(p); err != nil {
 		t.Skip("no bin/engine/kube-control-plane (make engine)")
 	}
-	if !ControlPlaneRunsNode(p) {
-		t.Errorf("%s --components does not list the kubelet and kube-proxy", p)
+	got := ControlPlaneComponents(p)
+	if !ControlPlaneRunsNode(got) {
+		t.Errorf("%s --components does not list the kubelet and kube-proxy: %q", p, got)
+	}
+	if !slices.Contains(got, upstream.NetworkPolicyProcessName) {
+		t.Errorf("%s --components does not list %s: %q", p, upstream.NetworkPolicyProcessName, got)
 	}
 }

@@ -38,6 +38,11 @@ type Binaries struct {
 	// kube-proxy (its --components lists them), so node 0's run in its
 	// process too (a build from before has only the three).
 	ControlPlaneRunsNode bool
+	// ControlPlaneRunsNetworkPolicies: with ControlPlaneRunsNode, this
+	// ControlPlane also runs the NetworkPolicy enforcer (its --components
+	// lists kube-network-policies), so node 0's runs in its process too.
+	// NetworkPolicies still answers --probe and stands in where it cannot.
+	ControlPlaneRunsNetworkPolicies bool
 	// NetworkPolicies is the NetworkPolicy enforcer (hack/netpol builds
 	// it); "" when absent: the launcher then plans without enforcement.
 	NetworkPolicies string
@@ -329,7 +334,7 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 		r.Processes = append(r.Processes, nodeAgent(plan, c))
 	}
 	if c.Bin.ControlPlane != "" && c.Bin.ControlPlaneRunsNode {
-		r.Processes = withNodeInControlPlane(r.Processes)
+		r.Processes = withNodeInControlPlane(r.Processes, c.Bin.ControlPlaneRunsNetworkPolicies)
 	}
 	for i := range r.Processes {
 		r.Processes[i].Env = append(r.Processes[i].Env, goEnv(r.Processes[i])...)
@@ -341,15 +346,16 @@ func Render(plan *adapters.Plan, c Config) (*Rendered, error) {
 // the control plane where ControlPlaneRunsNode says it can.
 var nodeComponents = []string{"kubelet", "kube-proxy"}
 
-// withNodeInControlPlane moves node 0's kubelet and kube-proxy into the
-// kube-control-plane process as two more sections. Each was a program of
-// 60-90 MiB resident, more than half of it the pages of its own copy of
-// the Kubernetes libraries and the Go runtime, which the one process maps
-// once (research/memory-floor.md). The process then waits for containerd's
-// readiness, as the kubelet did (it exits without containerd's socket);
-// the kubelet and kube-proxy start with the API server inside it and
-// retry the API themselves, as they did in their own processes.
-func withNodeInControlPlane(ps []runspec.Process) []runspec.Process {
+// withNodeInControlPlane moves node 0's kubelet and kube-proxy, and with
+// netpol its NetworkPolicy enforcer, into the kube-control-plane process
+// as more sections. Each was a program of 40-90 MiB resident, more than
+// half of it the pages of its own copy of the Kubernetes libraries and the
+// Go runtime, which the one process maps once (research/memory-floor.md).
+// The process then waits for containerd's readiness, as the kubelet did
+// (it exits without containerd's socket); the kubelet, kube-proxy and the
+// enforcer start with the API server inside it and retry the API
+// themselves, as they did in their own processes.
+func withNodeInControlPlane(ps []runspec.Process, netpol bool) []runspec.Process {
 	cp := slices.IndexFunc(ps, func(p runspec.Process) bool { return p.Name == ControlPlaneProcessName })
 	if cp < 0 {
 		return ps
@@ -357,7 +363,7 @@ func withNodeInControlPlane(ps []runspec.Process) []runspec.Process {
 	var out []runspec.Process
 	var moved []runspec.Process
 	for _, p := range ps {
-		if slices.Contains(nodeComponents, p.Name) {
+		if slices.Contains(nodeComponents, p.Name) || netpol && p.Name == NetworkPolicyProcessName {
 			moved = append(moved, p)
 			continue
 		}
@@ -395,6 +401,28 @@ func components(p runspec.Process) []string {
 		}
 	}
 	return got
+}
+
+// ComponentArgs are the arguments process p gives component: its own
+// program's, or its section's of kube-control-plane; nil when p does not
+// run component.
+func ComponentArgs(p runspec.Process, component string) []string {
+	if p.Name == component {
+		return p.Args
+	}
+	if p.Name != ControlPlaneProcessName {
+		return nil
+	}
+	for i := 0; i < len(p.Args); i++ {
+		if (i == 0 || p.Args[i-1] == "--") && p.Args[i] == component {
+			end := slices.Index(p.Args[i+1:], "--")
+			if end < 0 {
+				end = len(p.Args) - i - 1
+			}
+			return p.Args[i+1 : i+1+end]
+		}
+	}
+	return nil
 }
 
 // ComponentCommand is the command line that runs component alone with
@@ -541,11 +569,17 @@ const settledMemoryLimitEnv = "KUBE_CONTROL_PLANE_SETTLED_GOMEMLIMIT"
 
 // controlPlaneSettledMemoryLimit (MiB) is a little above what
 // kube-control-plane running the API server, the controller manager, the
-// scheduler, the kubelet and kube-proxy holds after `kprobe verify`: a
-// heap profile showed 126 MB live and 26 MB of stacks (4,467 goroutines),
-// where the sum of the components' limits (280 MiB) never made the
-// collector run before GOGC did (research/memory-floor.md, session 12).
-const controlPlaneSettledMemoryLimit = 176
+// scheduler, the kubelet, kube-proxy and the NetworkPolicy enforcer holds
+// after `kprobe verify` when only GOGC=50 paces its collector: about 216
+// MiB (121 MB live heap, 170-180 MB of heap spans in use, 26 MB of
+// stacks, the runtime's own). It only trims what a burst left. It was 176
+// MiB (session 12), which is below that: the collector's goal fell to the
+// live heap and it ran back to back, 16 collections a second and about
+// 1.6 of the 2 cores, for as long as the cluster idled
+// (research/memory-floor.md, session 13). A limit near the live heap
+// saves resident memory only by burning CPU, and a cluster whose live
+// heap grows crosses any fixed one: keep this one well above it.
+const controlPlaneSettledMemoryLimit = 224
 
 // KubeProxyMetricsHost and KubeProxyMetricsPort are where node 0's
 // kube-proxy serves its metrics, without authentication.

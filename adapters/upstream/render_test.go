@@ -322,8 +322,19 @@ func TestRenderOneControlPlaneProcess(t *testing.T) {
 // waits for containerd as the kubelet did; kube-proxy's cleanup and the
 // Go memory limit follow them.
 func TestRenderNodeInControlPlane(t *testing.T) {
+	for _, netpol := range []bool{false, true} {
+		testRenderNodeInControlPlane(t, netpol)
+	}
+}
+
+// testRenderNodeInControlPlane: with netpol the NetworkPolicy enforcer,
+// where a plan runs it, is one more section, whose cleanup arguments stop
+// finds in it.
+func testRenderNodeInControlPlane(t *testing.T, netpol bool) {
 	for name, plan := range plans {
+		name := fmt.Sprintf("%s (enforcer inside: %v)", name, netpol)
 		c := testConfig()
+		c.Bin.ControlPlaneRunsNetworkPolicies = netpol
 		c.Bin.ControlPlane = "/opt/kprobe/bin/engine/kube-control-plane"
 		apart, err := Render(plan, c)
 		if err != nil {
@@ -347,6 +358,12 @@ func TestRenderNodeInControlPlane(t *testing.T) {
 			case "kubelet", "kube-proxy":
 				want = append(append(want, "--", p.Name), p.Args...)
 				limit += goMemoryLimits[p.Name]
+			case NetworkPolicyProcessName:
+				if !netpol {
+					names = append(names, p.Name)
+					continue
+				}
+				want = append(append(want, "--", p.Name), p.Args...)
 			default:
 				names = append(names, p.Name)
 			}
@@ -367,7 +384,7 @@ func TestRenderNodeInControlPlane(t *testing.T) {
 			if !contains(p.Env, fmt.Sprintf("GOMEMLIMIT=%dMiB", limit)) {
 				t.Errorf("%s: env %q, want GOMEMLIMIT=%dMiB", name, p.Env, limit)
 			}
-			if settled := fmt.Sprintf("%s=%d", settledMemoryLimitEnv, 176<<20); !contains(p.Env, settled) {
+			if settled := fmt.Sprintf("%s=%d", settledMemoryLimitEnv, 224<<20); !contains(p.Env, settled) {
 				t.Errorf("%s: env %q, want %s", name, p.Env, settled)
 			}
 			_, proxy := byName["kube-proxy"]
@@ -376,6 +393,16 @@ func TestRenderNodeInControlPlane(t *testing.T) {
 			}
 			if path, args := ComponentCommand(p, "kube-proxy", "--cleanup"); path != c.Bin.ControlPlane || !slices.Equal(args, []string{"kube-proxy", "--cleanup"}) {
 				t.Errorf("%s: kube-proxy's cleanup %s %q", name, path, args)
+			}
+			enforcer, enforces := byName[NetworkPolicyProcessName]
+			if RunsComponent(p, NetworkPolicyProcessName) != (netpol && enforces) {
+				t.Errorf("%s: RunsComponent(%s) = %v", name, NetworkPolicyProcessName, !(netpol && enforces))
+			}
+			if netpol && enforces && !slices.Equal(ComponentArgs(p, NetworkPolicyProcessName), enforcer.Args) {
+				t.Errorf("%s: the enforcer's section %q, want %q", name, ComponentArgs(p, NetworkPolicyProcessName), enforcer.Args)
+			}
+			if got := ComponentArgs(p, "kube-proxy"); proxy && !slices.Equal(got, byName["kube-proxy"].Args) {
+				t.Errorf("%s: kube-proxy's section %q, want %q", name, got, byName["kube-proxy"].Args)
 			}
 		}
 		if !slices.Equal(got, names) {

@@ -5,12 +5,23 @@ go 1.26.0
 godebug default=go1.26
 
 require (
+	github.com/kprobe/kprobe/hack/netpol v0.0.0
 	github.com/spf13/cobra v1.10.2
 	k8s.io/apiserver v0.37.2
 	k8s.io/client-go v0.37.2
 	k8s.io/component-base v0.37.2
 	k8s.io/klog/v2 v2.140.0
 	k8s.io/kubernetes v1.37.2
+)
+
+require (
+	github.com/armon/go-radix v1.0.0 // indirect
+	github.com/containerd/nri v0.11.0 // indirect
+	github.com/florianl/go-nfqueue v1.3.2 // indirect
+	github.com/knqyf263/go-plugin v0.9.0 // indirect
+	github.com/tetratelabs/wazero v1.10.1 // indirect
+	sigs.k8s.io/kube-network-policies v0.8.0 // indirect
+	sigs.k8s.io/network-policy-api v0.1.6-0.20250401132235-45061d10895e // indirect
 )
 
 require (
@@ -154,7 +165,7 @@ require (
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	k8s.io/api v0.37.2 // indirect
-	k8s.io/apiextensions-apiserver v0.0.0 // indirect
+	k8s.io/apiextensions-apiserver v0.31.2 // indirect
 	k8s.io/apimachinery v0.37.2 // indirect
 	k8s.io/cli-runtime v0.37.2 // indirect
 	k8s.io/cloud-provider v0.37.2 // indirect
@@ -228,3 +239,5 @@ replace (
 	k8s.io/sample-controller => k8s.io/sample-controller v0.37.2
 	k8s.io/streaming => k8s.io/streaming v0.37.2
 )
+
+replace github.com/kprobe/kprobe/hack/netpol => ../netpol

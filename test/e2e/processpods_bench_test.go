@@ -102,7 +102,7 @@ func BenchmarkProcessPods(b *testing.B) {
 // controlPlane are the programs issue 13's memory goal counts.
 var controlPlane = map[string]bool{
 	"etcd": true, "kube-apiserver": true, "kube-controller-manager": true,
-	"kube-scheduler": true, "kprobe-node-agent": true, "kprobe": true,
+	"kube-scheduler": true, "kprobe-node-agent": true, "kprobe": true, "kprobe-supervisor": true,
 	// The supervisor, since bin/kprobe runs launch in kprobe-cluster.
 	"kprobe-cluster": true,
 	// The three above in one process (upstream.ControlPlaneProcessName).

@@ -119,10 +119,10 @@ func Take(o Options) State {
 }
 
 // clusterProcess matches the programs a launched cluster runs (comm is
-// cut at 15 bytes: kprobe-node-agent is "kprobe-node-age"; kprobe-cluster
-// runs the supervisor).
+// cut at 15 bytes: kprobe-node-agent is "kprobe-node-age", the
+// supervisor kprobe-supervisor "kprobe-supervis").
 func clusterProcess(comm string) bool {
-	for _, p := range []string{"kube-", "kubelet", "etcd", "containerd", "pause", "runc", "kprobe-node-age", "kprobe-cluster"} {
+	for _, p := range []string{"kube-", "kubelet", "etcd", "containerd", "pause", "runc", "kprobe-node-age", "kprobe-cluster", "kprobe-supervis"} {
 		if strings.HasPrefix(comm, p) {
 			return true
 		}

@@ -53,7 +53,7 @@ checks every file and installs all of it into DIR (default
 			// The light kprobe this kprobe-cluster runs for, and the active
 			// probes' and the process pods' binaries, which kprobe looks for
 			// beside itself.
-			for _, n := range []string{"kprobe", ClusterExe, probes.ProbeChildName, launch.NodeAgentName} {
+			for _, n := range append([]string{"kprobe", ClusterExe, probes.ProbeChildName, launch.NodeAgentName}, launch.SupervisorNames...) {
 				if p := filepath.Join(filepath.Dir(self), n); isFile(p) {
 					files[n] = p
 				}

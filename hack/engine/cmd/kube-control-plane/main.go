@@ -1,8 +1,9 @@
 // Command kube-control-plane runs kube-apiserver, kube-controller-manager
 // and kube-scheduler in one process, as k3s does, and on a single node
-// the kubelet and kube-proxy with them. Separate programs each map their
-// own copy of the same Kubernetes libraries and Go runtime: more than half
-// of each one's resident memory was those file pages
+// the kubelet, kube-proxy and the NetworkPolicy enforcer with them.
+// Separate programs each map their own copy of the same Kubernetes
+// libraries and Go runtime: more than half of each one's resident memory
+// was those file pages
 // (research/memory-floor.md). One process maps them once.
 //
 // Usage:
@@ -12,7 +13,8 @@
 //	kube-control-plane --components
 //
 // COMPONENT is kube-apiserver, kube-controller-manager, kube-scheduler,
-// kubelet or kube-proxy. Each section starts with a component's name and
+// kubelet, kube-proxy or kube-network-policies (kprobe's NetworkPolicy
+// enforcer, hack/netpol). Each section starts with a component's name and
 // holds that component's own flags, exactly as its own program takes them;
 // "--" separates the sections (no Kubernetes component takes a bare "--").
 // Any subset may be given, each once. --components prints the components
@@ -22,8 +24,8 @@
 // parsed its flags (the kubelet parses its own inside its run: it is only
 // started), the controller manager and the scheduler once the API
 // server's /readyz answers (before its RBAC bootstrap they are refused the
-// configmap they read as they start, and exit); the kubelet and
-// kube-proxy start with the API server and retry it themselves. The
+// configmap they read as they start, and exit); the kubelet, kube-proxy
+// and the enforcer start with the API server and retry it themselves. The
 // process exits 1 as soon as any component returns (a supervisor restarts
 // it), 0 when its only component returned without error (`kube-proxy
 // --cleanup`), and on SIGTERM or SIGINT stops the API server and the
@@ -44,6 +46,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,6 +59,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kprobe/kprobe/hack/netpol"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/cache"
 	cliflag "k8s.io/component-base/cli/flag"
@@ -85,11 +89,12 @@ const (
 	Scheduler         = "kube-scheduler"
 	Kubelet           = "kubelet"
 	KubeProxy         = "kube-proxy"
+	NetworkPolicies   = "kube-network-policies"
 )
 
 // order is the start order: the node's components with the API server,
 // the two that exit without it after it.
-var order = []string{APIServer, Kubelet, KubeProxy, ControllerManager, Scheduler}
+var order = []string{APIServer, Kubelet, KubeProxy, NetworkPolicies, ControllerManager, Scheduler}
 
 // needsAPI are the components started once the API server is ready.
 var needsAPI = map[string]bool{ControllerManager: true, Scheduler: true}
@@ -135,7 +140,7 @@ func ParseSections(argv []string) ([]Section, error) {
 	return got, nil
 }
 
-const usage = "usage: kube-control-plane COMPONENT ARG... [-- COMPONENT ARG...]... (COMPONENT: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy)"
+const usage = "usage: kube-control-plane COMPONENT ARG... [-- COMPONENT ARG...]... (COMPONENT: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kube-network-policies)"
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == "--version" {
@@ -314,6 +319,8 @@ func command(ctx context.Context, name string) *cobra.Command {
 		return kubelet.NewKubeletCommand(ctx)
 	case KubeProxy:
 		return kubeproxy.NewProxyCommand()
+	case NetworkPolicies:
+		return networkPoliciesCommand(ctx)
 	case ControllerManager:
 		// It starts a signal handler only with the alpha gate
 		// ControllerManagerReleaseLeaderElectionLockOnExit, which would
@@ -321,6 +328,23 @@ func command(ctx context.Context, name string) *cobra.Command {
 		return controllermanager.NewControllerManagerCommand()
 	default:
 		return schedulerCommand(ctx)
+	}
+}
+
+// networkPoliciesCommand is kprobe's NetworkPolicy enforcer
+// (hack/netpol): its own flags, parsed by netpol.Main, and no signal
+// handler (it stops, and removes its nftables table, when ctx ends).
+func networkPoliciesCommand(ctx context.Context) *cobra.Command {
+	return &cobra.Command{
+		Use:                NetworkPolicies,
+		SilenceUsage:       true,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if code := netpol.Main(ctx, flag.NewFlagSet(NetworkPolicies, flag.ContinueOnError), args); code != 0 {
+				return fmt.Errorf("exit status %d", code)
+			}
+			return nil
+		},
 	}
 }
 

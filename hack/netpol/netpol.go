@@ -1,17 +1,23 @@
-// Command kube-network-policies enforces NetworkPolicy on a kprobe node
-// with the SIG's own enforcer (sigs.k8s.io/kube-network-policies): its
-// networkpolicy controller diverts the first packet of each connection to
-// pods through an nftables table ("kube-network-policies", family inet)
-// into nfqueue and accepts or drops it by the policies. Where nf_tables
-// has no queue statement (no nft_queue), --queue-path=iptables diverts
-// them with an iptables NFQUEUE rule instead (iptables.go) and the same
-// controller judges them.
+// Package netpol enforces NetworkPolicy on a kprobe node with the SIG's
+// own enforcer (sigs.k8s.io/kube-network-policies): its networkpolicy
+// controller diverts the first packet of each connection to pods through
+// an nftables table ("kube-network-policies", family inet) into nfqueue
+// and accepts or drops it by the policies. Where nf_tables has no queue
+// statement (no nft_queue), --queue-path=iptables diverts them with an
+// iptables NFQUEUE rule instead (iptables.go) and the same controller
+// judges them.
+//
+// Main is the enforcer's command line. It runs as the program
+// kube-network-policies (cmd/kube-network-policies) and as a section of
+// kube-control-plane (hack/engine), where it shares the process's
+// Kubernetes libraries and Go runtime with the node's other components
+// instead of mapping its own copy of them (research/memory-floor.md).
 //
 // Upstream's main reads the in-cluster config and serves metrics on every
-// address; kprobe runs the enforcer as a host process of the node, so this
-// main takes a kubeconfig instead and opens no listener at all (no cluster
+// address; kprobe runs the enforcer as a host process of the node, so Main
+// takes a kubeconfig instead and opens no listener at all (no cluster
 // port answers a local user without credentials: docs/security.md).
-package main
+package netpol
 
 import (
 	"context"
@@ -19,12 +25,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
-	"time"
-
 	"runtime"
+	"strconv"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -36,23 +39,26 @@ import (
 	"sigs.k8s.io/kube-network-policies/pkg/networkpolicy"
 )
 
-func main() {
-	os.Exit(run())
-}
-
-func run() int {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig that may list and watch NetworkPolicies, Namespaces and Pods (required)")
-	nodeName := flag.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
-	queueID := flag.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
-	failOpen := flag.Bool("fail-open", false, "accept what the enforcer cannot judge (a full queue, an unparsable packet; on the nft path also packets queued while it is not running: the iptables path always lets those pass)")
-	table := flag.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
-	cleanup := flag.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
-	probe := flag.Bool("probe", false, "check in new network namespaces which queue path this kernel takes (nft: the nftables queue rule, which needs nft_queue; iptables: an iptables NFQUEUE rule), print it and exit; exit 1 when neither works")
-	queuePath := flag.String("queue-path", "nft", "how first packets reach the queue: nft (upstream's nftables table) or iptables (an NFQUEUE rule in the mangle chain --iptables-chain, for kernels without nft_queue)")
-	podCIDR := flag.String("pod-cidr", "", "pods' address range whose connections the iptables path queues (required with --queue-path=iptables)")
-	chain := flag.String("iptables-chain", "KPROBE-NETPOL", "mangle chain of the iptables path; --cleanup deletes it too")
-	klog.InitFlags(flag.CommandLine)
-	flag.Parse()
+// Main parses args (without the program's name) into fs and runs the
+// enforcer until ctx ends (it then removes its table), or probes or
+// cleans up and returns. It returns the exit code: 0, 1 on a failure, 3
+// on a usage error. The caller cancels ctx on SIGTERM: the supervisor
+// stops the enforcer with it, and upstream's main only caught SIGINT and
+// left its nftables table behind.
+func Main(ctx context.Context, fs *flag.FlagSet, args []string) int {
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig that may list and watch NetworkPolicies, Namespaces and Pods (required)")
+	nodeName := fs.String("hostname-override", "", "name of the Node this enforcer runs on (default: the host name)")
+	queueID := fs.Int("nfqueue-id", 100, "number of the nfqueue the first packets are diverted to")
+	failOpen := fs.Bool("fail-open", false, "accept what the enforcer cannot judge (a full queue, an unparsable packet; on the nft path also packets queued while it is not running: the iptables path always lets those pass)")
+	table := fs.String("nftables-table", "kube-network-policies", "name of the nf_tables table (family inet) the enforcer fills; one per cluster on a host")
+	cleanup := fs.Bool("cleanup", false, "delete the nftables table a killed enforcer left behind, then exit")
+	probe := fs.Bool("probe", false, "check in new network namespaces which queue path this kernel takes (nft: the nftables queue rule, which needs nft_queue; iptables: an iptables NFQUEUE rule), print it and exit; exit 1 when neither works")
+	queuePath := fs.String("queue-path", "nft", "how first packets reach the queue: nft (upstream's nftables table) or iptables (an NFQUEUE rule in the mangle chain --iptables-chain, for kernels without nft_queue)")
+	podCIDR := fs.String("pod-cidr", "", "pods' address range whose connections the iptables path queues (required with --queue-path=iptables)")
+	chain := fs.String("iptables-chain", "KPROBE-NETPOL", "mangle chain of the iptables path; --cleanup deletes it too")
+	if err := fs.Parse(args); err != nil {
+		return 3
+	}
 	if *probe {
 		path, err := probePath()
 		if err != nil {
@@ -91,7 +97,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "--queue-path %q: nft or iptables\n", *queuePath)
 		return 3
 	}
-	if *kubeconfig == "" || flag.NArg() > 0 {
+	if *kubeconfig == "" || fs.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: kube-network-policies --kubeconfig FILE [--hostname-override NODE] [--queue-path=iptables --pod-cidr CIDR]")
 		return 3
 	}
@@ -105,9 +111,7 @@ func run() int {
 		klog.ErrorS(err, "creating client")
 		return 1
 	}
-	// The supervisor stops components with SIGTERM; upstream's main only
-	// catches SIGINT and would leave its nftables table behind.
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	if err := noNRIRuntime(); err != nil {
