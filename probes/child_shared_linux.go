@@ -251,6 +251,7 @@ func sharedChildMain(all []Probe) int {
 	}
 	dataDir := os.Args[1]
 	privateMounts()
+	shareVersionRuns()
 	var mu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
 	var wg sync.WaitGroup
