@@ -42,23 +42,32 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 	o := probes.NewObservation()
 	// The plain iptables' --version names the default backend (a fact)
 	// and, where iptables-nft or iptables-legacy is missing, the binary
-	// to test for it. When both are there, it runs beside the trials: a
-	// process is tens of ms where processes are expensive (gVisor).
+	// to test for it. When both are there, it runs beside the trials,
+	// started once the op has started (or could not): a process is tens
+	// of ms where processes are expensive (gVisor), and the op's trials
+	// are the longer chain.
 	plain := lookPath(env, "iptables")
 	def, version := "", probes.Evidence{}
 	waitVersion := func() {}
+	startVersion := func() {}
 	if plain != "" {
 		if lookPath(env, "iptables-nft") != "" && lookPath(env, "iptables-legacy") != "" {
 			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				def, version = plainVersion(ctx, env, plain)
-			}()
-			waitVersion = func() { <-done }
+			var once sync.Once
+			startVersion = func() {
+				once.Do(func() {
+					go func() {
+						defer close(done)
+						def, version = plainVersion(ctx, env, plain)
+					}()
+				})
+			}
+			waitVersion = func() { startVersion(); <-done }
 		} else {
 			def, version = plainVersion(ctx, env, plain)
 		}
 	}
+	spawnCtx := probes.OnOpStarted(ctx, startVersion)
 	bins := iptablesBinaries(env, plain, def)
 	in := netnsInput{Bins: bins, NetAdmin: netAdmin(env, o)}
 
@@ -77,7 +86,7 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 	in.Mode = "netns"
 	out, err := "", errors.New("skipped (test of the user namespace path)")
 	if !forceUserns {
-		out, err = probes.SpawnOp(ctx, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, OpNetns, args...)
+		out, err = probes.SpawnOp(spawnCtx, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, OpNetns, args...)
 	}
 	if err != nil && ctx.Err() == nil {
 		o.Note("clone(CLONE_NEWNET)", "", err)
@@ -90,7 +99,7 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 			GidMappingsEnableSetgroups: false,
 		}
 		var uerr error
-		out, uerr = probes.SpawnOp(ctx, attr, OpNetns, args...)
+		out, uerr = probes.SpawnOp(spawnCtx, attr, OpNetns, args...)
 		if uerr != nil {
 			o.Note("clone(CLONE_NEWUSER|CLONE_NEWNET)", "", uerr)
 			in.CloneErr += "; CLONE_NEWUSER|CLONE_NEWNET: " + probes.Errno(uerr)
@@ -337,6 +346,18 @@ func tryIptablesBlocks(backend, bin, lock string, blocks []restoreBlock) (Backen
 		failed := len(todo)
 		if !s.OK {
 			failed = failedBlock(stderr, ends)
+			if failed < 0 && len(res.Steps) == 0 && strings.Contains(stderr, nftInitFailed) {
+				// iptables-nft-restore could not open nf_tables before it
+				// read a line (gVisor: no NETLINK_NETFILTER): nothing was
+				// committed, and listing the table fails the same way
+				// (iptables-nft -S: "iptables: Failed to initialize nft:
+				// Protocol not supported"), so the list step is decided
+				// without another process.
+				s.Name = stepList
+				s.Msg, s.Errno = IptablesError(stderr)
+				res.Steps = append(res.Steps, s)
+				return res, nil
+			}
 			if failed < 0 {
 				// Unknown what was committed: the step path lists the
 				// table first and drops the chains before it tries.
@@ -373,6 +394,10 @@ func tryIptablesBlocks(backend, bin, lock string, blocks []restoreBlock) (Backen
 	// (tryLinks): deleting them in nf_tables waits ~35 ms here.
 	return res, nil
 }
+
+// nftInitFailed is what iptables-nft and its restore print when they
+// cannot talk to nf_tables at all, before any rule is read.
+const nftInitFailed = "Failed to initialize nft"
 
 // restoreMsg is iptables-restore's stderr on one line: the reason (nft, or
 // a warning of a missing extension) and the line often come on separate
