@@ -219,7 +219,12 @@ func childEnv(dataDir, tmp string) *Env {
 // runInChild runs p in this child under its time limit and returns the
 // reply the parent reads.
 func runInChild(p Probe, dataDir, tmp string) childReply {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return runInChildCtx(context.Background(), p, dataDir, tmp)
+}
+
+// runInChildCtx is runInChild under ctx (which may carry opStartedKey).
+func runInChildCtx(ctx context.Context, p Probe, dataDir, tmp string) childReply {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	obs, err := p.Run(ctx, childEnv(dataDir, tmp))
 	if obs == nil {
@@ -267,8 +272,17 @@ func sweep(s Sweeper, pid int, dataDir, tmp string) []Evidence {
 // container's init leaves the group (runc's init calls setsid) and would
 // otherwise outlive the child as an orphan.
 func runKillable(ctx context.Context, cmd *exec.Cmd) error {
+	return runKillableStarted(ctx, cmd, nil)
+}
+
+// runKillableStarted is runKillable that calls started (when not nil)
+// once cmd has started.
+func runKillableStarted(ctx context.Context, cmd *exec.Cmd, started func()) error {
 	if err := cmd.Start(); err != nil {
 		return err
+	}
+	if started != nil {
+		started()
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -410,15 +424,37 @@ func SpawnOp(ctx context.Context, attr *syscall.SysProcAttr, op string, args ...
 	cmd.SysProcAttr = attr
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := runKillable(ctx, cmd)
-	line := strings.TrimSpace(out.String())
+	started, _ := ctx.Value(opStartedKey{}).(func())
+	err := runKillableStarted(ctx, cmd, started)
+	return opOutcome(op, out.String(), errb.Bytes(), err)
+}
+
+// opStartedKey carries a func that SpawnOp calls once an op's process has
+// started (the shared child's leader, ChildLeader).
+type opStartedKey struct{}
+
+// OnOpStarted returns ctx with fn called once an op SpawnOp runs under it
+// has started its process, before any such func ctx already carried.
+func OnOpStarted(ctx context.Context, fn func()) context.Context {
+	prev, _ := ctx.Value(opStartedKey{}).(func())
+	return context.WithValue(ctx, opStartedKey{}, func() {
+		fn()
+		if prev != nil {
+			prev()
+		}
+	})
+}
+
+// opOutcome turns an op's output and exit into SpawnOp's answer.
+func opOutcome(op, out string, errb []byte, err error) (string, error) {
+	line := strings.TrimSpace(out)
 	if rest, ok := strings.CutPrefix(line, "ERR "); ok {
 		return "", ErrFromText(rest)
 	}
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return "", fmt.Errorf("op %s exited %d%s", op, ee.ExitCode(), tail(errb.Bytes()))
+			return "", fmt.Errorf("op %s exited %d%s", op, ee.ExitCode(), tail(errb))
 		}
 		// The clone itself failed: err wraps the errno.
 		return "", err

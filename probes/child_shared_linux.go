@@ -251,27 +251,59 @@ func sharedChildMain(all []Probe) int {
 	}
 	dataDir := os.Args[1]
 	privateMounts()
+	shareVersionRuns()
 	var mu sync.Mutex
 	enc := json.NewEncoder(os.Stdout)
 	var wg sync.WaitGroup
 	var errs []error
+	// The leader (ChildLeader) starts first; the others once its first op
+	// has started or it returned.
+	led := make(chan struct{})
+	var lead sync.Once
+	release := func() { lead.Do(func() { close(led) }) }
+	type member struct {
+		p   Probe
+		tmp string
+	}
+	var leader *member
+	var rest []member
 	for i := 2; i+1 < len(os.Args); i += 2 {
 		p, ok := byID[os.Args[i]]
 		if !ok {
 			fmt.Fprintf(os.Stderr, "unknown probe %q\n", os.Args[i])
 			continue // its member runs alone
 		}
-		tmp := os.Args[i+1]
+		if _, leads := p.(ChildLeader); leads && leader == nil {
+			leader = &member{p, os.Args[i+1]}
+			continue
+		}
+		rest = append(rest, member{p, os.Args[i+1]})
+	}
+	if leader == nil {
+		release()
+	}
+	run := func(ctx context.Context, m member, wait bool) {
+		defer wg.Done()
+		if wait {
+			<-led
+		}
+		rep := runInChildCtx(ctx, m.p, dataDir, m.tmp)
+		if !wait {
+			release()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if e := enc.Encode(sharedReply{ID: m.p.ID(), childReply: rep}); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if leader != nil {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rep := runInChild(p, dataDir, tmp)
-			mu.Lock()
-			defer mu.Unlock()
-			if e := enc.Encode(sharedReply{ID: p.ID(), childReply: rep}); e != nil {
-				errs = append(errs, e)
-			}
-		}()
+		go run(context.WithValue(context.Background(), opStartedKey{}, release), *leader, false)
+	}
+	for _, m := range rest {
+		wg.Add(1)
+		go run(context.Background(), m, true)
 	}
 	wg.Wait()
 	if len(errs) > 0 {

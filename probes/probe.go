@@ -73,6 +73,18 @@ type ChildSharer interface {
 	SharesChild()
 }
 
+// ChildLeader is a ChildSharer whose trials are the longest chain of
+// processes in a shared child (an op that then runs further programs one
+// after another). The shared child starts it first and the other members
+// once its first op has started (or it returned): a process start holds
+// Go's syscall.ForkLock until the new process has exec'd, 20-50 ms each
+// in gVisor, so the chain would otherwise begin behind every other
+// member's op.
+type ChildLeader interface {
+	ChildSharer
+	LeadsChild()
+}
+
 // Sweeper is an active probe whose child names what it creates outside
 // its temp dir (cgroups, scratch dirs) after the child's own PID. Once the
 // child is gone, killed at its time limit or not, the runner calls Sweep

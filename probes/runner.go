@@ -57,6 +57,19 @@ type Options struct {
 	// back to "needed" as more facts come in, so the answer does not
 	// depend on which probe finished first.
 	Needed map[string]func(others Facts) (needed bool, why string)
+	// Hold delays the start of a gated probe (one in Needed) while the
+	// facts of the probes finished so far say its gate will likely close
+	// before it could finish: where processes are expensive (gVisor) its
+	// child would only take time from the probes that close it. The func
+	// is asked when the probe would start and after each finished probe:
+	// Yes holds it, No starts it, Unknown waits for more facts (so the
+	// facts it reads should come from a quick passive probe: the wait
+	// delays the start everywhere). A held probe starts once the func
+	// says No, or once every probe that is not gated has finished, unless
+	// it is by then not needed. Only the start moves: whether the probe
+	// runs, and whether its result is kept, are decided by Needed as
+	// without it.
+	Hold map[string]func(sofar Facts) Tri
 }
 
 // DefaultTimeout bounds one probe.
@@ -169,6 +182,12 @@ func Run(ctx context.Context, env *Env, ps []Probe, opts Options) *Scan {
 		wg.Add(1)
 		go func(i int, p Probe) {
 			defer wg.Done()
+			if held, ok := g.hold(i); ok {
+				mu.Lock()
+				results[i] = held // not needed: decide records it as skipped
+				mu.Unlock()
+				return
+			}
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			r := runOne(g.context(i), env, p, timeout)
@@ -200,18 +219,25 @@ func Run(ctx context.Context, env *Env, ps []Probe, opts Options) *Scan {
 
 // gates runs Options.Needed: each gated probe gets a context of its own,
 // cancelled as soon as the facts of the probes finished so far make it
-// not needed.
+// not needed. It also holds gated probes back (Options.Hold).
 type gates struct {
 	needed map[int]func(Facts) (bool, string)
 	cancel map[int]context.CancelFunc
 	ctx    map[int]context.Context
 	base   context.Context
-	sofar  Facts
+	probes []Probe
+
+	mu      sync.Mutex // guards what follows, for hold
+	holds   map[int]func(Facts) Tri
+	sofar   Facts
+	left    int           // probes that are not gated and have not finished
+	changed chan struct{} // closed (and replaced) when sofar or left change
 }
 
 func newGates(ctx context.Context, ps []Probe, opts Options) *gates {
 	g := &gates{needed: map[int]func(Facts) (bool, string){}, cancel: map[int]context.CancelFunc{},
-		ctx: map[int]context.Context{}, base: ctx, sofar: Facts{}}
+		ctx: map[int]context.Context{}, base: ctx, probes: ps, holds: map[int]func(Facts) Tri{},
+		sofar: Facts{}, changed: make(chan struct{})}
 	for i, p := range ps {
 		if opts.Passive && p.Mode() == Active {
 			continue // not run at all
@@ -219,9 +245,45 @@ func newGates(ctx context.Context, ps []Probe, opts Options) *gates {
 		if fn, ok := opts.Needed[p.ID()]; ok {
 			g.needed[i] = fn
 			g.ctx[i], g.cancel[i] = context.WithCancel(ctx)
+			if h, ok := opts.Hold[p.ID()]; ok {
+				g.holds[i] = h
+			}
+			continue
 		}
+		g.left++
 	}
 	return g
+}
+
+// hold waits while gated probe i is held (Options.Hold). ok: it became
+// not needed while held, and r is its placeholder result (not run).
+func (g *gates) hold(i int) (r Result, ok bool) {
+	h, held := g.holds[i]
+	if !held {
+		return Result{}, false
+	}
+	start := time.Now()
+	for {
+		g.mu.Lock()
+		wait, changed := g.left > 0 && h(g.sofar) != No, g.changed
+		g.mu.Unlock()
+		if !wait {
+			break
+		}
+		select {
+		case <-changed:
+		case <-g.ctx[i].Done():
+		}
+		if g.ctx[i].Err() != nil {
+			break
+		}
+	}
+	if err := g.ctx[i].Err(); err != nil {
+		p := g.probes[i]
+		return Result{ID: p.ID(), Domain: p.Domain(), Mode: p.Mode(), Status: StatusSkipped, Facts: Facts{},
+			Error: "not started: " + err.Error(), DurationMS: ms(time.Since(start))}, true
+	}
+	return Result{}, false
 }
 
 func (g *gates) gated(i int) bool { _, ok := g.needed[i]; return ok }
@@ -239,7 +301,12 @@ func (g *gates) finished(f Facts) {
 	if len(g.needed) == 0 {
 		return
 	}
+	g.mu.Lock()
 	g.sofar.Merge(f)
+	g.left--
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.mu.Unlock()
 	for i, fn := range g.needed {
 		if ok, _ := fn(g.sofar); !ok {
 			g.cancel[i]()

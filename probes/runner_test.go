@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -215,5 +216,100 @@ func TestOverrunActiveProbeIsSweptBeforeTheScanEnds(t *testing.T) {
 	}
 	if e := s.Results[0].Error; !strings.Contains(e, "did not finish within") || !strings.Contains(e, "removed") {
 		t.Errorf("error %q: want the timeout and what the sweep did", e)
+	}
+}
+
+// TestHoldGate: a held gated probe does not start while the hold says so
+// and a probe that is not gated still runs; it is never started when the
+// gate closes meanwhile, and starts once the others have finished when it
+// stays open; a hold that says false from the start delays nothing.
+func TestHoldGate(t *testing.T) {
+	var started atomic.Int32
+	gatedRun := func(context.Context) (*Observation, error) {
+		started.Add(1)
+		return obsWith("gated.x", Yes), nil
+	}
+	gated := fakeProbe{id: "gated", mode: Active, run: gatedRun}
+	other := func(v Tri, wait time.Duration) fakeProbe {
+		return fakeProbe{id: "other", mode: Active, run: func(context.Context) (*Observation, error) {
+			time.Sleep(wait)
+			if started.Load() != 0 {
+				t.Error("the held probe started while the hold said so")
+			}
+			return obsWith("other.x", v), nil
+		}}
+	}
+	opts := Options{
+		Needed: map[string]func(Facts) (bool, string){"gated": func(f Facts) (bool, string) {
+			if f.Tri("other.x") == No {
+				return false, "other.x=no decides"
+			}
+			return true, ""
+		}},
+		Hold: map[string]func(Facts) Tri{"gated": func(f Facts) Tri {
+			return TriOf(f.Tri("other.x") == Unknown)
+		}},
+	}
+	s := Run(context.Background(), &Env{}, []Probe{gated, other(No, 100*time.Millisecond)}, opts)
+	if started.Load() != 0 {
+		t.Errorf("the held probe started %d times though its gate closed", started.Load())
+	}
+	if r := s.Results[0]; r.Status != StatusSkipped || !strings.Contains(r.Summary, "other.x=no decides") {
+		t.Errorf("held, then not needed: got %+v", r)
+	}
+
+	s = Run(context.Background(), &Env{}, []Probe{other(Yes, 100*time.Millisecond), gated}, opts)
+	if r := s.Results[1]; started.Load() != 1 || r.Status != StatusOK || r.Facts.Tri("gated.x") != Yes {
+		t.Errorf("held, still needed: started %d times, got %+v", started.Load(), r)
+	}
+
+	started.Store(0)
+	opts.Hold = map[string]func(Facts) Tri{"gated": func(Facts) Tri { return No }}
+	early := make(chan struct{})
+	gated.run = func(ctx context.Context) (*Observation, error) {
+		close(early)
+		return gatedRun(ctx)
+	}
+	slow := fakeProbe{id: "other", mode: Active, run: func(context.Context) (*Observation, error) {
+		select {
+		case <-early:
+		case <-time.After(5 * time.Second):
+			t.Error("a probe not held did not start before the others finished")
+		}
+		return obsWith("other.x", Yes), nil
+	}}
+	Run(context.Background(), &Env{}, []Probe{slow, gated}, opts)
+
+	// Unknown: it waits for the facts the hold reads, then starts.
+	var quickDone atomic.Bool
+	quick := fakeProbe{id: "quick", mode: Passive, run: func(context.Context) (*Observation, error) {
+		time.Sleep(50 * time.Millisecond)
+		quickDone.Store(true)
+		return obsWith("quick.x", No), nil
+	}}
+	gated.run = func(ctx context.Context) (*Observation, error) {
+		if !quickDone.Load() {
+			t.Error("the probe started before the facts its hold reads were there")
+		}
+		return gatedRun(ctx)
+	}
+	slow.run = func(context.Context) (*Observation, error) {
+		time.Sleep(300 * time.Millisecond)
+		return obsWith("other.x", Yes), nil
+	}
+	opts.Hold = map[string]func(Facts) Tri{"gated": func(f Facts) Tri {
+		if _, ok := f["quick.x"]; !ok {
+			return Unknown
+		}
+		return No
+	}}
+	started.Store(0)
+	start := time.Now()
+	Run(context.Background(), &Env{}, []Probe{gated, slow, quick}, opts)
+	if started.Load() != 1 {
+		t.Errorf("started %d times, want once", started.Load())
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("scan took %s", took)
 	}
 }

@@ -21,6 +21,23 @@ type versionCache struct {
 	path    string // the cache file; "" when there is none
 	loaded  bool
 	entries map[string]ExecResult
+	// share, set in a shared probe child (one scan's, short-lived), makes
+	// its probes share this process's queries by key, finished or not
+	// (runs): tools.versions and network.netns both ask iptables
+	// --version, and the answer is shared even when it is not saved (a
+	// failing tool: gVisor's iptables-nft exits 1), since it cannot
+	// change within one scan.
+	share bool
+	runs  map[string]*versionRun
+}
+
+// versionRun is one query run by this process; done is closed when r and
+// err are set.
+type versionRun struct {
+	done chan struct{}
+	r    ExecResult
+	err  error
+	ok   bool // r and err may be shared: the run was not cut short
 }
 
 // maxVersionCache bounds the cache file read back (it is only ever a few
@@ -134,9 +151,53 @@ func (c *versionCache) cachedExec(ctx context.Context, run func() (ExecResult, e
 	if r, hit := c.get(key); hit {
 		return r, nil
 	}
+	c.mu.Lock()
+	if !c.share {
+		c.mu.Unlock()
+		return c.runAndSave(ctx, key, run)
+	}
+	if c.runs == nil {
+		c.runs = map[string]*versionRun{}
+	}
+	if other, running := c.runs[key]; running {
+		c.mu.Unlock()
+		select {
+		case <-other.done:
+			if other.ok {
+				return other.r, other.err
+			}
+		case <-ctx.Done():
+		}
+		return run() // the other run was cut short, or ours is: as without it
+	}
+	own := &versionRun{done: make(chan struct{})}
+	c.runs[key] = own
+	c.mu.Unlock()
+	r, err := c.runAndSave(ctx, key, run)
+	own.r, own.err, own.ok = r, err, ctx.Err() == nil
+	if !own.ok {
+		c.mu.Lock()
+		delete(c.runs, key) // let a later query run again
+		c.mu.Unlock()
+	}
+	close(own.done)
+	return r, err
+}
+
+// runAndSave runs a query and saves a clean answer (exit 0, no error,
+// finished in time).
+func (c *versionCache) runAndSave(ctx context.Context, key string, run func() (ExecResult, error)) (ExecResult, error) {
 	r, err := run()
 	if err == nil && r.ExitCode == 0 && ctx.Err() == nil {
 		c.put(key, r)
 	}
 	return r, err
+}
+
+// shareVersionRuns makes the probes of this process share their version
+// queries (versionCache.share); a shared probe child calls it.
+func shareVersionRuns() {
+	liveVersions.mu.Lock()
+	liveVersions.share = true
+	liveVersions.mu.Unlock()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -49,5 +50,54 @@ func TestVersionCache(t *testing.T) {
 	ask(&versionCache{}, "--help")
 	if count() != 4 {
 		t.Fatalf("a command that is not a version query ran %d times in all, want 4", count())
+	}
+}
+
+// TestVersionRunsShared: in a shared probe child, two probes asking the
+// same version share one run, also when the tool fails (not saved) and
+// when they ask at once; elsewhere a failing tool runs each time.
+func TestVersionRunsShared(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	tool, runs := filepath.Join(dir, "tool"), filepath.Join(dir, "runs")
+	script := "#!/bin/sh\necho run >> " + runs + "\nsleep 0.2\necho 'tool: Failed to initialize' >&2\nexit 1\n"
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run")
+	}
+	ask := func(c *versionCache) ExecResult {
+		ctx := context.Background()
+		r, err := c.cachedExec(ctx, func() (ExecResult, error) { return run(ctx, tool, []string{"--version"}) }, tool, []string{"--version"})
+		if err != nil {
+			t.Error(err)
+		}
+		return r
+	}
+	plain := &versionCache{}
+	ask(plain)
+	ask(plain)
+	if count() != 2 {
+		t.Fatalf("not shared: a failing tool ran %d times for 2 queries, want 2", count())
+	}
+
+	shared := &versionCache{share: true}
+	var wg sync.WaitGroup
+	got := make([]ExecResult, 3)
+	for i := range got {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i] = ask(shared) }()
+	}
+	wg.Wait()
+	last := ask(shared)
+	if count() != 3 {
+		t.Fatalf("shared: the tool ran %d times for 4 queries (3 at once), want once", count()-2)
+	}
+	for _, r := range append(got, last) {
+		if r.ExitCode != 1 || !strings.Contains(r.Stderr, "Failed to initialize") {
+			t.Errorf("a shared answer differs from the run's: %+v", r)
+		}
 	}
 }

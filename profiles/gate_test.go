@@ -1,6 +1,7 @@
 package profiles_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kprobe/kprobe/probes"
@@ -85,5 +86,37 @@ func TestContainerNeeded(t *testing.T) {
 		if (why == "") != got {
 			t.Errorf("%s: needed %v with reason %q: a reason goes with not needed only", tc.name, got, why)
 		}
+	}
+}
+
+// TestContainerHold: over the captured sandboxes, the container probe is
+// held only where the kernel is gVisor's, and there the gate closes once
+// network.netns has answered (so a held probe is never started); the
+// hold waits while the kernel probe has not answered, and ends once
+// net.veth is known.
+func TestContainerHold(t *testing.T) {
+	probetest.EachFixture(t, "../probes/testdata/sandboxes", func(t *testing.T, name string, s *probes.Scan) {
+		others := withoutContainer(s.Facts)
+		early := probes.Facts{}
+		for k, v := range others {
+			if strings.HasPrefix(k, "kernel.") {
+				early[k] = v
+			}
+		}
+		hold := profiles.ContainerHold(early)
+		if want := probes.TriOf(others.Tri("kernel.emulated") == probes.Yes); hold != want {
+			t.Errorf("hold on the kernel facts = %s, want %s", hold, want)
+		}
+		if hold == probes.Yes {
+			if needed, _ := profiles.ContainerNeeded(others); needed {
+				t.Errorf("held in a sandbox where the probe is needed")
+			}
+		}
+		if h := profiles.ContainerHold(others); h != probes.No {
+			t.Errorf("hold with every fact = %s, want no", h)
+		}
+	})
+	if h := profiles.ContainerHold(probes.Facts{}); h != probes.Unknown {
+		t.Errorf("hold before the kernel probe answered = %s, want unknown", h)
 	}
 }

@@ -305,6 +305,21 @@ func ContainerNeeded(f probes.Facts) (bool, string) {
 	return true, ""
 }
 
+// ContainerHold says whether a scan holds the container probe's start
+// (probes.Options.Hold) on the facts found so far: in gVisor
+// (kernel.emulated, from the quick kernel probe) the netstack has had no
+// veth links, so network.netns closes the probe's gate (ContainerNeeded)
+// there, and every process start costs 20-50 ms of the cores the other
+// probes need (the container probe's child and its op took ~150 ms from a
+// gvisor-run scan). It is held only until net.veth is known, and only the
+// start moves: where the gate stays open the probe still runs.
+func ContainerHold(f probes.Facts) probes.Tri {
+	if _, known := f["kernel.emulated"]; !known {
+		return probes.Unknown
+	}
+	return probes.TriOf(f.Tri("kernel.emulated") == probes.Yes && f.Tri("net.veth") == probes.Unknown)
+}
+
 // MissingFacts returns the fact keys the ladder reads that f lacks,
 // sorted. A fact whose value is unknown is there: a probe looked. A
 // missing one would be taken for "no blocker" and plan T0. The container

@@ -68,6 +68,11 @@ func (NetnsProbe) Mode() probes.Mode     { return probes.Active }
 // parent's); the child only reads and starts processes.
 func (NetnsProbe) SharesChild() {}
 
+// LeadsChild implements probes.ChildLeader: its op then runs the iptables
+// trials one after another (eight processes in gVisor), the longest
+// chain of the shared child, so it starts before the other members.
+func (NetnsProbe) LeadsChild() {}
+
 func (NetnsProbe) Codes() []probes.Code {
 	return []probes.Code{CodeNoIptables, CodeNoIptablesBinary, CodeIptablesMatches,
 		CodeNoVxlan, CodeNoVethBridge, CodeUsernsOnly, CodeNetNotTested}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,23 +43,32 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 	o := probes.NewObservation()
 	// The plain iptables' --version names the default backend (a fact)
 	// and, where iptables-nft or iptables-legacy is missing, the binary
-	// to test for it. When both are there, it runs beside the trials: a
-	// process is tens of ms where processes are expensive (gVisor).
+	// to test for it. When both are there, it runs beside the trials,
+	// started once the op has started (or could not): a process is tens
+	// of ms where processes are expensive (gVisor), and the op's trials
+	// are the longer chain.
 	plain := lookPath(env, "iptables")
 	def, version := "", probes.Evidence{}
 	waitVersion := func() {}
+	startVersion := func() {}
 	if plain != "" {
 		if lookPath(env, "iptables-nft") != "" && lookPath(env, "iptables-legacy") != "" {
 			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				def, version = plainVersion(ctx, env, plain)
-			}()
-			waitVersion = func() { <-done }
+			var once sync.Once
+			startVersion = func() {
+				once.Do(func() {
+					go func() {
+						defer close(done)
+						def, version = plainVersion(ctx, env, plain)
+					}()
+				})
+			}
+			waitVersion = func() { startVersion(); <-done }
 		} else {
 			def, version = plainVersion(ctx, env, plain)
 		}
 	}
+	spawnCtx := probes.OnOpStarted(ctx, startVersion)
 	bins := iptablesBinaries(env, plain, def)
 	in := netnsInput{Bins: bins, NetAdmin: netAdmin(env, o)}
 
@@ -77,7 +87,7 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 	in.Mode = "netns"
 	out, err := "", errors.New("skipped (test of the user namespace path)")
 	if !forceUserns {
-		out, err = probes.SpawnOp(ctx, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, OpNetns, args...)
+		out, err = probes.SpawnOp(spawnCtx, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}, OpNetns, args...)
 	}
 	if err != nil && ctx.Err() == nil {
 		o.Note("clone(CLONE_NEWNET)", "", err)
@@ -90,7 +100,7 @@ func runNetns(ctx context.Context, env *probes.Env, forceUserns bool) (*probes.O
 			GidMappingsEnableSetgroups: false,
 		}
 		var uerr error
-		out, uerr = probes.SpawnOp(ctx, attr, OpNetns, args...)
+		out, uerr = probes.SpawnOp(spawnCtx, attr, OpNetns, args...)
 		if uerr != nil {
 			o.Note("clone(CLONE_NEWUSER|CLONE_NEWNET)", "", uerr)
 			in.CloneErr += "; CLONE_NEWUSER|CLONE_NEWNET: " + probes.Errno(uerr)
@@ -312,67 +322,167 @@ func tryIptables(backend, bin, lock string) (BackendResult, []Step) {
 	return tryIptablesBlocks(backend, bin, lock, restoreBlocks)
 }
 
-// tryIptablesBlocks is tryIptables with the blocks to try.
+// tryIptablesBlocks is tryIptables with the blocks to try. Once legacy's
+// filter chain has taken its first rule and a block after it was
+// refused, the rule blocks left are independent of each other (each is
+// one x_tables replace of the table; a refused one commits nothing): each
+// then runs in a restore of its own, all at once, beside one run of the
+// rest, instead of one run per refused block in turn (six in gVisor). -w
+// makes them take legacy's xtables lock in turn, which iptables-restore
+// holds from a block's *table line to its COMMIT, so each block reads the
+// table the one before committed. nft stays in turn: its batches check the
+// ruleset's generation instead.
 func tryIptablesBlocks(backend, bin, lock string, blocks []restoreBlock) (BackendResult, []Step) {
 	restore := bin + "-restore"
 	if !isFile(restore) {
 		return tryIptablesSteps(backend, bin, lock, false)
 	}
 	res := BackendResult{Backend: backend, Bin: bin}
-	done := map[string]bool{} // step -> ok, for the steps decided so far
-	pending := blocks
+	decided := make([][]Step, len(blocks)) // the steps each block decided
+	done := map[string]bool{}              // step -> ok, for the steps decided so far
+	pending := make([]int, len(blocks))    // blocks to try, in order
+	for i := range pending {
+		pending[i] = i
+	}
+	var natCleanup []Step
+	natStepped := false
 	for len(pending) > 0 {
 		// Drop blocks whose prerequisite failed, as the step path does.
-		var todo []restoreBlock
-		for _, bl := range pending {
-			if ok, decided := done[bl.needs]; bl.needs == "" || !decided || ok {
-				todo = append(todo, bl)
+		var todo []int
+		for _, i := range pending {
+			bl := blocks[i]
+			if ok, known := done[bl.needs]; bl.needs == "" || !known || ok {
+				todo = append(todo, i)
 			}
 		}
 		if len(todo) == 0 {
 			break
 		}
-		input, ends := restoreInput(todo)
-		s, stderr := runIptablesInput(restore, lock, "restore", input, "--noflush")
-		failed := len(todo)
-		if !s.OK {
-			failed = failedBlock(stderr, ends)
-			if failed < 0 {
-				// Unknown what was committed: the step path lists the
-				// table first and drops the chains before it tries.
-				return tryIptablesSteps(backend, bin, lock, true)
+		runs := [][]int{todo}
+		if backend == "legacy" && done[stepRule] {
+			runs = independentRuns(blocks, todo)
+		}
+		// Started from this goroutine, one after another (a start waits
+		// for the exec anyway), so that each runs in this thread's network
+		// namespace; then awaited together.
+		type started struct {
+			blocks []int
+			ends   []int
+			wait   func() (Step, string)
+		}
+		var all []started
+		for _, r := range runs {
+			var bls []restoreBlock
+			for _, i := range r {
+				bls = append(bls, blocks[i])
 			}
-		}
-		for _, bl := range todo[:failed] {
-			for _, name := range bl.steps {
-				res.Steps = append(res.Steps, Step{Name: name, OK: true})
-				done[name] = true
+			input, ends := restoreInput(bls)
+			args := []string{"--noflush"}
+			if len(runs) > 1 {
+				args = append(args, "-w")
 			}
+			all = append(all, started{r, ends, startIptables(restore, lock, "restore", input, args...)})
 		}
-		if failed == len(todo) {
-			break
+		// Every run ends before any outcome is judged: a fallback below
+		// runs iptables itself.
+		type ended struct {
+			s      Step
+			stderr string
 		}
-		bl := todo[failed]
-		if len(bl.steps) > 1 {
-			// A chain block: name the step that fails, one process each.
-			// Nothing of this block was committed.
-			if bl.table == "filter" {
-				return tryIptablesSteps(backend, bin, lock, false)
+		outs := make([]ended, len(all))
+		for k, st := range all {
+			outs[k].s, outs[k].stderr = st.wait()
+		}
+		pending = nil
+		for k, st := range all {
+			s, stderr := outs[k].s, outs[k].stderr
+			failed := len(st.blocks)
+			if !s.OK {
+				failed = failedBlock(stderr, st.ends)
+				if failed < 0 && len(res.Steps) == 0 && len(done) == 0 && strings.Contains(stderr, nftInitFailed) {
+					// iptables-nft-restore could not open nf_tables before
+					// it read a line (gVisor: no NETLINK_NETFILTER): nothing
+					// was committed, and listing the table fails the same
+					// way (iptables-nft -S: "iptables: Failed to initialize
+					// nft: Protocol not supported"), so the list step is
+					// decided without another process.
+					s.Name = stepList
+					s.Msg, s.Errno = IptablesError(stderr)
+					res.Steps = append(res.Steps, s)
+					return res, nil
+				}
+				if failed < 0 {
+					// Unknown what was committed: the step path lists the
+					// table first and drops the chains before it tries.
+					return tryIptablesSteps(backend, bin, lock, true)
+				}
 			}
-			more, cleanup := natSteps(bin, lock)
-			res.Steps = append(res.Steps, more...)
-			return res, cleanup
+			for _, i := range st.blocks[:failed] {
+				for _, name := range blocks[i].steps {
+					decided[i] = append(decided[i], Step{Name: name, OK: true})
+					done[name] = true
+				}
+			}
+			if failed == len(st.blocks) {
+				continue
+			}
+			i := st.blocks[failed]
+			bl := blocks[i]
+			if len(bl.steps) > 1 {
+				// A chain block: name the step that fails, one process
+				// each. Nothing of this block was committed.
+				if bl.table == "filter" {
+					return tryIptablesSteps(backend, bin, lock, false)
+				}
+				natStepped = true
+				decided[i], natCleanup = natSteps(bin, lock)
+				for _, s := range decided[i] {
+					done[s.Name] = s.OK
+				}
+				continue // the nat steps decided every nat block
+			}
+			s.Name = bl.steps[0]
+			s.Msg = restoreMsg(stderr)
+			decided[i] = []Step{s}
+			done[s.Name] = false
+			pending = append(pending, st.blocks[failed+1:]...)
 		}
-		s.Name = bl.steps[0]
-		s.Msg = restoreMsg(stderr)
-		res.Steps = append(res.Steps, s)
-		done[s.Name] = false
-		pending = todo[failed+1:]
+		if natStepped {
+			pending = slices.DeleteFunc(pending, func(i int) bool { return blocks[i].table == "nat" })
+		}
+		slices.Sort(pending)
+	}
+	for _, steps := range decided {
+		res.Steps = append(res.Steps, steps...)
 	}
 	// The chains are left to the namespace's end, like the links
 	// (tryLinks): deleting them in nf_tables waits ~35 ms here.
-	return res, nil
+	return res, natCleanup
 }
+
+// independentRuns splits blocks (indexes into all, in order) into runs:
+// each filter rule block that needs only the chain's first rule in a run
+// of its own, and the others, in order, as one run.
+func independentRuns(all []restoreBlock, blocks []int) [][]int {
+	var runs [][]int
+	var rest []int
+	for _, i := range blocks {
+		bl := all[i]
+		if bl.table == "filter" && bl.needs == stepRule && len(bl.steps) == 1 {
+			runs = append(runs, []int{i})
+			continue
+		}
+		rest = append(rest, i)
+	}
+	if len(rest) > 0 {
+		runs = append(runs, rest)
+	}
+	return runs
+}
+
+// nftInitFailed is what iptables-nft and its restore print when they
+// cannot talk to nf_tables at all, before any rule is read.
+const nftInitFailed = "Failed to initialize nft"
 
 // restoreMsg is iptables-restore's stderr on one line: the reason (nft, or
 // a warning of a missing extension) and the line often come on separate
@@ -461,8 +571,14 @@ func runIptables(bin, lock, name string, args ...string) Step {
 // returns its whole stderr too (iptables-restore's "line N failed" need
 // not be the first line).
 func runIptablesInput(bin, lock, name, stdin string, args ...string) (Step, string) {
+	return startIptables(bin, lock, name, stdin, args...)()
+}
+
+// startIptables starts what runIptablesInput runs, from the calling
+// goroutine's thread (and so in its network namespace), and returns the
+// func that waits for it.
+func startIptables(bin, lock, name, stdin string, args ...string) func() (Step, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
@@ -472,11 +588,23 @@ func runIptablesInput(bin, lock, name, stdin string, args ...string) (Step, stri
 	cmd.Env = append(os.Environ(), "XTABLES_LOCKFILE="+lock, "LC_ALL=C")
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
-	err := cmd.Run()
+	err := cmd.Start()
+	return func() (Step, string) {
+		defer cancel()
+		if err == nil {
+			err = cmd.Wait()
+		}
+		return iptablesStep(name, err, errb.String())
+	}
+}
+
+// iptablesStep is the step of an iptables run that ended with err and
+// stderr.
+func iptablesStep(name string, err error, stderr string) (Step, string) {
 	if err == nil {
 		return Step{Name: name, OK: true}, ""
 	}
-	msg, errno := IptablesError(errb.String())
+	msg, errno := IptablesError(stderr)
 	if msg == "" {
 		msg = err.Error()
 	}
@@ -486,5 +614,5 @@ func runIptablesInput(bin, lock, name, stdin string, args ...string) (Step, stri
 			errno = probes.Errno(err)
 		}
 	}
-	return Step{Name: name, Errno: errno, Msg: msg}, errb.String()
+	return Step{Name: name, Errno: errno, Msg: msg}, stderr
 }

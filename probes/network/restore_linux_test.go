@@ -135,3 +135,29 @@ func outcomes(steps []Step) string {
 	}
 	return b.String()
 }
+
+// TestNftInitFailure: where iptables-nft-restore cannot open nf_tables
+// at all (its stderr is what 1.8.9 wrote in the zoo's gvisor-run), the
+// list step fails with its message and errno, and no step-by-step
+// iptables-nft runs after it.
+func TestNftInitFailure(t *testing.T) {
+	dir := t.TempDir()
+	bin, called := filepath.Join(dir, "iptables-nft"), filepath.Join(dir, "called")
+	scripts := map[string]string{
+		bin:              "#!/bin/sh\ntouch " + called + "\necho 'iptables: Failed to initialize nft: Protocol not supported' >&2\nexit 1\n",
+		bin + "-restore": "#!/bin/sh\ncat >/dev/null\necho 'iptables-nft-restore/1.8.9 (nf_tables) Failed to initialize nft: Protocol not supported' >&2\nexit 1\n",
+	}
+	for p, s := range scripts {
+		if err := os.WriteFile(p, []byte(s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, cleanup := tryIptablesBlocks("nft", bin, filepath.Join(dir, "lock"), restoreBlocks)
+	if len(res.Steps) != 1 || res.Steps[0].Name != stepList || res.Steps[0].OK ||
+		res.Steps[0].Errno != "EPROTONOSUPPORT" || !strings.Contains(res.Steps[0].Msg, "Failed to initialize nft") || len(cleanup) != 0 {
+		t.Errorf("steps %+v, cleanup %+v; want only %q failed with EPROTONOSUPPORT", res.Steps, cleanup, stepList)
+	}
+	if _, err := os.Stat(called); err == nil {
+		t.Error("the step-by-step iptables-nft ran after the restore had decided the list step")
+	}
+}

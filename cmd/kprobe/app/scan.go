@@ -81,8 +81,10 @@ type scanOutcome struct {
 func (f *scanFlags) options() probes.Options {
 	return probes.Options{Only: f.only, Skip: f.skip, Passive: f.passive, Timeout: f.timeout, Ignore: f.ignore,
 		// The slowest probe (three containers) runs only where its answer
-		// can change the verdict.
-		Needed: map[string]func(probes.Facts) (bool, string){"container": profiles.ContainerNeeded}}
+		// can change the verdict, and starts late where it will likely
+		// not be needed.
+		Needed: map[string]func(probes.Facts) (bool, string){"container": profiles.ContainerNeeded},
+		Hold:   map[string]func(probes.Facts) probes.Tri{"container": profiles.ContainerHold}}
 }
 
 // doScan runs (or replays) the suite and judges the result.
