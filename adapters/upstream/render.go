@@ -388,17 +388,12 @@ func RunsComponent(p runspec.Process, component string) bool {
 	return p.Name == component || slices.Contains(components(p), component)
 }
 
-// components are the components a kube-control-plane process runs: the
-// first argument and each one after a "--".
+// components are the components a kube-control-plane process runs, in
+// the order of its sections.
 func components(p runspec.Process) []string {
-	if p.Name != ControlPlaneProcessName || len(p.Args) == 0 {
-		return nil
-	}
-	got := []string{p.Args[0]}
-	for i, a := range p.Args[:len(p.Args)-1] {
-		if a == "--" {
-			got = append(got, p.Args[i+1])
-		}
+	var got []string
+	for _, sec := range sections(p) {
+		got = append(got, sec[0])
 	}
 	return got
 }
@@ -410,19 +405,32 @@ func ComponentArgs(p runspec.Process, component string) []string {
 	if p.Name == component {
 		return p.Args
 	}
-	if p.Name != ControlPlaneProcessName {
-		return nil
-	}
-	for i := 0; i < len(p.Args); i++ {
-		if (i == 0 || p.Args[i-1] == "--") && p.Args[i] == component {
-			end := slices.Index(p.Args[i+1:], "--")
-			if end < 0 {
-				end = len(p.Args) - i - 1
-			}
-			return p.Args[i+1 : i+1+end]
+	for _, sec := range sections(p) {
+		if sec[0] == component {
+			return sec[1:]
 		}
 	}
 	return nil
+}
+
+// sections splits a kube-control-plane process's arguments at each "--"
+// (withNodeInControlPlane and controlPlane write them so): each section is
+// a component's name and then its arguments. nil for any other process.
+func sections(p runspec.Process) [][]string {
+	if p.Name != ControlPlaneProcessName {
+		return nil
+	}
+	var out [][]string
+	start := 0
+	for i := 0; i <= len(p.Args); i++ {
+		if i == len(p.Args) || p.Args[i] == "--" {
+			if i > start {
+				out = append(out, p.Args[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
 }
 
 // ComponentCommand is the command line that runs component alone with
