@@ -299,7 +299,7 @@ func sharedChildMain(all []Probe) int {
 	}
 	if leader != nil {
 		wg.Add(1)
-		go run(context.WithValue(context.Background(), opStartedKey{}, release), *leader, false)
+		go run(OnOpStarted(context.Background(), release), *leader, false)
 	}
 	for _, m := range rest {
 		wg.Add(1)
